@@ -1,0 +1,94 @@
+// Verilating and compiling a design's testbench on the fly, with a build cache; and the small
+// process utilities that co-simulation needs (spawning the testbench, streaming its output).
+//
+// Cache: <cache_dir>/verilator/<key>/ holds the testbench binary `tb`, the Verilog it was built
+// from, the generated port header and build.log. The key is a SHA-1 over the Verilator version,
+// the testbench source (sim/harness/tb_main.cpp), the generated port header, the Verilator
+// flags and every Verilog file's name and text, so any change rebuilds. Concurrent builds of
+// one key are serialised with flock() on <key>.lock; a build happens in a private temporary
+// folder that is renamed into place only when complete, so readers never see a half build.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gsqhw {
+
+// ---- processes -------------------------------------------------------------------------------
+
+// Full path of an executable found on PATH, or nullopt.
+std::optional<std::filesystem::path> find_program(const std::string& name);
+
+// Runs argv (no shell) in `cwd` (empty: current), stdout and stderr appended to `log`.
+// Returns the exit status (128 + signal when killed).
+int run_logged(const std::vector<std::string>& argv, const std::filesystem::path& log,
+               const std::filesystem::path& cwd = {});
+
+// A running child whose stdout is a pipe (read it with stdout_fd, then call wait()).
+// stderr goes to `stderr_file`.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& stderr_file);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  int stdout_fd() const { return stdout_fd_; }
+  int wait();  // closes stdout_fd, returns the exit status (128 + signal when killed)
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+};
+
+// ---- Verilator build cache -----------------------------------------------------------------
+
+struct PortSpec {
+  std::string name;
+  bool input = true;
+  int width = 1;
+};
+
+struct VerilatorBuildSpec {
+  std::string top;  // top module name
+  // Verilog sources, (file name, text), dependency order (leaves first).
+  std::vector<std::pair<std::string, std::string>> sources;
+  // The top's ports other than clk and rst, in the order the stimulus/results use.
+  std::vector<PortSpec> ports;
+  std::string valid_port = "out_valid";  // the output that marks a result beat
+  bool fst = false;                      // trace format FST (else VCD)
+  std::string label;                     // human-readable (design string), stored beside the build
+};
+
+struct VerilatedModel {
+  std::filesystem::path executable;  // the testbench binary
+  std::filesystem::path dir;         // its cache folder
+  std::string key;
+  bool cache_hit = false;
+  double build_seconds = 0;  // 0 on a cache hit
+};
+
+// $GSQHW_CACHE, else $XDG_CACHE_HOME/gsqhw, else ~/.cache/gsqhw.
+std::filesystem::path default_cache_dir();
+
+// `verilator --version`; throws ToolMissing (with the Debian package name) when absent.
+std::string verilator_version();
+
+// Checks that verilator and a C++ compiler exist; throws ToolMissing naming the packages.
+void require_verilator_toolchain();
+
+// Returns the cached testbench for `spec`, building it first if needed. Throws ToolMissing
+// when verilator/g++ are missing, UsageError when Verilator rejects the sources (the message
+// quotes the first errors and names the full log).
+VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec,
+                                     const std::filesystem::path& cache_dir);
+
+// Hex SHA-1 of a byte string (cache keys).
+std::string sha1_hex(const std::string& data);
+
+}  // namespace gsqhw
