@@ -1,0 +1,41 @@
+// Internals of the golden GEMM shared by the scalar reference (gemm.cpp) and the fast
+// kernels (gemm_fast.cpp). Not part of the public contract; sim/gemm.h is.
+#pragma once
+
+#include <cstdint>
+
+#include "sim/gemm.h"
+#include "sim/gse.h"
+#include "sim/minifloat.h"
+
+namespace gsqhw {
+
+// The validated pairing of two GEMM operands.
+struct GemmOperands {
+  enum class Kind { gse, minifloat, int8 };
+  Kind kind = Kind::gse;
+  GseParams gse_a, gse_b;                     // gse
+  const MinifloatParams* mf_a = nullptr;      // minifloat
+  const MinifloatParams* mf_b = nullptr;
+  int block_a = 0, block_b = 0;               // MX block sizes (0: none)
+  bool int8_a_per_channel = true, int8_b_per_channel = true;  // int8
+};
+
+// Throws UsageError when A and B cannot be multiplied (sim/gemm.h).
+GemmOperands classify_gemm_operands(const QuantizedTensor& a, const QuantizedTensor& b);
+
+GemmResult make_gemm_result(int64_t m, int64_t n);
+
+// Writes acc_raw, out (dequantize step of sim/gemm.h) and flags of output (m, n).
+void finish_gemm_output(const GemmOperands& ops, const QuantizedTensor& a,
+                        const QuantizedTensor& b, const AccumulatorSpec& acc, int64_t m,
+                        int64_t n, int64_t fixed_acc, float fp_acc, uint8_t flags,
+                        GemmResult& result);
+
+// Computes output rows [row_begin, row_end) with an optimised kernel, bit-identical to the
+// scalar reference. Returns false (and writes nothing) when no fast kernel covers the case.
+bool fast_gemm_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+                    const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
+                    GemmResult& result);
+
+}  // namespace gsqhw
