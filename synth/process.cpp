@@ -1,0 +1,116 @@
+// Runs external tools with fork/exec: no shell, so file names with spaces or quotes are safe.
+#include "synth/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "sim/errors.h"
+
+namespace gsqhw::synth {
+namespace fs = std::filesystem;
+
+fs::path find_program(const std::string& program) {
+  if (program.find('/') != std::string::npos)
+    return access(program.c_str(), X_OK) == 0 ? fs::path(program) : fs::path();
+  const char* path_env = std::getenv("PATH");
+  std::string path = path_env ? path_env : "/usr/bin:/bin";
+  std::stringstream dirs(path);
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    fs::path candidate = fs::path(dir) / program;
+    if (access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) return candidate;
+  }
+  return {};
+}
+
+fs::path require_program(const std::string& program, const std::string& debian_package) {
+  fs::path found = find_program(program);
+  if (found.empty())
+    throw ToolMissing(fmt::format(
+        "'{}' is not on PATH; install it with `apt-get install {}` (Debian/Ubuntu) or run "
+        "scripts/setup.sh",
+        program, debian_package));
+  return found;
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& cwd,
+                          const fs::path& log_file, double timeout_seconds) {
+  ProcessResult result;
+  if (argv.empty()) throw UsageError("run_process: empty command");
+  int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd < 0)
+    throw std::runtime_error(fmt::format("cannot write the tool log {}: {}", log_file.string(),
+                                         std::strerror(errno)));
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    throw std::runtime_error(fmt::format("fork failed: {}", std::strerror(errno)));
+  }
+  if (pid == 0) {
+    // Child: its own process group, so that a timeout kill takes any grandchildren too.
+    setpgid(0, 0);
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    dup2(null_fd, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  ::close(log_fd);
+
+  auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (true) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) break;
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (elapsed > timeout_seconds) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      result.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(elapsed < 1 ? 2 : 20));
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+
+  std::ifstream in(log_file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  result.output = text.str();
+  return result;
+}
+
+std::string tail_lines(const std::string& text, int max_lines) {
+  size_t pos = text.size();
+  int lines = 0;
+  while (pos > 0 && lines <= max_lines) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) return text;
+    ++lines;
+  }
+  return text.substr(pos + 1);
+}
+
+}  // namespace gsqhw::synth
