@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/cycle_model.h"
 #include "sim/design.h"
 
 namespace gsqhw {
@@ -33,6 +34,16 @@ struct Mismatch {
   int64_t expected_acc = 0, actual_acc = 0;
   uint8_t expected_flags = 0, actual_flags = 0;
   float expected_value = 0, actual_value = 0;
+  std::string engine;  // (extension) "rtl" or "fast": which engine produced the actual value
+};
+
+// (extension) One GEMM of a co-simulation run.
+struct CosimGemmReport {
+  std::string trace;
+  GemmTiming timing;          // the cycle model's figures (cycles, utilisation, buffer traffic)
+  int64_t measured_cycles = 0;  // last result beat + 1 as the engine produced it
+  int64_t mismatches = 0;
+  double engine_seconds = 0;
 };
 
 struct CosimResult {
@@ -42,7 +53,57 @@ struct CosimResult {
   std::vector<Mismatch> mismatches;  // the first few
   std::optional<std::filesystem::path> waves_written;
   std::optional<std::filesystem::path> activity_written;
+  // (extensions)
+  int64_t mismatch_count = 0;       // all mismatching outputs (mismatches holds the first few)
+  std::vector<std::string> errors;  // protocol/timing/lockstep/trace-consistency failures
+  std::vector<CosimGemmReport> per_gemm;
+  double engine_seconds = 0;        // time inside the simulation engines only
+  double build_seconds = 0;         // Verilator build time (0 on a cache hit)
+  std::string engine;               // "rtl", "fast" or "lockstep"
+  std::string design;               // canonical design string
 };
+
+// (extension) A design ready to co-simulate: its manifest and Verilog text. Tests may edit
+// `sources` (fault injection) before running it.
+struct CosimDesign {
+  DesignPoint design;
+  ArrayManifest array;
+  std::vector<std::pair<std::string, std::string>> sources;  // (file name, Verilog text)
+  nlohmann::json manifest;
+};
+CosimDesign cosim_design_generate(const DesignPoint& design);               // gen/ generator
+CosimDesign cosim_design_from_dir(const std::filesystem::path& generated);  // manifest.json + files
+
+// (extension) One GEMM to check: operands, and optionally the golden output the trace carries
+// (checked against the recomputation when its accumulator equals the design's).
+struct CosimGemm {
+  std::string name;
+  QuantizedTensor a, b;
+  std::optional<GemmResult> trace_golden;
+  AccumulatorSpec trace_acc;
+};
+
+// (extension) run_cosim on a prepared design and in-memory GEMMs (`run_cosim` loads the traces
+// one at a time and calls the same checker).
+CosimResult run_cosim_gemms(const CosimDesign& design, const std::vector<CosimGemm>& gemms,
+                            const CosimOptions& options);
+CosimResult run_cosim_traces(const CosimDesign& design,
+                             const std::vector<std::filesystem::path>& traces,
+                             const CosimOptions& options);
+
+// (extension) The operand format parameters the hardware depends on: the canonical spec with
+// the parameters that only affect quantization (scale, round, seed, sat, per) removed. A trace
+// fits a design when both operands' keys equal the design format's key.
+std::string hardware_format_key(const std::string& format_spec);
+
+// (extension) The whole result as JSON (what `gsqhw cosim --json` prints), and a human summary
+// (verdict line, figures, the first mismatches and errors, the waveform path).
+nlohmann::json cosim_result_json(const CosimResult& result);
+std::string cosim_result_text(const CosimResult& result);
+
+// (extension) The dequantize step of sim/gemm.h applied to one accumulator (for reports).
+float dequantize_accumulator(const AccumulatorSpec& acc, int64_t acc_raw, uint8_t flags,
+                             float scale_a = 1, float scale_b = 1, bool int8_scales = false);
 
 // `traces` are trace files (workloads/trace.h) or folders of them.
 CosimResult run_cosim(const DesignPoint& design, const std::vector<std::filesystem::path>& traces,

@@ -351,4 +351,30 @@ VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec, const fs::p
   return model;
 }
 
+fs::path cell_models_from_liberty(const fs::path& liberty, const fs::path& cache_dir) {
+  if (!fs::exists(liberty))
+    throw UsageError(fmt::format("liberty file {} does not exist", liberty.string()));
+  if (!find_program("yosys"))
+    throw ToolMissing("yosys is not on PATH (needed to turn liberty cells into Verilog models); "
+                      "install it with `apt-get install yosys`");
+  const std::string key = sha1_hex("gsqhw-cellmodels-v1\n" + read_file(liberty));
+  fs::path dir = cache_dir / "cellmodels";
+  fs::create_directories(dir);
+  fs::path out = dir / (key + ".v");
+  FileLock lock(dir / (key + ".lock"));
+  if (fs::exists(out)) return out;
+  fs::path tmp = dir / (key + ".tmp-" + unique_suffix() + ".v");
+  fs::path log = dir / (key + ".log");
+  fs::remove(log);
+  int rc = run_logged({"yosys", "-q", "-p",
+                       fmt::format("read_liberty {}; write_verilog -noattr {}", liberty.string(),
+                                   tmp.string())},
+                      log);
+  if (rc != 0 || !fs::exists(tmp))
+    throw UsageError(fmt::format("yosys could not read liberty {}: see {}", liberty.string(),
+                                 log.string()));
+  fs::rename(tmp, out);
+  return out;
+}
+
 }  // namespace gsqhw

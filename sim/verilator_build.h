@@ -88,6 +88,14 @@ void require_verilator_toolchain();
 VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec,
                                      const std::filesystem::path& cache_dir);
 
+// Behavioural Verilog models of a Liberty library's cells, for simulating a mapped netlist
+// with Verilator (which does not accept the UDP-based models that PDKs ship, e.g.
+// osu018_stdcells.v): Yosys `read_liberty` (cell functions, flip-flops, latches) then
+// `write_verilog`. Cached in <cache_dir>/cellmodels/<sha1 of the liberty>.v. Throws
+// ToolMissing without yosys, UsageError when the file cannot be read.
+std::filesystem::path cell_models_from_liberty(const std::filesystem::path& liberty,
+                                               const std::filesystem::path& cache_dir);
+
 // Hex SHA-1 of a byte string (cache keys).
 std::string sha1_hex(const std::string& data);
 

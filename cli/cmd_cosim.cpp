@@ -1,0 +1,94 @@
+// gsqhw cosim: every GEMM of a trace set through a design (Verilated RTL, the fast cycle model,
+// or both in lockstep), each output checked bit for bit against golden_gemm.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/command.h"
+#include "sim/cosim.h"
+#include "sim/errors.h"
+#include "workloads/lora.h"
+
+namespace gsqhw::cli {
+namespace {
+
+struct CosimArgs {
+  std::string design;
+  std::string generated;
+  std::vector<std::string> traces;
+  std::string engine = "rtl";
+  std::string waves, activity, cache;
+  std::vector<std::string> netlist;
+  int max_mismatches = 10;
+  bool json = false;
+};
+
+Runner setup_cosim(CLI::App& app) {
+  auto args = std::make_shared<CosimArgs>();
+  auto* design = app.add_option("--design", args->design,
+                                "design point, e.g. \"gse:b=6@array4x4,acc=fixed32.16\" "
+                                "(generated on the fly)");
+  auto* generated = app.add_option("--generated", args->generated,
+                                   "a folder written by `gsqhw generate` (manifest.json + Verilog)");
+  design->excludes(generated);
+  generated->excludes(design);
+  app.add_option("--trace", args->traces,
+                 "trace file or folder of traces (repeatable); default: the built-in tiny LoRA "
+                 "trace set quantized with the design's format");
+  app.add_option("--engine", args->engine, "rtl (Verilated), fast (cycle model) or lockstep (both)")
+      ->check(CLI::IsMember({"rtl", "fast", "lockstep"}));
+  app.add_option("--waves", args->waves,
+                 "waveform (.vcd or .fst) of a window around the first mismatch (default on a "
+                 "mismatch: a .vcd in the temp folder)");
+  app.add_option("--activity", args->activity,
+                 "write per-net switching activity of the whole run (JSON, sim/activity.h)");
+  app.add_option("--netlist", args->netlist,
+                 "simulate these Verilog files (gate-level netlist + cell models) instead of the "
+                 "generated RTL (repeatable); top and ports are the design's");
+  app.add_option("--cache", args->cache, "Verilator build cache (default $GSQHW_CACHE or ~/.cache/gsqhw)");
+  app.add_option("--max-mismatches", args->max_mismatches, "mismatches to report in detail")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--json", args->json, "print the result as JSON");
+
+  return [args]() -> int {
+    if (args->design.empty() && args->generated.empty())
+      throw UsageError("give the design: --design SPEC or --generated DIR");
+    CosimOptions options;
+    options.engine = args->engine == "rtl"    ? CosimOptions::Engine::rtl
+                     : args->engine == "fast" ? CosimOptions::Engine::fast
+                                              : CosimOptions::Engine::lockstep;
+    options.cache_dir = args->cache.empty() ? default_cache_dir() : std::filesystem::path(args->cache);
+    if (!args->waves.empty()) options.waves = args->waves;
+    if (!args->activity.empty()) options.activity = args->activity;
+    for (const auto& f : args->netlist) {
+      if (!std::filesystem::exists(f)) throw UsageError(fmt::format("--netlist {} does not exist", f));
+      options.netlist_files.push_back(f);
+    }
+    options.max_mismatches_reported = args->max_mismatches;
+
+    CosimDesign d = args->design.empty() ? cosim_design_from_dir(args->generated)
+                                         : cosim_design_generate(DesignPoint::parse(args->design));
+    std::vector<std::filesystem::path> traces(args->traces.begin(), args->traces.end());
+    if (traces.empty()) {
+      if (!args->json)
+        std::fprintf(stderr, "cosim: no --trace given; using the built-in tiny LoRA traces\n");
+      traces = ensure_builtin_tiny_traces(options.cache_dir / "traces", d.design.format,
+                                          d.design.acc);
+    }
+    CosimResult r = run_cosim_traces(d, traces, options);
+    if (args->json)
+      std::cout << cosim_result_json(r).dump(2) << "\n";
+    else
+      std::cout << cosim_result_text(r);
+    return r.pass ? 0 : 1;
+  };
+}
+
+GSQHW_COMMAND("cosim",
+              "Co-simulate a design (Verilated RTL / fast cycle model / lockstep) on LoRA traces "
+              "against the golden model",
+              setup_cosim);
+
+}  // namespace
+}  // namespace gsqhw::cli
