@@ -276,20 +276,23 @@ GemmResult make_gemm_result(int64_t m, int64_t n) {
   return result;
 }
 
+void scalar_gemm_output(const GemmOperands& ops, const QuantizedTensor& a,
+                        const QuantizedTensor& b, const AccumulatorSpec& acc, int64_t m,
+                        int64_t n, GemmResult& result) {
+  OutputState s;
+  switch (ops.kind) {
+    case GemmOperands::Kind::gse: s = gse_output(ops, a, b, m, n, acc); break;
+    case GemmOperands::Kind::minifloat: s = minifloat_output(ops, a, b, m, n, acc); break;
+    case GemmOperands::Kind::int8: s = int8_output(a, b, m, n, acc); break;
+  }
+  finish_gemm_output(ops, a, b, acc, m, n, s.fixed, s.fp, s.flags, result);
+}
+
 static void scalar_rows(const GemmOperands& ops, const QuantizedTensor& a,
                         const QuantizedTensor& b, const AccumulatorSpec& acc, int64_t row_begin,
                         int64_t row_end, GemmResult& result) {
-  for (int64_t m = row_begin; m < row_end; ++m) {
-    for (int64_t n = 0; n < b.rows; ++n) {
-      OutputState s;
-      switch (ops.kind) {
-        case GemmOperands::Kind::gse: s = gse_output(ops, a, b, m, n, acc); break;
-        case GemmOperands::Kind::minifloat: s = minifloat_output(ops, a, b, m, n, acc); break;
-        case GemmOperands::Kind::int8: s = int8_output(a, b, m, n, acc); break;
-      }
-      finish_gemm_output(ops, a, b, acc, m, n, s.fixed, s.fp, s.flags, result);
-    }
-  }
+  for (int64_t m = row_begin; m < row_end; ++m)
+    for (int64_t n = 0; n < b.rows; ++n) scalar_gemm_output(ops, a, b, acc, m, n, result);
 }
 
 GemmResult golden_gemm_scalar(const QuantizedTensor& a, const QuantizedTensor& b,

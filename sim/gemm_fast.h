@@ -32,6 +32,12 @@ void finish_gemm_output(const GemmOperands& ops, const QuantizedTensor& a,
                         int64_t n, int64_t fixed_acc, float fp_acc, uint8_t flags,
                         GemmResult& result);
 
+// The scalar reference for one output (m, n), written into `result` (also the fallback of the
+// fast kernels for outputs they cannot handle exactly: NaN groups, saturation, ...).
+void scalar_gemm_output(const GemmOperands& ops, const QuantizedTensor& a,
+                        const QuantizedTensor& b, const AccumulatorSpec& acc, int64_t m,
+                        int64_t n, GemmResult& result);
+
 // Computes output rows [row_begin, row_end) with an optimised kernel, bit-identical to the
 // scalar reference. Returns false (and writes nothing) when no fast kernel covers the case.
 bool fast_gemm_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,

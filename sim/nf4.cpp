@@ -11,23 +11,27 @@
 namespace gsqhw {
 namespace {
 
-// Decision thresholds: midpoints of adjacent levels, as the float constants of bitsandbytes'
-// dQuantizeNF4 (e.g. 0.8614784181118011f between 0.7229568 and 1.0).
-std::array<float, 15> make_thresholds() {
-  std::array<float, 15> t{};
-  for (int i = 0; i < 15; ++i)
-    t[i] = static_cast<float>((static_cast<double>(kNf4Levels[i]) + kNf4Levels[i + 1]) / 2);
-  return t;
-}
+// Decision thresholds: the float literals of bitsandbytes' dQuantizeNF4 decision tree, in
+// ascending order. They are the midpoints of adjacent levels printed to 16 digits; they are
+// kept literally because rounding the exact double midpoint to float can land on the other
+// neighbouring float (it does for 0.8614784181118011f), and bit-compatibility is the point.
+constexpr std::array<float, 15> kThresholds = {
+    -0.8480964004993439f,  -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
+    -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
+    0.1202552504837513f,   0.2035212516784668f,  0.2920137718319893f,  0.3893125355243683f,
+    0.5016634166240692f,   0.6427869200706482f,  0.8614784181118011f,
+};
 
 }  // namespace
 
 int nf4_code(float normalized) {
-  static const std::array<float, 15> thresholds = make_thresholds();
+  // Equivalent to bitsandbytes' binary decision tree: every node tests x > threshold.
   int code = 0;
-  while (code < 15 && normalized > thresholds[code]) ++code;
+  while (code < 15 && normalized > kThresholds[code]) ++code;
   return code;
 }
+
+float nf4_threshold(int i) { return kThresholds[i]; }
 
 namespace {
 

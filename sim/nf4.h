@@ -1,8 +1,8 @@
 // NF4: the 16-level NormalFloat code of QLoRA, exactly as bitsandbytes implements it
 // (quantize_blockwise / dQuantizeNF4): per block of `block` consecutive elements along cols,
 //   absmax = max |x|;  n = x * RNE_fp32(1 / absmax)  (FP32)
-//   code = index of the level picked by comparing n against the float midpoints between
-//          adjacent levels with '>' (an exact midpoint goes to the lower level)
+//   code = index of the level picked by comparing n against bitsandbytes' float thresholds
+//          (midpoints of adjacent levels) with '>' (a value equal to one goes to the lower level)
 //   value = RNE_fp32(kNf4Levels[code] * absmax)
 // An all-zero block gets absmax 0 and code 7 (0.0). NaN/Inf inputs throw UsageError.
 #pragma once
@@ -37,6 +37,8 @@ inline constexpr std::array<float, 16> kNf4Levels = {
 
 // The NF4 code of a value already normalised by the block's absmax (n in [-1, 1]).
 int nf4_code(float normalized);
+// Decision threshold i (0..14) between levels i and i+1, as the float bitsandbytes compares.
+float nf4_threshold(int i);
 
 std::unique_ptr<Format> make_nf4_format(const spec::Parts& parts);
 

@@ -1,0 +1,316 @@
+// The golden GEMM against independent computations, the fast kernels against the scalar
+// reference, accumulator saturation and flags, and operand validation.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "sim/errors.h"
+#include "sim/format.h"
+#include "sim/gemm.h"
+#include "sim/gemm_impl.h"
+#include "sim/gse.h"
+#include "tests/sim/sim_test_util.h"
+
+namespace gsqhw {
+namespace {
+
+struct Operands {
+  QuantizedTensor a, b;
+  std::vector<float> da, db;  // dequantized
+};
+
+Operands make_operands(const std::string& spec_a, const std::string& spec_b, int64_t m,
+                       int64_t n, int64_t k, uint32_t seed, int spread = 4) {
+  Operands o;
+  auto fa = parse_format(spec_a), fb = parse_format(spec_b);
+  std::vector<float> xa = test::random_matrix(m, k, seed, spread);
+  std::vector<float> xb = test::random_matrix(n, k, seed + 1, spread);
+  o.a = fa->quantize(xa.data(), m, k, seed);
+  o.b = fb->quantize(xb.data(), n, k, seed + 2);
+  o.da.resize(xa.size());
+  o.db.resize(xb.size());
+  fa->dequantize(o.a, o.da.data());
+  fb->dequantize(o.b, o.db.data());
+  return o;
+}
+
+void expect_identical(const GemmResult& x, const GemmResult& y, const std::string& what) {
+  ASSERT_EQ(x.m, y.m);
+  ASSERT_EQ(x.n, y.n);
+  for (size_t i = 0; i < x.out.size(); ++i) {
+    ASSERT_EQ(x.acc_raw[i], y.acc_raw[i]) << what << " output " << i;
+    ASSERT_EQ(x.flags[i], y.flags[i]) << what << " output " << i;
+    ASSERT_EQ(test::bits_of(x.out[i]), test::bits_of(y.out[i])) << what << " output " << i;
+  }
+}
+
+// GSE with a wide fixed accumulator: acc = sum over groups of floor(groupsum * 2^F), where
+// the group sums are computed here from the dequantized FP32 values in double.
+TEST(GoldenGemm, GseFixedWideAccumulatorIsExact) {
+  for (const char* spec : {"gse:b=8,g=32,e=5", "gse:b=4,g=16,e=5,range=full", "gse:b=6,g=8,e=4"}) {
+    const int64_t m = 7, n = 5, k = 200;  // partial last group
+    Operands o = make_operands(spec, spec, m, n, k, 31);
+    const int frac = 40;
+    GemmResult r = golden_gemm(o.a, o.b, AccumulatorSpec::parse(fmt::format("fixed64.{}", frac)));
+    int g = o.a.group_size;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        __int128 expected = 0;
+        for (int64_t start = 0; start < k; start += g) {
+          double group_sum = 0;  // exact: products share the group scale, < 2^53 units
+          for (int64_t t = start; t < std::min(k, start + g); ++t)
+            group_sum += static_cast<double>(o.da[i * k + t]) * o.db[j * k + t];
+          expected += static_cast<__int128>(std::floor(std::ldexp(group_sum, frac)));
+        }
+        ASSERT_EQ(r.acc_raw[i * n + j], static_cast<int64_t>(expected)) << spec;
+        ASSERT_EQ(r.flags[i * n + j], 0);
+        ASSERT_EQ(test::bits_of(r.out[i * n + j]),
+                  test::bits_of(test::reference_round_scaled(expected, frac)));
+      }
+    }
+  }
+}
+
+// fp32 accumulation, one exact rounding per group, against an integer-only reference.
+TEST(GoldenGemm, GseFp32MatchesExactPerStepReference) {
+  const int kUnits = 60;
+  for (const char* spec : {"gse:b=8,g=32,e=5", "gse:b=3,g=4,e=4", "gse:b=8,g=256,e=5,range=full"}) {
+    const int64_t m = 6, n = 9, k = 300;
+    Operands o = make_operands(spec, spec, m, n, k, 57, 6);
+    GemmResult r = golden_gemm(o.a, o.b, AccumulatorSpec::parse("fp32"));
+    int g = o.a.group_size;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        float acc = 0.0f;
+        for (int64_t start = 0; start < k; start += g) {
+          __int128 group = 0;
+          for (int64_t t = start; t < std::min(k, start + g); ++t)
+            group += test::to_units(static_cast<double>(o.da[i * k + t]) * o.db[j * k + t], kUnits);
+          acc = test::reference_round_scaled(test::to_units(acc, kUnits) + group, kUnits);
+        }
+        ASSERT_EQ(test::bits_of(r.out[i * n + j]), test::bits_of(acc)) << spec << " " << i << "," << j;
+        ASSERT_EQ(r.acc_raw[i * n + j], static_cast<int64_t>(test::bits_of(acc)));
+      }
+    }
+  }
+}
+
+// FP8 per-element fp32 accumulation against the integer reference (products are multiples
+// of 2^-32 for any mix of E4M3/E5M2).
+TEST(GoldenGemm, Fp8Fp32MatchesExactPerStepReference) {
+  const int kUnits = 64;
+  for (auto [sa, sb] : {std::pair{"fp8:e4m3", "fp8:e4m3"}, std::pair{"fp8:e5m2", "fp8:e5m2"},
+                        std::pair{"fp8:e4m3", "fp8:e5m2"}}) {
+    const int64_t m = 5, n = 6, k = 500;
+    Operands o = make_operands(sa, sb, m, n, k, 71, 3);
+    GemmResult r = golden_gemm(o.a, o.b, AccumulatorSpec::parse("fp32"));
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        float acc = 0.0f;
+        for (int64_t t = 0; t < k; ++t) {
+          double p = static_cast<double>(o.da[i * k + t]) * o.db[j * k + t];
+          acc = test::reference_round_scaled(test::to_units(acc, kUnits) + test::to_units(p, kUnits),
+                                             kUnits);
+        }
+        ASSERT_EQ(test::bits_of(r.out[i * n + j]), test::bits_of(acc)) << sa << " x " << sb;
+      }
+    }
+  }
+}
+
+TEST(GoldenGemm, MinifloatFixedFloorsEachProduct) {
+  for (const char* spec : {"fp8:e4m3", "fp8:e5m2,block=32", "bf16", "fp16"}) {
+    const int64_t m = 4, n = 3, k = 100;
+    Operands o = make_operands(spec, spec, m, n, k, 5, 2);
+    const int frac = 12;  // coarse on purpose: the floor of each product matters
+    GemmResult r = golden_gemm(o.a, o.b, AccumulatorSpec::parse(fmt::format("fixed48.{}", frac)));
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t expected = 0;
+        for (int64_t t = 0; t < k; ++t)
+          expected += static_cast<int64_t>(
+              std::floor(std::ldexp(static_cast<double>(o.da[i * k + t]) * o.db[j * k + t], frac)));
+        ASSERT_EQ(r.acc_raw[i * n + j], expected) << spec;
+      }
+    }
+  }
+}
+
+TEST(GoldenGemm, Int8FixedAndFp32WithScales) {
+  for (auto [sa, sb] : {std::pair{"int8:per=channel", "int8:per=channel"},
+                        std::pair{"int8:per=tensor", "int8:per=channel"}}) {
+    const int64_t m = 4, n = 5, k = 64;
+    Operands o = make_operands(sa, sb, m, n, k, 9, 3);
+    GemmResult fixed = golden_gemm(o.a, o.b, AccumulatorSpec::parse("fixed32.0"));
+    GemmResult fp = golden_gemm(o.a, o.b, AccumulatorSpec::parse("fp32"));
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t sum = 0;
+        for (int64_t t = 0; t < k; ++t)
+          sum += static_cast<int64_t>(o.a.codes[i * k + t]) * o.b.codes[j * k + t];
+        float sa_ = o.a.scales.size() == 1 ? o.a.scales[0] : o.a.scales[i];
+        float sb_ = o.b.scales[j];
+        float expected = static_cast<float>(sum) * sa_ * sb_;  // |sum| < 2^24: exact
+        EXPECT_EQ(fixed.acc_raw[i * n + j], sum);
+        EXPECT_EQ(fixed.out[i * n + j], expected);
+        EXPECT_EQ(fp.out[i * n + j], expected);
+        EXPECT_EQ(fp.acc_raw[i * n + j], static_cast<int64_t>(test::bits_of(static_cast<float>(sum))));
+      }
+    }
+  }
+}
+
+// Hand-built GSE operands: group sums chosen to drive a small accumulator into saturation.
+QuantizedTensor gse_tensor(const std::string& spec, int64_t rows, int64_t cols,
+                           std::vector<int32_t> codes, std::vector<int32_t> exps) {
+  QuantizedTensor t;
+  t.format_spec = parse_format(spec)->spec();
+  t.rows = rows;
+  t.cols = cols;
+  t.group_size = GseParams::parse(spec).g;
+  t.codes = std::move(codes);
+  t.group_exponents = std::move(exps);
+  return t;
+}
+
+TEST(GoldenGemm, FixedAccumulatorSaturatesWithStickyFlag) {
+  // b=8, e=5 (bias 15), g=4; exponent code 15 for both: x_j = -12. With F = 12 each group
+  // adds its integer sum S_j. W = 16: range -32768..32767.
+  const std::string spec = "gse:b=8,g=4,e=5";
+  // Group sums: 4*127*127 = 64516 (the addend itself saturates to 32767), then
+  // -4*127*50 = -25400 -> 7367, then +100 -> 7467.
+  QuantizedTensor a = gse_tensor(spec, 1, 12,
+                                 {127, 127, 127, 127, 127, 127, 127, 127, 1, 0, 0, 0},
+                                 {15, 15, 15});
+  QuantizedTensor b = gse_tensor(spec, 1, 12,
+                                 {127, 127, 127, 127, -50, -50, -50, -50, 100, 0, 0, 0},
+                                 {15, 15, 15});
+  GemmResult r = golden_gemm(a, b, AccumulatorSpec::parse("fixed16.12"));
+  EXPECT_EQ(r.acc_raw[0], 7467);
+  EXPECT_EQ(r.flags[0], kFlagOverflow);  // sticky although the final value is in range
+  EXPECT_EQ(r.out[0], 7467.0f / 4096);
+  // -4*127*127 = -64516 saturates to -32768 (the most negative W-bit value).
+  QuantizedTensor neg = b;
+  neg.codes = {-127, -127, -127, -127, 0, 0, 0, 0, 0, 0, 0, 0};
+  GemmResult rn = golden_gemm(a, neg, AccumulatorSpec::parse("fixed16.12"));
+  EXPECT_EQ(rn.acc_raw[0], -32768);
+  EXPECT_EQ(rn.flags[0], kFlagOverflow);
+
+  // Saturation of the running sum (not the addend): two groups of 4*127*50 = 25400.
+  QuantizedTensor c = gse_tensor(spec, 1, 8, {127, 127, 127, 127, 127, 127, 127, 127}, {15, 15});
+  QuantizedTensor d = gse_tensor(spec, 1, 8, {50, 50, 50, 50, 50, 50, 50, 50}, {15, 15});
+  GemmResult s = golden_gemm(c, d, AccumulatorSpec::parse("fixed16.12"));
+  EXPECT_EQ(s.acc_raw[0], 32767);
+  EXPECT_EQ(s.flags[0], kFlagOverflow);
+  GemmResult wide = golden_gemm(c, d, AccumulatorSpec::parse("fixed17.12"));
+  EXPECT_EQ(wide.acc_raw[0], 50800);
+  EXPECT_EQ(wide.flags[0], 0);
+  // Negative F: the addend is floor(S_j / 2^3).
+  GemmResult coarse = golden_gemm(c, d, AccumulatorSpec::parse("fixed32.9"));
+  EXPECT_EQ(coarse.acc_raw[0], 2 * (25400 >> 3));
+  // Huge shifts saturate instead of wrapping.
+  QuantizedTensor e = gse_tensor(spec, 1, 4, {1, 0, 0, 0}, {30});
+  GemmResult big = golden_gemm(e, e, AccumulatorSpec::parse("fixed64.256"));
+  EXPECT_EQ(big.acc_raw[0], std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(big.flags[0], kFlagOverflow);
+}
+
+TEST(GoldenGemm, NanGroupsFlagAndPoisonTheOutput) {
+  const std::string spec = "gse:b=8,g=4,e=5";
+  QuantizedTensor a = gse_tensor(spec, 2, 8, {1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1, 1, 1, 1, 1, 1},
+                                 {15, 31, 15, 15});
+  QuantizedTensor b = gse_tensor(spec, 1, 8, {1, 1, 1, 1, 1, 1, 1, 1}, {15, 15});
+  for (const char* acc : {"fixed32.12", "fp32"}) {
+    GemmResult r = golden_gemm(a, b, AccumulatorSpec::parse(acc));
+    EXPECT_EQ(r.flags[0], kFlagNaN) << acc;
+    EXPECT_EQ(test::bits_of(r.out[0]), 0x7fc00000u);
+    // The NaN group adds nothing: acc holds the first group's 1+2+3+4 = 10 (x 2^-12).
+    if (std::string(acc) == "fp32") EXPECT_EQ(r.acc_raw[0], static_cast<int64_t>(test::bits_of(10.0f / 4096)));
+    else EXPECT_EQ(r.acc_raw[0], 10);
+    EXPECT_EQ(r.flags[1], 0);
+    EXPECT_EQ(r.out[1], 8.0f / 4096);
+  }
+  // Minifloats: fixed flags NaN/Inf operands; fp32 propagates Inf and canonicalises NaN.
+  QuantizedTensor f;
+  f.format_spec = "fp8:e5m2,sat=nonsat,block=0";
+  f.rows = 1;
+  f.cols = 2;
+  f.codes = {0x7c, 0x3c};  // +Inf, 1.0
+  QuantizedTensor one = f;
+  one.codes = {0x3c, 0x3c};
+  GemmResult inf_fp32 = golden_gemm(f, one, AccumulatorSpec::parse("fp32"));
+  EXPECT_TRUE(std::isinf(inf_fp32.out[0]));
+  EXPECT_EQ(inf_fp32.flags[0], 0);
+  GemmResult inf_fixed = golden_gemm(f, one, AccumulatorSpec::parse("fixed32.8"));
+  EXPECT_EQ(inf_fixed.flags[0], kFlagNaN);
+  EXPECT_EQ(inf_fixed.acc_raw[0], 256);
+  one.codes = {0xfc, 0x3c};  // -Inf: Inf + -Inf = NaN
+  GemmResult nan_fp32 = golden_gemm(f, one, AccumulatorSpec::parse("fp32"));
+  EXPECT_EQ(nan_fp32.flags[0], 0);  // +Inf * -Inf = -Inf; acc = -Inf + 1 = -Inf
+  EXPECT_TRUE(std::isinf(nan_fp32.out[0]));
+  QuantizedTensor g = f;
+  g.codes = {0x7c, 0xfc};  // +Inf*1 then -Inf*1
+  one.codes = {0x3c, 0x3c};
+  GemmResult cancel = golden_gemm(g, one, AccumulatorSpec::parse("fp32"));
+  EXPECT_EQ(cancel.flags[0], kFlagNaN);
+  EXPECT_EQ(static_cast<uint32_t>(cancel.acc_raw[0]), 0x7fc00000u);
+}
+
+TEST(GoldenGemm, FastMatchesScalarOnRandomShapes) {
+  std::mt19937 rng(1234);
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"gse:b=8,g=32,e=5", "gse:b=8,g=32,e=5"},
+      {"gse:b=6,g=32,e=5", "gse:b=6,g=32,e=5"},
+      {"gse:b=4,g=16,e=4,range=full", "gse:b=8,g=16,e=8"},
+      {"gse:b=2,g=4,e=5", "gse:b=3,g=4,e=5,round=stochastic,seed=2"},
+      {"gse:b=8,g=256,e=8,range=full", "gse:b=7,g=256,e=6"},
+      {"fp8:e4m3", "fp8:e4m3"},
+      {"fp8:e4m3,block=32", "fp8:e5m2"},
+      {"bf16", "fp16"},
+      {"int8:per=channel", "int8:per=tensor"}};
+  const std::vector<std::string> accs = {"fixed32.16", "fixed64.30", "fixed20.10", "fixed16.0",
+                                         "fixed64.-4", "fp32"};
+  for (int trial = 0; trial < 60; ++trial) {
+    const auto& [sa, sb] = pairs[trial % pairs.size()];
+    int64_t m = 1 + rng() % 20, n = 1 + rng() % 20, k = 1 + rng() % 600;
+    int spread = static_cast<int>(rng() % 12);
+    Operands o = make_operands(sa, sb, m, n, k, 500 + trial, spread);
+    if (trial % 7 == 3 && sa.rfind("gse", 0) == 0) o.a.group_exponents[0] = (1 << GseParams::parse(sa).e) - 1;
+    for (const auto& acc_text : accs) {
+      AccumulatorSpec acc = AccumulatorSpec::parse(acc_text);
+      GemmResult reference = golden_gemm_scalar(o.a, o.b, acc);
+      std::string what = fmt::format("{} x {} {}x{}x{} {}", sa, sb, m, n, k, acc_text);
+      for (int threads : {1, 2, 3}) expect_identical(golden_gemm(o.a, o.b, acc, threads), reference, what);
+    }
+  }
+}
+
+TEST(GoldenGemm, RejectsOperandsThatDoNotFit) {
+  Operands g8 = make_operands("gse:b=8,g=32", "gse:b=8,g=32", 2, 2, 64, 1);
+  Operands g16 = make_operands("gse:b=8,g=16", "gse:b=8,g=16", 2, 2, 64, 1);
+  Operands f8 = make_operands("fp8:e4m3", "fp8:e4m3", 2, 2, 64, 1);
+  Operands i8 = make_operands("int8", "int8", 2, 2, 64, 1);
+  Operands nf = make_operands("nf4", "nf4", 2, 2, 64, 1);
+  Operands short_k = make_operands("gse:b=8,g=32", "gse:b=8,g=32", 2, 2, 32, 1);
+  AccumulatorSpec acc;
+  EXPECT_THROW(golden_gemm(g8.a, short_k.b, acc), UsageError);  // K differs
+  EXPECT_THROW(golden_gemm(g8.a, g16.b, acc), UsageError);      // group sizes differ
+  EXPECT_THROW(golden_gemm(g8.a, f8.b, acc), UsageError);       // families differ
+  EXPECT_THROW(golden_gemm(i8.a, f8.b, acc), UsageError);
+  EXPECT_THROW(golden_gemm(nf.a, nf.b, acc), UsageError);       // nf4 is storage only
+  QuantizedTensor broken = g8.a;
+  broken.codes.pop_back();
+  EXPECT_THROW(golden_gemm(broken, g8.b, acc), UsageError);
+  broken = g8.a;
+  broken.group_exponents.pop_back();
+  EXPECT_THROW(golden_gemm(broken, g8.b, acc), UsageError);
+  EXPECT_THROW(golden_gemm(g8.a, g8.b, acc, -1), UsageError);
+  // Empty shapes are fine.
+  Operands empty = make_operands("gse", "gse", 0, 3, 64, 1);
+  EXPECT_EQ(golden_gemm(empty.a, empty.b, acc).out.size(), 0u);
+}
+
+}  // namespace
+}  // namespace gsqhw
