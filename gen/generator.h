@@ -25,6 +25,16 @@ struct GeneratedDesign {
 // an accumulator too narrow for the group sum, ...).
 GeneratedDesign generate_design(const DesignPoint& design);
 
+// Generator choices that are not part of the design point (extension of the contract above).
+struct GeneratorOptions {
+  // The plain INT-b MAC comparison point: with an int8 design point, build INT-b PEs/arrays
+  // (b = 2..8) instead of INT8, e.g. the baseline of a GSE-INT-b design. 0 = the format's own.
+  // Recorded in the manifest as "int_bits"; only the generator and synthesis understand it
+  // (the golden model's int8 family is b = 8).
+  int int_bits = 0;
+};
+GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOptions& options);
+
 // Writes every Verilog file and manifest.json into dir (created if needed). Files are written
 // to a temporary name and renamed, so an interrupted write leaves no half file behind.
 void write_design(const GeneratedDesign& generated, const std::filesystem::path& dir);

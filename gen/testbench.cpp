@@ -1,0 +1,343 @@
+// Self-checking testbench generation (gen/testbench.h).
+#include "gen/testbench.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+#include "gen/pe_spec.h"
+#include "gen/verilog_text.h"
+#include "sim/errors.h"
+#include "sim/gemm.h"
+
+namespace gsqhw {
+namespace {
+
+using gen::OperandFamily;
+
+// Collects fields most-significant first and prints them as one Verilog hex literal.
+class BitWord {
+ public:
+  void put(uint64_t value, int width) {
+    for (int bit = width - 1; bit >= 0; --bit) bits_.push_back(bit < 64 && ((value >> bit) & 1));
+  }
+  int width() const { return static_cast<int>(bits_.size()); }
+  std::string hex() const {
+    std::string digits;
+    int n = width();
+    int lead = n % 4 == 0 ? 4 : n % 4;
+    int pos = 0, group = lead;
+    while (pos < n) {
+      int v = 0;
+      for (int i = 0; i < group; ++i) v = v * 2 + (bits_[pos + i] ? 1 : 0);
+      digits += "0123456789abcdef"[v];
+      pos += group;
+      group = 4;
+    }
+    return fmt::format("{}'h{}", n, digits);
+  }
+
+ private:
+  std::vector<bool> bits_;
+};
+
+uint64_t mask(int width) { return width >= 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1; }
+
+int32_t random_minifloat(const gen::OperandFormat& f, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> percent(0, 99);
+  int total = f.code_bits;
+  uint32_t sign = static_cast<uint32_t>(rng() & 1) << (total - 1);
+  uint32_t man = static_cast<uint32_t>(rng() & mask(f.mf_man_bits));
+  int roll = percent(rng);
+  uint32_t exp;
+  if (roll < 80) {  // ordinary values near 1
+    std::uniform_int_distribution<int> near(std::max(1, f.mf_bias - 3), f.mf_bias + 3);
+    exp = static_cast<uint32_t>(near(rng));
+  } else if (roll < 92) {  // anything, subnormals and specials included
+    return static_cast<int32_t>(rng() & mask(total));
+  } else if (roll < 96) {  // subnormal or zero
+    exp = 0;
+  } else {  // the largest exponent field: max normal (E4M3), Inf or NaN (IEEE-like)
+    exp = static_cast<uint32_t>(mask(f.mf_exp_bits));
+  }
+  return static_cast<int32_t>(sign | (exp << f.mf_man_bits) | man);
+}
+
+}  // namespace
+
+void random_operands(const GeneratedDesign& design, int m, int n, int k, uint64_t seed,
+                     QuantizedTensor& a, QuantizedTensor& b) {
+  gen::OperandFormat f = gen::decode_operand_format(design.design.format);
+  int int_bits = design.manifest.value("int_bits", f.int_bits);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> percent(0, 99);
+  auto fill_tensor = [&](QuantizedTensor& t, int rows) {
+    t = QuantizedTensor{};
+    t.format_spec = design.design.format;
+    t.rows = rows;
+    t.cols = k;
+    t.codes.resize(static_cast<size_t>(rows) * k);
+    switch (f.family) {
+      case OperandFamily::gse: {
+        int hi = (1 << (f.gse_b - 1)) - 1, lo = f.gse_full_range ? -hi - 1 : -hi;
+        std::uniform_int_distribution<int> element(lo, hi);
+        for (auto& c : t.codes) c = element(rng);
+        t.group_size = f.gse_g;
+        int max_code = (1 << f.gse_e) - 2, bias = f.gse_bias();
+        std::uniform_int_distribution<int> near(std::max(0, bias - 2), std::min(max_code, bias + 2));
+        std::uniform_int_distribution<int> any(0, max_code);
+        t.group_exponents.resize(static_cast<size_t>(rows) * t.groups_per_row());
+        for (auto& e : t.group_exponents) {
+          int roll = percent(rng);
+          e = roll < 2 ? max_code + 1 : roll < 7 ? any(rng) : near(rng);  // NaN, extreme, usual
+        }
+        break;
+      }
+      case OperandFamily::minifloat:
+        for (auto& c : t.codes) c = random_minifloat(f, rng);
+        break;
+      case OperandFamily::integer: {
+        int hi = (1 << (int_bits - 1)) - 1;
+        std::uniform_int_distribution<int> element(-hi, hi);
+        for (auto& c : t.codes) c = element(rng);
+        bool per_tensor = design.design.format.find("per=tensor") != std::string::npos;
+        t.scales.assign(per_tensor ? 1 : rows, 1.0f);
+        break;
+      }
+    }
+  };
+  fill_tensor(a, m);
+  fill_tensor(b, n);
+}
+
+GeneratedTestbench generate_testbench(const GeneratedDesign& design,
+                                      const TestbenchOptions& options) {
+  const nlohmann::json& man = design.manifest;
+  gen::OperandFormat f = gen::decode_operand_format(design.design.format);
+  const int rows = man["rows"], cols = man["cols"];
+  const int cw = man["widths"]["code"], xw = man["widths"]["exp"], aw = man["widths"]["acc"];
+  const int latency = man["timing"]["latency"], min_steps = man["timing"]["min_steps_per_tile"];
+  const bool groups = f.has_groups();
+  if (options.tiles < 1 || options.tiles > 64)
+    throw UsageError(fmt::format("testbench tiles = {} is outside 1..64", options.tiles));
+  if (options.k < 0) throw UsageError("testbench K must not be negative");
+
+  GeneratedTestbench tb;
+  tb.module_name = "tb_" + design.top;
+  tb.file_name = tb.module_name + ".v";
+  int tiles_n = options.tiles >= 2 ? 2 : 1;
+  int tiles_m = (options.tiles + tiles_n - 1) / tiles_n;
+  tb.m = tiles_m * rows;
+  tb.n = tiles_n * cols;
+  int group = groups ? f.gse_g : 0;
+  tb.k = options.k > 0 ? options.k : groups ? 2 * group + group / 2 + 1 : 2 * rows + 3;
+  const int steps = std::max(tb.k, min_steps);
+  const int tiles = tiles_m * tiles_n;
+
+  QuantizedTensor a, b;
+  random_operands(design, tb.m, tb.n, tb.k, options.seed, a, b);
+  GemmResult golden = golden_gemm(a, b, design.design.acc, 1);
+  tb.checked_outputs = tb.m * tb.n;
+
+  // --- stimulus: one word per cycle, {valid, first, last, [group_last], in_a, in_b, [exps]}
+  std::string stimulus;
+  int in_width = 0;
+  for (int tile = 0; tile < tiles; ++tile) {
+    int row0 = (tile / tiles_n) * rows, col0 = (tile % tiles_n) * cols;
+    for (int k = 0; k < steps; ++k) {
+      bool padding = k >= tb.k;
+      bool group_last = padding ? k == steps - 1 : groups && ((k + 1) % group == 0 || k == tb.k - 1);
+      BitWord w;
+      w.put(1, 1);
+      w.put(k == 0, 1);
+      w.put(k == steps - 1, 1);
+      if (groups) w.put(group_last, 1);
+      for (int i = rows - 1; i >= 0; --i)
+        w.put(padding ? 0 : static_cast<uint64_t>(a.codes[(row0 + i) * tb.k + k]) & mask(cw), cw);
+      for (int j = cols - 1; j >= 0; --j)
+        w.put(padding ? 0 : static_cast<uint64_t>(b.codes[(col0 + j) * tb.k + k]) & mask(cw), cw);
+      if (groups) {
+        int64_t gpr = a.groups_per_row();
+        for (int i = rows - 1; i >= 0; --i)
+          w.put(padding ? 0 : a.group_exponents[(row0 + i) * gpr + k / group], xw);
+        for (int j = cols - 1; j >= 0; --j)
+          w.put(padding ? 0 : b.group_exponents[(col0 + j) * gpr + k / group], xw);
+      }
+      in_width = w.width();
+      stimulus += fmt::format("    stimulus[{}] = {};\n", tile * steps + k, w.hex());
+    }
+  }
+
+  // --- expected beats: {out_row, out_flags, out_acc} and their cycles
+  const int row_width = std::max(1, gen::ceil_log2(rows));
+  std::string expected;
+  int out_width = 0, beats = 0;
+  int64_t last_cycle = 0;
+  for (int tile = 0; tile < tiles; ++tile) {
+    int row0 = (tile / tiles_n) * rows, col0 = (tile % tiles_n) * cols;
+    for (int r = 0; r < rows; ++r) {
+      BitWord w;
+      w.put(static_cast<uint64_t>(r), row_width);
+      for (int j = cols - 1; j >= 0; --j) w.put(golden.flags[(row0 + r) * tb.n + col0 + j], 2);
+      for (int j = cols - 1; j >= 0; --j)
+        w.put(static_cast<uint64_t>(golden.acc_raw[(row0 + r) * tb.n + col0 + j]) & mask(aw), aw);
+      out_width = w.width();
+      int64_t cycle = int64_t{tile} * steps + steps - 1 + latency + r;
+      last_cycle = std::max(last_cycle, cycle);
+      expected += fmt::format("    expected[{}] = {}; expected_cycle[{}] = {};\n", beats, w.hex(),
+                              beats, cycle);
+      ++beats;
+    }
+  }
+  tb.expected_cycles = last_cycle + 1;
+
+  // --- port hookup
+  std::string in_fields = groups ? "in_valid, in_first, in_last, in_group_last, in_a, in_b, in_a_exp, in_b_exp"
+                                 : "in_valid, in_first, in_last, in_a, in_b";
+  std::string exp_decl = groups ? fmt::format("  wire [{}:0] in_a_exp;\n  wire [{}:0] in_b_exp;\n",
+                                              rows * xw - 1, cols * xw - 1)
+                                : "";
+  std::string exp_pins = groups ? "\n      .in_group_last(in_group_last), .in_a_exp(in_a_exp), .in_b_exp(in_b_exp)," : "";
+  tb.text = gen::fill(R"(`timescale 1ns/1ps
+// ${tb}: self-checking testbench for ${top}.
+// Generated by gsqhw gen --testbench; do not edit by hand.
+// design: ${design}
+// GEMM ${m} x ${n} x ${k} (random codes, seed ${seed}) in ${tiles} tiles of ${steps} steps, back to back;
+// every out_valid beat is checked against golden_gemm: row, accumulators, flags and its cycle
+// (manifest timing: latency ${latency}). Prints PASS or FAIL with counts.
+module ${tb};
+  localparam STEPS = ${total_steps};
+  localparam BEATS = ${beats};
+  localparam IN_W = ${in_w};
+  localparam OUT_W = ${out_w};
+  localparam C = ${cols};
+  localparam AW = ${aw};
+  localparam LAST_CYCLE = ${last_cycle};
+  localparam END_CYCLE = ${end_cycle};
+
+  reg clk;
+  reg rst;
+  reg [IN_W-1:0] stimulus [0:STEPS-1];
+  reg [OUT_W-1:0] expected [0:BEATS-1];
+  integer expected_cycle [0:BEATS-1];
+  integer cycle, beat, failed_results, failed_beats, j;
+
+  wire [IN_W-1:0] drive = (!rst && cycle < STEPS) ? stimulus[cycle] : {IN_W{1'b0}};
+  wire in_valid, in_first, in_last${gl_decl};
+  wire [${a_w1}:0] in_a;
+  wire [${b_w1}:0] in_b;
+${exp_decl}  assign {${in_fields}} = drive;
+
+  wire out_valid;
+  wire [${rw1}:0] out_row;
+  wire [${acc_w1}:0] out_acc;
+  wire [${flags_w1}:0] out_flags;
+  ${top} dut (
+      .clk(clk), .rst(rst), .in_valid(in_valid), .in_first(in_first), .in_last(in_last),${exp_pins}
+      .in_a(in_a), .in_b(in_b),
+      .out_valid(out_valid), .out_row(out_row), .out_acc(out_acc), .out_flags(out_flags));
+  wire [OUT_W-1:0] observed = {out_row, out_flags, out_acc};
+
+  initial begin
+    clk = 1'b0;
+    forever #5 clk = ~clk;
+  end
+
+  initial begin
+${stimulus}${expected}    rst = 1'b1;
+    cycle = 0;
+    beat = 0;
+    failed_results = 0;
+    failed_beats = 0;
+    repeat (3) @(posedge clk);
+    rst <= 1'b0;
+  end
+
+  always @(posedge clk) begin
+    if (!rst) begin
+      if (out_valid) begin
+        if (beat >= BEATS) begin
+          failed_beats = failed_beats + 1;
+          $display("FAIL: unexpected out_valid beat in cycle %0d", cycle);
+        end else begin
+          if (cycle != expected_cycle[beat] || out_row !== expected[beat][OUT_W-1 -: ${rw}]) begin
+            failed_beats = failed_beats + 1;
+            if (failed_beats <= 10)
+              $display("FAIL: beat %0d: row %0d in cycle %0d, expected row %0d in cycle %0d",
+                       beat, out_row, cycle, expected[beat][OUT_W-1 -: ${rw}], expected_cycle[beat]);
+          end
+          for (j = 0; j < C; j = j + 1) begin
+            if (out_acc[j*AW +: AW] !== expected[beat][j*AW +: AW] ||
+                out_flags[j*2 +: 2] !== expected[beat][C*AW + j*2 +: 2]) begin
+              failed_results = failed_results + 1;
+              if (failed_results <= 10)
+                $display("FAIL: beat %0d column %0d: acc %h flags %b, expected acc %h flags %b",
+                         beat, j, out_acc[j*AW +: AW], out_flags[j*2 +: 2],
+                         expected[beat][j*AW +: AW], expected[beat][C*AW + j*2 +: 2]);
+            end
+          end
+          beat = beat + 1;
+        end
+      end
+      if (cycle == END_CYCLE) begin
+        if (beat < BEATS) failed_beats = failed_beats + (BEATS - beat);
+        if (failed_results == 0 && failed_beats == 0)
+          $display("PASS: %0d results in %0d beats bit-exact, timing as the manifest says", BEATS * C, BEATS);
+        else
+          $display("FAIL: %0d of %0d results differ, %0d of %0d beats missing/late/wrong row",
+                   failed_results, BEATS * C, failed_beats, BEATS);
+        $finish;
+      end
+      cycle <= cycle + 1;
+    end
+  end
+endmodule
+)",
+                      {{"tb", tb.module_name},
+                       {"top", design.top},
+                       {"design", design.design.str()},
+                       {"m", std::to_string(tb.m)},
+                       {"n", std::to_string(tb.n)},
+                       {"k", std::to_string(tb.k)},
+                       {"seed", std::to_string(options.seed)},
+                       {"tiles", std::to_string(tiles)},
+                       {"steps", std::to_string(steps)},
+                       {"latency", std::to_string(latency)},
+                       {"total_steps", std::to_string(tiles * steps)},
+                       {"beats", std::to_string(beats)},
+                       {"in_w", std::to_string(in_width)},
+                       {"out_w", std::to_string(out_width)},
+                       {"cols", std::to_string(cols)},
+                       {"aw", std::to_string(aw)},
+                       {"last_cycle", std::to_string(last_cycle)},
+                       {"end_cycle", std::to_string(last_cycle + 8)},
+                       {"gl_decl", groups ? ", in_group_last" : ""},
+                       {"a_w1", std::to_string(rows * cw - 1)},
+                       {"b_w1", std::to_string(cols * cw - 1)},
+                       {"exp_decl", exp_decl},
+                       {"in_fields", in_fields},
+                       {"rw1", std::to_string(row_width - 1)},
+                       {"rw", std::to_string(row_width)},
+                       {"acc_w1", std::to_string(cols * aw - 1)},
+                       {"flags_w1", std::to_string(cols * 2 - 1)},
+                       {"exp_pins", exp_pins},
+                       {"stimulus", stimulus},
+                       {"expected", expected}});
+  return tb;
+}
+
+void write_testbench(const GeneratedTestbench& bench, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  std::filesystem::path final_path = dir / bench.file_name;
+  std::filesystem::path temp_path = dir / (bench.file_name + ".tmp");
+  {
+    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
+    out << bench.text;
+    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", temp_path.string()));
+  }
+  std::filesystem::rename(temp_path, final_path);
+}
+
+}  // namespace gsqhw

@@ -1,0 +1,41 @@
+// Small helpers for emitting readable Verilog text from templates.
+//
+// Templates use ${name} placeholders (Verilog itself never contains "${"), so Verilog braces
+// need no escaping. Every placeholder must be bound: a missing binding is a generator bug and
+// throws std::logic_error rather than emitting broken Verilog.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace gsqhw::gen {
+
+using Bindings = std::initializer_list<std::pair<std::string_view, std::string>>;
+
+// Replaces every ${name} in `tmpl` by its binding.
+std::string fill(std::string_view tmpl, Bindings bindings);
+
+// A sized Verilog literal: vlit(5, 3) = "5'd3"; negative values use signed form "-6'sd4"
+// (only when `is_signed`). Throws std::logic_error when the value does not fit.
+std::string vlit(int width, int64_t value, bool is_signed = false);
+
+// Bits needed to hold the unsigned value v (at least 1).
+int bits_for_unsigned(uint64_t v);
+// Bits needed for a two's-complement signed range [lo, hi] (at least 1).
+int bits_for_signed_range(int64_t lo, int64_t hi);
+// ceil(log2(v)) for v >= 1 (0 for v == 1).
+int ceil_log2(uint64_t v);
+
+// "[W-1:0]" for W > 1, "" for W == 1 (keeps declarations tidy).
+std::string range(int width);
+
+// A priority encoder as one continuous assignment: `target` = index of the highest set bit of
+// `source` (width bits), 0 when source is zero. Emitted as a chain of conditional operators
+// so that the text is lint-clean in both Verilator and Yosys.
+std::string msb_index_assign(std::string_view target, std::string_view source, int width,
+                             int target_width);
+
+}  // namespace gsqhw::gen
