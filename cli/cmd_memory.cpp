@@ -39,14 +39,14 @@ int run_memory(const MemoryOptions& o) {
   }
   std::printf("%s, %lld tokens, LoRA rank %lld\nformats %s\n\n", r.model.c_str(),
               static_cast<long long>(r.tokens), static_cast<long long>(r.rank), formats.str().c_str());
-  std::printf("%-26s %14s %-8s %14s %-8s\n", "component", "this", "", "baseline", "");
+  std::printf("%-26s %12s %-14s %12s %-14s\n", "component", "this", "", "baseline", "");
   for (const auto& it : r.items) {
     const std::string f = it.format.substr(0, it.format.find(','));
     const std::string bf = it.baseline_format.substr(0, it.baseline_format.find(','));
-    std::printf("%-26s %s %-8s %s %-8s  %s\n", it.component.c_str(), gib(it.bytes).c_str(), f.c_str(),
+    std::printf("%-26s %s %-14s %s %-14s %s\n", it.component.c_str(), gib(it.bytes).c_str(), f.c_str(),
                 gib(it.baseline_bytes).c_str(), bf.c_str(), it.detail.c_str());
   }
-  std::printf("%-26s %s %-8s %s\n\n", "total", gib(r.total_bytes).c_str(), "",
+  std::printf("%-26s %s %-14s %s\n\n", "total", gib(r.total_bytes).c_str(), "",
               gib(r.baseline_total_bytes).c_str());
   std::printf("memory reduction vs baseline: %.2fx   (paper, GSQ-Tuning vs BF16: %.2fx)\n\nassumptions:\n",
               r.ratio(), kPaperMemoryRatio);

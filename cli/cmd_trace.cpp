@@ -35,7 +35,8 @@ nlohmann::json report_json(const GemmReport& r) {
                  {"error", error_stats_json(r.a_error)}}},
           {"b", {{"tensor", r.shape.b_tensor}, {"role", r.shape.b_role}, {"format", r.b_format},
                  {"error", error_stats_json(r.b_error)}}},
-          {"out", {{"error", error_stats_json(r.out_error)}, {"overflow_outputs", r.overflow_outputs},
+          {"out", {{"error", error_stats_json(r.out_error)}, {"acc_error", error_stats_json(r.acc_error)},
+                   {"overflow_outputs", r.overflow_outputs},
                    {"nan_outputs", r.nan_outputs}}},
           {"seconds", r.seconds}};
 }
@@ -49,6 +50,7 @@ void print_report_text(const GemmReport& r) {
   std::printf("%-12s %-20s C out          %s  overflow %lld  NaN %lld  %.2f s\n", "", "",
               error_stats_text(r.out_error).c_str(), static_cast<long long>(r.overflow_outputs),
               static_cast<long long>(r.nan_outputs), r.seconds);
+  std::printf("%-12s %-20s   acc only      %s\n", "", "", error_stats_text(r.acc_error).c_str());
   std::fflush(stdout);
 }
 

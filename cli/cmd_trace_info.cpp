@@ -46,6 +46,14 @@ nlohmann::json describe(const std::filesystem::path& file, const Trace& t) {
                       {"b", operand(t.b, t.b_fp32)},
                       {"golden", {{"overflow_outputs", overflow}, {"nan_outputs", nan}}},
                       {"metadata", t.metadata}};
+  {  // the accumulator's own error: golden vs the exact product of the dequantized operands
+    std::vector<float> da(t.a.codes.size()), db(t.b.codes.size());
+    parse_format(t.a.format_spec)->dequantize(t.a, da.data());
+    parse_format(t.b.format_spec)->dequantize(t.b, db.data());
+    const auto exact = reference_product(da, db, t.m(), t.n(), t.k());
+    j["golden"]["acc_error"] = error_stats_json(
+        error_stats(t.golden.out.data(), exact.data(), static_cast<int64_t>(exact.size())));
+  }
   if (!t.reference_fp32.empty())
     j["golden"]["error"] = error_stats_json(error_stats(t.golden.out.data(), t.reference_fp32.data(),
                                                         static_cast<int64_t>(t.golden.out.size())));
@@ -75,7 +83,10 @@ void print_text(const nlohmann::json& j, const Trace& t) {
                 error_stats_text(error_stats(t.golden.out.data(), t.reference_fp32.data(),
                                              static_cast<int64_t>(t.golden.out.size())))
                     .c_str());
-  std::printf("\n  metadata: %s\n", t.metadata.dump().c_str());
+  const auto& acc = j["golden"]["acc_error"];
+  std::printf("\n  accumulator vs exact product of the dequantized operands: relRMS %s  maxAbs %s\n",
+              acc["rel_rms"].dump().c_str(), acc["max_abs"].dump().c_str());
+  std::printf("  metadata: %s\n", t.metadata.dump().c_str());
 }
 
 int run_info(const InfoOptions& o) {

@@ -20,7 +20,7 @@ namespace gsqhw {
 namespace {
 
 // Bump when the synthetic data or the GEMM list changes, so cached trace sets are rebuilt.
-constexpr int kGeneratorVersion = 1;
+constexpr int kGeneratorVersion = 2;
 
 std::string canonical_spec(std::string_view spec, std::string_view role) {
   if (spec.empty()) throw UsageError(fmt::format("--formats: role '{}' has an empty spec", role));
@@ -58,19 +58,6 @@ std::vector<float> transpose(const std::vector<float>& x, int64_t rows, int64_t 
       for (int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
         for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) t[c * rows + r] = x[r * cols + c];
   return t;
-}
-
-// The unquantized product a x b^T, computed in double and rounded once to FP32.
-std::vector<float> reference_product(const std::vector<float>& a, const std::vector<float>& b,
-                                     int64_t m, int64_t n, int64_t k) {
-  std::vector<float> out(static_cast<size_t>(m * n), 0.0f);
-  if (m == 0 || n == 0 || k == 0) return out;
-  std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), cd(out.size());
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), 1.0, ad.data(), static_cast<int>(k), bd.data(),
-              static_cast<int>(k), 0.0, cd.data(), static_cast<int>(n));
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(cd[i]);
-  return out;
 }
 
 // The tensors of one layer/projection, produced on demand so that only the current GEMM's
@@ -163,7 +150,7 @@ FormatAssignment FormatAssignment::parse(std::string_view text) {
     } else if (given.empty()) {
       given.emplace_back("all", std::string(token));  // a bare leading spec: every role
     } else {
-      given.back().second += "," + std::string(token);  // a parameter of the current spec
+      given.back().second.append(",").append(token);  // a parameter of the current spec
     }
     if (comma == text.npos) break;
     start = comma + 1;
@@ -250,6 +237,18 @@ std::string error_stats_text(const ErrorStats& s) {
   return text;
 }
 
+std::vector<float> reference_product(const std::vector<float>& a, const std::vector<float>& b,
+                                     int64_t m, int64_t n, int64_t k) {
+  std::vector<float> out(static_cast<size_t>(m * n), 0.0f);
+  if (m == 0 || n == 0 || k == 0) return out;
+  std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), cd(out.size());
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0, ad.data(), static_cast<int>(k), bd.data(),
+              static_cast<int>(k), 0.0, cd.data(), static_cast<int>(n));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(cd[i]);
+  return out;
+}
+
 void LoraTraceRequest::validate() const {
   model.validate();
   if (layer < 0 || layer >= model.n_layers)
@@ -305,15 +304,18 @@ std::vector<GemmReport> generate_lora_traces(const LoraTraceRequest& r,
     const auto fa = parse_format(rep.a_format), fb = parse_format(rep.b_format);
     t.a = fa->quantize(t.a_fp32.data(), shape.m, shape.k, seed_a);
     t.b = fb->quantize(t.b_fp32.data(), shape.n, shape.k, seed_b);
-    {  // operand errors; the dequantized copies are dropped right away
-      std::vector<float> deq(t.a_fp32.size());
-      fa->dequantize(t.a, deq.data());
-      rep.a_error = error_stats(deq.data(), t.a_fp32.data(), shape.m * shape.k);
-      deq.resize(t.b_fp32.size());
-      fb->dequantize(t.b, deq.data());
-      rep.b_error = error_stats(deq.data(), t.b_fp32.data(), shape.n * shape.k);
-    }
+    // Operand errors, and the accumulator's own error: golden output vs the exact (double)
+    // product of the dequantized operands. The dequantized copies die at the end of the block.
     t.golden = golden_gemm(t.a, t.b, r.acc, r.threads);
+    {
+      std::vector<float> deq_a(t.a_fp32.size()), deq_b(t.b_fp32.size());
+      fa->dequantize(t.a, deq_a.data());
+      fb->dequantize(t.b, deq_b.data());
+      rep.a_error = error_stats(deq_a.data(), t.a_fp32.data(), shape.m * shape.k);
+      rep.b_error = error_stats(deq_b.data(), t.b_fp32.data(), shape.n * shape.k);
+      const auto exact = reference_product(deq_a, deq_b, shape.m, shape.n, shape.k);
+      rep.acc_error = error_stats(t.golden.out.data(), exact.data(), shape.m * shape.n);
+    }
     t.reference_fp32 = reference_product(t.a_fp32, t.b_fp32, shape.m, shape.n, shape.k);
     rep.out_error = error_stats(t.golden.out.data(), t.reference_fp32.data(), shape.m * shape.n);
     for (uint8_t f : t.golden.flags) {
@@ -350,7 +352,8 @@ std::vector<GemmReport> generate_lora_traces(const LoraTraceRequest& r,
         {"tool", "gsqhw " GSQHW_VERSION},
         {"generator_version", kGeneratorVersion},
         {"stats", {{"a", error_stats_json(rep.a_error)}, {"b", error_stats_json(rep.b_error)},
-                   {"out", error_stats_json(rep.out_error)}, {"overflow_outputs", rep.overflow_outputs},
+                   {"out", error_stats_json(rep.out_error)}, {"acc", error_stats_json(rep.acc_error)},
+                   {"overflow_outputs", rep.overflow_outputs},
                    {"nan_outputs", rep.nan_outputs}}},
     };
     write_trace(t, rep.file);

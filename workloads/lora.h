@@ -88,6 +88,12 @@ nlohmann::json error_stats_json(const ErrorStats& s);
 // "relRMS 1.23e-02  maxAbs 4.56e-03  SQNR 38.2 dB" (+ "  nonfinite N" when any).
 std::string error_stats_text(const ErrorStats& s);
 
+// a (m x k) times b^T (b is n x k), computed in double precision (BLAS) and rounded once to FP32:
+// the "FP32 reference" of a trace, and, on dequantized operands, the exact value that an
+// accumulator is judged against.
+std::vector<float> reference_product(const std::vector<float>& a, const std::vector<float>& b,
+                                     int64_t m, int64_t n, int64_t k);
+
 struct LoraTraceRequest {
   ModelShape model;
   const Checkpoint* checkpoint = nullptr;  // base weights from here; synthetic when null
@@ -110,6 +116,9 @@ struct GemmReport {
   std::filesystem::path file;
   std::string a_format, b_format;
   ErrorStats a_error, b_error, out_error;  // operands: dequantized vs FP32; out: golden vs FP32 product
+  // The accumulator's share: golden output vs the exact product of the dequantized operands
+  // (zero for an exact accumulator; shows what a narrow fixed accumulator loses).
+  ErrorStats acc_error;
   int64_t overflow_outputs = 0, nan_outputs = 0;
   double seconds = 0;  // generate + quantize + golden + reference + write
 };

@@ -129,7 +129,7 @@ std::vector<float> output_grad(const ModelShape& model, int64_t layer, Proj proj
   const Stream token_scale(seed, Kind::grad_scale, layer, proj);
   return generate(tokens * out, [&](int64_t i) {
     const double scale = 0.5 * std::exp2(2.0 * token_scale.uniform(static_cast<uint64_t>(i / out)));
-    return 0.1 * scale * s.normal(i);
+    return scale * s.normal(i);
   });
 }
 

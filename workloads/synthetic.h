@@ -14,8 +14,8 @@
 //     few outlier channels (max(2, in/256) of them, fixed per layer) carry gains of 16..32, the
 //     persistent outlier features of LLaMA activations. The down projection's input is the
 //     SwiGLU product, modelled as the product of two Gaussians (heavier tails).
-//   output gradient dY (T x out): Gaussian with a per-token scale in [0.5, 2) times 0.1 (the
-//     magnitude of loss-scaled gradients); see docs/traces.md for why.
+//   output gradient dY (T x out): Gaussian with a per-token scale in [0.5, 2), i.e. O(1): the
+//     magnitude of loss-scaled gradients; see docs/traces.md for why.
 #pragma once
 
 #include <cstdint>

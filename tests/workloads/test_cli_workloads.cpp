@@ -52,6 +52,7 @@ TEST(CliTrace, WritesTracesAndReportsJson) {
   // Error figures recomputed from the data equal those the generator reported.
   EXPECT_EQ(ij["golden"]["error"]["rel_rms"], j["gemms"][7]["out"]["error"]["rel_rms"]);
   EXPECT_EQ(ij["a"]["error"]["sqnr_db"], j["gemms"][7]["a"]["error"]["sqnr_db"]);
+  EXPECT_EQ(ij["golden"]["acc_error"]["rel_rms"], j["gemms"][7]["out"]["acc_error"]["rel_rms"]);
   const auto text = run_cli("trace-info " + dir.path().string());
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("L1.gate.fwd.base"), std::string::npos);

@@ -166,6 +166,8 @@ TEST(LoraTraces, TinyLayerGoldenMatchesIndependentComputation) {
     EXPECT_GT(reports[i].out_error.sqnr_db, 18.0);
     EXPECT_LT(reports[i].out_error.rel_rms, 0.12);
     EXPECT_GT(reports[i].out_error.rel_rms, 0.0);
+    // fixed32.16 loses little next to 6-bit operands.
+    EXPECT_LT(reports[i].acc_error.rel_rms, 2e-3);
     traces[shapes[i].gemm] = std::move(t);
   }
   // The pipeline: later GEMMs consume earlier outputs and transposed operands.
