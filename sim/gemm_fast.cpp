@@ -5,9 +5,10 @@
 //   * codes are packed as int16; a 6x16 register tile computes the 96 exact group sums S_j
 //     with AVX2 vpmaddwd (two products per 32-bit lane, exact: |S_j| <= 256 * 2^14 < 2^23);
 //   * after each group a vectorised epilogue applies the group exponent and adds to the
-//     accumulator (fixed: 64-bit lanes; fp32: TwoSum in double + one RNE to float);
+//     accumulator (fixed: an integer-valued double plus a bound on sum |addend|; fp32: TwoSum
+//     in double + one RNE to float);
 //   * every case the vector code cannot decide exactly is marked and recomputed by the scalar
-//     reference: outputs that may saturate or shift too far (fixed), the rare fp32 steps whose
+//     reference: outputs that may saturate (fixed: bound above the W-bit range), the rare fp32 steps whose
 //     exact sum lies on a float midpoint or in the subnormal range (redone with
 //     add_exact_fp32 in place), and tiles touching a NaN group.
 // Minifloats with the fp32 accumulator: decoded values (MX scales folded in), 1x32 tiles of
@@ -55,7 +56,7 @@ std::vector<int16_t> pack_rows_int16(const QuantizedTensor& t, int64_t row_begin
 struct PackedB {
   int64_t panels = 0, padded_k = 0;
   std::vector<int16_t> codes;    // panels * (padded_k/2) * 32
-  std::vector<int32_t> exps;     // panels * groups * 16 (biased exponent codes)
+  std::vector<double> scales;    // panels * groups * 16: 2^(biased exponent code), exact
   std::vector<uint8_t> has_nan;  // per panel: any NaN group in its columns
 };
 
@@ -64,7 +65,7 @@ PackedB pack_b(const QuantizedTensor& b, int64_t padded_k, int64_t groups, int n
   p.padded_k = padded_k;
   p.panels = (b.rows + kTileCols - 1) / kTileCols;
   p.codes.assign(static_cast<size_t>(p.panels * padded_k * kTileCols), 0);
-  p.exps.assign(static_cast<size_t>(p.panels * groups * kTileCols), 0);
+  p.scales.assign(static_cast<size_t>(p.panels * groups * kTileCols), 1.0);
   p.has_nan.assign(static_cast<size_t>(p.panels), 0);
   for (int64_t n = 0; n < b.rows; ++n) {
     int64_t panel = n / kTileCols, col = n % kTileCols;
@@ -73,7 +74,7 @@ PackedB pack_b(const QuantizedTensor& b, int64_t padded_k, int64_t groups, int n
       base[(k / 2) * 2 * kTileCols + col * 2 + (k & 1)] = static_cast<int16_t>(b.codes[n * b.cols + k]);
     for (int64_t j = 0; j < groups; ++j) {
       int e = b.group_exponents[n * groups + j];
-      p.exps[(panel * groups + j) * kTileCols + col] = e;
+      p.scales[(panel * groups + j) * kTileCols + col] = std::ldexp(1.0, e);
       if (e == nan_code) p.has_nan[panel] = 1;
     }
   }
@@ -116,49 +117,41 @@ __attribute__((target("avx2"))) inline void group_sums_6x16(const int16_t* const
 // ---------------------------------------------------------------------------------------------
 // Epilogues: one group's sums into the tile accumulators.
 
-// Fixed: acc += S << shift (shift < 0: arithmetic shift right = floor). 64-bit lanes; a lane
-// is marked `unsure` when the shift exceeds 39 (S << shift could pass 2^62) or the
-// accumulator leaves the W-bit range (saturation) or +-2^62 (W = 64 headroom); unsure outputs
-// are recomputed by the scalar reference, which saturates exactly.
+// Both epilogues scale a group sum by 2^(x_j [+ F]) as S * 2^(e_a + const) * 2^(e_b): two
+// exact double multiplications (|S| < 2^23, exponents within +-600).
+__attribute__((target("avx2"))) inline __m256d scaled_group_sum(__m128i sums_half,
+                                                                __m256d a_scale,
+                                                                const double* b_scales) {
+  return _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(sums_half), a_scale),
+                       _mm256_loadu_pd(b_scales));
+}
+
+// Fixed: acc += floor(S * 2^(x_j + F)) (= S shifted left, or arithmetically right). The
+// accumulator is kept as an integer-valued double, and `bound` collects sum_j |addend_j|:
+// while bound <= min(fixed_max(W), 2^52) no partial sum and no addend can leave the W-bit
+// range (no saturation) and every double operation is exact. Outputs whose bound exceeds
+// that are recomputed by the scalar reference, which saturates exactly.
 struct FixedTile {
-  alignas(32) int64_t acc[kTileRows][kTileCols];
-  alignas(32) int64_t unsure[kTileRows][kTileCols];
+  alignas(32) double acc[kTileRows][kTileCols];
+  alignas(32) double bound[kTileRows][kTileCols];
 };
 
 __attribute__((target("avx2"))) inline void fixed_epilogue(__m256i sums[kTileRows][2],
-                                                           const int32_t* a_exp_plus_const,
-                                                           const int32_t* b_exps, int64_t lo,
-                                                           int64_t hi, FixedTile& tile) {
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i max_left = _mm256_set1_epi32(39);
-  const __m256i lo_v = _mm256_set1_epi64x(lo - 1), hi_v = _mm256_set1_epi64x(hi);
-  for (int v = 0; v < 2; ++v) {
-    __m256i eb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_exps + 8 * v));
-    for (int r = 0; r < kTileRows; ++r) {
-      __m256i shift = _mm256_add_epi32(eb, _mm256_set1_epi32(a_exp_plus_const[r]));
-      __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-      __m256i left = _mm256_max_epi32(shift, zero);
-      __m256i too_far = _mm256_cmpgt_epi32(left, max_left);
-      __m256i s = _mm256_srav_epi32(sums[r][v], right);  // floor; counts > 31 give 0 / -1
+                                                           const double* a_scales,
+                                                           const double* b_scales,
+                                                           FixedTile& tile) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  for (int r = 0; r < kTileRows; ++r) {
+    __m256d a_scale = _mm256_set1_pd(a_scales[r]);
+    for (int v = 0; v < 2; ++v) {
       for (int h = 0; h < 2; ++h) {
-        __m128i s_half = h ? _mm256_extracti128_si256(s, 1) : _mm256_castsi256_si128(s);
-        __m128i l_half = h ? _mm256_extracti128_si256(left, 1) : _mm256_castsi256_si128(left);
-        __m128i f_half = h ? _mm256_extracti128_si256(too_far, 1) : _mm256_castsi256_si128(too_far);
-        __m256i addend = _mm256_sllv_epi64(_mm256_cvtepi32_epi64(s_half), _mm256_cvtepu32_epi64(l_half));
-        int64_t* acc_ptr = &tile.acc[r][8 * v + 4 * h];
-        int64_t* unsure_ptr = &tile.unsure[r][8 * v + 4 * h];
-        __m256i acc = _mm256_add_epi64(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc_ptr)), addend);
-        // Out of range: the sum (saturating add) or the addend alone (saturating addend).
-        __m256i out_of_range = _mm256_or_si256(
-            _mm256_or_si256(_mm256_cmpgt_epi64(acc, hi_v), _mm256_cmpgt_epi64(lo_v, acc)),
-            _mm256_or_si256(_mm256_cmpgt_epi64(addend, hi_v), _mm256_cmpgt_epi64(lo_v, addend)));
-        __m256i unsure = _mm256_or_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(unsure_ptr)),
-                                          _mm256_or_si256(out_of_range, _mm256_cvtepi32_epi64(f_half)));
-        // An unsure lane keeps its previous accumulator so that later lanes cannot wrap.
-        __m256i old = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc_ptr));
-        acc = _mm256_blendv_epi8(acc, old, unsure);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(acc_ptr), acc);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(unsure_ptr), unsure);
+        __m128i s_half = h ? _mm256_extracti128_si256(sums[r][v], 1) : _mm256_castsi256_si128(sums[r][v]);
+        const int c = 8 * v + 4 * h;
+        __m256d addend = _mm256_round_pd(scaled_group_sum(s_half, a_scale, b_scales + c),
+                                         _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        _mm256_store_pd(&tile.acc[r][c], _mm256_add_pd(_mm256_load_pd(&tile.acc[r][c]), addend));
+        _mm256_store_pd(&tile.bound[r][c], _mm256_add_pd(_mm256_load_pd(&tile.bound[r][c]),
+                                                         _mm256_andnot_pd(sign, addend)));
       }
     }
   }
@@ -200,22 +193,16 @@ __attribute__((target("avx2"))) inline __m256d exact_fp32_step(__m256d acc, __m2
 }
 
 __attribute__((target("avx2"))) inline void fp32_epilogue(__m256i sums[kTileRows][2],
-                                                          const int32_t* a_exp_plus_const,
-                                                          const int32_t* b_exps, Fp32Tile& tile) {
-  const __m256i bias = _mm256_set1_epi64x(1023);
-  for (int v = 0; v < 2; ++v) {
-    __m256i eb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_exps + 8 * v));
-    for (int r = 0; r < kTileRows; ++r) {
-      __m256i x = _mm256_add_epi32(eb, _mm256_set1_epi32(a_exp_plus_const[r]));
+                                                          const double* a_scales,
+                                                          const double* b_scales, Fp32Tile& tile) {
+  for (int r = 0; r < kTileRows; ++r) {
+    __m256d a_scale = _mm256_set1_pd(a_scales[r]);
+    for (int v = 0; v < 2; ++v) {
       for (int h = 0; h < 2; ++h) {
         __m128i s_half = h ? _mm256_extracti128_si256(sums[r][v], 1) : _mm256_castsi256_si128(sums[r][v]);
-        __m128i x_half = h ? _mm256_extracti128_si256(x, 1) : _mm256_castsi256_si128(x);
-        // 2^x as a double built from its exponent field (x is within +-300).
-        __m256d scale = _mm256_castsi256_pd(
-            _mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(x_half), bias), 52));
-        __m256d addend = _mm256_mul_pd(_mm256_cvtepi32_pd(s_half), scale);  // exact
-        double* acc_ptr = &tile.acc[r][8 * v + 4 * h];
-        _mm256_store_pd(acc_ptr, exact_fp32_step(_mm256_load_pd(acc_ptr), addend));
+        const int c = 8 * v + 4 * h;
+        __m256d addend = scaled_group_sum(s_half, a_scale, b_scales + c);
+        _mm256_store_pd(&tile.acc[r][c], exact_fp32_step(_mm256_load_pd(&tile.acc[r][c]), addend));
       }
     }
   }
@@ -235,8 +222,10 @@ __attribute__((target("avx2"))) void gse_rows_avx2(const GemmOperands& ops,
   // x_j = e_a + e_b + exp_const (biased codes); fixed adds F.
   const int exp_const = -ops.gse_a.bias() - ops.gse_b.bias() - ops.gse_a.frac_bits() -
                         ops.gse_b.frac_bits() + (fixed ? acc.frac_bits : 0);
-  const int64_t hi = fixed ? std::min<int64_t>(fixed_max(acc.width), int64_t{1} << 62) : 0;
-  const int64_t lo = fixed ? std::max<int64_t>(fixed_min(acc.width), -(int64_t{1} << 62)) : 0;
+  // The largest |acc| the double accumulator may reach: within the W-bit range and exact
+  // (2^52), shrunk by a relative 2^-30 for the rounding of `bound` itself.
+  const double bound_limit =
+      std::min(static_cast<double>(fixed_max(acc.width)), 0x1.0p52) * (1 - 0x1.0p-30);
 
   PackedB pb = pack_b(b, padded_k, groups, ops.gse_b.nan_code());
   std::vector<int16_t> pa = pack_rows_int16(a, row_begin, row_end, padded_k);
@@ -268,22 +257,24 @@ __attribute__((target("avx2"))) void gse_rows_avx2(const GemmOperands& ops,
       const int16_t* b_panel = pb.codes.data() + panel * padded_k * kTileCols;
       for (int64_t j = 0; j < groups; ++j) {
         const int16_t* group_rows[kTileRows];
-        int32_t a_exp[kTileRows];
+        double a_scales[kTileRows];
         for (int r = 0; r < kTileRows; ++r) {
           group_rows[r] = a_rows[r] + j * g;
-          a_exp[r] = (r < rows_here ? a.group_exponents[(m0 + r) * groups + j] : 0) + exp_const;
+          int e = r < rows_here ? a.group_exponents[(m0 + r) * groups + j] : 0;
+          a_scales[r] = std::ldexp(1.0, e + exp_const);
         }
         group_sums_6x16(group_rows, b_panel + j * g * kTileCols, pairs_per_group, sums);
-        const int32_t* b_exps = pb.exps.data() + (panel * groups + j) * kTileCols;
-        if (fixed) fixed_epilogue(sums, a_exp, b_exps, lo, hi, *tile_fixed);
-        else fp32_epilogue(sums, a_exp, b_exps, *tile_fp);
+        const double* b_scales = pb.scales.data() + (panel * groups + j) * kTileCols;
+        if (fixed) fixed_epilogue(sums, a_scales, b_scales, *tile_fixed);
+        else fp32_epilogue(sums, a_scales, b_scales, *tile_fp);
       }
       for (int r = 0; r < rows_here; ++r) {
         for (int c = 0; c < cols_here; ++c) {
-          if (fixed && tile_fixed->unsure[r][c]) {
+          if (fixed && !(tile_fixed->bound[r][c] <= bound_limit)) {
             scalar_gemm_output(ops, a, b, acc, m0 + r, n0 + c, result);
           } else {
-            finish_gemm_output(ops, a, b, acc, m0 + r, n0 + c, tile_fixed->acc[r][c],
+            finish_gemm_output(ops, a, b, acc, m0 + r, n0 + c,
+                               static_cast<int64_t>(tile_fixed->acc[r][c]),
                                static_cast<float>(tile_fp->acc[r][c]), 0, result);
           }
         }
