@@ -162,6 +162,10 @@ FlowResult run_flow(const std::vector<fs::path>& verilog_files, const std::strin
   ys += fmt::format("abc -liberty {}\n", ys_quote(library.yosys_file));
   ys += "opt_clean\n";
   ys += fmt::format("tee -o {} stat -liberty {}\n", "stat.txt", ys_quote(library.yosys_file));
+  // Internal nets get public names: write_verilog would print them as _0123_, and simulators
+  // (Verilator) do not trace names that start with an underscore, which would leave most of
+  // the netlist without measured activity.
+  ys += "rename -enumerate -pattern gsqhw_n% w:*\n";
   ys += fmt::format("write_verilog -noattr -noexpr {}\n", ys_quote(result.netlist));
   write_text(dir / "synth.ys", ys);
   auto start = std::chrono::steady_clock::now();

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,7 +47,8 @@ fs::path require_program(const std::string& program, const std::string& debian_p
 }
 
 ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& cwd,
-                          const fs::path& log_file, double timeout_seconds) {
+                          const fs::path& log_file, double timeout_seconds,
+                          const std::atomic<bool>* cancel) {
   ProcessResult result;
   if (argv.empty()) throw UsageError("run_process: empty command");
   int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -65,6 +67,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& 
   if (pid == 0) {
     // Child: its own process group, so that a timeout kill takes any grandchildren too.
     setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (chdir(cwd.c_str()) != 0) _exit(126);
     int null_fd = ::open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
@@ -83,11 +86,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& 
     if (done < 0 && errno != EINTR) break;
     double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (elapsed > timeout_seconds) {
+    if (elapsed > timeout_seconds || (cancel && cancel->load())) {
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      result.timed_out = true;
+      result.timed_out = elapsed > timeout_seconds;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(elapsed < 1 ? 2 : 20));

@@ -3,6 +3,7 @@
 // the tool's own complaint.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -24,8 +25,11 @@ struct ProcessResult {
 // Runs argv[0] (a path or a name looked up on PATH) in `cwd` with stdout+stderr written to
 // `log_file` (and returned). A run longer than timeout_seconds is killed (timed_out = true).
 // Never throws for a failing tool: the caller decides what a non-zero exit means.
+// When `cancel` becomes true the run is killed (exit_code 128 + SIGKILL). The child dies with
+// the calling thread (PR_SET_PDEATHSIG), so a killed sweep leaves no orphaned tools behind.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
-                          const std::filesystem::path& log_file, double timeout_seconds);
+                          const std::filesystem::path& log_file, double timeout_seconds,
+                          const std::atomic<bool>* cancel = nullptr);
 
 // The last `max_lines` lines of a tool's output, for error messages.
 std::string tail_lines(const std::string& text, int max_lines);

@@ -1,0 +1,45 @@
+// `gsqhw report`: the Markdown + HTML report (with plots) of a sweep's results file.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli/command.h"
+#include "sim/errors.h"
+#include "synth/report.h"
+#include "synth/sweep.h"
+
+namespace gsqhw::cli {
+namespace {
+
+struct ReportArgs {
+  std::string db;
+  std::string out;
+};
+
+Runner setup(CLI::App& app) {
+  auto args = std::make_shared<ReportArgs>();
+  app.description(
+      "Write report.md, report.html, plots/ (gnuplot PNG + SVG) and results.csv/json from the most\n"
+      "recent sweep in a results file: the table of area, cells, fmax, power and pJ/MAC (each also as a\n"
+      "ratio to FP8 E4M3), the headline GSE-INT vs FP8 comparison next to the paper's 5x power / 11x\n"
+      "area, and the GSE-INT PE area against plain INT-b MAC and bare-MAC PEs.");
+  app.add_option("--db", args->db, "results file written by `gsqhw sweep` (OUT/results.sqlite)")->required();
+  app.add_option("--out", args->out, "output folder (default: the results file's folder)");
+  return [args]() -> int {
+    std::filesystem::path db = args->db;
+    if (!std::filesystem::is_regular_file(db))
+      throw UsageError(fmt::format("results file {} does not exist", db.string()));
+    std::filesystem::path out = args->out.empty() ? db.parent_path() : std::filesystem::path(args->out);
+    if (out.empty()) out = ".";
+    std::filesystem::create_directories(out);
+    synth::export_results(db, out / "results.csv", out / "results.json");
+    std::filesystem::path report = synth::write_report(db, out);
+    fmt::print("report: {} (and report.html, plots/, results.csv, results.json)\n", report.string());
+    return 0;
+  };
+}
+
+GSQHW_COMMAND("report", "Write the Markdown/HTML report with plots from a sweep's results", setup);
+
+}  // namespace
+}  // namespace gsqhw::cli

@@ -1,0 +1,325 @@
+// One sweep point end to end (synth/point.h).
+#include "synth/point.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "gen/generator.h"
+#include "sim/cosim.h"
+#include "sim/design.h"
+#include "sim/errors.h"
+#include "sim/format.h"
+#include "sim/gemm.h"
+#include "synth/baseline.h"
+#include "synth/flow.h"
+#include "workloads/lora.h"
+#include "workloads/trace.h"
+
+namespace gsqhw::synth {
+namespace fs = std::filesystem;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void write_json_atomically(const fs::path& path, const nlohmann::json& j) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << "\n";
+    out.flush();
+    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", tmp.string()));
+  }
+  fs::rename(tmp, path);
+}
+
+// What the report groups and compares by: family ("gse", "fp8", ...), element bits, variant.
+void describe_design(const DesignPoint& design, nlohmann::json& result) {
+  auto format = parse_format(design.format);
+  result["family"] = format->family();
+  result["bits"] = format->element_bits();
+  result["bits_per_element"] = format->bits_per_element();
+  result["format"] = design.format;
+  std::string variant = format->family();
+  if (format->family() == "fp8") variant = design.format.find("e5m2") != std::string::npos ? "fp8-e5m2" : "fp8-e4m3";
+  result["variant"] = variant;
+  result["level"] = design.level == DesignPoint::Level::pe ? "pe" : design.level == DesignPoint::Level::array ? "array" : "core";
+  result["rows"] = design.rows;
+  result["cols"] = design.cols;
+  result["acc"] = design.acc.str();
+  result["acc_kind"] = design.acc.kind == AccumulatorSpec::Kind::fixed ? "fixed" : "fp32";
+  result["pipeline"] = design.pipeline;
+}
+
+void describe_baseline(const Baseline& baseline, nlohmann::json& result) {
+  result["family"] = "baseline";
+  result["variant"] = baseline.kind == Baseline::Kind::bare ? "bare-mac" : "int-mac";
+  result["bits"] = baseline.bits;
+  result["bits_per_element"] = baseline.bits;
+  result["format"] = fmt::format("int{}", baseline.bits);
+  result["level"] = "pe";
+  result["rows"] = 1;
+  result["cols"] = 1;
+  result["acc"] = fmt::format("fixed{}.0", baseline.acc_width);
+  result["acc_kind"] = "fixed";
+  result["pipeline"] = 1;
+  result["macs_per_cycle"] = 1;
+}
+
+// Power figures of a flow result into the flat result object.
+void record_flow(const FlowResult& flow, int64_t macs_per_cycle, nlohmann::json& result) {
+  result["top"] = flow.top;
+  result["area_um2"] = flow.stat.area;
+  result["cells"] = flow.stat.cells;
+  result["clock_ns"] = flow.clock_ns;
+  result["critical_path_ns"] = flow.critical_path_ns;
+  result["slack_ns"] = flow.critical.slack;
+  result["timing_met"] = flow.critical.met;
+  result["fmax_mhz"] = flow.fmax_mhz;
+  result["critical_path"] = flow.critical.startpoint + " -> " + flow.critical.endpoint;
+  result["input_activity"] = flow.input_activity;
+  result["power_mw"] = flow.power_vectorless.total * 1e3;
+  result["power_internal_mw"] = flow.power_vectorless.internal * 1e3;
+  result["power_switching_mw"] = flow.power_vectorless.switching * 1e3;
+  result["power_leakage_mw"] = flow.power_vectorless.leakage * 1e3;
+  // Vectorless energy per MAC assumes every PE does a MAC every cycle.
+  result["pj_per_mac_vectorless"] =
+      flow.power_vectorless.total * flow.clock_ns * 1e-9 / static_cast<double>(macs_per_cycle) * 1e12;
+  result["netlist"] = flow.netlist.string();
+  result["yosys_seconds"] = flow.yosys_seconds;
+  result["sta_seconds"] = flow.sta_seconds;
+}
+
+std::string first_mismatch(const CosimResult& cosim) {
+  if (!cosim.mismatches.empty()) {
+    const Mismatch& m = cosim.mismatches.front();
+    return fmt::format("trace {} output ({}, {}) PE ({}, {}) cycle {}: expected acc {} flags {}, got acc {} flags {}",
+                       m.trace, m.gemm_row, m.gemm_col, m.pe_row, m.pe_col, m.cycle, m.expected_acc,
+                       m.expected_flags, m.actual_acc, m.actual_flags);
+  }
+  if (!cosim.errors.empty()) return cosim.errors.front();
+  return "co-simulation failed without a reported mismatch";
+}
+
+}  // namespace
+
+fs::path default_cache_dir() {
+  if (const char* cache = std::getenv("GSQHW_CACHE"); cache && *cache) return cache;
+  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache/gsqhw";
+  return fs::temp_directory_path() / "gsqhw-cache";
+}
+
+TraceError trace_error(const std::string& format_spec, const std::string& acc_spec,
+                       const std::vector<fs::path>& trace_files) {
+  auto format = parse_format(format_spec);
+  AccumulatorSpec acc = AccumulatorSpec::parse(acc_spec);
+  TraceError error;
+  for (const auto& file : trace_files) {
+    Trace trace = read_trace(file);
+    // Use the trace's own golden output when it was made with this format and accumulator;
+    // otherwise quantize the FP32 originals with the design's format and recompute.
+    GemmResult golden;
+    if (trace.a.format_spec == format->spec() && trace.b.format_spec == format->spec() && trace.acc == acc) {
+      golden = trace.golden;
+    } else {
+      if (trace.a_fp32.empty() || trace.b_fp32.empty())
+        throw UsageError(fmt::format("trace {} has no FP32 originals to requantize", file.string()));
+      QuantizedTensor a = format->quantize(trace.a_fp32.data(), trace.m(), trace.k());
+      QuantizedTensor b = format->quantize(trace.b_fp32.data(), trace.n(), trace.k());
+      golden = golden_gemm(a, b, acc);
+    }
+    std::vector<double> reference(static_cast<size_t>(trace.m() * trace.n()));
+    if (trace.reference_fp32.size() == reference.size()) {
+      for (size_t i = 0; i < reference.size(); ++i) reference[i] = trace.reference_fp32[i];
+    } else {
+      for (int64_t m = 0; m < trace.m(); ++m)
+        for (int64_t n = 0; n < trace.n(); ++n) {
+          double sum = 0;
+          for (int64_t k = 0; k < trace.k(); ++k)
+            sum += static_cast<double>(trace.a_fp32[m * trace.k() + k]) * trace.b_fp32[n * trace.k() + k];
+          reference[m * trace.n() + n] = sum;
+        }
+    }
+    for (size_t i = 0; i < reference.size(); ++i) {
+      ++error.outputs;
+      double out = golden.out[i];
+      if (!std::isfinite(out)) {
+        ++error.nan_outputs;
+        continue;
+      }
+      error.signal += reference[i] * reference[i];
+      error.noise += (out - reference[i]) * (out - reference[i]);
+    }
+  }
+  error.sqnr_db = error.noise > 0 ? 10 * std::log10(error.signal / error.noise) : INFINITY;
+  return error;
+}
+
+nlohmann::json evaluate_point(const PointRequest& request) {
+  if (request.out_dir.empty()) throw UsageError("evaluate_point: no output folder");
+  if (request.activity != "gate" && request.activity != "rtl" && request.activity != "none")
+    throw UsageError(fmt::format("activity source '{}' is not one of gate, rtl, none", request.activity));
+  const bool is_baseline = Baseline::is_baseline(request.design);
+  std::optional<DesignPoint> design;
+  std::optional<Baseline> baseline;
+  if (is_baseline) baseline = Baseline::parse(request.design);
+  else design = DesignPoint::parse(request.design);
+
+  nlohmann::json result;
+  result["design"] = is_baseline ? baseline->str() : design->str();
+  result["kind"] = is_baseline ? "baseline" : "design";
+  if (is_baseline) describe_baseline(*baseline, result);
+  else describe_design(*design, result);
+  result["clock_ns"] = request.clock_ns;
+  result["status"] = "running";
+
+  const fs::path out = fs::absolute(request.out_dir);
+  const fs::path cache = request.cache_dir.empty() ? default_cache_dir() : request.cache_dir;
+  auto total_start = std::chrono::steady_clock::now();
+  std::string stage = "setup";
+  try {
+    fs::create_directories(out);
+    stage = "liberty";
+    LibrarySet library = resolve_library(request.library);
+    result["liberty"] = library.name;
+    result["liberty_hash"] = library.hash;
+    const ToolVersions& tools = tool_versions();
+    result["tools"] = tools.str();
+
+    // --- RTL
+    stage = "generate";
+    std::vector<fs::path> verilog;
+    std::string top;
+    int64_t macs_per_cycle = 1;
+    if (is_baseline) {
+      fs::create_directories(out / "rtl");
+      verilog.push_back(out / "rtl" / (baseline->top() + ".v"));
+      std::ofstream(verilog.back()) << baseline->verilog();
+      top = baseline->top();
+    } else {
+      GeneratedDesign generated = generate_design(*design);
+      write_design(generated, out / "rtl");
+      for (const auto& [name, text] : generated.files) verilog.push_back(out / "rtl" / name);
+      top = generated.top;
+      macs_per_cycle = generated.manifest.at("timing").at("macs_per_cycle").get<int64_t>();
+    }
+    result["macs_per_cycle"] = macs_per_cycle;
+
+    // --- traces, their error, co-simulation
+    std::vector<fs::path> traces;
+    if (!is_baseline) {
+      stage = "traces";
+      if (request.traces.empty()) {
+        traces = ensure_builtin_tiny_traces(cache / "traces", design->format, design->acc);
+        result["trace_set"] = "builtin-tiny";
+      } else {
+        for (const auto& t : request.traces)
+          for (const auto& f : list_traces(t)) traces.push_back(f);
+        result["trace_set"] = "user";
+      }
+      if (traces.empty()) throw UsageError("no trace files found");
+      result["traces"] = traces.size();
+      stage = "trace error";
+      TraceError error = trace_error(design->format, design->acc.str(), traces);
+      result["sqnr_db"] = std::isfinite(error.sqnr_db) ? nlohmann::json(error.sqnr_db) : nlohmann::json(999.0);
+      result["nan_outputs"] = error.nan_outputs;
+      result["trace_outputs"] = error.outputs;
+
+      if (request.cosim) {
+        stage = "co-simulation";
+        CosimOptions options;
+        options.cache_dir = cache;
+        if (request.activity == "rtl") options.activity = out / "activity_rtl.json";
+        auto start = std::chrono::steady_clock::now();
+        CosimResult cosim = run_cosim(*design, traces, options);
+        result["cosim_seconds"] = seconds_since(start);
+        result["cosim_build_seconds"] = cosim.build_seconds;
+        result["cosim_engine_seconds"] = cosim.engine_seconds;
+        result["cosim_pass"] = cosim.pass;
+        result["cosim_macs"] = cosim.macs;
+        result["cosim_cycles"] = cosim.cycles;
+        if (!cosim.pass) {
+          result["status"] = "cosim_failed";
+          result["error"] = "RTL differs from the golden model: " + first_mismatch(cosim);
+          result["seconds"] = seconds_since(total_start);
+          write_json_atomically(out / "result.json", result);
+          return result;
+        }
+      }
+    }
+
+    // --- synthesis, timing, vectorless power
+    stage = "synthesis";
+    FlowOptions flow_options;
+    flow_options.clock_ns = request.clock_ns;
+    flow_options.input_activity = request.input_activity;
+    flow_options.work_dir = out / "synth";
+    FlowResult flow = run_flow(verilog, top, library, flow_options);
+    record_flow(flow, macs_per_cycle, result);
+
+    // --- workload power from simulated switching activity
+    result["activity_source"] = "none";
+    if (!is_baseline && request.activity != "none") {
+      stage = "activity";
+      std::vector<fs::path> activity_traces(
+          traces.begin(), traces.begin() + std::min<size_t>(traces.size(), std::max(1, request.activity_traces)));
+      fs::path activity_file = out / (request.activity == "gate" ? "activity_gate.json" : "activity_rtl.json");
+      CosimResult activity_run;
+      auto start = std::chrono::steady_clock::now();
+      if (request.activity == "gate" || !request.cosim || !fs::exists(activity_file)) {
+        CosimOptions options;
+        options.cache_dir = cache;
+        options.activity = activity_file;
+        if (request.activity == "gate") options.netlist_files = {flow.netlist, ensure_cell_models(library)};
+        activity_run = run_cosim(*design, activity_traces, options);
+        // The gate-level run doubles as an equivalence check of the mapped netlist.
+        if (!activity_run.pass)
+          throw MismatchError(fmt::format("{}-level simulation for activity failed: {}", request.activity,
+                                          first_mismatch(activity_run)));
+        result["activity_build_seconds"] = activity_run.build_seconds;
+        result["activity_engine_seconds"] = activity_run.engine_seconds;
+        result["activity_macs"] = activity_run.macs;
+        result["activity_cycles"] = activity_run.cycles;
+      } else {
+        result["activity_macs"] = result["cosim_macs"];
+        result["activity_cycles"] = result["cosim_cycles"];
+      }
+      result["activity_sim_seconds"] = seconds_since(start);
+      SwitchingActivity activity = read_activity_file(activity_file);
+      ActivityPower power = run_activity_power(flow, library, activity, flow_options);
+      result["activity_source"] = request.activity;
+      result["activity_traces"] = activity_traces.size();
+      result["nets_annotated"] = power.nets_annotated;
+      result["names_unmatched"] = power.names_unmatched;
+      result["power_activity_mw"] = power.power.total * 1e3;
+      // Energy over the simulated window divided by the MACs done in it.
+      double macs = result["activity_macs"].get<double>();
+      double energy_j = power.power.total * static_cast<double>(activity.cycles) * request.clock_ns * 1e-9;
+      result["pj_per_mac"] = macs > 0 ? energy_j / macs * 1e12 : 0.0;
+    }
+    result["status"] = "ok";
+  } catch (const ToolMissing&) {
+    throw;  // the whole sweep cannot proceed without its tools
+  } catch (const std::exception& e) {
+    result["status"] = "error";
+    result["error"] = fmt::format("{}: {}", stage, e.what());
+  }
+  result["seconds"] = seconds_since(total_start);
+  try {
+    write_json_atomically(out / "result.json", result);
+  } catch (const std::exception& e) {
+    result["status"] = "error";
+    result["error"] = fmt::format("{}; and result.json could not be written: {}",
+                                  result.value("error", std::string("ok")), e.what());
+  }
+  return result;
+}
+
+}  // namespace gsqhw::synth

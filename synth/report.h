@@ -1,0 +1,37 @@
+// The sweep report: Markdown + HTML with the results table (each figure also as a ratio to
+// FP8 E4M3 at the same level), gnuplot plots (PNG and SVG), the headline GSE-INT vs FP8
+// comparison next to the paper's 5x power / 11x area, and the GSE-INT PE area against a plain
+// INT-b MAC PE and a bare multiplier+adder+register.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace gsqhw::synth {
+
+// Writes report.md, report.html and plots/ into out_dir from the most recent sweep stored in
+// `db`; returns the path of report.md. Plots need gnuplot: without it the report says so
+// (and how to install it) instead of failing.
+std::filesystem::path write_report(const std::filesystem::path& db, const std::filesystem::path& out_dir);
+
+// The headline comparison, computed from result objects (exposed for tests).
+struct Headline {
+  bool found = false;          // a GSE-INT b at least as accurate as FP8 E4M3 exists
+  std::string explanation;     // why not, when !found
+  int bits = 0;                // the smallest such b
+  double gse_sqnr_db = 0, fp8_sqnr_db = 0;
+  // Natural accumulators (GSE fixed, FP8 fp32), same level and clock (equal throughput).
+  std::string natural_level;
+  double natural_power_ratio = 0, natural_area_ratio = 0, natural_energy_ratio = 0;
+  std::string natural_power_source;  // "workload activity" or "vectorless"
+  // Equal accumulator kind (both fp32), PE level.
+  double iso_power_ratio = 0, iso_area_ratio = 0;
+  bool iso_available = false;
+  std::string iso_power_source;
+};
+Headline compute_headline(const std::vector<nlohmann::json>& results);
+
+}  // namespace gsqhw::synth

@@ -1,0 +1,379 @@
+// The sweep driver (synth/sweep.h): a pool of worker threads, each running one `gsqhw synth`
+// process at a time, and the main thread drawing progress.
+#include "synth/sweep.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "sim/design.h"
+#include "sim/errors.h"
+#include "sim/format.h"
+#include "synth/baseline.h"
+#include "synth/flow.h"
+#include "synth/point.h"
+#include "synth/process.h"
+#include "synth/report.h"
+#include "synth/results_db.h"
+
+namespace gsqhw::synth {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+
+// Installs the Ctrl-C/TERM handler for the sweep's lifetime.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    g_interrupted.store(false);
+    old_int_ = std::signal(SIGINT, on_interrupt);
+    old_term_ = std::signal(SIGTERM, on_interrupt);
+  }
+  ~InterruptGuard() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+
+ private:
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
+
+std::string canonical_design(const std::string& text) {
+  if (Baseline::is_baseline(text)) return Baseline::parse(text).str();
+  return DesignPoint::parse(text).str();
+}
+
+std::string folder_name(const std::string& design) {
+  if (Baseline::is_baseline(design)) {
+    std::string name = design;
+    for (char& ch : name)
+      if (ch == ':' || ch == ',' || ch == '=') ch = '_';
+    return name;
+  }
+  return DesignPoint::parse(design).slug();
+}
+
+std::string duration(double seconds) {
+  int s = static_cast<int>(seconds + 0.5);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+// The settings part of a result key: everything besides design, library and tools that
+// changes a number.
+std::string settings_string(const SweepOptions& options) {
+  std::string traces = "builtin-tiny";
+  if (!options.traces.empty()) {
+    // User traces: identified by path, size and modification time of each file.
+    uint64_t hash = 1469598103934665603ull;
+    for (const auto& t : options.traces) {
+      std::string id = fs::absolute(t).string();
+      if (fs::is_regular_file(t))
+        id += fmt::format(":{}:{}", fs::file_size(t), fs::last_write_time(t).time_since_epoch().count());
+      for (unsigned char ch : id) hash = (hash ^ ch) * 1099511628211ull;
+    }
+    traces = fmt::format("user-{:016x}", hash);
+  }
+  return fmt::format("clock={}ns,input_activity={},activity={}x{},traces={}", options.clock_ns,
+                     options.input_activity, options.activity, options.activity_traces, traces);
+}
+
+struct Progress {
+  std::mutex mutex;
+  int total = 0, done = 0, failed = 0;
+  std::vector<std::string> running;
+  std::string last;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+};
+
+void draw_progress(Progress& p, bool final_line) {
+  std::lock_guard lock(p.mutex);
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - p.start).count();
+  const int width = 24;
+  int filled = p.total ? p.done * width / p.total : width;
+  std::string bar(static_cast<size_t>(filled), '=');
+  if (filled < width) bar += '>';
+  bar.resize(width, ' ');
+  std::string eta = p.done > 0 && p.done < p.total ? duration(elapsed / p.done * (p.total - p.done)) : "--:--";
+  std::string line = fmt::format("[{}] {}/{} points  {} running  {} failed  elapsed {}  ETA {}", bar, p.done,
+                                 p.total, p.running.size(), p.failed, duration(elapsed), eta);
+  if (!p.last.empty()) line += "  | " + p.last;
+  if (line.size() > 150) line = line.substr(0, 147) + "...";
+  if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%-150s%s", line.c_str(), final_line ? "\n" : "");
+  else std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+// Runs one worker process for `design` and returns its result object.
+nlohmann::json run_worker(const SweepOptions& options, const std::string& design, const fs::path& dir) {
+  fs::create_directories(dir);
+  fs::remove(dir / "result.json");
+  std::vector<std::string> argv = {options.worker.string(), "synth", "--design", design, "--json",
+                                   "--clock", fmt::format("{}", options.clock_ns),
+                                   "--input-activity", fmt::format("{}", options.input_activity),
+                                   "--activity", options.activity,
+                                   "--activity-traces", std::to_string(options.activity_traces),
+                                   "--out", dir.string()};
+  if (!options.cache_dir.empty()) argv.insert(argv.end(), {"--cache", options.cache_dir.string()});
+  if (!options.library.pdk.empty())
+    argv.insert(argv.end(), {"--pdk", options.library.pdk, "--pdk-dir", fs::absolute(options.library.pdk_dir).string()});
+  for (const auto& f : options.library.files) argv.insert(argv.end(), {"--liberty", fs::absolute(f).string()});
+  for (const auto& t : options.traces) argv.insert(argv.end(), {"--trace", fs::absolute(t).string()});
+
+  ProcessResult run = run_process(argv, fs::current_path(), dir / "worker.log", 4 * 3600.0, &g_interrupted);
+  nlohmann::json result;
+  std::ifstream in(dir / "result.json");
+  if (in) result = nlohmann::json::parse(in, nullptr, false);
+  if (!result.is_object() || result.value("status", "") == "running" || !result.contains("status")) {
+    result = nlohmann::json::object();
+    result["design"] = design;
+    result["status"] = "error";
+    result["error"] = run.timed_out ? "worker timed out"
+                      : fmt::format("worker exited with {} and left no result: {}", run.exit_code,
+                                    tail_lines(run.output, 4));
+  }
+  return result;
+}
+
+}  // namespace
+
+std::string natural_accumulator(const std::string& format_spec) {
+  std::string family = parse_format(format_spec)->family();
+  if (family == "gse") return "fixed32.16";
+  if (family == "int8") return "fixed32.0";
+  return "fp32";
+}
+
+std::vector<int> parse_bit_range(const std::string& text) {
+  std::vector<int> bits;
+  auto parse_one = [&](const std::string& s) {
+    try {
+      size_t used = 0;
+      int b = std::stoi(s, &used);
+      if (used != s.size()) throw std::invalid_argument(s);
+      if (b < 2 || b > 8) throw UsageError(fmt::format("--bits: {} is outside 2..8", b));
+      return b;
+    } catch (const std::invalid_argument&) {
+      throw UsageError(fmt::format("--bits: '{}' is not a bit width (e.g. 3..8 or 3,4,6)", s));
+    } catch (const std::out_of_range&) {
+      throw UsageError(fmt::format("--bits: '{}' is out of range", s));
+    }
+  };
+  if (auto dots = text.find(".."); dots != std::string::npos) {
+    int lo = parse_one(text.substr(0, dots)), hi = parse_one(text.substr(dots + 2));
+    if (lo > hi) throw UsageError(fmt::format("--bits: empty range {}", text));
+    for (int b = lo; b <= hi; ++b) bits.push_back(b);
+    return bits;
+  }
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) bits.push_back(parse_one(part));
+  if (bits.empty()) throw UsageError("--bits: no bit width given");
+  return bits;
+}
+
+std::vector<std::string> sweep_designs(const SweepGrid& grid) {
+  if (!grid.designs.empty()) {
+    std::vector<std::string> designs;
+    for (const auto& d : grid.designs) {
+      std::string canonical = canonical_design(d);
+      if (std::find(designs.begin(), designs.end(), canonical) == designs.end()) designs.push_back(canonical);
+    }
+    return designs;
+  }
+  std::vector<std::string> formats = grid.formats.empty()
+      ? std::vector<std::string>{"gse", "fp8:e4m3", "fp8:e5m2", "int8", "bf16"} : grid.formats;
+  std::vector<int> bits = grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : grid.bits;
+  std::vector<std::string> levels = grid.levels.empty() ? std::vector<std::string>{"pe", "array4x4"} : grid.levels;
+
+  std::vector<std::string> specs;  // canonical format specs
+  for (const auto& f : formats) {
+    if (f == "gse") {
+      for (int b : bits) specs.push_back(parse_format(fmt::format("gse:b={},g=32,e=5", b))->spec());
+    } else {
+      specs.push_back(parse_format(f)->spec());
+    }
+  }
+  std::vector<std::string> designs;
+  auto add = [&](const std::string& d) {
+    std::string canonical = canonical_design(d);
+    if (std::find(designs.begin(), designs.end(), canonical) == designs.end()) designs.push_back(canonical);
+  };
+  for (const auto& level : levels) {
+    for (const auto& spec : specs) add(fmt::format("{}@{},acc={}", spec, level, natural_accumulator(spec)));
+    if (level == "pe" && grid.iso_accumulator)
+      for (const auto& spec : specs)
+        if (parse_format(spec)->family() == "gse") add(fmt::format("{}@pe,acc=fp32", spec));
+  }
+  if (grid.baselines) {
+    bool any_gse = std::any_of(specs.begin(), specs.end(), [](const std::string& s) { return s.rfind("gse:", 0) == 0; });
+    if (any_gse)
+      for (int b : bits) {
+        add(fmt::format("baseline:intmac,b={},w=32", b));
+        add(fmt::format("baseline:bare,b={},w=32", b));
+      }
+  }
+  // PE-level points first: they are quick and give early numbers.
+  std::stable_partition(designs.begin(), designs.end(), [](const std::string& d) {
+    return Baseline::is_baseline(d) || d.find("@pe,") != std::string::npos;
+  });
+  return designs;
+}
+
+SweepSummary run_sweep(const SweepOptions& input) {
+  SweepOptions options = input;
+  if (options.jobs < 1 || options.jobs > 64) throw UsageError(fmt::format("--jobs {} is outside 1..64", options.jobs));
+  if (!(options.clock_ns > 0)) throw UsageError(fmt::format("--clock {} must be positive", options.clock_ns));
+  if (options.worker.empty()) options.worker = fs::read_symlink("/proc/self/exe");
+  auto start = std::chrono::steady_clock::now();
+
+  // Everything that goes into the keys: library hash, tool versions, settings.
+  LibrarySet library = resolve_library(options.library);
+  const ToolVersions& tools = tool_versions();
+  const std::string settings = settings_string(options);
+  std::vector<std::string> designs = sweep_designs(options.grid);
+
+  fs::create_directories(options.out_dir);
+  SweepSummary summary;
+  summary.db = options.out_dir / "results.sqlite";
+  ResultsDb db(summary.db);
+  std::vector<std::string> keys;
+  for (const auto& d : designs) keys.push_back(ResultsDb::make_key(d, library.hash, tools.str(), settings));
+  nlohmann::json arguments = {{"designs", designs}, {"liberty", library.name}, {"liberty_hash", library.hash},
+                              {"tools", tools.str()}, {"settings", settings}, {"clock_ns", options.clock_ns}};
+  db.begin_sweep(arguments, keys);
+
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < designs.size(); ++i) {
+    auto row = db.find(keys[i]);
+    if (row && (row->status != "error" || !options.retry_errors)) ++summary.reused;
+    else pending.push_back(i);
+  }
+  summary.points = static_cast<int>(designs.size());
+
+  Progress progress;
+  progress.total = static_cast<int>(pending.size());
+  std::mutex db_mutex;
+  std::atomic<size_t> next{0};
+  InterruptGuard guard;
+  auto worker_loop = [&] {
+    while (!g_interrupted.load()) {
+      size_t slot = next.fetch_add(1);
+      if (slot >= pending.size()) return;
+      size_t i = pending[slot];
+      {
+        std::lock_guard lock(progress.mutex);
+        progress.running.push_back(designs[i]);
+      }
+      nlohmann::json result = run_worker(options, designs[i], options.out_dir / "points" / folder_name(designs[i]));
+      if (g_interrupted.load()) return;  // a killed worker's "error" is not a result
+      std::string status = result.value("status", "error");
+      {
+        std::lock_guard lock(db_mutex);
+        ResultRow row{keys[i], designs[i], library.hash, tools.str(), settings, status, result, ""};
+        try {
+          db.put(row);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "\nsweep: cannot store %s: %s\n", designs[i].c_str(), e.what());
+          status = "error";
+        }
+      }
+      std::lock_guard lock(progress.mutex);
+      progress.running.erase(std::find(progress.running.begin(), progress.running.end(), designs[i]));
+      ++progress.done;
+      if (status != "ok") ++progress.failed;
+      progress.last = fmt::format("{} {}", designs[i].substr(0, 60), status);
+      summary.evaluated++;
+      if (status == "ok") summary.ok++;
+      else summary.failed++;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int j = 0; j < std::min<int>(options.jobs, static_cast<int>(pending.size())); ++j) threads.emplace_back(worker_loop);
+  while (true) {
+    bool finished;
+    {
+      std::lock_guard lock(progress.mutex);
+      finished = progress.done >= progress.total || (g_interrupted.load() && progress.running.empty());
+    }
+    if (options.progress && !pending.empty()) draw_progress(progress, false);
+    if (finished || g_interrupted.load()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(isatty(STDERR_FILENO) ? 500 : 10000));
+  }
+  for (auto& t : threads) t.join();
+  if (options.progress && !pending.empty()) draw_progress(progress, true);
+  summary.interrupted = g_interrupted.load();
+
+  summary.csv = options.out_dir / "results.csv";
+  summary.json = options.out_dir / "results.json";
+  export_results(summary.db, summary.csv, summary.json);
+  if (options.report && !summary.interrupted) summary.report = write_report(summary.db, options.out_dir);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+namespace {
+
+std::string csv_field(const nlohmann::json& value) {
+  std::string text;
+  if (value.is_null()) return "";
+  if (value.is_string()) text = value.get<std::string>();
+  else text = value.dump();
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char ch : text) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return quoted + "\"";
+}
+
+}  // namespace
+
+void export_results(const fs::path& db_path, const fs::path& csv, const fs::path& json) {
+  ResultsDb db(db_path);
+  std::vector<ResultRow> rows = db.last_sweep_rows();
+  static const char* columns[] = {"design", "status", "family", "variant", "bits", "level", "rows", "cols", "acc",
+                                  "area_um2", "cells", "clock_ns", "critical_path_ns", "fmax_mhz", "timing_met",
+                                  "power_mw", "pj_per_mac_vectorless", "power_activity_mw", "pj_per_mac",
+                                  "activity_source", "sqnr_db", "macs_per_cycle", "liberty", "liberty_hash",
+                                  "tools", "error"};
+  std::string text;
+  for (const char* c : columns) text += std::string(text.empty() ? "" : ",") + c;
+  text += "\n";
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < std::size(columns); ++i) {
+      if (i) line += ",";
+      if (row.result.contains(columns[i])) line += csv_field(row.result[columns[i]]);
+    }
+    text += line + "\n";
+    nlohmann::json entry = row.result;
+    entry["key"] = row.key;
+    entry["finished_at"] = row.finished_at;
+    all.push_back(entry);
+  }
+  for (const auto& [path, content] : {std::pair{csv, text}, std::pair{json, all.dump(2) + "\n"}}) {
+    fs::path tmp = path;
+    tmp += ".tmp";
+    std::ofstream out(tmp);
+    out << content;
+    out.flush();
+    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", path.string()));
+    out.close();
+    fs::rename(tmp, path);
+  }
+}
+
+}  // namespace gsqhw::synth

@@ -1,0 +1,71 @@
+// The bit-width sweep: a grid of design points (GSE-INT b = 3..8 against FP8 E4M3/E5M2, INT8
+// and BF16, at PE level and as a small array, plus the INT-b MAC and bare-MAC baselines), each
+// evaluated by a `gsqhw synth` worker process (synth/point.h), two at a time by default.
+// Every finished point is committed to the SQLite results file at once (synth/results_db.h);
+// a re-run skips what is stored, so an interrupted sweep resumes and a finished one returns
+// in seconds. At the end it exports CSV and JSON and writes the report (synth/report.h).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "synth/liberty.h"
+
+namespace gsqhw::synth {
+
+struct SweepGrid {
+  // Format specs; "gse" expands over `bits` with g=32, e=5. Default: gse fp8:e4m3 fp8:e5m2 int8 bf16.
+  std::vector<std::string> formats;
+  std::vector<int> bits;              // default 3..8
+  std::vector<std::string> levels;    // "pe", "array4x4", ...; default pe, array4x4
+  // Also run GSE at PE level with an fp32 accumulator (the iso-accumulator comparison with FP8).
+  bool iso_accumulator = true;
+  bool baselines = true;              // INT-b MAC and bare-MAC PEs for every b
+  // An explicit list of design/baseline strings: replaces the grid above when not empty.
+  std::vector<std::string> designs;
+};
+
+// The natural accumulator of a format family: fixed32.16 for GSE, fixed32.0 for INT8 (its
+// scales are applied at dequantization), fp32 for the minifloats.
+std::string natural_accumulator(const std::string& format_spec);
+
+// The design strings of a grid, in evaluation order (PE points first: they are quick).
+std::vector<std::string> sweep_designs(const SweepGrid& grid);
+
+// "3..8" or "3,4,6" -> {3,4,...}; UsageError otherwise.
+std::vector<int> parse_bit_range(const std::string& text);
+
+struct SweepOptions {
+  SweepGrid grid;
+  LibraryChoice library;
+  double clock_ns = 10.0;
+  double input_activity = 0.1;
+  std::vector<std::filesystem::path> traces;  // empty: the built-in tiny LoRA trace set
+  std::string activity = "gate";
+  int activity_traces = 2;
+  int jobs = 2;
+  bool retry_errors = false;        // re-evaluate stored points whose status is "error"
+  std::filesystem::path out_dir = "out/sweep";
+  std::filesystem::path cache_dir;  // empty: default cache
+  std::filesystem::path worker;     // the gsqhw executable (default: this process's own binary)
+  bool report = true;               // write the report at the end
+  bool progress = true;             // progress bar with ETA on stderr
+};
+
+struct SweepSummary {
+  int points = 0, reused = 0, evaluated = 0, ok = 0, failed = 0;
+  bool interrupted = false;
+  double seconds = 0;
+  std::filesystem::path db, csv, json, report;
+};
+
+// Runs (or resumes) the sweep. Ctrl-C stops it cleanly: running workers are killed, finished
+// points stay stored, and `interrupted` is set.
+SweepSummary run_sweep(const SweepOptions& options);
+
+// Writes results.csv and results.json of the most recent sweep in the results file.
+void export_results(const std::filesystem::path& db, const std::filesystem::path& csv,
+                    const std::filesystem::path& json);
+
+}  // namespace gsqhw::synth
