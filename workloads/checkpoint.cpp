@@ -61,6 +61,14 @@ class Llama2cCheckpoint final : public Checkpoint {
       throw UsageError(fmt::format("{}: inconsistent llama2.c header ({}, {}, {}, {}, {}, {}, {}): {}",
                                    path.string(), h[0], h[1], h[2], h[3], h[4], h[5], h[6], e.what()));
     }
+    // Bound the layout arithmetic before doing it in int64 (a corrupt header can ask for 2^70 floats).
+    const double approx_floats = static_cast<double>(shape_.n_layers) *
+                                     (4.0 * shape_.dim * shape_.dim + 3.0 * shape_.dim * shape_.hidden_dim) +
+                                 2.0 * static_cast<double>(shape_.vocab_size) * shape_.dim +
+                                 static_cast<double>(shape_.seq_len) * shape_.dim;
+    if (approx_floats > 0x1p60)
+      throw UsageError(fmt::format("{}: llama2.c header describes an impossibly large model "
+                                   "({:.3g} floats)", path.string(), approx_floats));
     compute_layout();
     check_size();
   }
@@ -318,7 +326,7 @@ class HfCheckpoint final : public Checkpoint {
     if (!m.shared_classifier) expect_shape("lm_head.weight", {m.vocab_size, m.dim});
   }
 
-  std::vector<safetensors::Header> headers_;  // stable: reserved before indexing
+  std::vector<safetensors::Header> headers_;  // filled before index_tensors() takes pointers into it
   std::map<std::string, HfTensor> tensors_;
   int64_t max_layer_ = -1;
 };

@@ -257,6 +257,7 @@ void LoraTraceRequest::validate() const {
   if (rank < 1 || rank > 65536) throw UsageError(fmt::format("--rank {} must be in 1..65536", rank));
   if (tokens < 1 || tokens > (int64_t{1} << 20))
     throw UsageError(fmt::format("--tokens {} must be in 1..1048576", tokens));
+  if (threads < 0 || threads > 1024) throw UsageError(fmt::format("--threads {} must be in 0..1024", threads));
   if (!std::isfinite(alpha) || alpha <= 0)
     throw UsageError(fmt::format("--alpha {} must be a positive number", alpha));
   if (checkpoint && !checkpoint->shape().same_dims(model))

@@ -40,4 +40,8 @@ Trace read_trace(const std::filesystem::path& path);
 // A file, or every *.safetensors in a folder (sorted by name).
 std::vector<std::filesystem::path> list_traces(const std::filesystem::path& file_or_dir);
 
+// Producing traces: generate_lora_traces() (the eight GEMMs of a LoRA projection) and
+// ensure_builtin_tiny_traces() (the small built-in set for sweeps and co-simulation) are in
+// workloads/lora.h; the file layout is documented in docs/traces.md.
+
 }  // namespace gsqhw

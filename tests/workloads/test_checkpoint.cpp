@@ -104,6 +104,9 @@ TEST(Llama2cCheckpoint, RejectsTruncatedAndInconsistentFiles) {
   EXPECT_THROW(open_checkpoint(file), UsageError);
   write_llama2c(file, l2c([&](auto& o) { o.header_override_index = 2; o.header_override_value = 3; }));  // claims 3 layers
   EXPECT_THROW(open_checkpoint(file), UsageError);
+  // Huge sizes that would overflow the layout arithmetic.
+  write_llama2c(file, l2c([&](auto& o) { o.header_override_index = 2; o.header_override_value = 1 << 24; }));
+  EXPECT_THROW(open_checkpoint(file), UsageError);
   test::write_all(file, {1, 2, 3});
   EXPECT_THROW(open_checkpoint(file), UsageError);
   EXPECT_THROW(open_checkpoint(dir / "missing.bin"), UsageError);

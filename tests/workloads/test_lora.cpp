@@ -266,6 +266,7 @@ TEST(LoraTraces, BadRequestsAreUsageErrors) {
   expect_bad([](auto& x) { x.tokens = 0; });
   expect_bad([](auto& x) { x.alpha = -1; });
   expect_bad([](auto& x) { x.alpha = NAN; });
+  expect_bad([](auto& x) { x.threads = -1; });
   expect_bad([](auto& x) { x.formats.act = "fp8:e4m3,sat=satfinite,block=0"; });
   test::write_all(dir / "file", {'x'});
   EXPECT_THROW(generate_lora_traces(r, dir / "file" / "sub"), UsageError);
