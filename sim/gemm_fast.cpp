@@ -230,6 +230,13 @@ __attribute__((target("avx2"))) void gse_rows_avx2(const GemmOperands& ops,
   PackedB pb = pack_b(b, padded_k, groups, ops.gse_b.nan_code());
   std::vector<int16_t> pa = pack_rows_int16(a, row_begin, row_end, padded_k);
   std::vector<int16_t> zero_row(static_cast<size_t>(padded_k), 0);
+  // 2^(e_a + const) per A row and group, computed once (rows of a partial tile: 1.0).
+  const int64_t row_count = row_end - row_begin;
+  std::vector<double> a_scale_table(static_cast<size_t>((row_count + kTileRows) * groups), 1.0);
+  for (int64_t r = 0; r < row_count; ++r)
+    for (int64_t j = 0; j < groups; ++j)
+      a_scale_table[r * groups + j] =
+          std::ldexp(1.0, a.group_exponents[(row_begin + r) * groups + j] + exp_const);
 
   auto tile_fixed = std::make_unique<FixedTile>();
   auto tile_fp = std::make_unique<Fp32Tile>();
@@ -260,8 +267,7 @@ __attribute__((target("avx2"))) void gse_rows_avx2(const GemmOperands& ops,
         double a_scales[kTileRows];
         for (int r = 0; r < kTileRows; ++r) {
           group_rows[r] = a_rows[r] + j * g;
-          int e = r < rows_here ? a.group_exponents[(m0 + r) * groups + j] : 0;
-          a_scales[r] = std::ldexp(1.0, e + exp_const);
+          a_scales[r] = a_scale_table[(m0 - row_begin + r) * groups + j];
         }
         group_sums_6x16(group_rows, b_panel + j * g * kTileCols, pairs_per_group, sums);
         const double* b_scales = pb.scales.data() + (panel * groups + j) * kTileCols;
