@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "sim/cosim.h"
 #include "sim/errors.h"
+#include "sim/verilator_build.h"
 #include "workloads/lora.h"
 
 namespace gsqhw::cli {
@@ -20,6 +21,7 @@ struct CosimArgs {
   std::string engine = "rtl";
   std::string waves, activity, cache;
   std::vector<std::string> netlist;
+  std::string liberty;
   int max_mismatches = 10;
   bool json = false;
 };
@@ -46,6 +48,9 @@ Runner setup_cosim(CLI::App& app) {
   app.add_option("--netlist", args->netlist,
                  "simulate these Verilog files (gate-level netlist + cell models) instead of the "
                  "generated RTL (repeatable); top and ports are the design's");
+  app.add_option("--liberty", args->liberty,
+                 "with --netlist: the Liberty library the netlist is mapped to; its cells are "
+                 "simulated through Verilog models that Yosys derives from it (cached)");
   app.add_option("--cache", args->cache, "Verilator build cache (default $GSQHW_CACHE or ~/.cache/gsqhw)");
   app.add_option("--max-mismatches", args->max_mismatches, "mismatches to report in detail")
       ->check(CLI::NonNegativeNumber);
@@ -64,6 +69,10 @@ Runner setup_cosim(CLI::App& app) {
     for (const auto& f : args->netlist) {
       if (!std::filesystem::exists(f)) throw UsageError(fmt::format("--netlist {} does not exist", f));
       options.netlist_files.push_back(f);
+    }
+    if (!args->liberty.empty()) {
+      if (args->netlist.empty()) throw UsageError("--liberty only makes sense with --netlist");
+      options.netlist_files.push_back(cell_models_from_liberty(args->liberty, options.cache_dir));
     }
     options.max_mismatches_reported = args->max_mismatches;
 

@@ -219,6 +219,8 @@ std::vector<std::string> verilator_flags(const VerilatorBuildSpec& spec) {
   return {"--cc",        "--exe",         "--build",    "-j",           "2",
           "--top-module", spec.top,       "--x-assign", "fast",         "--x-initial",
           "fast",        spec.fst ? "--trace-fst" : "--trace", "--trace-structs",
+          // Yosys netlists name most nets _123_: without this Verilator would not trace them.
+          "--trace-underscore",
           "-Wno-fatal",  "-Wno-lint",     "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT",
           "-CFLAGS",     "-I..",          "-o",         "tb"};
 }

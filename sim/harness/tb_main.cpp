@@ -6,6 +6,8 @@
 // cycle whose valid output is high. Comparison with the golden model happens in the library.
 // So one binary per design stays generic, and a failing run can be replayed by hand:
 //   tb --stimulus S.bin --results R.bin [--trace W.vcd --trace-from C0 --trace-to C1]
+// (--trace-from/--trace-to: cycle window to dump, default everything including reset, whose
+// cycles are numbered -reset..-1)
 //
 // The per-design header gsqhw_ports.h (written by sim/verilator_build.cpp) names the top
 // class and lists the ports: GSQHW_INPUTS(X) / GSQHW_OUTPUTS(X) expand X(name, width), and
@@ -83,7 +85,8 @@ constexpr int kOutputWords = 0 GSQHW_OUTPUTS(GSQHW_COUNT_WORDS);
 
 struct Args {
   std::string stimulus, results, trace;
-  long long trace_from = 0, trace_to = -1;
+  // Default: trace everything, reset included (so changes on cycle 0 are seen as changes).
+  long long trace_from = -1000000000LL, trace_to = -1;
   int reset_cycles = 2;
 };
 
@@ -171,8 +174,10 @@ int main(int argc, char** argv) {
     top->rst = 1;
     top->clk = 0;
     top->eval();
+    dump(c, 0);
     top->clk = 1;
     top->eval();
+    dump(c, 5);
   }
   top->rst = 0;
 
