@@ -19,6 +19,7 @@ struct GenArgs {
   bool testbench = false;
   bool json = false;
   int int_bits = 0;
+  bool shared = false;
   int tb_tiles = 3;
   int tb_k = 0;
   uint64_t seed = 1;
@@ -36,6 +37,9 @@ Runner setup_gen(CLI::App& app) {
                "codes, expected results from golden_gemm) for iverilog -g2005 or verilator");
   app.add_option("--int-bits", args->int_bits,
                  "int8 designs only: build the plain INT-b MAC baseline with b = 2..8 bits");
+  app.add_flag("--shared-align", args->shared,
+               "GSE arrays: share the per-group exponent/alignment/accumulator hardware among "
+               "the PEs of each column (groups need >= R steps; see docs/generator.md)");
   app.add_option("--tb-tiles", args->tb_tiles, "testbench: output tiles to stream (1..64)")
       ->check(CLI::Range(1, 64));
   app.add_option("--tb-k", args->tb_k,
@@ -49,6 +53,7 @@ Runner setup_gen(CLI::App& app) {
     DesignPoint design = DesignPoint::parse(args->design);
     GeneratorOptions options;
     options.int_bits = args->int_bits;
+    options.shared_alignment = args->shared;
     GeneratedDesign generated = generate_design(design, options);
     write_design(generated, args->out);
     nlohmann::json summary = generated.manifest;

@@ -70,6 +70,10 @@ endmodule
 
 }  // namespace
 
+std::vector<VerilogFile> emit_delay_files(const DesignPoint& d) {
+  return {{"gsqhw_delay.v", delay_module(d)}, {"gsqhw_delay_clear.v", delay_clear_module(d)}};
+}
+
 std::vector<VerilogFile> emit_array_files(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
   bool groups = f.has_groups();

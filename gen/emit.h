@@ -16,6 +16,40 @@ using VerilogFile = std::pair<std::string, std::string>;  // (file name, text)
 std::string file_header(const DesignPoint& design, const std::string& module,
                         const std::string& purpose);
 
+// Width of the exponent of a significand's leading bit inside the fp32 accumulator: every
+// reachable value (fp32 accumulators, BF16 x BF16 products, GSE groups with E = 8) lies
+// within +-2^10.
+constexpr int kTopWidth = 12;
+
+// One signal of a pipeline stage (see stage_cut).
+struct Signal {
+  std::string name;
+  int width = 1;
+  bool is_signed = false;
+  bool is_control = false;  // reset to 0; data registers load only on valid steps
+};
+
+// Stage boundary between signals <from>_x and <to>_x: plain wires, or (registered) a register
+// stage whose data registers load when <from>_valid is high and whose controls reset.
+std::string stage_cut(const std::string& from, const std::string& to,
+                      const std::vector<Signal>& signals, bool registered,
+                      const std::string& comment);
+
+// Significand width of the fp32 accumulator's datapath: at least binary32's 24 bits.
+int fp32_mant_width(const PeSpec& pe);
+
+// The leaves of every PE: the format's product module and the accumulator's addend and adder
+// modules (gsqhw_product, gsqhw_addend_fixed|fp32, gsqhw_acc_fixed|fp32).
+std::vector<VerilogFile> emit_leaf_files(const DesignPoint& design, const PeSpec& pe);
+
+// gsqhw_delay (data) and gsqhw_delay_clear (controls) delay lines.
+std::vector<VerilogFile> emit_delay_files(const DesignPoint& design);
+
+// GSE arrays with the alignment hardware shared per column (GeneratorOptions::shared_alignment):
+// gsqhw_pe_gsum, gsqhw_group_acc, the delay lines and gsqhw_array.
+std::vector<VerilogFile> emit_shared_array_files(const DesignPoint& design, const PeSpec& pe);
+int shared_array_latency(const DesignPoint& design, const PeSpec& pe);
+
 // PE level: the format's product module, the accumulator's addend and adder modules and
 // gsqhw_pe itself, leaves first.
 std::vector<VerilogFile> emit_pe_files(const DesignPoint& design, const PeSpec& pe);

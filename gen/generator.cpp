@@ -76,19 +76,28 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
   gen::PeSpec pe = gen::make_pe_spec(design, options.int_bits);
   GeneratedDesign out;
   out.design = design;
-  out.files = gen::emit_pe_files(design, pe);
   bool is_pe = design.level == DesignPoint::Level::pe;
-  if (is_pe) {
+  bool shared = options.shared_alignment;
+  if (shared && (pe.format.family != OperandFamily::gse || is_pe))
+    throw UsageError("the shared per-column alignment hardware applies to GSE-INT arrays "
+                     "(gse:...@arrayRxC) only");
+  if (shared) {
+    out.files = gen::emit_shared_array_files(design, pe);
+    out.top = "gsqhw_array";
+  } else if (is_pe) {
     if (design.rows != 1 || design.cols != 1)
       throw UsageError("a pe design has rows = cols = 1");
+    out.files = gen::emit_pe_files(design, pe);
     out.top = "gsqhw_pe";
   } else {
+    out.files = gen::emit_pe_files(design, pe);
     auto array_files = gen::emit_array_files(design, pe);
     out.files.insert(out.files.end(), array_files.begin(), array_files.end());
     out.top = "gsqhw_array";
   }
 
-  int latency = gen::pe_latency(pe) + (is_pe ? 0 : design.cols);
+  int latency = shared ? gen::shared_array_latency(design, pe)
+                       : gen::pe_latency(pe) + (is_pe ? 0 : design.cols);
   nlohmann::json files = nlohmann::json::array();
   for (const auto& [name, text] : out.files) files.push_back(name);
   nlohmann::json& m = out.manifest;
@@ -105,6 +114,7 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
   m["dataflow"] = "os";
   m["pipeline"] = design.pipeline;
   if (options.int_bits != 0) m["int_bits"] = pe.format.int_bits;
+  m["architecture"] = shared ? "shared-column" : "per-pe";
   m["widths"] = {{"code", pe.format.code_bits},
                  {"exp", pe.format.exp_bits},
                  {"acc", pe.acc_width()},
@@ -113,6 +123,7 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
   m["timing"] = {{"latency", latency},
                  {"drain_beats", design.rows},
                  {"min_steps_per_tile", design.rows},
+                 {"min_steps_per_group", shared ? design.rows : 1},
                  {"macs_per_cycle", design.rows * design.cols}};
   m["schedule"] =
       "output tiles in row-major order (tile row, then tile column); each tile streams k = "

@@ -25,24 +25,13 @@
 namespace gsqhw::gen {
 namespace {
 
-// Width of the exponent of a significand's leading bit inside the fp32 accumulator: every
-// reachable value (fp32 accumulators, BF16 x BF16 products, GSE groups with E = 8) lies
-// within +-2^10.
-constexpr int kTopWidth = 12;
-
-struct Signal {
-  std::string name;
-  int width = 1;
-  bool is_signed = false;
-  bool is_control = false;  // reset to 0; data registers load only on valid steps
-};
-
 std::string decl(const Signal& s) {
   return fmt::format("{}{}{}", s.is_signed ? "signed " : "",
                      s.width > 1 ? fmt::format("[{}:0] ", s.width - 1) : "", s.name);
 }
 
-// Either wires `to_x = from_x` or a register stage; `valid` names the stage's valid signal.
+}  // namespace
+
 std::string stage_cut(const std::string& from, const std::string& to,
                       const std::vector<Signal>& signals, bool registered,
                       const std::string& comment) {
@@ -66,6 +55,8 @@ std::string stage_cut(const std::string& from, const std::string& to,
   return text;
 }
 
+namespace {
+
 bool is_fixed(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::fixed; }
 bool has_nan(const PeSpec& pe) { return pe.format.family != OperandFamily::integer; }
 bool has_inf(const PeSpec& pe) {
@@ -85,11 +76,11 @@ int value_width(const PeSpec& pe) {
   }
   return 0;
 }
-// Significand width of the fp32 datapath: at least binary32's 24 bits.
-int fp32_mant_width(const PeSpec& pe) {
-  int magnitude = twos_complement_value(pe) ? value_width(pe) : value_width(pe);
-  return std::max(24, magnitude);
-}
+}  // namespace
+
+int fp32_mant_width(const PeSpec& pe) { return std::max(24, value_width(pe)); }
+
+namespace {
 
 std::string all_ones(int width) { return fmt::format("{{{}{{1'b1}}}}", width); }
 std::string max_signed(int width) { return fmt::format("{{1'b0, {{{}{{1'b1}}}}}}", width - 1); }
@@ -741,7 +732,7 @@ module gsqhw_pe (
 
 }  // namespace
 
-std::vector<VerilogFile> emit_pe_files(const DesignPoint& design, const PeSpec& pe) {
+std::vector<VerilogFile> emit_leaf_files(const DesignPoint& design, const PeSpec& pe) {
   std::vector<VerilogFile> files;
   files.emplace_back("gsqhw_product.v", pe.format.family == OperandFamily::minifloat
                                             ? minifloat_product_module(design, pe)
@@ -753,6 +744,11 @@ std::vector<VerilogFile> emit_pe_files(const DesignPoint& design, const PeSpec& 
     files.emplace_back("gsqhw_addend_fp32.v", addend_fp32_module(design, pe));
     files.emplace_back("gsqhw_acc_fp32.v", acc_fp32_module(design, pe));
   }
+  return files;
+}
+
+std::vector<VerilogFile> emit_pe_files(const DesignPoint& design, const PeSpec& pe) {
+  std::vector<VerilogFile> files = emit_leaf_files(design, pe);
   files.emplace_back("gsqhw_pe.v", pe_module(design, pe));
   return files;
 }

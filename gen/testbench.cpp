@@ -133,7 +133,40 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   tb.n = tiles_n * cols;
   int group = groups ? f.gse_g : 0;
   tb.k = options.k > 0 ? options.k : groups ? 2 * group + group / 2 + 1 : 2 * rows + 3;
-  const int steps = std::max(tb.k, min_steps);
+  const int min_group = man["timing"].value("min_steps_per_group", 1);
+  // The steps of one tile: element index (or -1 for padding), group index, group end.
+  // Short groups are padded to min_steps_per_group with zero elements that carry the group's
+  // exponent; a short tile is padded likewise (its last group grows) when groups have a
+  // minimum, else by a separate zero group as the co-simulation driver does.
+  struct Step {
+    int element;
+    int group;
+    bool group_last;
+  };
+  std::vector<Step> plan;
+  if (groups) {
+    int n_groups = (tb.k + group - 1) / group;
+    for (int g = 0; g < n_groups; ++g) {
+      int begin = g * group, end = std::min(tb.k, begin + group);
+      for (int e = begin; e < end; ++e) plan.push_back({e, g, false});
+      for (int pad = end - begin; pad < min_group; ++pad) plan.push_back({-1, g, false});
+      plan.back().group_last = true;
+    }
+    if (static_cast<int>(plan.size()) < min_steps) {
+      if (min_group > 1) {
+        plan.back().group_last = false;
+        while (static_cast<int>(plan.size()) < min_steps) plan.push_back({-1, plan.back().group, false});
+        plan.back().group_last = true;
+      } else {
+        while (static_cast<int>(plan.size()) < min_steps) plan.push_back({-1, -1, false});
+        plan.back().group_last = true;
+      }
+    }
+  } else {
+    for (int e = 0; e < tb.k; ++e) plan.push_back({e, -1, false});
+    while (static_cast<int>(plan.size()) < min_steps) plan.push_back({-1, -1, false});
+  }
+  const int steps = static_cast<int>(plan.size());
   const int tiles = tiles_m * tiles_n;
 
   QuantizedTensor a, b;
@@ -147,23 +180,23 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   for (int tile = 0; tile < tiles; ++tile) {
     int row0 = (tile / tiles_n) * rows, col0 = (tile % tiles_n) * cols;
     for (int k = 0; k < steps; ++k) {
-      bool padding = k >= tb.k;
-      bool group_last = padding ? k == steps - 1 : groups && ((k + 1) % group == 0 || k == tb.k - 1);
+      const Step& step = plan[k];
+      bool padding = step.element < 0;
       BitWord w;
       w.put(1, 1);
       w.put(k == 0, 1);
       w.put(k == steps - 1, 1);
-      if (groups) w.put(group_last, 1);
+      if (groups) w.put(step.group_last, 1);
       for (int i = rows - 1; i >= 0; --i)
-        w.put(padding ? 0 : static_cast<uint64_t>(a.codes[(row0 + i) * tb.k + k]) & mask(cw), cw);
+        w.put(padding ? 0 : static_cast<uint64_t>(a.codes[(row0 + i) * tb.k + step.element]) & mask(cw), cw);
       for (int j = cols - 1; j >= 0; --j)
-        w.put(padding ? 0 : static_cast<uint64_t>(b.codes[(col0 + j) * tb.k + k]) & mask(cw), cw);
+        w.put(padding ? 0 : static_cast<uint64_t>(b.codes[(col0 + j) * tb.k + step.element]) & mask(cw), cw);
       if (groups) {
         int64_t gpr = a.groups_per_row();
         for (int i = rows - 1; i >= 0; --i)
-          w.put(padding ? 0 : a.group_exponents[(row0 + i) * gpr + k / group], xw);
+          w.put(step.group < 0 ? 0 : a.group_exponents[(row0 + i) * gpr + step.group], xw);
         for (int j = cols - 1; j >= 0; --j)
-          w.put(padding ? 0 : b.group_exponents[(col0 + j) * gpr + k / group], xw);
+          w.put(step.group < 0 ? 0 : b.group_exponents[(col0 + j) * gpr + step.group], xw);
       }
       in_width = w.width();
       stimulus += fmt::format("    stimulus[{}] = {};\n", tile * steps + k, w.hex());

@@ -1,0 +1,444 @@
+// GSE-INT array with the per-group hardware shared by the PEs of a column
+// (GeneratorOptions::shared_alignment).
+//
+// Why: a GSE PE needs its exponent add, alignment shifter and wide accumulator adder only once
+// per group (every G steps). Here each PE keeps just the b x b multiplier and the exact
+// (2b + log2 G)-bit group sum; the accumulators and the per-group hardware live at the bottom
+// of each column:
+//
+//   - PE(i,j) finishes a group in cycle t_g + i + j (t_g: the group's last step at the ports),
+//     so in a column the PEs finish one per cycle, top to bottom. An OR-bus carries the one
+//     finished group sum per cycle to the column's gsqhw_group_acc.
+//   - gsqhw_group_acc adds the group's exponent codes, aligns the sum (gsqhw_addend_*) and
+//     accumulates it (gsqhw_acc_*) into a ring of R accumulators that rotates once per
+//     finished group sum: rows arrive in order 0..R-1, so the ring's head is always the row on
+//     the bus. On a tile's last group the new accumulator is the result: it leaves through the
+//     same deskew as the per-PE array (rows in order, one per cycle).
+//   - exponent codes never enter the grid: they are skewed at the edges with the codes; the
+//     row exponent is picked off the left edge when a group ends there and delayed along the
+//     bottom, the column exponent is held at the top of each column.
+//
+// The price: a column serves one group end per cycle, so every group must have at least R
+// steps (timing.min_steps_per_group = R; the driver pads short groups with zero elements that
+// carry the group's exponent). Full groups satisfy it whenever G >= R.
+#include <fmt/format.h>
+
+#include "gen/emit.h"
+#include "gen/verilog_text.h"
+
+namespace gsqhw::gen {
+namespace {
+
+bool fixed_acc(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::fixed; }
+
+// Pipeline placement: cut 1 after the product (pipe >= 2), a register in front of the
+// group accumulator's addend preparation (pipe >= 4), and one between preparation and the
+// accumulator loop (pipe >= 3).
+struct Cuts {
+  bool product, prepare_in, accumulate_in;
+  explicit Cuts(int pipe) : product(pipe >= 2), prepare_in(pipe >= 4), accumulate_in(pipe >= 3) {}
+};
+
+std::string pe_gsum_module(const DesignPoint& d, const PeSpec& pe) {
+  int cw = pe.format.code_bits, pw = pe.product_width(), sw = pe.group_sum_width();
+  Cuts cuts(pe.pipeline);
+  std::string text = file_header(
+      d, "gsqhw_pe_gsum",
+      "GSE-INT PE without per-group hardware: b x b multiplier and exact group sum only");
+  text += fill(R"(// group_done is high for one cycle when group_sum holds a finished group (its exponent,
+// alignment and accumulation happen in the column's gsqhw_group_acc).
+module gsqhw_pe_gsum (
+  input  wire        clk,
+  input  wire        rst,
+  input  wire        in_valid,
+  input  wire        in_first,
+  input  wire        in_last,
+  input  wire        in_group_last,
+  input  wire [${cw1}:0] in_a,
+  input  wire [${cw1}:0] in_b,
+  output reg         group_done,
+  output reg         group_first,      // the finished group is the first of its tile
+  output reg         group_tile_last,  // the finished group is the last of its tile
+  output reg  signed [${sw1}:0] group_sum
+);
+  wire p_valid = in_valid;
+  wire p_first = in_first;
+  wire p_last = in_last;
+  wire p_group_last = in_group_last;
+  wire signed [${pw1}:0] p_product;
+  gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));
+)",
+               {{"cw1", std::to_string(cw - 1)},
+                {"sw1", std::to_string(sw - 1)},
+                {"pw1", std::to_string(pw - 1)}});
+  text += stage_cut("p", "m",
+                    {{"valid", 1, false, true},
+                     {"first", 1, false, true},
+                     {"last", 1, false, true},
+                     {"group_last", 1, false, true},
+                     {"product", pw, true, false}},
+                    cuts.product,
+                    cuts.product ? "[cut 1] pipeline register after the product"
+                                 : "(no register after the product at this pipeline depth)");
+  text += fill(R"(
+  // --- exact integer group sum
+  reg  group_open;      // a group has started and not yet ended
+  reg  group_is_first;  // the open group began with in_first
+  wire group_start = m_first | ~group_open;
+  wire group_end = m_group_last | m_last;
+  always @(posedge clk) begin
+    if (rst) group_open <= 1'b0;
+    else if (m_valid) group_open <= ~group_end;
+    group_done <= rst ? 1'b0 : m_valid & group_end;
+    if (m_valid) begin
+      group_sum <= (group_start ? ${sw_zero} : group_sum) + ${product_ext};
+      group_is_first <= group_start ? m_first : group_is_first;
+    end
+    if (m_valid & group_end) begin
+      group_first <= group_start ? m_first : group_is_first;
+      group_tile_last <= m_last;
+    end
+  end
+endmodule
+)",
+               {{"sw_zero", vlit(sw, 0, true)},
+                {"product_ext",
+                 fmt::format("{{{{{}{{m_product[{}]}}}}, m_product}}", sw - pw, pw - 1)}});
+  return text;
+}
+
+std::string group_acc_module(const DesignPoint& d, const PeSpec& pe) {
+  int sw = pe.group_sum_width(), xw = pe.format.exp_bits, uw = pe.exp_code_width();
+  int aw = pe.acc_width(), r = d.rows;
+  Cuts cuts(pe.pipeline);
+  std::string text = file_header(
+      d, "gsqhw_group_acc",
+      fmt::format("a column's per-group hardware: exponent add, alignment, {} accumulation "
+                  "into a ring of {} accumulators",
+                  pe.acc.str(), r));
+  text += fill(R"(// One finished group sum per cycle at most, rows in order 0..R-1 within each wave.
+module gsqhw_group_acc (
+  input  wire        clk,
+  input  wire        rst,
+  input  wire        in_valid,
+  input  wire        in_first,   // first group of the tile: the accumulator starts from zero
+  input  wire        in_last,    // last group of the tile: the new accumulator is the result
+  input  wire signed [${sw1}:0] in_sum,
+  input  wire [${xw1}:0] in_a_exp,
+  input  wire [${xw1}:0] in_b_exp,
+  output reg         out_valid,
+  output reg  [${aw1}:0] out_acc,
+  output reg  [1:0]  out_flags
+);
+  wire g_valid = in_valid;
+  wire g_first = in_first;
+  wire g_last = in_last;
+  wire signed [${sw1}:0] g_sum = in_sum;
+  // the group's scale: exponent codes add (biases are folded into the shift offset);
+  // an all-ones code marks a NaN group
+  wire [${uw1}:0] g_exp_code = {1'b0, in_a_exp} + {1'b0, in_b_exp};
+  wire g_nan = (&in_a_exp) | (&in_b_exp);
+)",
+               {{"sw1", std::to_string(sw - 1)},
+                {"xw1", std::to_string(xw - 1)},
+                {"aw1", std::to_string(aw - 1)},
+                {"uw1", std::to_string(uw - 1)}});
+  std::vector<Signal> g_signals = {{"valid", 1, false, true}, {"first", 1, false, true},
+                                   {"last", 1, false, true},  {"sum", sw, true, false},
+                                   {"exp_code", uw, false, false}, {"nan", 1, false, false}};
+  text += stage_cut("g", "a", g_signals, cuts.prepare_in,
+                    cuts.prepare_in ? "[cut] pipeline register before the addend is prepared"
+                                    : "(no register before the addend preparation at this depth)");
+  std::vector<Signal> q_signals = {{"valid", 1, false, true}, {"first", 1, false, true},
+                                   {"last", 1, false, true}, {"nan", 1, false, false}};
+  text += "\n  // --- prepare the addend\n";
+  text += "  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n"
+          "  wire q_nan = a_nan;\n";
+  if (fixed_acc(pe)) {
+    q_signals.push_back({"addend", aw, true, false});
+    q_signals.push_back({"overflow", 1, false, false});
+    text += fmt::format("  wire signed [{}:0] q_addend;\n  wire q_overflow;\n", aw - 1);
+    text += "  gsqhw_addend_fixed u_prepare (.value(a_sum), .exp_code(a_exp_code), "
+            ".addend(q_addend), .overflow(q_overflow));\n";
+  } else {
+    int p = fp32_mant_width(pe);
+    q_signals.push_back({"sign", 1, false, false});
+    q_signals.push_back({"mant", p, false, false});
+    q_signals.push_back({"top", kTopWidth, true, false});
+    text += fmt::format("  wire q_sign;\n  wire [{}:0] q_mant;\n  wire signed [{}:0] q_top;\n",
+                        p - 1, kTopWidth - 1);
+    text += "  gsqhw_addend_fp32 u_prepare (.value(a_sum), .exp_code(a_exp_code), "
+            ".sign(q_sign), .mant(q_mant), .top(q_top));\n";
+  }
+  text += stage_cut("q", "r", q_signals, cuts.accumulate_in,
+                    cuts.accumulate_in ? "[cut 3] pipeline register before the accumulator"
+                                       : "(no register before the accumulator at this depth)");
+  int slot = aw + 2;
+  text += fmt::format(R"(
+  // --- the ring of R accumulators {{flags, acc}}, head (row on the bus) at the bottom slot;
+  // it rotates once per finished group, the new value entering at the top
+  reg  [{}:0] ring;
+  wire [{}:0] head_acc = ring[{}:0];
+  wire [1:0] head_flags = ring[{}:{}];
+)",
+                      r * slot - 1, aw - 1, aw - 1, aw + 1, aw);
+  if (fixed_acc(pe)) {
+    text += fmt::format(R"(  wire signed [{}:0] acc_base = r_first ? {} : $signed(head_acc);
+  wire [1:0] flags_base = r_first ? 2'b00 : head_flags;
+  wire signed [{}:0] acc_sum;
+  wire sum_overflow;
+  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
+  // a NaN group adds nothing and raises the NaN flag
+  wire [{}:0] acc_new = r_nan ? acc_base : acc_sum;
+  wire [1:0] flags_new = flags_base | {{r_nan, ~r_nan & (r_overflow | sum_overflow)}};
+)",
+                        aw - 1, vlit(aw, 0, true), aw - 1, aw - 1);
+  } else {
+    text += R"(  wire [31:0] acc_base = r_first ? 32'd0 : head_acc;  // +0.0
+  wire [1:0] flags_base = r_first ? 2'b00 : head_flags;
+  wire [31:0] acc_sum;
+  gsqhw_acc_fp32 u_adder (.acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), .add_top(r_top), .add_nan(1'b0), .sum(acc_sum));
+  // a NaN group adds nothing; a NaN result is the canonical quiet NaN: both raise the NaN flag
+  wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);
+  wire [31:0] acc_new = r_nan ? acc_base : acc_sum;
+  wire [1:0] flags_new = flags_base | {r_nan | sum_is_nan, 1'b0};
+)";
+  }
+  text += "  always @(posedge clk) begin\n";
+  if (r == 1)
+    text += "    if (r_valid) ring <= {flags_new, acc_new};\n";
+  else
+    text += fmt::format("    if (r_valid) ring <= {{flags_new, acc_new, ring[{}:{}]}};\n",
+                        r * slot - 1, slot);
+  text += R"(    out_valid <= rst ? 1'b0 : r_valid & r_last;
+    if (r_valid & r_last) begin
+      out_acc <= acc_new;
+      out_flags <= flags_new;
+    end
+  end
+endmodule
+)";
+  return text;
+}
+
+std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
+  int r = d.rows, c = d.cols, cw = pe.format.code_bits, xw = pe.format.exp_bits;
+  int aw = pe.acc_width(), sw = pe.group_sum_width();
+  int rw = std::max(1, ceil_log2(r));
+  Cuts cuts(pe.pipeline);
+  // Cycles from a group's last step at PE(i,j) to its sum at the column unit's input:
+  // product cut, the group-sum register, the bus register.
+  int to_unit = (cuts.product ? 1 : 0) + 2;
+  std::string text = file_header(
+      d, "gsqhw_array",
+      fmt::format("{} x {} output-stationary GSE-INT array, per-group hardware shared by the "
+                  "PEs of each column; ports of docs/array-protocol.md",
+                  r, c));
+  text += fmt::format(R"(// Timing: a tile whose in_last step is presented in cycle t has row r of its results on
+// out_acc in cycle t + {} + r. Tiles and groups need at least R = {} steps each.
+module gsqhw_array (
+  input  wire        clk,
+  input  wire        rst,
+  input  wire        in_valid,
+  input  wire        in_first,
+  input  wire        in_last,
+  input  wire        in_group_last,
+  input  wire [{}:0] in_a,
+  input  wire [{}:0] in_b,
+  input  wire [{}:0] in_a_exp,
+  input  wire [{}:0] in_b_exp,
+  output wire        out_valid,
+  output reg  [{}:0] out_row,
+  output wire [{}:0] out_acc,
+  output wire [{}:0] out_flags
+);
+)",
+                      shared_array_latency(d, pe), r, r * cw - 1, c * cw - 1, r * xw - 1,
+                      c * xw - 1, rw - 1, c * aw - 1, c * 2 - 1);
+  text += fill(R"(  localparam R = ${r};
+  localparam C = ${c};
+  localparam CW = ${cw};  // element code width
+  localparam XW = ${xw};  // exponent code width
+  localparam SW = ${sw};  // group sum width, 2b + log2 G
+  localparam AW = ${aw};  // accumulator width
+  localparam NC = 4;      // controls: {valid, first, last, group_last}
+  localparam LX = CW + XW;  // edge lanes: {exponent, code}; only codes enter the grid
+
+  // What each PE(i,j) sees, flattened at index k = i*C + j.
+  wire [R*C*NC-1:0] ctrl_at;
+  wire [R*C*CW-1:0] a_at;
+  wire [R*C*CW-1:0] b_at;
+  wire [R*XW-1:0]   a_exp_left;  // row i's exponent at the left edge (skewed like its codes)
+  wire [C*XW-1:0]   b_exp_top;   // column j's exponent at the top edge
+  wire [R*C-1:0]    pe_done, pe_first, pe_tile_last;
+  wire [R*C*SW-1:0] pe_sum;
+
+  genvar i, j;
+  generate
+    // --- skew at the edges: row i's lane enters i cycles late, column j's lane j cycles late
+    for (i = 0; i < R; i = i + 1) begin : row_skew
+      if (i == 0) begin : direct
+        assign ctrl_at[0 +: NC] = {in_valid, in_first, in_last, in_group_last};
+        assign {a_exp_left[0 +: XW], a_at[0 +: CW]} = {in_a_exp[0 +: XW], in_a[0 +: CW]};
+      end else begin : delayed
+        gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(i)) ctrl_skew (
+            .clk(clk), .rst(rst), .d({in_valid, in_first, in_last, in_group_last}),
+            .q(ctrl_at[i*C*NC +: NC]));
+        gsqhw_delay #(.WIDTH(LX), .DEPTH(i)) a_skew (
+            .clk(clk), .d({in_a_exp[i*XW +: XW], in_a[i*CW +: CW]}),
+            .q({a_exp_left[i*XW +: XW], a_at[i*C*CW +: CW]}));
+      end
+    end
+    for (j = 0; j < C; j = j + 1) begin : column_skew
+      if (j == 0) begin : direct
+        assign {b_exp_top[0 +: XW], b_at[0 +: CW]} = {in_b_exp[0 +: XW], in_b[0 +: CW]};
+      end else begin : delayed
+        gsqhw_delay #(.WIDTH(LX), .DEPTH(j)) b_skew (
+            .clk(clk), .d({in_b_exp[j*XW +: XW], in_b[j*CW +: CW]}),
+            .q({b_exp_top[j*XW +: XW], b_at[j*CW +: CW]}));
+      end
+    end
+
+    // --- the PE grid: codes and controls move right, codes move down, one PE per cycle
+    for (i = 0; i < R; i = i + 1) begin : row
+      for (j = 0; j < C; j = j + 1) begin : column
+        localparam integer K = i*C + j;
+        if (j + 1 < C) begin : pass_right
+          gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(1)) ctrl_reg (
+              .clk(clk), .rst(rst), .d(ctrl_at[K*NC +: NC]), .q(ctrl_at[(K+1)*NC +: NC]));
+          gsqhw_delay #(.WIDTH(CW), .DEPTH(1)) a_reg (
+              .clk(clk), .d(a_at[K*CW +: CW]), .q(a_at[(K+1)*CW +: CW]));
+        end
+        if (i + 1 < R) begin : pass_down
+          gsqhw_delay #(.WIDTH(CW), .DEPTH(1)) b_reg (
+              .clk(clk), .d(b_at[K*CW +: CW]), .q(b_at[(K+C)*CW +: CW]));
+        end
+        gsqhw_pe_gsum pe (
+            .clk(clk), .rst(rst),
+            .in_valid(ctrl_at[K*NC + 3]), .in_first(ctrl_at[K*NC + 2]),
+            .in_last(ctrl_at[K*NC + 1]), .in_group_last(ctrl_at[K*NC]),
+            .in_a(a_at[K*CW +: CW]), .in_b(b_at[K*CW +: CW]),
+            .group_done(pe_done[K]), .group_first(pe_first[K]), .group_tile_last(pe_tile_last[K]),
+            .group_sum(pe_sum[K*SW +: SW]));
+      end
+    end
+  endgenerate
+
+  // --- row exponents: when a group ends at the left edge of row i (cycle t_g + i), its
+  // exponent is picked off there; the stream then walks along the bottom, one column per cycle
+  reg [XW-1:0] a_exp_wave;
+  integer left_row;
+  always @* begin
+    a_exp_wave = {XW{1'b0}};
+    for (left_row = 0; left_row < R; left_row = left_row + 1)
+      if (ctrl_at[left_row*C*NC + 3] & (ctrl_at[left_row*C*NC] | ctrl_at[left_row*C*NC + 1]))
+        a_exp_wave = a_exp_wave | a_exp_left[left_row*XW +: XW];
+  end
+  wire [C*XW-1:0] a_exp_bottom;  // column j: a_exp_wave delayed ${to_unit} + j cycles
+  gsqhw_delay #(.WIDTH(XW), .DEPTH(${to_unit})) a_exp_to_units (
+      .clk(clk), .d(a_exp_wave), .q(a_exp_bottom[0 +: XW]));
+
+  generate
+    for (j = 0; j < C; j = j + 1) begin : unit
+      if (j + 1 < C) begin : walk
+        gsqhw_delay #(.WIDTH(XW), .DEPTH(1)) a_exp_step (
+            .clk(clk), .d(a_exp_bottom[j*XW +: XW]), .q(a_exp_bottom[(j+1)*XW +: XW]));
+      end
+      // column exponent: held when the group ends at the top of the column (cycle t_g + j)
+      // and delayed to meet the group's wave of sums at the unit
+      reg [XW-1:0] b_exp_held;
+      always @(posedge clk)
+        if (ctrl_at[j*NC + 3] & (ctrl_at[j*NC] | ctrl_at[j*NC + 1]))
+          b_exp_held <= b_exp_top[j*XW +: XW];
+      wire [XW-1:0] b_exp_at_unit;
+${b_exp_delay}
+      // the column's OR-bus: at most one PE finishes a group per cycle
+      reg [SW-1:0] finished_sum;
+      reg finished_any, finished_first, finished_last;
+      integer r;
+      always @* begin
+        finished_sum = {SW{1'b0}};
+        finished_any = 1'b0;
+        finished_first = 1'b0;
+        finished_last = 1'b0;
+        for (r = 0; r < R; r = r + 1) begin
+          if (pe_done[r*C + j]) begin
+            finished_sum = finished_sum | pe_sum[(r*C + j)*SW +: SW];
+            finished_any = 1'b1;
+            finished_first = finished_first | pe_first[r*C + j];
+            finished_last = finished_last | pe_tile_last[r*C + j];
+          end
+        end
+      end
+      reg bus_valid, bus_first, bus_last;
+      reg signed [SW-1:0] bus_sum;
+      always @(posedge clk) begin
+        bus_valid <= rst ? 1'b0 : finished_any;
+        if (finished_any) begin
+          bus_sum <= finished_sum;
+          bus_first <= finished_first;
+          bus_last <= finished_last;
+        end
+      end
+      wire result_valid;
+      wire [AW-1:0] result_acc;
+      wire [1:0] result_flags;
+      gsqhw_group_acc group_acc (
+          .clk(clk), .rst(rst), .in_valid(bus_valid), .in_first(bus_first), .in_last(bus_last),
+          .in_sum(bus_sum), .in_a_exp(a_exp_bottom[j*XW +: XW]), .in_b_exp(b_exp_at_unit),
+          .out_valid(result_valid), .out_acc(result_acc), .out_flags(result_flags));
+      // deskew: column j is C-1-j cycles ahead of the last column
+      if (j == C-1) begin : direct
+        assign {out_flags[j*2 +: 2], out_acc[j*AW +: AW]} = {result_flags, result_acc};
+        assign out_valid = result_valid;
+        // results leave in complete waves of R rows, in order: count them
+        always @(posedge clk) begin
+          if (rst) out_row <= ${rw_zero};
+          else if (result_valid) out_row <= ${next_row};
+        end
+      end else begin : deskew
+        wire unused_result_valid = result_valid;
+        gsqhw_delay #(.WIDTH(AW+2), .DEPTH(C-1-j)) deskew_line (
+            .clk(clk), .d({result_flags, result_acc}), .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
+      end
+    end
+  endgenerate
+endmodule
+)",
+               {{"r", std::to_string(r)},
+                {"c", std::to_string(c)},
+                {"cw", std::to_string(cw)},
+                {"xw", std::to_string(xw)},
+                {"sw", std::to_string(sw)},
+                {"aw", std::to_string(aw)},
+                {"to_unit", std::to_string(to_unit)},
+                {"rw_zero", vlit(rw, 0)},
+                {"next_row", r == 1 ? vlit(rw, 0)
+                                    : fmt::format("out_row == {} ? {} : out_row + {}",
+                                                  vlit(rw, r - 1), vlit(rw, 0), vlit(rw, 1))},
+                {"b_exp_delay",
+                 to_unit - 1 == 0
+                     ? "      assign b_exp_at_unit = b_exp_held;"
+                     : fmt::format("      gsqhw_delay #(.WIDTH(XW), .DEPTH({})) b_exp_to_unit (\n"
+                                   "          .clk(clk), .d(b_exp_held), .q(b_exp_at_unit));",
+                                   to_unit - 1)}});
+  return text;
+}
+
+}  // namespace
+
+int shared_array_latency(const DesignPoint& d, const PeSpec& pe) {
+  return d.cols + pe.pipeline + 1;
+}
+
+std::vector<VerilogFile> emit_shared_array_files(const DesignPoint& d, const PeSpec& pe) {
+  std::vector<VerilogFile> files = emit_leaf_files(d, pe);
+  files.emplace_back("gsqhw_pe_gsum.v", pe_gsum_module(d, pe));
+  files.emplace_back("gsqhw_group_acc.v", group_acc_module(d, pe));
+  auto delays = emit_delay_files(d);
+  files.insert(files.end(), delays.begin(), delays.end());
+  files.emplace_back("gsqhw_array.v", shared_array_module(d, pe));
+  return files;
+}
+
+}  // namespace gsqhw::gen
