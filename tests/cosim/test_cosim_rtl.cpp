@@ -1,0 +1,410 @@
+// Co-simulation of generated RTL against the golden model: every format family's PE and small
+// arrays, on random and adversarial operands and on the tiny model's LoRA traces, in lockstep
+// with the fast cycle model; a deliberately broken design must be caught with an exact
+// first-mismatch report; switching activity on RTL and on a gate-level netlist.
+//
+// Each design is one Verilator build (cached in the build folder across test runs), so the
+// designs below are few and each test reuses its design for many GEMMs.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+
+#include "sim/activity.h"
+#include "sim/cosim.h"
+#include "sim/errors.h"
+#include "sim/format.h"
+#include "sim/verilator_build.h"
+#include "workloads/lora.h"
+
+namespace fs = std::filesystem;
+
+namespace gsqhw {
+namespace {
+
+fs::path test_cache() { return fs::path(GSQHW_TEST_BINARY_DIR) / "cosim-test-cache"; }
+
+CosimOptions options(CosimOptions::Engine engine = CosimOptions::Engine::lockstep) {
+  CosimOptions o;
+  o.engine = engine;
+  o.cache_dir = test_cache();
+  return o;
+}
+
+// Random operands whose rows span many binades (so group exponents vary).
+QuantizedTensor random_operand(const std::string& spec, int64_t rows, int64_t cols,
+                               uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0, 1);
+  std::uniform_int_distribution<int> binade(-6, 6);
+  std::vector<float> x(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    float scale = std::ldexp(1.0f, binade(rng));
+    for (int64_t c = 0; c < cols; ++c) x[r * cols + c] = dist(rng) * scale;
+  }
+  return parse_format(spec)->quantize(x.data(), rows, cols, seed);
+}
+
+CosimGemm random_gemm(const std::string& spec, int64_t m, int64_t n, int64_t k, uint64_t seed) {
+  CosimGemm g;
+  g.name = fmt::format("random{}x{}x{}#{}", m, n, k, seed);
+  g.a = random_operand(spec, m, k, seed);
+  g.b = random_operand(spec, n, k, seed + 1000);
+  return g;
+}
+
+// Shapes that exercise partial tiles, K shorter than a tile's minimum steps, partial groups.
+std::vector<CosimGemm> random_gemms(const std::string& spec) {
+  std::vector<CosimGemm> gemms;
+  uint64_t seed = 1;
+  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 4, 7}, {5, 7, 19}, {4, 6, 64}, {2, 3, 33}})
+    gemms.push_back(random_gemm(spec, m, n, k, seed++));
+  return gemms;
+}
+
+// A hand-built operand: codes row-major, exponents per group.
+QuantizedTensor tensor(const std::string& spec, int64_t rows, int64_t cols,
+                       std::vector<int32_t> codes, std::vector<int32_t> exps = {}) {
+  QuantizedTensor q = random_operand(spec, rows, cols, 7);  // shape, group size, spec
+  q.codes = std::move(codes);
+  if (!exps.empty()) q.group_exponents = std::move(exps);
+  return q;
+}
+
+// GSE edge cases: saturated elements, NaN groups, zero groups, the largest and smallest
+// exponents, and the most negative element of range=full.
+std::vector<CosimGemm> gse_adversarial(const std::string& spec, int b, int G, int E, bool full) {
+  const int max = (1 << (b - 1)) - 1, min = full ? -(1 << (b - 1)) : -max;
+  const int nan_exp = (1 << E) - 1, max_exp = nan_exp - 1;
+  const int K = 3 * G;  // three groups per row
+  const int rows = 4;
+  std::vector<int32_t> a_codes, b_codes, a_exps, b_exps;
+  for (int r = 0; r < rows; ++r) {
+    for (int k = 0; k < K; ++k) {
+      a_codes.push_back(r % 2 ? min : max);
+      b_codes.push_back((k + r) % 3 == 0 ? min : max);
+    }
+    // Row 0: largest exponents (saturates a fixed accumulator); row 1: a NaN group in A;
+    // row 2: a zero group and the smallest exponent; row 3: mixed.
+    const int ea[4][3] = {{max_exp, max_exp, max_exp}, {3, nan_exp, 3}, {0, 0, 1}, {max_exp, 0, 7}};
+    const int eb[4][3] = {{max_exp, max_exp, 1}, {2, 2, 2}, {0, 5, 0}, {nan_exp, 1, max_exp}};
+    for (int j = 0; j < 3; ++j) {
+      a_exps.push_back(ea[r][j]);
+      b_exps.push_back(eb[r][j]);
+    }
+  }
+  // Zero group: row 2, group 1 of A is all zeros.
+  for (int k = G; k < 2 * G; ++k) a_codes[2 * K + k] = 0;
+  CosimGemm g;
+  g.name = "gse-adversarial";
+  g.a = tensor(spec, rows, K, a_codes, a_exps);
+  g.b = tensor(spec, rows, K, b_codes, b_exps);
+  return {g};
+}
+
+// Minifloat edge cases: every code of the format against a handful of special B codes.
+std::vector<CosimGemm> minifloat_adversarial(const std::string& spec, int bits) {
+  const int codes = 1 << bits;
+  const int K = bits == 8 ? 256 : 64;
+  std::vector<int32_t> a_codes, b_codes;
+  std::mt19937 rng(5);
+  const int rows = bits == 8 ? 1 : 8;
+  for (int r = 0; r < rows; ++r)
+    for (int k = 0; k < K; ++k)
+      a_codes.push_back(bits == 8 ? k : static_cast<int32_t>(rng() % codes));
+  // B rows: ones (0x38 e4m3 / 0x3c e5m2 ...), the largest code, a subnormal, all random.
+  for (int n = 0; n < 4; ++n)
+    for (int k = 0; k < K; ++k) {
+      int32_t v;
+      switch (n) {
+        case 0: v = 1; break;                   // smallest subnormal
+        case 1: v = (codes / 2) - 2; break;     // a large positive code
+        case 2: v = codes - 2; break;           // a large negative code
+        default: v = static_cast<int32_t>(rng() % codes);
+      }
+      b_codes.push_back(v);
+    }
+  CosimGemm g;
+  g.name = "minifloat-all-codes";
+  g.a = tensor(spec, rows, K, a_codes);
+  g.b = tensor(spec, 4, K, b_codes);
+  // Also: finite values only, so that fixed accumulators see magnitudes rather than NaN.
+  CosimGemm finite = random_gemm(spec, 3, 5, 40, 77);
+  finite.name = "minifloat-random";
+  return {g, finite};
+}
+
+std::vector<CosimGemm> int8_adversarial(const std::string& spec) {
+  const int K = 300;
+  std::vector<int32_t> a_codes, b_codes;
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < K; ++k) {
+      a_codes.push_back(r == 0 ? 127 : r == 1 ? -127 : (k % 2 ? 127 : 0));
+      b_codes.push_back(r == 2 ? -127 : 127);
+    }
+  CosimGemm g;
+  g.name = "int8-saturation";
+  g.a = tensor(spec, 3, K, a_codes);
+  g.b = tensor(spec, 3, K, b_codes);
+  return {g};
+}
+
+std::string describe(const CosimResult& r) { return cosim_result_text(r); }
+
+void expect_pass(const CosimDesign& d, const std::vector<CosimGemm>& gemms,
+                 CosimOptions::Engine engine = CosimOptions::Engine::lockstep) {
+  CosimResult r = run_cosim_gemms(d, gemms, options(engine));
+  EXPECT_TRUE(r.pass) << describe(r);
+  EXPECT_EQ(r.gemms, static_cast<int64_t>(gemms.size()));
+  // The RTL took exactly the cycles the manifest's timing predicts, per GEMM.
+  for (const auto& g : r.per_gemm) EXPECT_EQ(g.measured_cycles, g.timing.cycles) << g.trace;
+}
+
+// ---- one test per design ----
+
+TEST(CosimRtl, GsePeRandomAndAdversarial) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("gse:b=6,g=8,e=5@pe,acc=fixed32.16"));
+  auto gemms = random_gemms(d.design.format);
+  for (auto& g : gse_adversarial(d.design.format, 6, 8, 5, false)) gemms.push_back(g);
+  expect_pass(d, gemms);
+}
+
+TEST(CosimRtl, GseArrayPipelinedNarrowAccumulatorAndTinyTraces) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse(
+      "gse:b=4,g=4,e=4,scale=floor,round=rne,range=full@array2x3,acc=fixed20.6,pipe=2"));
+  auto gemms = random_gemms(d.design.format);
+  for (auto& g : gse_adversarial(d.design.format, 4, 4, 4, true)) gemms.push_back(g);
+  expect_pass(d, gemms);
+  // The tiny model's LoRA layer (56 GEMMs, quantized with the design's format).
+  auto traces = ensure_builtin_tiny_traces(test_cache() / "traces", d.design.format, d.design.acc);
+  CosimResult r = run_cosim_traces(d, traces, options());
+  EXPECT_TRUE(r.pass) << describe(r);
+  EXPECT_EQ(r.gemms, static_cast<int64_t>(traces.size()));
+  EXPECT_GT(r.macs, 0);
+}
+
+TEST(CosimRtl, Fp8E4m3PeFp32Accumulator) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("fp8:e4m3@pe,acc=fp32"));
+  auto gemms = random_gemms(d.design.format);
+  for (auto& g : minifloat_adversarial(d.design.format, 8)) gemms.push_back(g);
+  expect_pass(d, gemms);
+}
+
+TEST(CosimRtl, Fp8E5m2ArrayFixedAccumulator) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("fp8:e5m2@array3x2,acc=fixed32.16"));
+  auto gemms = random_gemms(d.design.format);
+  for (auto& g : minifloat_adversarial(d.design.format, 8)) gemms.push_back(g);
+  expect_pass(d, gemms);
+}
+
+TEST(CosimRtl, Int8ArraySaturatingAccumulator) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("int8@array2x2,acc=fixed24.0"));
+  auto gemms = random_gemms(d.design.format);
+  for (auto& g : int8_adversarial(d.design.format)) gemms.push_back(g);
+  expect_pass(d, gemms);
+}
+
+TEST(CosimRtl, Bf16AndFp16Pes) {
+  for (const char* spec : {"bf16@pe,acc=fp32", "fp16@pe,acc=fixed32.16"}) {
+    SCOPED_TRACE(spec);
+    CosimDesign d = cosim_design_generate(DesignPoint::parse(spec));
+    auto gemms = random_gemms(d.design.format);
+    for (auto& g : minifloat_adversarial(d.design.format, 16)) gemms.push_back(g);
+    expect_pass(d, gemms);
+  }
+}
+
+// ---- fault injection ----
+
+// Wraps the design's top in a module of the same name and ports that flips bit `bit` of in_a
+// on the valid step number `step` (counting from 0 after reset): a one-bit operand fault.
+CosimDesign inject_operand_fault(CosimDesign d, int step, int bit) {
+  const std::string top = d.array.top;
+  const std::regex declaration("\\bmodule\\s+" + top + "\\b");
+  bool renamed = false;
+  for (auto& [name, text] : d.sources) {
+    if (std::regex_search(text, declaration)) {
+      text = std::regex_replace(text, declaration, "module " + top + "_faulty_inner");
+      renamed = true;
+    }
+  }
+  EXPECT_TRUE(renamed);
+  std::string ports = "clk, rst", decls = "  input clk;\n  input rst;\n", conns = ".clk(clk), .rst(rst)";
+  const int a_width = d.array.port_width("in_a");
+  for (const auto& p : d.array.ports) {
+    ports += ", " + p.name;
+    decls += fmt::format("  {} [{}:0] {};\n", p.input ? "input" : "output", p.width - 1, p.name);
+    conns += fmt::format(", .{}({})", p.name, p.name == "in_a" ? "in_a_faulty" : p.name);
+  }
+  std::string wrapper = fmt::format(
+      "// Test-only fault injection (tests/cosim/test_cosim_rtl.cpp).\n"
+      "module {top}({ports});\n{decls}"
+      "  reg [31:0] valid_steps;\n"
+      "  always @(posedge clk) if (rst) valid_steps <= 0; else if (in_valid) valid_steps <= valid_steps + 1;\n"
+      "  wire [{aw1}:0] in_a_faulty = in_a ^ ((in_valid && valid_steps == {step}) ? ({aw}'d1 << {bit}) : {aw}'d0);\n"
+      "  {top}_faulty_inner inner({conns});\n"
+      "endmodule\n",
+      fmt::arg("top", top), fmt::arg("ports", ports), fmt::arg("decls", decls),
+      fmt::arg("aw1", a_width - 1), fmt::arg("aw", a_width), fmt::arg("step", step),
+      fmt::arg("bit", bit), fmt::arg("conns", conns));
+  d.sources.emplace_back("fault_wrapper.v", wrapper);
+  return d;
+}
+
+TEST(CosimRtl, BrokenDesignIsCaughtWithAnExactFirstMismatch) {
+  CosimDesign good = cosim_design_generate(
+      DesignPoint::parse("gse:b=4,g=4,e=4,scale=floor,round=rne,range=full@array2x3,acc=fixed20.6,pipe=2"));
+  const int C = 3, CW = good.array.code_width;  // a 2 x 3 array
+  // GEMM 3 x 5 x 10 on 2x3: tiles (0,0) (0,1) (1,0) (1,1), 10 steps each (min steps 2).
+  CosimGemm g = random_gemm(good.design.format, 3, 5, 10, 42);
+  const GemmTiming t = gemm_timing(good.array, 3, 5, 10, g.a.group_size);
+  // Fault: tile 1 = (0, 1), step k = 6, lane (row) 1: the LSB of A[1][6] as tile 1 sees it.
+  const int64_t tile = 1, k = 6, lane = 1;
+  const int step = static_cast<int>(tile * t.steps_per_tile + k);
+  CosimDesign bad = inject_operand_fault(good, step, static_cast<int>(lane * CW));
+
+  // What the fault must do: outputs of row 1 in tile column 1 become golden(A', B).
+  QuantizedTensor faulty_a = g.a;
+  faulty_a.codes[1 * 10 + k] ^= 1;
+  const GemmResult clean = golden_gemm(g.a, g.b, good.design.acc);
+  const GemmResult faulty = golden_gemm(faulty_a, g.b, good.design.acc);
+  std::set<int64_t> differing;
+  for (int64_t n = C; n < std::min<int64_t>(5, 2 * C); ++n)
+    if (clean.acc_raw[1 * 5 + n] != faulty.acc_raw[1 * 5 + n] ||
+        clean.flags[1 * 5 + n] != faulty.flags[1 * 5 + n])
+      differing.insert(1 * 5 + n);
+  ASSERT_FALSE(differing.empty()) << "the chosen fault must change an output";
+
+  CosimOptions o = options(CosimOptions::Engine::rtl);
+  o.waves = fs::temp_directory_path() / fmt::format("gsqhw-test-fault-{}.vcd", ::getpid());
+  CosimResult r = run_cosim_gemms(bad, {g}, o);
+  EXPECT_FALSE(r.pass);
+  EXPECT_EQ(r.mismatch_count, static_cast<int64_t>(differing.size())) << describe(r);
+  ASSERT_FALSE(r.mismatches.empty());
+  for (const Mismatch& mm : r.mismatches) {
+    const int64_t out = mm.gemm_row * 5 + mm.gemm_col;
+    EXPECT_TRUE(differing.count(out)) << describe(r);
+    EXPECT_EQ(mm.gemm_row, 1);
+    EXPECT_EQ(mm.tile_row, 0);
+    EXPECT_EQ(mm.tile_col, 1);
+    EXPECT_EQ(mm.pe_row, 1);
+    EXPECT_EQ(mm.pe_col, mm.gemm_col - C);
+    EXPECT_EQ(mm.cycle, beat_cycle(good.array, t.steps_per_tile, tile, 1));
+    EXPECT_EQ(mm.expected_acc, clean.acc_raw[out]);
+    EXPECT_EQ(mm.actual_acc, faulty.acc_raw[out]);
+    EXPECT_EQ(mm.expected_flags, clean.flags[out]);
+    EXPECT_EQ(mm.design, good.design.str());
+    EXPECT_EQ(mm.trace, g.name);
+    EXPECT_EQ(mm.engine, "rtl");
+  }
+  // A waveform of the window around the first mismatch, with that cycle in it.
+  ASSERT_TRUE(r.waves_written.has_value());
+  std::ifstream in(*r.waves_written);
+  std::string vcd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(vcd.find("$enddefinitions"), std::string::npos);
+  EXPECT_NE(vcd.find(fmt::format("\n#{}\n", (r.mismatches[0].cycle + 2) * 10)), std::string::npos);
+  fs::remove(*r.waves_written);
+
+  // The fast model has no fault: in lockstep the RTL/fast disagreement is reported too.
+  CosimResult lock = run_cosim_gemms(bad, {g}, options());
+  EXPECT_FALSE(lock.pass);
+  bool lockstep_error = false;
+  for (const auto& e : lock.errors) lockstep_error |= e.find("lockstep") != std::string::npos;
+  EXPECT_TRUE(lockstep_error) << describe(lock);
+  if (lock.waves_written) fs::remove(*lock.waves_written);
+}
+
+// ---- switching activity ----
+
+TEST(CosimActivity, RtlActivityCoversEveryCycleOfTheRun) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("gse:b=6,g=8,e=5@pe,acc=fixed32.16"));
+  std::vector<CosimGemm> gemms = {random_gemm(d.design.format, 3, 2, 20, 9),
+                                  random_gemm(d.design.format, 2, 2, 9, 10)};
+  CosimOptions o = options(CosimOptions::Engine::rtl);
+  o.activity = fs::temp_directory_path() / fmt::format("gsqhw-test-activity-{}.json", ::getpid());
+  CosimResult r = run_cosim_gemms(d, gemms, o);
+  ASSERT_TRUE(r.pass) << describe(r);
+  ASSERT_TRUE(r.activity_written.has_value());
+  std::ifstream in(*r.activity_written);
+  SwitchingActivity a = SwitchingActivity::from_json(nlohmann::json::parse(in));
+  fs::remove(*r.activity_written);
+  int64_t cycles = 0, valid_steps = 0;
+  for (const auto& g : r.per_gemm) {
+    cycles += g.timing.cycles;
+    valid_steps += g.timing.tiles * g.timing.steps_per_tile;
+  }
+  EXPECT_EQ(a.cycles, cycles);
+  EXPECT_EQ(a.top, d.array.top);
+  EXPECT_EQ(a.design, d.design.str());
+  // The driver holds in_valid high for exactly the valid steps; the clock toggles twice a cycle.
+  EXPECT_DOUBLE_EQ(a.nets.at("in_valid").high_cycles, static_cast<double>(valid_steps));
+  EXPECT_EQ(a.nets.at("clk").toggles, 2 * cycles);
+  EXPECT_DOUBLE_EQ(a.nets.at("clk").high_cycles, cycles / 2.0);
+  // Internal nets are there and some of them switch.
+  int64_t internal_toggles = 0;
+  for (const auto& [name, net] : a.nets)
+    if (name.find('.') != std::string::npos) internal_toggles += net.toggles;
+  EXPECT_GT(internal_toggles, 0);
+}
+
+// Maps the design with Yosys onto the OSU 0.18um cells; returns the netlist path.
+fs::path synthesize_osu018(const CosimDesign& d, const fs::path& dir) {
+  fs::create_directories(dir);
+  std::string reads;
+  for (const auto& [name, text] : d.sources) {
+    std::ofstream(dir / name) << text;
+    reads += "read_verilog " + (dir / name).string() + "; ";
+  }
+  const std::string lib = "/usr/share/qflow/tech/osu018/osu018_stdcells.lib";
+  fs::path netlist = dir / "netlist.v";
+  std::string script = fmt::format(
+      "{} synth -flatten -top {}; dfflibmap -liberty {}; abc -liberty {}; opt_clean; "
+      "write_verilog -noattr {}",
+      reads, d.array.top, lib, lib, netlist.string());
+  int rc = run_logged({"yosys", "-q", "-p", script}, dir / "yosys.log");
+  EXPECT_EQ(rc, 0) << "yosys failed, see " << (dir / "yosys.log");
+  return netlist;
+}
+
+TEST(CosimActivity, GateLevelNetlistWithLibertyCellModels) {
+  if (!find_program("yosys")) GTEST_SKIP() << "yosys is not installed";
+  if (!fs::exists("/usr/share/qflow/tech/osu018/osu018_stdcells.lib"))
+    GTEST_SKIP() << "qflow-tech-osu018 is not installed";
+  // A small PE keeps the gate-level Verilator build short.
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("gse:b=4,g=4,e=4@pe,acc=fixed16.4"));
+  fs::path dir = test_cache() / "gate-level-gse4-pe";
+  fs::path netlist = synthesize_osu018(d, dir);
+  fs::path models = cell_models_from_liberty("/usr/share/qflow/tech/osu018/osu018_stdcells.lib",
+                                             test_cache());
+  CosimOptions o = options(CosimOptions::Engine::rtl);
+  o.netlist_files = {netlist, models};
+  o.activity = dir / "activity.json";
+  std::vector<CosimGemm> gemms = {random_gemm(d.design.format, 2, 2, 16, 11)};
+  for (auto& g : gse_adversarial(d.design.format, 4, 4, 4, false)) gemms.push_back(g);
+  CosimResult r = run_cosim_gemms(d, gemms, o);
+  // The mapped netlist computes exactly what the RTL does.
+  EXPECT_TRUE(r.pass) << describe(r);
+  std::ifstream in(dir / "activity.json");
+  SwitchingActivity a = SwitchingActivity::from_json(nlohmann::json::parse(in));
+  int64_t cycles = 0;
+  for (const auto& g : r.per_gemm) cycles += g.timing.cycles;
+  EXPECT_EQ(a.cycles, cycles);
+  int64_t toggles = 0;
+  for (const auto& [name, net] : a.nets) toggles += net.toggles;
+  EXPECT_GT(toggles, 0);
+  // Yosys's internal nets (_123_) of the mapped logic are traced and switch.
+  int64_t gate_nets = 0, gate_toggles = 0;
+  for (const auto& [name, net] : a.nets)
+    if (name.rfind("_", 0) == 0) ++gate_nets, gate_toggles += net.toggles;
+  EXPECT_GT(gate_nets, 50);
+  EXPECT_GT(gate_toggles, 0);
+}
+
+}  // namespace
+}  // namespace gsqhw
