@@ -11,6 +11,8 @@
 #include "cli/command.h"
 #include "gen/lota.h"
 #include "sim/errors.h"
+#include "synth/flow.h"
+#include "synth/liberty.h"
 #include "sim/lota.h"
 #include "workloads/checkpoint.h"
 #include "workloads/synthetic.h"
@@ -28,7 +30,8 @@ struct LotaOptions {
   int steps = 50;
   double target_steps = 1.0;
   double update_fraction = 0.05;
-  bool verify = false, json = false;
+  bool verify = false, json = false, synth = false;
+  double clock_ns = 10.0, input_activity = 0.1;
 };
 
 struct LayerData {
@@ -106,6 +109,41 @@ lota::Adapters initial_adapters(const LayerData& d, const LotaOptions& o) {
     }
   ad.b.assign(o.params.rank * d.d_out, 0);
   return ad;
+}
+
+// Yosys + OpenSTA on the default library (synth/flow.h, vectorless power): the same flow and
+// settings as `gsqhw synth` / the sweep, so the figures sit next to their GSE-INT/FP8 rows.
+nlohmann::json synthesize(const rtlcheck::RtlBundle& rtl, const std::filesystem::path& dir,
+                          double clock_ns, double input_activity, double macs_per_cycle) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& f : rtl.files) files.push_back(dir / f.first);
+  synth::FlowOptions options;
+  options.clock_ns = clock_ns;
+  options.input_activity = input_activity;
+  options.work_dir = dir / "synth";
+  const synth::LibrarySet library = synth::resolve_library({});
+  const synth::FlowResult flow = synth::run_flow(files, rtl.top, library, options);
+  const double pj_per_mac = flow.power_vectorless.total * clock_ns * 1e-9 / macs_per_cycle * 1e12;
+  return {{"top", rtl.top},
+          {"library", library.name},
+          {"area_um2", flow.stat.area},
+          {"cells", flow.stat.cells},
+          {"clock_ns", clock_ns},
+          {"critical_path_ns", flow.critical_path_ns},
+          {"fmax_mhz", flow.fmax_mhz},
+          {"power_mw", flow.power_vectorless.total * 1e3},
+          {"input_activity", input_activity},
+          {"macs_per_cycle", macs_per_cycle},
+          {"pj_per_mac_vectorless", pj_per_mac}};
+}
+
+void print_synthesis(const nlohmann::json& s) {
+  fmt::print("  synth {} ({}, {} ns, activity {}): area {:.0f} um^2, {} cells, fmax {:.1f} MHz, "
+             "{:.4f} mW, {:.4f} pJ per MAC/op\n",
+             s["top"].get<std::string>(), s["library"].get<std::string>(),
+             s["clock_ns"].get<double>(), s["input_activity"].get<double>(),
+             s["area_um2"].get<double>(), s["cells"].get<long>(), s["fmax_mhz"].get<double>(),
+             s["power_mw"].get<double>(), s["pj_per_mac_vectorless"].get<double>());
 }
 
 int run_lota(LotaOptions o) {
@@ -208,8 +246,13 @@ int run_lota(LotaOptions o) {
             "generated RTL differs from the golden model: merge unit {} errors, PE {} errors "
             "(logs in {})", m.errors, e.errors, out.string()));
     }
-  } else if (o.verify) {
-    throw UsageError("--verify needs --out DIR (where the RTL and the testbenches go)");
+    if (o.synth) {
+      report["synth"] = {
+          {"merge_unit", synthesize(merge_rtl, out / "lota_merge", o.clock_ns, o.input_activity, 1)},
+          {"pe", synthesize(pe_rtl, out / "lota_pe", o.clock_ns, o.input_activity, 1)}};
+    }
+  } else if (o.verify || o.synth) {
+    throw UsageError("--verify and --synth need --out DIR (where the RTL and the tool runs go)");
   }
 
   if (o.json) {
@@ -241,6 +284,10 @@ int run_lota(LotaOptions o) {
     fmt::print("  verify: lint clean; merge unit {} vectors, PE {} vectors, bit-exact\n",
                report["verify"]["merge_unit"]["vectors"].get<int64_t>(),
                report["verify"]["pe"]["vectors"].get<int64_t>());
+  if (report.contains("synth")) {
+    print_synthesis(report["synth"]["merge_unit"]);
+    print_synthesis(report["synth"]["pe"]);
+  }
   return 0;
 }
 
@@ -268,6 +315,11 @@ gsqhw::cli::Runner setup_lota(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--out", o->out, "Write the merge unit and integer PE Verilog under this folder");
   app.add_flag("--verify", o->verify, "Lint the RTL and check it bit-exact on this layer (needs --out)");
+  app.add_flag("--synth", o->synth,
+               "Synthesize the merge unit and the PE (Yosys + OpenSTA, default library; needs --out)");
+  app.add_option("--clock", o->clock_ns, "Clock period in ns for --synth")->capture_default_str();
+  app.add_option("--input-activity", o->input_activity,
+                 "Vectorless toggle rate per input per cycle for --synth")->capture_default_str();
   app.add_flag("--json", o->json, "Print the report as JSON");
   app.footer("Semantics (zero-point convention, threshold, activation format): docs/siblings.md.");
   return [o]() { return run_lota(*o); };

@@ -10,6 +10,8 @@
 #include "cli/command.h"
 #include "gen/ptq161.h"
 #include "sim/errors.h"
+#include "synth/flow.h"
+#include "synth/liberty.h"
 #include "sim/ptq161.h"
 #include "workloads/checkpoint.h"
 #include "workloads/synthetic.h"
@@ -24,7 +26,8 @@ struct Ptq161Options {
   uint64_t seed = 1;
   ptq161::Ptq161Params params;
   int rows = 4;
-  bool verify = false, json = false;
+  bool verify = false, json = false, synth = false;
+  double clock_ns = 10.0, input_activity = 0.1;
 };
 
 struct LayerData {
@@ -90,6 +93,41 @@ double output_error(const LayerData& d, const std::vector<uint8_t>& mask,
   return relative_error(ptq161::gemm(xq, layer).out, y_fp32);
 }
 
+// Yosys + OpenSTA on the default library (synth/flow.h, vectorless power): the same flow and
+// settings as `gsqhw synth` / the sweep, so the figures sit next to their GSE-INT/FP8 rows.
+nlohmann::json synthesize(const rtlcheck::RtlBundle& rtl, const std::filesystem::path& dir,
+                          double clock_ns, double input_activity, double macs_per_cycle) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& f : rtl.files) files.push_back(dir / f.first);
+  synth::FlowOptions options;
+  options.clock_ns = clock_ns;
+  options.input_activity = input_activity;
+  options.work_dir = dir / "synth";
+  const synth::LibrarySet library = synth::resolve_library({});
+  const synth::FlowResult flow = synth::run_flow(files, rtl.top, library, options);
+  const double pj_per_mac = flow.power_vectorless.total * clock_ns * 1e-9 / macs_per_cycle * 1e12;
+  return {{"top", rtl.top},
+          {"library", library.name},
+          {"area_um2", flow.stat.area},
+          {"cells", flow.stat.cells},
+          {"clock_ns", clock_ns},
+          {"critical_path_ns", flow.critical_path_ns},
+          {"fmax_mhz", flow.fmax_mhz},
+          {"power_mw", flow.power_vectorless.total * 1e3},
+          {"input_activity", input_activity},
+          {"macs_per_cycle", macs_per_cycle},
+          {"pj_per_mac_vectorless", pj_per_mac}};
+}
+
+void print_synthesis(const nlohmann::json& s) {
+  fmt::print("  synth {} ({}, {} ns, activity {}): area {:.0f} um^2, {} cells, fmax {:.1f} MHz, "
+             "{:.4f} mW, {:.4f} pJ per MAC/op\n",
+             s["top"].get<std::string>(), s["library"].get<std::string>(),
+             s["clock_ns"].get<double>(), s["input_activity"].get<double>(),
+             s["area_um2"].get<double>(), s["cells"].get<long>(), s["fmax_mhz"].get<double>(),
+             s["power_mw"].get<double>(), s["pj_per_mac_vectorless"].get<double>());
+}
+
 int run_ptq161(const Ptq161Options& o) {
   ptq161::validate(o.params);
   const LayerData d = load_layer(o);
@@ -138,8 +176,10 @@ int run_ptq161(const Ptq161Options& o) {
         throw MismatchError(fmt::format("generated PTQ1.61 array differs from the golden model: "
                                         "{} errors (log in {})", r.errors, out.string()));
     }
-  } else if (o.verify) {
-    throw UsageError("--verify needs --out DIR (where the RTL and the testbench go)");
+    if (o.synth)
+      report["synth"] = synthesize(rtl, out / "ptq161_array", o.clock_ns, o.input_activity, o.rows);
+  } else if (o.verify || o.synth) {
+    throw UsageError("--verify and --synth need --out DIR (where the RTL and the tool runs go)");
   }
 
   if (o.json) {
@@ -164,6 +204,7 @@ int run_ptq161(const Ptq161Options& o) {
   if (report.contains("verify"))
     fmt::print("  verify: lint clean; {} vectors bit-exact\n",
                report["verify"]["vectors"].get<int64_t>());
+  if (report.contains("synth")) print_synthesis(report["synth"]);
   return 0;
 }
 
@@ -186,6 +227,11 @@ gsqhw::cli::Runner setup_ptq161(CLI::App& app) {
   app.add_option("--rows", o->rows, "Rows R of the generated datapath (1..64)")->capture_default_str();
   app.add_option("--out", o->out, "Write the datapath Verilog under this folder");
   app.add_flag("--verify", o->verify, "Lint the RTL and check it bit-exact on this layer (needs --out)");
+  app.add_flag("--synth", o->synth,
+               "Synthesize the array (Yosys + OpenSTA, default library; needs --out)");
+  app.add_option("--clock", o->clock_ns, "Clock period in ns for --synth")->capture_default_str();
+  app.add_option("--input-activity", o->input_activity,
+                 "Vectorless toggle rate per input per cycle for --synth")->capture_default_str();
   app.add_flag("--json", o->json, "Print the report as JSON");
   app.footer("Semantics (indices, scales, activation format, bit accounting): docs/siblings.md.");
   return [o]() { return run_ptq161(*o); };

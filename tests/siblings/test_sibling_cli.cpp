@@ -76,6 +76,7 @@ TEST(LotaCli, RefusesBadParameters) {
            {"lota --bits 5", "bits N"},
            {"lota --group 32", "group"},
            {"lota --verify", "--out"},
+           {"lota --synth", "--out"},
            {"lota --proj nope", "nope"}}) {
     CliRun r = run_cli(args);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
@@ -122,9 +123,11 @@ TEST(Ptq161Cli, RefusesBadParameters) {
 
 TEST(Ptq161Cli, EmitsAndVerifiesTheRtl) {
   fs::path dir = work_dir("cli_ptq161");
-  CliRun r = run_cli("ptq161 --model tiny --proj q --rows 8 --out " + dir.string() + " --verify");
+  CliRun r = run_cli("ptq161 --model tiny --proj q --rows 8 --out " + dir.string() +
+                     " --verify --synth");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("bit-exact"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("synth gsqhw_ptq161_array (osu018"), std::string::npos) << r.out;
   for (const char* f : {"gsqhw_ptq161_array.v", "gsqhw_ptq161_pe.v", "gsqhw_ptq161_colsum.v",
                         "manifest.json"})
     EXPECT_TRUE(fs::exists(dir / "ptq161_array" / f)) << f;
