@@ -31,7 +31,7 @@ struct LotaOptions {
   double target_steps = 1.0;
   double update_fraction = 0.05;
   bool verify = false, json = false, synth = false;
-  double clock_ns = 10.0, input_activity = 0.1;
+  double clock_ns = 20.0, input_activity = 0.1;  // the defaults of `gsqhw synth`
 };
 
 struct LayerData {

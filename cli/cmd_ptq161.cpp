@@ -27,7 +27,7 @@ struct Ptq161Options {
   ptq161::Ptq161Params params;
   int rows = 4;
   bool verify = false, json = false, synth = false;
-  double clock_ns = 10.0, input_activity = 0.1;
+  double clock_ns = 20.0, input_activity = 0.1;  // the defaults of `gsqhw synth`
 };
 
 struct LayerData {
