@@ -91,29 +91,43 @@ int gse_choose_exponent(const GseParams& p, const float* x, int64_t n) {
   return exponent + p.bias();
 }
 
-int gse_quantize_element(const GseParams& p, float x, int exp_code, double random_unit) {
-  // x / 2^(e - B) * 2^(b-2): exact in double (x has 24 bits, the shift stays in range).
-  double v = std::ldexp(static_cast<double>(x), p.frac_bits() - (exp_code - p.bias()));
+namespace {
+
+// 2^((b-2) - (e-B)): multiplying by it divides x by the group's element quantum, exactly.
+double element_scale(const GseParams& p, int exp_code) {
+  return std::ldexp(1.0, p.frac_bits() - (exp_code - p.bias()));
+}
+
+// Rounds v = x / quantum (exact) to an element code per p.round and saturates.
+int round_scaled_element(const GseParams& p, double v, int elem_min, double random_unit) {
+  // Values beyond the range saturate whatever the rounding; clamping first keeps the integer
+  // arithmetic below small (and is exact: the bounds are integers).
+  v = std::clamp(v, static_cast<double>(elem_min) - 1, static_cast<double>(p.elem_max()) + 1);
   double lower = std::floor(v);
   double frac = v - lower;  // exact
-  double rounded = lower;
+  int code = static_cast<int>(lower);
   switch (p.round) {
     case GseParams::Round::rne:
-      if (frac > 0.5 || (frac == 0.5 && std::fmod(lower, 2.0) != 0)) rounded = lower + 1;
+      if (frac > 0.5 || (frac == 0.5 && (code & 1) != 0)) ++code;
       break;
     case GseParams::Round::rna:
-      if (frac > 0.5 || (frac == 0.5 && v > 0)) rounded = lower + 1;
+      if (frac > 0.5 || (frac == 0.5 && v > 0)) ++code;
       break;
     case GseParams::Round::stochastic:
-      if (random_unit < frac) rounded = lower + 1;
+      if (random_unit < frac) ++code;
       break;
     case GseParams::Round::trunc:
-      if (v < 0 && frac != 0) rounded = lower + 1;
+      if (v < 0 && frac != 0) ++code;
       break;
   }
-  rounded = std::clamp(rounded, static_cast<double>(effective_elem_min(p, exp_code)),
-                       static_cast<double>(p.elem_max()));
-  return static_cast<int>(rounded);
+  return std::clamp(code, elem_min, p.elem_max());
+}
+
+}  // namespace
+
+int gse_quantize_element(const GseParams& p, float x, int exp_code, double random_unit) {
+  return round_scaled_element(p, static_cast<double>(x) * element_scale(p, exp_code),
+                              effective_elem_min(p, exp_code), random_unit);
 }
 
 double gse_stochastic_unit(uint64_t seed, uint64_t index) {
@@ -150,12 +164,15 @@ class GseFormat final : public Format {
         int code = gse_choose_exponent(p_, row + begin, end - begin);
         q.group_exponents[r * groups + g] = code;
         if (code == p_.nan_code()) continue;  // NaN group: elements stay 0
+        const double scale = element_scale(p_, code);
+        const int elem_min = effective_elem_min(p_, code);
         for (int64_t c = begin; c < end; ++c) {
           uint64_t index = static_cast<uint64_t>(r * cols + c);
           double unit = p_.round == GseParams::Round::stochastic
                             ? gse_stochastic_unit(combined_seed, index)
                             : 0.0;
-          q.codes[r * cols + c] = gse_quantize_element(p_, row[c], code, unit);
+          q.codes[r * cols + c] =
+              round_scaled_element(p_, static_cast<double>(row[c]) * scale, elem_min, unit);
         }
       }
     }
@@ -165,12 +182,14 @@ class GseFormat final : public Format {
   void dequantize(const QuantizedTensor& q, float* out) const override {
     int64_t groups = q.groups_per_row();
     for (int64_t r = 0; r < q.rows; ++r) {
-      for (int64_t c = 0; c < q.cols; ++c) {
-        int code = q.group_exponents[r * groups + c / p_.g];
-        out[r * q.cols + c] =
-            code == p_.nan_code()
-                ? std::numeric_limits<float>::quiet_NaN()
-                : static_cast<float>(gse_element_value(p_, q.codes[r * q.cols + c], code));
+      for (int64_t g = 0; g < groups; ++g) {
+        int code = q.group_exponents[r * groups + g];
+        const bool nan_group = code == p_.nan_code();
+        const double quantum = nan_group ? 0.0 : gse_element_value(p_, 1, code);
+        for (int64_t c = g * p_.g; c < std::min(q.cols, (g + 1) * p_.g); ++c)
+          out[r * q.cols + c] =
+              nan_group ? std::numeric_limits<float>::quiet_NaN()
+                        : static_cast<float>(q.codes[r * q.cols + c] * quantum);  // exact
       }
     }
   }

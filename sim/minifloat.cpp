@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -91,12 +92,24 @@ double decode_minifloat(const MinifloatParams& p, uint32_t code) {
   return negative ? -magnitude : magnitude;
 }
 
-// Round-half-to-even of a non-negative double to an integer-valued double.
+// Round-half-to-even of a non-negative double below 2^53 to an integer-valued double.
 static double round_half_even(double v) {
   double lower = std::floor(v);
   double frac = v - lower;  // exact
-  if (frac > 0.5 || (frac == 0.5 && std::fmod(lower, 2.0) != 0)) return lower + 1;
+  if (frac > 0.5 || (frac == 0.5 && (static_cast<int64_t>(lower) & 1) != 0)) return lower + 1;
   return lower;
+}
+
+// 2^k for k in [-1022, 1023], built from the exponent field (std::ldexp is a slow libm call
+// and this runs once per element).
+static double pow2(int k) {
+  return std::bit_cast<double>(static_cast<uint64_t>(k + 1023) << 52);
+}
+
+// floor(log2(a)) for a finite a > 0.
+static int floor_log2(double a) {
+  int field = static_cast<int>((std::bit_cast<uint64_t>(a) >> 52) & 0x7ff);
+  return field != 0 ? field - 1023 : std::ilogb(a);  // double subnormals: rare, slow path
 }
 
 uint32_t encode_minifloat(const MinifloatParams& p, double value, bool saturate) {
@@ -114,10 +127,12 @@ uint32_t encode_minifloat(const MinifloatParams& p, double value, bool saturate)
   if (a == 0) return sign;
 
   // Quantum of the binade holding a (subnormals share the smallest normal binade's quantum).
-  int e = std::max(std::ilogb(a), p.min_normal_exp());
-  double r = round_half_even(std::ldexp(a, p.man_bits - e));
-  if (std::ldexp(r, e - p.man_bits) > p.max_normal()) return sign | overflow_code;
-  double hidden = std::ldexp(1.0, p.man_bits);
+  int e = std::max(floor_log2(a), p.min_normal_exp());
+  // Values at least twice max_normal overflow whatever the rounding (and keep e in range).
+  if (e > p.max_exp() + 1) return sign | overflow_code;
+  double r = round_half_even(a * pow2(p.man_bits - e));  // exact scaling
+  if (r * pow2(e - p.man_bits) > p.max_normal()) return sign | overflow_code;
+  double hidden = pow2(p.man_bits);
   if (r == 2 * hidden) {  // rounded up into the next binade
     r = hidden;
     e += 1;
