@@ -330,8 +330,17 @@ class Checker {
       FdStreamBuf buf(child.stdout_fd());
       std::istream vcd(&buf);
       const int64_t reset = 2, period = 10;
-      SwitchingActivity run = activity_from_vcd(vcd, d_.array.top, period, reset * period,
-                                                (reset + timing.cycles) * period);
+      SwitchingActivity run;
+      try {
+        run = activity_from_vcd(vcd, d_.array.top, period, reset * period,
+                                (reset + timing.cycles) * period);
+      } catch (const UsageError&) {
+        // A testbench that died mid-run leaves a cut VCD: report the testbench's failure.
+        if (int status = child.wait(); status != 0)
+          throw std::runtime_error(fmt::format("the Verilated testbench failed (exit {}) on {}:\n{}",
+                                               status, g.name, read_text(log)));
+        throw;
+      }
       rc = child.wait();
       if (rc == 0) activity_.merge(run);
     } else {
