@@ -186,6 +186,10 @@ class Checker {
     int8_ = parse_format(d_.design.format)->family() == "int8";
     if (options_.engine == CosimOptions::Engine::fast && options_.activity)
       throw UsageError("--activity needs simulated nets: use --engine rtl or lockstep");
+    if (options_.engine == CosimOptions::Engine::fast && options_.waves)
+      throw UsageError("--waves needs simulated nets: use --engine rtl or lockstep");
+    if (options_.engine == CosimOptions::Engine::fast && !options_.netlist_files.empty())
+      throw UsageError("--netlist simulates a netlist: use --engine rtl or lockstep");
     if (options_.max_mismatches_reported < 0)
       throw UsageError("max_mismatches_reported must be >= 0");
   }
