@@ -45,7 +45,7 @@ std::string pe_gsum_module(const DesignPoint& d, const PeSpec& pe) {
   std::string text = file_header(
       d, "gsqhw_pe_gsum",
       "GSE-INT PE without per-group hardware: b x b multiplier and exact group sum only");
-  text += fill(R"(// group_done is high for one cycle when group_sum holds a finished group (its exponent,
+  text += fill(R"(// group_done is high for one cycle when group_sum holds a finished group (its scale,
 // alignment and accumulation happen in the column's gsqhw_group_acc).
 module gsqhw_pe_gsum (
   input  wire        clk,

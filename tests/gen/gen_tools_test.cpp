@@ -90,7 +90,31 @@ TEST(GeneratedVerilog, LintCleanInVerilatorAndElaboratesInYosys) {
         << read_file(yosys_log);
     ++checked;
   }
-  EXPECT_EQ(checked, 64);
+  // The shared-column GSE arrays.
+  for (const char* spec : {"gse:b=6@array1x1,acc=fixed32.16,pipe=1", "gse:b=6@array2x3,acc=fp32,pipe=2",
+                           "gse:b=3,g=8,e=4@array4x4,acc=fixed32.16,pipe=3",
+                           "gse:b=8,g=256,e=8,range=full@array4x4,acc=fp32,pipe=4"}) {
+    SCOPED_TRACE(spec);
+    GeneratorOptions shared;
+    shared.shared_alignment = true;
+    GeneratedDesign g = generate_design(DesignPoint::parse(spec), shared);
+    fs::path out = dir / ("shared_" + g.design.slug());
+    write_design(g, out);
+    std::string files = file_list(g, out);
+    fs::path lint_log = out / "verilator.log", yosys_log = out / "yosys.log";
+    EXPECT_EQ(run(fmt::format("verilator --lint-only -Wall --top-module {}{}", g.top, files),
+                  lint_log),
+              0)
+        << read_file(lint_log);
+    EXPECT_EQ(run(fmt::format("yosys -q -p 'read_verilog{}; hierarchy -check -top {}; proc; "
+                              "check -assert'",
+                              files, g.top),
+                  yosys_log),
+              0)
+        << read_file(yosys_log);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 68);
   fs::remove_all(dir);
 }
 
@@ -150,6 +174,23 @@ TEST(GeneratedVerilog, IcarusTestbenchCoversSaturationAndShortTiles) {
   GeneratorOptions int4;
   int4.int_bits = 4;
   expect_icarus_pass("int8:per=tensor@array2x3,acc=fixed16.2", {}, int4);
+}
+
+TEST(GeneratedVerilog, IcarusTestbenchPassesForSharedColumnGseArrays) {
+  if (!have_tool("iverilog")) GTEST_SKIP() << "Icarus Verilog not installed (apt-get install iverilog)";
+  GeneratorOptions shared;
+  shared.shared_alignment = true;
+  for (int pipe = 1; pipe <= 4; ++pipe) {
+    expect_icarus_pass(fmt::format("gse:b=6,g=32,e=5@array4x4,acc=fixed32.16,pipe={}", pipe), {}, shared);
+    expect_icarus_pass(fmt::format("gse:b=5,g=4,e=4@array3x2,acc=fp32,pipe={}", pipe), {}, shared);
+  }
+  // Groups shorter than R (G = 4 < R = 6) and K < R: padded groups and tiles.
+  expect_icarus_pass("gse:b=6,g=4,e=5@array6x2,acc=fixed16.8", {}, shared);
+  TestbenchOptions short_k;
+  short_k.k = 3;
+  short_k.tiles = 4;
+  expect_icarus_pass("gse:b=6,g=8,e=5@array5x3,acc=fp32", short_k, shared);
+  expect_icarus_pass("gse:b=4,g=8,e=4@array1x1,acc=fixed20.4", short_k, shared);
 }
 
 TEST(GeneratedVerilog, VerilatorRunsTheSameTestbench) {

@@ -196,6 +196,26 @@ TEST(Generator, GseAccumulatesOncePerGroup) {
             std::string::npos);
 }
 
+TEST(Generator, SharedColumnGseArray) {
+  GeneratorOptions shared;
+  shared.shared_alignment = true;
+  auto g = generate_design(DesignPoint::parse("gse:b=6@array8x4,acc=fixed32.16,pipe=2"), shared);
+  EXPECT_EQ(g.manifest["architecture"], "shared-column");
+  EXPECT_EQ(g.manifest["timing"]["min_steps_per_group"], 8);
+  EXPECT_EQ(g.manifest["timing"]["min_steps_per_tile"], 8);
+  EXPECT_EQ(g.manifest["timing"]["latency"], 4 + 2 + 1);  // C + pipe + 1
+  expect_ports_match(g);
+  // The PEs carry no exponent hardware at all.
+  for (const auto& [name, text] : g.files)
+    if (name == "gsqhw_pe_gsum.v") EXPECT_EQ(text.find("exp"), std::string::npos);
+  auto plain = generate_design(DesignPoint::parse("gse:b=6@array8x4,acc=fixed32.16"));
+  EXPECT_EQ(plain.manifest["architecture"], "per-pe");
+  EXPECT_EQ(plain.manifest["timing"]["min_steps_per_group"], 1);
+  EXPECT_THROW(generate_design(DesignPoint::parse("gse:b=6@pe,acc=fp32"), shared), UsageError);
+  EXPECT_THROW(generate_design(DesignPoint::parse("fp8:e4m3@array2x2,acc=fp32"), shared),
+               UsageError);
+}
+
 TEST(Generator, OutputIsDeterministic) {
   auto d = DesignPoint::parse("fp8:e4m3@array2x2,acc=fp32");
   auto a = generate_design(d), b = generate_design(d);
