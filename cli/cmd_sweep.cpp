@@ -15,16 +15,18 @@ struct SweepArgs {
   std::vector<std::string> formats;
   std::vector<std::string> designs;
   std::string bits = "3..8";
-  std::vector<std::string> arrays = {"4x4"};
+  std::vector<std::string> arrays = {"2x2"};
   bool no_pe = false;
   bool no_iso = false;
   bool no_baselines = false;
+  bool all_iso = false;
+  bool array_all = false;
   std::vector<std::string> liberty;
   std::string pdk, pdk_dir;
-  double clock_ns = 10.0;
+  double clock_ns = 20.0;
   double input_activity = 0.1;
   std::vector<std::string> traces;
-  std::string activity = "gate";
+  std::string activity = "rtl";
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;
@@ -38,10 +40,11 @@ Runner setup(CLI::App& app) {
   auto args = std::make_shared<SweepArgs>();
   app.description(
       "Sweep design points through co-simulation, synthesis, timing and power, and write a report.\n"
-      "Default grid: GSE-INT b=3..8 (G=32, E=5, fixed32.16 accumulator; also fp32 at PE level for the\n"
-      "iso-accumulator comparison), FP8 E4M3 and E5M2 (fp32), INT8 (fixed32.0), BF16 (fp32), each as a\n"
-      "PE and as a 4x4 array, plus plain INT-b MAC and bare-MAC baselines; OSU 0.18um; 10 ns clock; the\n"
-      "built-in tiny LoRA trace set. Results go to OUT/results.sqlite (committed point by point: an\n"
+      "Default grid: GSE-INT b=3..8 (G=32, E=5, fixed32.16 accumulator), FP8 E4M3 and E5M2 (fp32), INT8\n"
+      "(fixed32.0), BF16 (fp32) as PEs; the headline pair (b* = the narrowest GSE-INT width as accurate\n"
+      "as FP8 E4M3 on the traces, and FP8 E4M3) also as 2x2 arrays, and GSE-INT b* with an fp32\n"
+      "accumulator (iso-accumulator comparison); plain INT-b MAC and bare-MAC baselines; OSU 0.18um;\n"
+      "20 ns clock; the built-in tiny LoRA trace set. Results go to OUT/results.sqlite (committed point by point: an\n"
       "interrupted sweep resumes where it stopped), OUT/results.csv, OUT/results.json, OUT/report.md,\n"
       "OUT/report.html and OUT/plots/.");
   app.add_option("--formats", args->formats,
@@ -49,17 +52,20 @@ Runner setup(CLI::App& app) {
   app.add_option("--designs", args->designs,
                  "explicit design points or baselines (replaces the grid), e.g. gse:b=4@pe baseline:bare,b=4,w=32");
   app.add_option("--bits", args->bits, "GSE-INT element widths: A..B or a,b,c (default 3..8)");
-  app.add_option("--array", args->arrays, "array shapes RxC; 'none' for PE level only (default 4x4)");
+  app.add_option("--array", args->arrays, "array shapes RxC; 'none' for PE level only (default 2x2: a 4x4 array costs minutes per point)");
   app.add_flag("--no-pe", args->no_pe, "skip the PE-level points");
   app.add_flag("--no-iso-acc", args->no_iso, "skip the GSE fp32-accumulator PE points");
   app.add_flag("--no-baselines", args->no_baselines, "skip the INT-b MAC and bare-MAC baselines");
+  app.add_flag("--all-iso-acc", args->all_iso, "GSE fp32-accumulator PEs for every width (default: headline width)");
+  app.add_flag("--array-all-formats", args->array_all,
+               "every format at array level (default: the headline pair GSE-INT b* and FP8 E4M3)");
   app.add_option("--liberty", args->liberty, "Liberty file(s); default OSU 0.18um");
   app.add_option("--pdk", args->pdk, "named library: sky130 or asap7 (needs --pdk-dir)");
   app.add_option("--pdk-dir", args->pdk_dir, "folder holding the PDK's .lib.gz files");
-  app.add_option("--clock", args->clock_ns, "clock period in ns (default 10)");
+  app.add_option("--clock", args->clock_ns, "clock period in ns (default 20)");
   app.add_option("--input-activity", args->input_activity, "vectorless toggle rate per cycle at data inputs (default 0.1)");
   app.add_option("--trace", args->traces, "trace files/folders (default: built-in tiny LoRA set in each design's format)");
-  app.add_option("--activity", args->activity, "workload power from: gate (default), rtl, none");
+  app.add_option("--activity", args->activity, "workload power from: rtl (default: RTL simulation, ports and registers), gate (gate-level simulation of the netlist, every net; slow), none");
   app.add_option("--activity-traces", args->activity_traces, "traces simulated for activity (default 2)");
   app.add_option("--jobs", args->jobs, "points evaluated in parallel (default 2)");
   app.add_flag("--retry-errors", args->retry_errors, "re-evaluate stored points that ended in an error");
@@ -78,6 +84,8 @@ Runner setup(CLI::App& app) {
     if (options.grid.levels.empty()) throw UsageError("--no-pe with --array none leaves nothing to sweep");
     options.grid.iso_accumulator = !args->no_iso;
     options.grid.baselines = !args->no_baselines;
+    options.grid.all_iso = args->all_iso;
+    options.grid.array_all_formats = args->array_all;
     options.library.pdk = args->pdk;
     options.library.pdk_dir = args->pdk_dir;
     for (const auto& f : args->liberty) options.library.files.push_back(f);

@@ -106,12 +106,12 @@ ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& 
 }
 
 std::string tail_lines(const std::string& text, int max_lines) {
+  // Walk back over max_lines line breaks (plus the one ending the text, if any).
   size_t pos = text.size();
-  int lines = 0;
-  while (pos > 0 && lines <= max_lines) {
+  for (int lines = 0; lines <= max_lines; ++lines) {
+    if (pos == 0) return text;
     pos = text.rfind('\n', pos - 1);
     if (pos == std::string::npos) return text;
-    ++lines;
   }
   return text.substr(pos + 1);
 }

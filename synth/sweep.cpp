@@ -19,12 +19,15 @@
 #include "sim/design.h"
 #include "sim/errors.h"
 #include "sim/format.h"
+#include "sim/gemm.h"
 #include "synth/baseline.h"
 #include "synth/flow.h"
 #include "synth/point.h"
 #include "synth/process.h"
 #include "synth/report.h"
 #include "synth/results_db.h"
+#include "workloads/lora.h"
+#include "workloads/trace.h"
 
 namespace gsqhw::synth {
 namespace fs = std::filesystem;
@@ -185,7 +188,7 @@ std::vector<int> parse_bit_range(const std::string& text) {
   return bits;
 }
 
-std::vector<std::string> sweep_designs(const SweepGrid& grid) {
+std::vector<std::string> sweep_designs(const SweepGrid& grid, int headline_bits) {
   if (!grid.designs.empty()) {
     std::vector<std::string> designs;
     for (const auto& d : grid.designs) {
@@ -197,7 +200,7 @@ std::vector<std::string> sweep_designs(const SweepGrid& grid) {
   std::vector<std::string> formats = grid.formats.empty()
       ? std::vector<std::string>{"gse", "fp8:e4m3", "fp8:e5m2", "int8", "bf16"} : grid.formats;
   std::vector<int> bits = grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : grid.bits;
-  std::vector<std::string> levels = grid.levels.empty() ? std::vector<std::string>{"pe", "array4x4"} : grid.levels;
+  std::vector<std::string> levels = grid.levels.empty() ? std::vector<std::string>{"pe", "array2x2"} : grid.levels;
 
   std::vector<std::string> specs;  // canonical format specs
   for (const auto& f : formats) {
@@ -212,11 +215,19 @@ std::vector<std::string> sweep_designs(const SweepGrid& grid) {
     std::string canonical = canonical_design(d);
     if (std::find(designs.begin(), designs.end(), canonical) == designs.end()) designs.push_back(canonical);
   };
+  auto is_headline = [&](const std::string& spec) {
+    auto format = parse_format(spec);
+    if (format->family() == "gse") return headline_bits == 0 || format->element_bits() == headline_bits;
+    return spec.rfind("fp8:e4m3", 0) == 0;
+  };
   for (const auto& level : levels) {
-    for (const auto& spec : specs) add(fmt::format("{}@{},acc={}", spec, level, natural_accumulator(spec)));
+    for (const auto& spec : specs)
+      if (level == "pe" || grid.array_all_formats || is_headline(spec))
+        add(fmt::format("{}@{},acc={}", spec, level, natural_accumulator(spec)));
     if (level == "pe" && grid.iso_accumulator)
       for (const auto& spec : specs)
-        if (parse_format(spec)->family() == "gse") add(fmt::format("{}@pe,acc=fp32", spec));
+        if (parse_format(spec)->family() == "gse" && (grid.all_iso || is_headline(spec)))
+          add(fmt::format("{}@pe,acc=fp32", spec));
   }
   if (grid.baselines) {
     bool any_gse = std::any_of(specs.begin(), specs.end(), [](const std::string& s) { return s.rfind("gse:", 0) == 0; });
@@ -233,6 +244,26 @@ std::vector<std::string> sweep_designs(const SweepGrid& grid) {
   return designs;
 }
 
+int headline_gse_bits(const std::vector<int>& bits, const std::vector<fs::path>& traces, const fs::path& cache_dir) {
+  auto sqnr = [&](const std::string& spec) {
+    std::string acc = natural_accumulator(spec);
+    std::vector<fs::path> files;
+    if (traces.empty()) {
+      files = ensure_builtin_tiny_traces(cache_dir / "traces", spec, AccumulatorSpec::parse(acc));
+    } else {
+      for (const auto& t : traces)
+        for (const auto& f : list_traces(t)) files.push_back(f);
+    }
+    return trace_error(spec, acc, files).sqnr_db;
+  };
+  double fp8 = sqnr(parse_format("fp8:e4m3")->spec());
+  std::vector<int> sorted = bits;
+  std::sort(sorted.begin(), sorted.end());
+  for (int b : sorted)
+    if (sqnr(parse_format(fmt::format("gse:b={},g=32,e=5", b))->spec()) >= fp8) return b;
+  return sorted.empty() ? 8 : sorted.back();
+}
+
 SweepSummary run_sweep(const SweepOptions& input) {
   SweepOptions options = input;
   if (options.jobs < 1 || options.jobs > 64) throw UsageError(fmt::format("--jobs {} is outside 1..64", options.jobs));
@@ -244,7 +275,16 @@ SweepSummary run_sweep(const SweepOptions& input) {
   LibrarySet library = resolve_library(options.library);
   const ToolVersions& tools = tool_versions();
   const std::string settings = settings_string(options);
-  std::vector<std::string> designs = sweep_designs(options.grid);
+  const fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
+  int headline_bits = 0;
+  if (options.grid.designs.empty() && (!options.grid.array_all_formats || !options.grid.all_iso)) {
+    std::vector<int> bits = options.grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : options.grid.bits;
+    headline_bits = headline_gse_bits(bits, options.traces, cache);
+    if (options.progress)
+      std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
+                   headline_bits);
+  }
+  std::vector<std::string> designs = sweep_designs(options.grid, headline_bits);
 
   fs::create_directories(options.out_dir);
   SweepSummary summary;

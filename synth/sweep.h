@@ -18,9 +18,14 @@ struct SweepGrid {
   // Format specs; "gse" expands over `bits` with g=32, e=5. Default: gse fp8:e4m3 fp8:e5m2 int8 bf16.
   std::vector<std::string> formats;
   std::vector<int> bits;              // default 3..8
-  std::vector<std::string> levels;    // "pe", "array4x4", ...; default pe, array4x4
-  // Also run GSE at PE level with an fp32 accumulator (the iso-accumulator comparison with FP8).
+  std::vector<std::string> levels;    // "pe", "array2x2", ...; default pe, array2x2
+  // Also run GSE at PE level with an fp32 accumulator (the iso-accumulator comparison with FP8):
+  // for the headline width only (see headline_bits), or for every width with all_iso.
   bool iso_accumulator = true;
+  bool all_iso = false;
+  // Array levels hold every format with array_all_formats, else only the headline pair
+  // (GSE-INT at the headline width, FP8 E4M3): arrays cost minutes each to build and simulate.
+  bool array_all_formats = false;
   bool baselines = true;              // INT-b MAC and bare-MAC PEs for every b
   // An explicit list of design/baseline strings: replaces the grid above when not empty.
   std::vector<std::string> designs;
@@ -31,7 +36,14 @@ struct SweepGrid {
 std::string natural_accumulator(const std::string& format_spec);
 
 // The design strings of a grid, in evaluation order (PE points first: they are quick).
-std::vector<std::string> sweep_designs(const SweepGrid& grid);
+// `headline_bits`: the GSE-INT width of the headline comparison (0: every width counts).
+std::vector<std::string> sweep_designs(const SweepGrid& grid, int headline_bits = 0);
+
+// The smallest GSE-INT width among `bits` whose trace SQNR (natural accumulator) is no worse
+// than FP8 E4M3's, on the traces (empty: the built-in tiny set, generated into the cache);
+// the largest width when none is. Cheap: golden model only, no hardware.
+int headline_gse_bits(const std::vector<int>& bits, const std::vector<std::filesystem::path>& traces,
+                      const std::filesystem::path& cache_dir);
 
 // "3..8" or "3,4,6" -> {3,4,...}; UsageError otherwise.
 std::vector<int> parse_bit_range(const std::string& text);
@@ -39,10 +51,12 @@ std::vector<int> parse_bit_range(const std::string& text);
 struct SweepOptions {
   SweepGrid grid;
   LibraryChoice library;
-  double clock_ns = 10.0;
+  double clock_ns = 20.0;
   double input_activity = 0.1;
   std::vector<std::filesystem::path> traces;  // empty: the built-in tiny LoRA trace set
-  std::string activity = "gate";
+  // Workload power source (synth/point.h). "rtl" by default: a gate-level Verilator build per
+  // point costs minutes at 180 nm netlist sizes and would break the 10-minute sweep budget.
+  std::string activity = "rtl";
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;        // re-evaluate stored points whose status is "error"

@@ -1,0 +1,228 @@
+// The sweep through the real CLI: resume after kill -9 (nothing lost, nothing duplicated),
+// Ctrl-C, the warm re-run, exports and the report; and the headline comparison logic.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "sim/errors.h"
+#include "synth/report.h"
+#include "synth/results_db.h"
+#include "synth/sweep.h"
+#include "test_util.h"
+
+extern char** environ;
+
+namespace gsqhw::synth {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::read_file;
+using test::scratch_dir;
+
+// Eight quick points (baselines synthesize in about a second each, no co-simulation).
+const std::vector<std::string> kDesigns = {
+    "baseline:bare,b=3,w=24", "baseline:intmac,b=3,w=24", "baseline:bare,b=4,w=24", "baseline:intmac,b=4,w=24",
+    "baseline:bare,b=5,w=24", "baseline:intmac,b=5,w=24", "baseline:bare,b=6,w=24", "baseline:intmac,b=6,w=24"};
+
+std::vector<std::string> sweep_argv(const fs::path& out, bool report) {
+  std::vector<std::string> argv = {GSQHW_CLI, "sweep", "--jobs", "2", "--quiet", "--out", out.string(), "--designs"};
+  argv.insert(argv.end(), kDesigns.begin(), kDesigns.end());
+  if (!report) argv.push_back("--no-report");
+  return argv;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int rows_in(const fs::path& db) {
+  if (!fs::exists(db)) return 0;
+  sqlite3* handle = nullptr;
+  int count = 0;
+  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(handle, 2000);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(handle, "SELECT count(*) FROM results", -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+      count = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(handle);
+  return count;
+}
+
+// Starts a sweep, waits until at least one point is stored, then sends `signal_number`.
+int interrupt_after_first_point(const fs::path& out, int signal_number) {
+  pid_t pid = spawn(sweep_argv(out, false), out.parent_path() / (out.filename().string() + ".log"));
+  EXPECT_GT(pid, 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (rows_in(out / "results.sqlite") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, signal_number);
+  return wait_exit(pid);
+}
+
+TEST(Sweep, ResumesAfterKillNineWithNothingLostOrDuplicated) {
+  fs::path base = scratch_dir("sweep_kill");
+  fs::path out = base / "sweep";
+  EXPECT_EQ(interrupt_after_first_point(out, SIGKILL), 128 + SIGKILL);
+  std::map<std::string, std::string> before;  // key -> finished_at
+  {
+    ResultsDb db(out / "results.sqlite");
+    for (const auto& row : db.all()) before[row.key] = row.finished_at;
+  }
+  ASSERT_GE(before.size(), 1u);
+  ASSERT_LT(before.size(), kDesigns.size()) << "the sweep finished before it could be killed";
+
+  pid_t pid = spawn(sweep_argv(out, false), base / "resume.log");
+  ASSERT_EQ(wait_exit(pid), 0) << read_file(base / "resume.log");
+  std::string log = read_file(base / "resume.log");
+  EXPECT_NE(log.find(fmt::format("{} reused", before.size())), std::string::npos) << log;
+
+  ResultsDb db(out / "results.sqlite");
+  auto rows = db.all();
+  ASSERT_EQ(rows.size(), kDesigns.size());
+  std::set<std::string> designs;
+  for (const auto& row : rows) {
+    designs.insert(row.design);
+    EXPECT_EQ(row.status, "ok") << row.result.dump();
+    EXPECT_GT(row.result.value("area_um2", 0.0), 0);
+    if (before.count(row.key)) EXPECT_EQ(before[row.key], row.finished_at) << "a stored point was redone";
+  }
+  EXPECT_EQ(designs.size(), kDesigns.size());
+
+  // Warm re-run: everything reused, well within 5 s, and the report and exports written.
+  auto start = std::chrono::steady_clock::now();
+  pid = spawn(sweep_argv(out, true), base / "warm.log");
+  ASSERT_EQ(wait_exit(pid), 0) << read_file(base / "warm.log");
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 5.0);
+  EXPECT_NE(read_file(base / "warm.log").find(fmt::format("{} reused", kDesigns.size())), std::string::npos);
+  EXPECT_EQ(db.all().size(), kDesigns.size());
+
+  std::string csv = read_file(out / "results.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), static_cast<long>(kDesigns.size() + 1));
+  EXPECT_EQ(json::parse(read_file(out / "results.json")).size(), kDesigns.size());
+  std::string report = read_file(out / "report.md");
+  EXPECT_NE(report.find("GSE-INT PE vs a plain INT-b MAC PE"), std::string::npos);
+  EXPECT_NE(report.find("INT4 MAC PE (baseline)"), std::string::npos);
+  EXPECT_TRUE(fs::exists(out / "report.html"));
+  EXPECT_GT(fs::file_size(out / "plots/area_vs_bits.png"), 1000u);
+  EXPECT_TRUE(fs::exists(out / "plots/area_vs_bits.svg"));
+}
+
+TEST(Sweep, CtrlCStopsCleanlyAndKeepsFinishedPoints) {
+  fs::path base = scratch_dir("sweep_int");
+  fs::path out = base / "sweep";
+  EXPECT_EQ(interrupt_after_first_point(out, SIGINT), 130);
+  int stored = rows_in(out / "results.sqlite");
+  EXPECT_GE(stored, 1);
+  // No worker survives its sweep.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(rows_in(out / "results.sqlite"), stored);
+}
+
+TEST(Sweep, GridAndArguments) {
+  SweepGrid grid;
+  // Headline width 5: 10 PEs, GSE-INT5 with fp32, the pair at 2x2, 12 baselines.
+  auto designs = sweep_designs(grid, 5);
+  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u);
+  EXPECT_NE(std::find(designs.begin(), designs.end(),
+                      "fp8:e4m3,sat=satfinite,block=0@array2x2,acc=fp32,flow=os,pipe=1"), designs.end());
+  EXPECT_NE(std::find(designs.begin(), designs.end(),
+                      "gse:b=5,g=32,e=5,scale=floor,round=rne,range=symmetric@pe,acc=fp32,flow=os,pipe=1"),
+            designs.end());
+  EXPECT_EQ(std::find(designs.begin(), designs.end(), "int8:per=channel@array2x2,acc=fixed32.0,flow=os,pipe=1"),
+            designs.end());
+  // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines.
+  grid.array_all_formats = grid.all_iso = true;
+  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u);
+  // PE points come first.
+  EXPECT_EQ(designs.back().find("@array2x2"), designs.back().find('@'));
+  EXPECT_EQ(natural_accumulator("gse:b=4"), "fixed32.16");
+  EXPECT_EQ(natural_accumulator("int8"), "fixed32.0");
+  EXPECT_EQ(natural_accumulator("bf16"), "fp32");
+  EXPECT_EQ(parse_bit_range("3..5"), (std::vector<int>{3, 4, 5}));
+  EXPECT_EQ(parse_bit_range("4,6"), (std::vector<int>{4, 6}));
+  EXPECT_THROW(parse_bit_range("9..3"), UsageError);
+  EXPECT_THROW(parse_bit_range("x"), UsageError);
+  EXPECT_THROW(parse_bit_range("1..4"), UsageError);
+}
+
+TEST(Sweep, CliRejectsBadArguments) {
+  fs::path base = scratch_dir("sweep_bad");
+  for (std::vector<std::string> argv : {
+           std::vector<std::string>{GSQHW_CLI, "sweep", "--bits", "9", "--out", (base / "a").string()},
+           std::vector<std::string>{GSQHW_CLI, "sweep", "--jobs", "0", "--out", (base / "b").string()},
+           std::vector<std::string>{GSQHW_CLI, "sweep", "--designs", "nonsense", "--out", (base / "c").string()},
+           std::vector<std::string>{GSQHW_CLI, "sweep", "--liberty", "/no/such.lib", "--out", (base / "d").string()},
+           std::vector<std::string>{GSQHW_CLI, "report", "--db", (base / "missing.sqlite").string()}}) {
+    EXPECT_EQ(wait_exit(spawn(argv, base / "bad.log")), 2) << argv[1] << " " << argv[2] << "\n" << read_file(base / "bad.log");
+    EXPECT_NE(read_file(base / "bad.log").find("error"), std::string::npos) << read_file(base / "bad.log");
+  }
+}
+
+json point(const std::string& family, const std::string& variant, int bits, const std::string& level,
+           const std::string& acc_kind, double sqnr, double area, double power) {
+  return {{"status", "ok"}, {"family", family}, {"variant", variant}, {"bits", bits}, {"level", level},
+          {"rows", level == "pe" ? 1 : 4}, {"cols", level == "pe" ? 1 : 4}, {"acc_kind", acc_kind},
+          {"sqnr_db", sqnr}, {"area_um2", area}, {"power_mw", power}};
+}
+
+TEST(Headline, SmallestAccurateWidthAtTheLargestCommonLevel) {
+  std::vector<json> results = {
+      point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0),
+      point("fp8", "fp8-e4m3", 8, "array", "fp32", 30.0, 16000, 32.0),
+      point("gse", "gse", 4, "pe", "fixed", 25.0, 300, 0.5),
+      point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.8),
+      point("gse", "gse", 6, "pe", "fixed", 37.0, 500, 1.0),
+      point("gse", "gse", 5, "array", "fixed", 31.0, 4000, 8.0),
+      point("gse", "gse", 5, "pe", "fp32", 31.5, 800, 1.6),
+  };
+  Headline h = compute_headline(results);
+  ASSERT_TRUE(h.found);
+  EXPECT_EQ(h.bits, 5);
+  EXPECT_EQ(h.natural_level, "array4x4");
+  EXPECT_DOUBLE_EQ(h.natural_area_ratio, 4.0);
+  EXPECT_DOUBLE_EQ(h.natural_power_ratio, 4.0);
+  EXPECT_EQ(h.natural_power_source, "vectorless");
+  ASSERT_TRUE(h.iso_available);
+  EXPECT_DOUBLE_EQ(h.iso_area_ratio, 1000.0 / 800.0);
+
+  // No GSE width as accurate as FP8: said plainly, no numbers.
+  results[3]["sqnr_db"] = 29.0;
+  results[4]["sqnr_db"] = 29.5;
+  Headline none = compute_headline(results);
+  EXPECT_FALSE(none.found);
+  EXPECT_NE(none.explanation.find("no GSE-INT width"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gsqhw::synth
