@@ -24,6 +24,7 @@ struct CosimArgs {
   std::string liberty;
   int max_mismatches = 10;
   bool json = false;
+  bool systemc = false;
 };
 
 Runner setup_cosim(CLI::App& app) {
@@ -55,6 +56,9 @@ Runner setup_cosim(CLI::App& app) {
   app.add_option("--max-mismatches", args->max_mismatches, "mismatches to report in detail")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", args->json, "print the result as JSON");
+  app.add_flag("--systemc", args->systemc,
+               "run the RTL in the SystemC testbench (Verilator --sc) instead of the plain C++ "
+               "one: same checks, slower (docs/cosim.md)");
 
   return [args]() -> int {
     if (args->design.empty() && args->generated.empty())
@@ -75,6 +79,7 @@ Runner setup_cosim(CLI::App& app) {
       options.netlist_files.push_back(cell_models_from_liberty(args->liberty, options.cache_dir));
     }
     options.max_mismatches_reported = args->max_mismatches;
+    options.systemc = args->systemc;
 
     CosimDesign d = args->design.empty() ? cosim_design_from_dir(args->generated)
                                          : cosim_design_generate(DesignPoint::parse(args->design));

@@ -186,6 +186,8 @@ class Checker {
     int8_ = parse_format(d_.design.format)->family() == "int8";
     if (options_.engine == CosimOptions::Engine::fast && options_.activity)
       throw UsageError("--activity needs simulated nets: use --engine rtl or lockstep");
+    if (options_.systemc && options_.activity)
+      throw UsageError("the SystemC testbench does not trace: drop --systemc for --activity");
     if (options_.engine == CosimOptions::Engine::fast && options_.waves)
       throw UsageError("--waves needs simulated nets: use --engine rtl or lockstep");
     if (options_.engine == CosimOptions::Engine::fast && !options_.netlist_files.empty())
@@ -296,6 +298,7 @@ class Checker {
     spec.top = d_.array.top;
     spec.ports = d_.array.ports;
     spec.fst = fst;
+    spec.systemc = options_.systemc;
     spec.label = d_.design.str();
     if (options_.netlist_files.empty()) {
       spec.sources = d_.sources;
@@ -369,7 +372,12 @@ class Checker {
     if (!fst && path.extension() != ".vcd")
       throw UsageError(fmt::format("--waves {}: the file must end in .vcd or .fst", path.string()));
     fs::path tb = tb_;
-    if (fst) tb = build_verilated_model(build_spec(true), cache_dir()).executable;
+    if (fst || options_.systemc) {
+      // Waveforms come from the plain C++ testbench (the SystemC one does not trace).
+      VerilatorBuildSpec spec = build_spec(fst);
+      spec.systemc = false;
+      tb = build_verilated_model(spec, cache_dir()).executable;
+    }
     if (path.has_parent_path()) fs::create_directories(path.parent_path());
     const int64_t window = 32 + d_.array.latency + d_.array.drain_beats;
     fs::path log = scratch_.path() / "waves.log";

@@ -23,6 +23,9 @@ struct CosimOptions {
   // the generated RTL; the top module and ports are those of the design's manifest.
   std::vector<std::filesystem::path> netlist_files;
   int max_mismatches_reported = 10;
+  // (extension) Run the RTL in the SystemC testbench (Verilator --sc) instead of the plain C++
+  // one: same results, slower; no waves/activity. For measuring SystemC's cost (docs/cosim.md).
+  bool systemc = false;
 };
 
 struct Mismatch {

@@ -180,9 +180,11 @@ void write_file(const fs::path& path, const std::string& text) {
   if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
 }
 
-// The testbench source: sim/harness/tb_main.cpp of the source tree this binary was built from.
-std::string harness_source() {
-  fs::path path = fs::path(GSQHW_SOURCE_DIR) / "sim" / "harness" / "tb_main.cpp";
+// The testbench source: sim/harness/tb_main.cpp (or tb_sc_main.cpp) of the source tree this
+// binary was built from.
+std::string harness_source(bool systemc) {
+  fs::path path = fs::path(GSQHW_SOURCE_DIR) / "sim" / "harness" /
+                  (systemc ? "tb_sc_main.cpp" : "tb_main.cpp");
   if (!fs::exists(path))
     throw std::runtime_error(fmt::format(
         "the co-simulation testbench source {} is missing (gsqhw locates it through the source "
@@ -216,6 +218,11 @@ std::vector<std::string> verilator_flags(const VerilatorBuildSpec& spec) {
   // -Os for the model (Verilator's default) keeps compile time low; --x-assign/--x-initial fast
   // as recommended for speed; warnings do not stop the build (generated and gate-level code
   // trips style lints that say nothing about function).
+  if (spec.systemc)
+    return {"--sc",         "--exe",    "--build",     "-j",         "2",
+            "--top-module", spec.top,   "--x-assign",  "fast",       "--x-initial",
+            "fast",         "-Wno-fatal", "-Wno-lint", "-Wno-style",  "-Wno-MULTIDRIVEN",
+            "-Wno-UNOPTFLAT", "-CFLAGS", "-I..",       "-o",         "tb"};
   return {"--cc",        "--exe",         "--build",    "-j",           "2",
           "--top-module", spec.top,       "--x-assign", "fast",         "--x-initial",
           "fast",        spec.fst ? "--trace-fst" : "--trace", "--trace-structs",
@@ -292,11 +299,12 @@ void require_verilator_toolchain() {
 VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec, const fs::path& cache_dir) {
   require_verilator_toolchain();
   if (spec.sources.empty()) throw UsageError("no Verilog sources to build");
-  const std::string harness = harness_source();
+  const std::string harness = harness_source(spec.systemc);
   const std::string ports = ports_header(spec);
   const auto flags = verilator_flags(spec);
 
-  std::string key_text = "gsqhw-verilator-cache-v1\n" + verilator_version() + "\n" + harness +
+  std::string key_text = std::string("gsqhw-verilator-cache-v1\n") +
+                         (spec.systemc ? "systemc\n" : "") + verilator_version() + "\n" + harness +
                          "\n" + ports + "\n";
   for (const auto& f : flags) key_text += f + " ";
   for (const auto& [name, text] : spec.sources)
@@ -333,6 +341,11 @@ VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec, const fs::p
 
   // ccache, when present, makes rebuilds of the Verilator runtime and unchanged models cheap.
   if (find_program("ccache")) ::setenv("OBJCACHE", "ccache", 0);
+  if (spec.systemc) {
+    // Debian's libsystemc-dev: headers in /usr/include, library on the default search path.
+    ::setenv("SYSTEMC_INCLUDE", "/usr/include", 0);
+    ::setenv("SYSTEMC_LIBDIR", "/usr/lib/x86_64-linux-gnu", 0);
+  }
   fs::path log = tmp / "build.log";
   int rc = run_logged(argv, log, tmp);
   if (rc != 0 || !fs::exists(tmp / "obj" / "tb")) {

@@ -62,6 +62,9 @@ struct VerilatorBuildSpec {
   std::vector<PortSpec> ports;
   std::string valid_port = "out_valid";  // the output that marks a result beat
   bool fst = false;                      // trace format FST (else VCD)
+  // SystemC testbench (sim/harness/tb_sc_main.cpp, Verilator --sc, no tracing) instead of the
+  // plain C++ one; same stimulus/results files.
+  bool systemc = false;
   std::string label;                     // human-readable (design string), stored beside the build
 };
 

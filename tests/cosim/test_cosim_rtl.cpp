@@ -220,6 +220,17 @@ TEST(CosimRtl, Bf16AndFp16Pes) {
   }
 }
 
+TEST(CosimRtl, SystemCTestbenchGivesTheSameVerdict) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("gse:b=6,g=8,e=5@pe,acc=fixed32.16"));
+  auto gemms = random_gemms(d.design.format);
+  for (auto& g : gse_adversarial(d.design.format, 6, 8, 5, false)) gemms.push_back(g);
+  CosimOptions o = options();
+  o.systemc = true;
+  CosimResult r = run_cosim_gemms(d, gemms, o);
+  EXPECT_TRUE(r.pass) << describe(r);
+  for (const auto& g : r.per_gemm) EXPECT_EQ(g.measured_cycles, g.timing.cycles) << g.trace;
+}
+
 // ---- fault injection ----
 
 // Wraps the design's top in a module of the same name and ports that flips bit `bit` of in_a
