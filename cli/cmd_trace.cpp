@@ -76,7 +76,9 @@ int run_trace(const TraceOptions& o) {
     throw UsageError("give --model (tiny, llama-7b, llama2-7b, llama2-13b, llama3-8b) or --checkpoint FILE");
   }
   req.layer = o.layer;
-  req.proj = parse_proj(o.proj);
+  // "all": the seven projections of the layer, one after the other (56 traces).
+  const std::vector<Proj> projs = o.proj == "all" ? all_projections() : std::vector<Proj>{parse_proj(o.proj)};
+  req.proj = projs.front();
   req.rank = o.rank;
   req.alpha = o.alpha;
   req.tokens = o.tokens;
@@ -86,38 +88,50 @@ int run_trace(const TraceOptions& o) {
   req.threads = o.threads;
   req.validate();
 
-  const ProjDims d = proj_dims(req.model, req.proj);
   if (!o.json) {
-    std::printf("%s layer %lld %s_proj (in %lld, out %lld): rank %lld, alpha %g (s = %g), %lld tokens, "
-                "seed %llu, data %s\n",
-                req.model.name.c_str(), static_cast<long long>(req.layer), o.proj.c_str(),
-                static_cast<long long>(d.in), static_cast<long long>(d.out),
+    std::printf("%s layer %lld, rank %lld, alpha %g (s = %g), %lld tokens, seed %llu, data %s\n",
+                req.model.name.c_str(), static_cast<long long>(req.layer),
                 static_cast<long long>(req.rank), req.alpha, req.alpha / req.rank,
                 static_cast<long long>(req.tokens), static_cast<unsigned long long>(req.seed),
                 checkpoint ? o.checkpoint.c_str() : "synthetic");
     std::printf("formats %s\nacc %s\n", req.formats.str().c_str(), req.acc.str().c_str());
-    std::printf("%-12s %-20s operand               error vs FP32\n", "gemm", "M x N x K");
   }
   const auto started = std::chrono::steady_clock::now();
-  const auto reports = generate_lora_traces(req, o.out, o.json ? std::function<void(const GemmReport&)>{}
-                                                               : print_report_text);
+  std::vector<GemmReport> reports;
+  for (Proj p : projs) {
+    req.proj = p;
+    const ProjDims d = proj_dims(req.model, p);
+    if (!o.json) {
+      std::printf("\n%s_proj (in %lld, out %lld)\n", std::string(proj_name(p)).c_str(),
+                  static_cast<long long>(d.in), static_cast<long long>(d.out));
+      std::printf("%-12s %-20s operand               error vs FP32\n", "gemm", "M x N x K");
+    }
+    const auto some = generate_lora_traces(req, o.out, o.json ? std::function<void(const GemmReport&)>{}
+                                                              : print_report_text);
+    reports.insert(reports.end(), some.begin(), some.end());
+  }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   int64_t overflows = 0;
   for (const auto& r : reports) overflows += r.overflow_outputs;
   if (o.json) {
     nlohmann::json j = {
-        {"model", req.model.name}, {"layer", req.layer}, {"proj", o.proj}, {"in", d.in}, {"out", d.out},
+        {"model", req.model.name}, {"layer", req.layer}, {"proj", o.proj},
         {"rank", req.rank}, {"alpha", req.alpha}, {"tokens", req.tokens}, {"seed", req.seed},
         {"data", checkpoint ? o.checkpoint : std::string("synthetic")},
         {"formats", req.formats.str()}, {"acc", req.acc.str()}, {"out_dir", o.out},
         {"gemms", nlohmann::json::array()}, {"overflow_outputs", overflows}, {"seconds", total}};
+    if (projs.size() == 1) {
+      const ProjDims d = proj_dims(req.model, projs.front());
+      j["in"] = d.in;
+      j["out"] = d.out;
+    }
     for (const auto& r : reports) j["gemms"].push_back(report_json(r));
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::printf("%zu traces in %s, %.2f s total; %lld outputs saturated the accumulator%s\n",
+    std::printf("\n%zu traces in %s, %.2f s total; %lld outputs saturated the accumulator%s\n",
                 reports.size(), o.out.c_str(), total, static_cast<long long>(overflows),
-                overflows ? " (try a wider --acc or fewer fraction bits)" : "");
+                overflows ? " (try a wider --acc or fewer fraction bits; INT8 wants fixed32.0)" : "");
   }
   return 0;
 }
@@ -129,7 +143,7 @@ Runner setup(CLI::App& app) {
                  "Base weights from a llama2.c .bin or a Hugging Face .safetensors file/folder "
                  "(activations and gradients stay synthetic)");
   app.add_option("--layer", o->layer, "Decoder layer (default 0)");
-  app.add_option("--proj", o->proj, "Projection: q, k, v, o, gate, up, down (default q)");
+  app.add_option("--proj", o->proj, "Projection: q, k, v, o, gate, up, down, or all (default q)");
   app.add_option("--rank", o->rank, "LoRA rank r (default 8)");
   app.add_option("--alpha", o->alpha, "LoRA alpha; scale s = alpha / r (default 16)");
   app.add_option("--tokens", o->tokens, "Tokens T in the step (batch x sequence; default 16)");

@@ -58,6 +58,16 @@ TEST(CliTrace, WritesTracesAndReportsJson) {
   EXPECT_NE(text.out.find("L1.gate.fwd.base"), std::string::npos);
 }
 
+TEST(CliTrace, AllProjectionsOfALayer) {
+  ScratchDir dir("cliall");
+  const auto r = run_cli("trace --model tiny --proj all --tokens 8 --json --out " + dir.path().string());
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["gemms"].size(), 56u);
+  const auto text = run_cli("trace --model tiny --proj all --tokens 8 --out " + dir.path().string());
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("down_proj (in 192, out 64)"), std::string::npos);
+}
+
 TEST(CliTrace, BadInputExitsTwo) {
   ScratchDir dir("clibad");
   const std::string out = " --out " + dir.path().string();
