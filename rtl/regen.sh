@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 gsqhw="${GSQHW:-../build/gsqhw}"
-grep -v '^#' designs.txt | while read -r folder spec; do
+grep -v '^#' designs.txt | while read -r folder spec options; do
   [ -n "$folder" ] || continue
   rm -rf "$folder"
-  "$gsqhw" gen --design "$spec" --out "$folder"
+  # shellcheck disable=SC2086  # options are flags, split on purpose
+  "$gsqhw" gen --design "$spec" --out "$folder" $options
 done

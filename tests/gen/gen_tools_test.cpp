@@ -225,10 +225,15 @@ TEST(ReferenceCores, CheckedInRtlMatchesTheGenerator) {
   while (std::getline(list, line)) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream fields(line);
-    std::string folder, spec;
+    std::string folder, spec, option;
     fields >> folder >> spec;
+    GeneratorOptions options;
+    while (fields >> option) {
+      ASSERT_EQ(option, "--shared-align") << "rtl/designs.txt: unknown option " << option;
+      options.shared_alignment = true;
+    }
     SCOPED_TRACE(spec);
-    GeneratedDesign g = generate_design(DesignPoint::parse(spec));
+    GeneratedDesign g = generate_design(DesignPoint::parse(spec), options);
     for (const auto& [name, text] : g.files)
       EXPECT_EQ(read_file(rtl / folder / name), text)
           << "rtl/" << folder << "/" << name << " is stale: run scripts/regen_rtl.sh";
