@@ -23,7 +23,7 @@ struct SweepArgs {
   bool array_all = false;
   std::vector<std::string> liberty;
   std::string pdk, pdk_dir;
-  double clock_ns = 20.0;
+  double clock_ns = 30.0;
   double input_activity = 0.1;
   std::vector<std::string> traces;
   std::string activity = "rtl";
@@ -44,7 +44,7 @@ Runner setup(CLI::App& app) {
       "(fixed32.0), BF16 (fp32) as PEs; the headline pair (b* = the narrowest GSE-INT width as accurate\n"
       "as FP8 E4M3 on the traces, and FP8 E4M3) also as 2x2 arrays, and GSE-INT b* with an fp32\n"
       "accumulator (iso-accumulator comparison); plain INT-b MAC and bare-MAC baselines; OSU 0.18um;\n"
-      "20 ns clock; the built-in tiny LoRA trace set. Results go to OUT/results.sqlite (committed point by point: an\n"
+      "30 ns clock; the built-in tiny LoRA trace set. Results go to OUT/results.sqlite (committed point by point: an\n"
       "interrupted sweep resumes where it stopped), OUT/results.csv, OUT/results.json, OUT/report.md,\n"
       "OUT/report.html and OUT/plots/.");
   app.add_option("--formats", args->formats,
@@ -62,7 +62,7 @@ Runner setup(CLI::App& app) {
   app.add_option("--liberty", args->liberty, "Liberty file(s); default OSU 0.18um");
   app.add_option("--pdk", args->pdk, "named library: sky130 or asap7 (needs --pdk-dir)");
   app.add_option("--pdk-dir", args->pdk_dir, "folder holding the PDK's .lib.gz files");
-  app.add_option("--clock", args->clock_ns, "clock period in ns (default 20)");
+  app.add_option("--clock", args->clock_ns, "clock period in ns (default 30: every default design meets it at 180 nm)");
   app.add_option("--input-activity", args->input_activity, "vectorless toggle rate per cycle at data inputs (default 0.1)");
   app.add_option("--trace", args->traces, "trace files/folders (default: built-in tiny LoRA set in each design's format)");
   app.add_option("--activity", args->activity, "workload power from: rtl (default: RTL simulation, ports and registers), gate (gate-level simulation of the netlist, every net; slow), none");

@@ -18,7 +18,7 @@ struct SynthArgs {
   std::vector<std::string> liberty;
   std::string pdk;
   std::string pdk_dir;
-  double clock_ns = 20.0;
+  double clock_ns = 30.0;
   double input_activity = 0.1;
   std::vector<std::string> traces;
   bool no_cosim = false;
@@ -49,7 +49,7 @@ Runner setup(CLI::App& app) {
   app.add_option("--liberty", args->liberty, "Liberty file(s) (.lib or .lib.gz); default OSU 0.18um");
   app.add_option("--pdk", args->pdk, "named library: sky130 or asap7 (needs --pdk-dir)");
   app.add_option("--pdk-dir", args->pdk_dir, "folder holding the PDK's .lib.gz files");
-  app.add_option("--clock", args->clock_ns, "clock period in ns (default 20)");
+  app.add_option("--clock", args->clock_ns, "clock period in ns (default 30: every default design meets it at 180 nm)");
   app.add_option("--input-activity", args->input_activity,
                  "vectorless power: transitions per cycle at each data input (default 0.1)");
   app.add_option("--trace", args->traces, "trace files or folders (default: the built-in tiny LoRA set)");

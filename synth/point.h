@@ -18,7 +18,7 @@ namespace gsqhw::synth {
 struct PointRequest {
   std::string design;             // a DesignPoint string or a baseline string (synth/baseline.h)
   LibraryChoice library;
-  double clock_ns = 20.0;
+  double clock_ns = 30.0;
   double input_activity = 0.1;    // vectorless: transitions per cycle at each data input
   // Traces: files/folders; empty = the built-in tiny LoRA trace set in the design's format.
   std::vector<std::filesystem::path> traces;

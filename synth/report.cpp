@@ -231,7 +231,7 @@ std::string ratio(std::optional<double> value, std::optional<double> reference) 
 
 Block results_table(const std::vector<json>& results, const std::string& level) {
   Block table = Block::table({"design", "acc", "status", "area um^2", "cells", "fmax MHz", "power mW", "pJ/MAC",
-                              "area / E4M3", "power / E4M3", "pJ/MAC / E4M3", "SQNR dB"});
+                              "area / E4M3", "power / E4M3", "pJ/MAC / E4M3", "SQNR dB", "power source"});
   const json* fp8 = find_result(results, [&](const json& r) {
     return ok(r) && text(r, "variant") == "fp8-e4m3" && level_of(r) == level && text(r, "acc_kind") == "fp32";
   });
@@ -256,6 +256,8 @@ Block results_table(const std::vector<json>& results, const std::string& level) 
       row.insert(row.end(), {"-", "-", "-", "-", "-", "-", "-", "-"});
     }
     row.push_back(fmt_num(number(r, "sqnr_db"), "{:.2f}"));
+    std::string source = text(r, "activity_source");
+    row.push_back(!ok(r) ? "-" : source.empty() || source == "none" ? "vectorless" : source + " activity");
     table.rows.push_back(row);
   }
   return table;
@@ -390,9 +392,11 @@ fs::path write_report(const fs::path& db_path, const fs::path& out_dir) {
   para("Method: every point is generated, co-simulated bit-exactly against the golden model on the trace set "
        "(a point that fails gets no numbers), synthesized with Yosys (`synth -flatten`, `dfflibmap`, `abc` on the "
        "library), and timed with OpenSTA at the stated clock with inputs and outputs constrained 0 ns from the "
-       "edge (fmax = 1 / (period - worst slack)). Power is the workload power from a gate-level simulation of "
-       "the mapped netlist on the first traces (every net's toggle rate and duty annotated), or, marked (v), "
-       "vectorless (OpenSTA `set_power_activity -input`, the stated toggle rate at every data input). pJ/MAC = "
+       "edge (fmax = 1 / (period - worst slack)). Power is the workload power from a simulation on the first "
+       "traces - gate-level (every net of the mapped netlist annotated with its measured toggle rate and duty) or "
+       "RTL (only the ports and the registers whose names survive mapping are annotated; OpenSTA propagates "
+       "activity through the logic in between, without glitches) as the table's source column says - or, marked "
+       "(v), vectorless (OpenSTA `set_power_activity -input`, the stated toggle rate at every data input). pJ/MAC = "
        "energy over the simulated window / MACs done in it (vectorless: power / (MACs per cycle x clock)). "
        "SQNR is the trace error of the format and accumulator: dequantized GEMM outputs against the unquantized "
        "FP32 products, over all traces. Ratios are to FP8 E4M3 (fp32 accumulator) at the same level.");
@@ -555,7 +559,7 @@ fs::path write_report(const fs::path& db_path, const fs::path& out_dir) {
     }
     if (cmd.empty()) return std::string();
     std::string body = fmt::format(
-        "set title '{}'\nset xlabel 'element bits b'\nset ylabel '{}'\nset grid\nset logscale y\n"
+        "reset\nset title '{}'\nset xlabel 'element bits b'\nset ylabel '{}'\nset grid\nset logscale y\n"
         "set key outside right top\nset xrange [2:17]\nplot {}\n",
         title, ylabel, cmd);
     return fmt::format("set terminal pngcairo size 1100,600\nset output '{0}.png'\n{1}"
@@ -586,7 +590,7 @@ fs::path write_report(const fs::path& db_path, const fs::path& out_dir) {
     if (points.points.empty()) return std::string();
     std::string f1 = write_series(plots, name + "_points", points), f2 = write_series(plots, name + "_front", front);
     std::string body = fmt::format(
-        "set title 'Trace SQNR vs {0}'\nset xlabel '{0}'\nset ylabel 'trace SQNR (dB, higher is better)'\nset grid\n"
+        "reset\nset title 'Trace SQNR vs {0}'\nset xlabel '{0}'\nset ylabel 'trace SQNR (dB, higher is better)'\nset grid\n"
         "set logscale x\nset key outside right top\n"
         "plot '{1}' using 1:2 with points pt 7 title 'designs (PE)', '{1}' using 1:2:3 with labels offset 0,0.8 font ',8' notitle, "
         "'{2}' using 1:2 with steps title 'Pareto front'\n",

@@ -51,7 +51,7 @@ std::vector<int> parse_bit_range(const std::string& text);
 struct SweepOptions {
   SweepGrid grid;
   LibraryChoice library;
-  double clock_ns = 20.0;
+  double clock_ns = 30.0;
   double input_activity = 0.1;
   std::vector<std::filesystem::path> traces;  // empty: the built-in tiny LoRA trace set
   // Workload power source (synth/point.h). "rtl" by default: a gate-level Verilator build per
