@@ -179,7 +179,9 @@ TEST(Gse, ErrorBoundsPerRoundingMode) {
         // Nearest modes: half a step, except a floor-saturated element (< one step).
         double bound = nearest && !saturated ? step / 2 : step;
         ASSERT_LE(err, bound) << p.spec() << " x=" << x[i];
-        if (p.round == GseParams::Round::trunc) ASSERT_LE(std::fabs(y[i]), std::fabs(x[i]));
+        if (p.round == GseParams::Round::trunc) {
+          ASSERT_LE(std::fabs(y[i]), std::fabs(x[i]));
+        }
       }
     }
   }
