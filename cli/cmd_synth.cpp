@@ -8,6 +8,7 @@
 #include "sim/design.h"
 #include "sim/errors.h"
 #include "synth/baseline.h"
+#include "synth/liberty.h"
 #include "synth/point.h"
 
 namespace gsqhw::cli {
@@ -82,6 +83,8 @@ Runner setup(CLI::App& app) {
       if (ch == ':' || ch == ',' || ch == '=') ch = '_';
     request.out_dir = args->out.empty() ? std::filesystem::path("out/synth") / slug : std::filesystem::path(args->out);
 
+    // A bad library is bad input (exit 2), not a failed point: resolve it before anything runs.
+    synth::resolve_library(request.library);
     nlohmann::json result = synth::evaluate_point(request);
     if (args->json) {
       std::cout << result.dump(2) << "\n";
