@@ -206,8 +206,11 @@ TEST(Generator, SharedColumnGseArray) {
   EXPECT_EQ(g.manifest["timing"]["latency"], 4 + 2 + 1);  // C + pipe + 1
   expect_ports_match(g);
   // The PEs carry no exponent hardware at all.
-  for (const auto& [name, text] : g.files)
-    if (name == "gsqhw_pe_gsum.v") EXPECT_EQ(text.find("exp"), std::string::npos);
+  for (const auto& [name, text] : g.files) {
+    if (name == "gsqhw_pe_gsum.v") {
+      EXPECT_EQ(text.find("exp"), std::string::npos);
+    }
+  }
   auto plain = generate_design(DesignPoint::parse("gse:b=6@array8x4,acc=fixed32.16"));
   EXPECT_EQ(plain.manifest["architecture"], "per-pe");
   EXPECT_EQ(plain.manifest["timing"]["min_steps_per_group"], 1);

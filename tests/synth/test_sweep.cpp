@@ -114,7 +114,9 @@ TEST(Sweep, ResumesAfterKillNineWithNothingLostOrDuplicated) {
     designs.insert(row.design);
     EXPECT_EQ(row.status, "ok") << row.result.dump();
     EXPECT_GT(row.result.value("area_um2", 0.0), 0);
-    if (before.count(row.key)) EXPECT_EQ(before[row.key], row.finished_at) << "a stored point was redone";
+    if (before.count(row.key)) {
+      EXPECT_EQ(before[row.key], row.finished_at) << "a stored point was redone";
+    }
   }
   EXPECT_EQ(designs.size(), kDesigns.size());
 
