@@ -1,13 +1,20 @@
 // Golden-model GEMM throughput next to OpenBLAS sgemm, all single-threaded, on one
-// LLaMA-like tile shape M = N = 512, K = 4096. items_per_second counts multiply-accumulates,
-// so the report reads directly as MAC/s. Quantization is outside the timed loop.
-//   build-*/bench/bench_gemm                        (all, ~1 minute)
-//   build-*/bench/bench_gemm --benchmark_filter=Gse
+// LLaMA-like tile shape M = N = 512, K = 4096. Quantization is outside the timed loop.
+// Counters (from the thread's CPU time, so other processes on a loaded machine matter less):
+//   GMAC/s    multiply-accumulates per second / 1e9
+//   x_sgemm   GMAC/s divided by the median GMAC/s of the sgemm runs of this process
+//             (sgemm is measured first; a filtered run measures it on demand)
+//   build/bench/bench_gemm                                  (everything, ~1-2 minutes)
+//   build/bench/bench_gemm --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+//   build/bench/bench_gemm --benchmark_filter=Gse
 #include <benchmark/benchmark.h>
 #include <cblas.h>
+#include <time.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "sim/format.h"
@@ -39,45 +46,100 @@ const std::vector<float>& input_b() {
   return b;
 }
 
+double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+void sgemm_once(std::vector<float>& c) {
+  // C = A x B^T with A M x K and B N x K, both row-major: the golden GEMM's layout.
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, kM, kN, kK, 1.0f, input_a().data(), kK,
+              input_b().data(), kK, 0.0f, c.data(), kN);
+}
+
+// GMAC/s of every sgemm run so far in this process; the median is the reference.
+std::vector<double>& sgemm_rates() {
+  static std::vector<double> rates;
+  return rates;
+}
+
+double reference_sgemm_rate() {
+  auto& rates = sgemm_rates();
+  if (rates.empty()) {  // filtered run: measure sgemm here (about a second)
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    std::vector<float> c(static_cast<size_t>(kM * kN));
+    sgemm_once(c);  // warm-up
+    for (int run = 0; run < 3; ++run) {
+      double start = thread_cpu_seconds();
+      for (int i = 0; i < 5; ++i) sgemm_once(c);
+      rates.push_back(5.0 * kM * kN * kK / (thread_cpu_seconds() - start) / 1e9);
+    }
+  }
+  std::vector<double> sorted = rates;
+  std::sort(sorted.begin(), sorted.end());
+  return sorted[sorted.size() / 2];
+}
+
+double set_rate_counters(benchmark::State& state, double macs_per_iteration, double seconds) {
+  double rate = macs_per_iteration * static_cast<double>(state.iterations()) / seconds / 1e9;
+  state.counters["GMAC/s"] = rate;
+  state.SetItemsProcessed(static_cast<int64_t>(macs_per_iteration) * state.iterations());
+  return rate;
+}
+
 void golden(benchmark::State& state, const char* format_spec, const char* acc_spec,
             int64_t m = kM, bool scalar = false) {
   auto format = gsqhw::parse_format(format_spec);
   gsqhw::QuantizedTensor a = format->quantize(input_a().data(), m, kK);
   gsqhw::QuantizedTensor b = format->quantize(input_b().data(), kN, kK);
   gsqhw::AccumulatorSpec acc = gsqhw::AccumulatorSpec::parse(acc_spec);
+  const double sgemm = reference_sgemm_rate();
+  double start = thread_cpu_seconds();
   for (auto _ : state) {
     gsqhw::GemmResult r = scalar ? gsqhw::golden_gemm_scalar(a, b, acc)
                                  : gsqhw::golden_gemm(a, b, acc, /*threads=*/1);
     benchmark::DoNotOptimize(r.out.data());
   }
-  state.SetItemsProcessed(state.iterations() * m * kN * kK);
+  double rate = set_rate_counters(state, static_cast<double>(m) * kN * kK, thread_cpu_seconds() - start);
+  state.counters["x_sgemm"] = rate / sgemm;
   state.SetLabel(std::string(format_spec) + " acc=" + acc_spec + (scalar ? " (scalar reference)" : ""));
 }
-
-void BM_GoldenGse8Fixed(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fixed32.16"); }
-void BM_GoldenGse6Fixed(benchmark::State& s) { golden(s, "gse:b=6,g=32,e=5", "fixed32.16"); }
-void BM_GoldenGse8Fp32(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fp32"); }
-void BM_GoldenFp8E4m3Fp32(benchmark::State& s) { golden(s, "fp8:e4m3", "fp32"); }
-// The plain scalar reference on 32 rows, for the speed-up of the kernels.
-void BM_ScalarGse8Fixed_M32(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fixed32.16", 32, true); }
 
 void BM_OpenblasSgemm(benchmark::State& state) {
   if (openblas_set_num_threads) openblas_set_num_threads(1);
   std::vector<float> c(static_cast<size_t>(kM * kN));
+  double start = thread_cpu_seconds();
   for (auto _ : state) {
-    // C = A x B^T with A M x K and B N x K, both row-major: the golden GEMM's layout.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, kM, kN, kK, 1.0f, input_a().data(), kK,
-                input_b().data(), kK, 0.0f, c.data(), kN);
+    sgemm_once(c);
     benchmark::DoNotOptimize(c.data());
   }
-  state.SetItemsProcessed(state.iterations() * kM * kN * kK);
+  double rate = set_rate_counters(state, static_cast<double>(kM) * kN * kK, thread_cpu_seconds() - start);
+  sgemm_rates().push_back(rate);
+  state.counters["x_sgemm"] = 1.0;
   state.SetLabel("cblas_sgemm fp32, 1 thread");
 }
+
+void BM_GoldenGse8Fixed(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fixed32.16"); }
+void BM_GoldenGse6Fixed(benchmark::State& s) { golden(s, "gse:b=6,g=32,e=5", "fixed32.16"); }
+void BM_GoldenGse4Fixed(benchmark::State& s) { golden(s, "gse:b=4,g=32,e=5", "fixed32.16"); }
+void BM_GoldenGse8Fp32(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fp32"); }
+void BM_GoldenGse6Fp32(benchmark::State& s) { golden(s, "gse:b=6,g=32,e=5", "fp32"); }
+void BM_GoldenGse4Fp32(benchmark::State& s) { golden(s, "gse:b=4,g=32,e=5", "fp32"); }
+// range=full at b=8 may hold -128 on both sides: the int16 (vpmaddwd) kernel.
+void BM_GoldenGse8FullFixed(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5,range=full", "fixed32.16"); }
+void BM_GoldenFp8E4m3Fp32(benchmark::State& s) { golden(s, "fp8:e4m3", "fp32"); }
+// The plain scalar reference on 32 rows, for the speed-up of the kernels.
+void BM_ScalarGse8Fixed_M32(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fixed32.16", 32, true); }
 
 BENCHMARK(BM_OpenblasSgemm)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_GoldenGse8Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_GoldenGse6Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_GoldenGse4Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_GoldenGse8Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_GoldenGse6Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_GoldenGse4Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_GoldenGse8FullFixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_GoldenFp8E4m3Fp32)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_ScalarGse8Fixed_M32)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 

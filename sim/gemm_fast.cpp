@@ -1,27 +1,41 @@
 // Fast kernels of the golden GEMM (sim/gemm_fast.h). They compute exactly what the scalar
-// reference in gemm.cpp computes; the tests compare both on random shapes.
+// reference in gemm.cpp computes; the tests compare both on random and hand-built operands.
 //
-// GSE-INT (fixed and fp32 accumulators):
-//   * codes are packed as int16; a 6x16 register tile computes the 96 exact group sums S_j
-//     with AVX2 vpmaddwd (two products per 32-bit lane, exact: |S_j| <= 256 * 2^14 < 2^23);
-//   * after each group a vectorised epilogue applies the group exponent and adds to the
-//     accumulator (fixed: an integer-valued double plus a bound on sum |addend|; fp32: TwoSum
-//     in double + one RNE to float);
-//   * every case the vector code cannot decide exactly is marked and recomputed by the scalar
-//     reference: outputs that may saturate (fixed: bound above the W-bit range), the rare fp32 steps whose
-//     exact sum lies on a float midpoint or in the subnormal range (redone with
-//     add_exact_fp32 in place), and tiles touching a NaN group.
+// GSE-INT (fixed and fp32 accumulators), per 4x16 register tile and group j:
+//   1. The 64 exact group sums S_j, by one of two integer kernels chosen from the codes the
+//      operands actually contain (not from their declared format):
+//      * offset-binary int8 (vpmaddubsw, 32 MACs per instruction): u8 = a - min_a, s8 = b;
+//        the sums start from min_a * sum(b) instead of 0. Needs every int16 pair sum
+//        2 * (max_a - min_a) * max|b| to fit int16 with room for at least two of them
+//        (b <= 7 on one side, e.g. b=6: 8 chunks of 4 k are added in int16 per widening).
+//      * int16 (vpmaddwd, 16 MACs per instruction): everything else, e.g. b=8 on both sides.
+//   2. A vectorised epilogue adds S_j * 2^x_j to the tile's accumulators. Fast float forms,
+//      used when the group exponents actually present keep every scale an exact float:
+//      * fp32 acc: acc = fma(float(S_j), 2^x_j, acc) -- S_j (< 2^24) and 2^x_j are exact
+//        floats, so the FMA is exactly the one RNE rounding of acc + S_j * 2^x_j, with IEEE
+//        subnormals and overflow to Inf (needs MXCSR at its default: RNE, no FTZ/DAZ);
+//      * fixed, W <= 32: addend = floor(float(S_j) * 2^(x_j+F)) (exact), int32 accumulator,
+//        and a float bound sum|addend| (rounding error accounted for) proving that no partial
+//        sum leaves the W-bit range; outputs that may saturate are redone by the scalar path.
+//      Otherwise double forms: fixed as an integer-valued double with a bound (<= 2^52),
+//      fp32 by TwoSum + cvtpd_ps with the rare undecidable lanes redone by add_exact_fp32.
+//   Tiles touching a NaN group are computed by the scalar reference.
+//   Blocking: B is packed once into panels of 16 columns (k-chunks of 4 bytes interleaved);
+//   the driver walks blocks of panels that fit in L2, and for each block all row tiles, so
+//   a B panel is reused from L2 by every row tile and the 4 A rows stay in L1.
 // Minifloats with the fp32 accumulator: decoded values (MX scales folded in), 1x32 tiles of
-// independent accumulators with the same vectorised exact-rounding step per element.
-// Everything else uses the scalar reference. Dispatch: __builtin_cpu_supports("avx2").
+// independent accumulators with the exact double rounding step per element.
+// Everything else uses the scalar reference. Dispatch: __builtin_cpu_supports("avx2"/"fma").
 #include "sim/gemm_fast.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "sim/fp32_round.h"
@@ -30,140 +44,315 @@
 namespace gsqhw {
 namespace {
 
-constexpr int kTileRows = 6;   // A rows per register tile
-constexpr int kTileCols = 16;  // B rows (output columns) per register tile: two ymm of 8
+constexpr int kTileRows = 4;   // A rows per register tile
+constexpr int kTileCols = 16;  // B rows (output columns) per register tile: two ymm of 8 lanes
+constexpr int kChunkBytes = 4; // one 32-bit lane of B holds this many bytes of one column's k
 
-bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
+bool cpu_has_avx2_fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Packing
+// The float and double tricks below need IEEE behaviour: round to nearest even, subnormals
+// neither flushed (FTZ) nor read as zero (DAZ). That is the default; check rather than hope.
+bool mxcsr_is_ieee_default() {
+  constexpr unsigned kRoundingBits = 3u << 13, kFlushToZero = 1u << 15, kDenormalsAreZero = 1u << 6;
+  return (_mm_getcsr() & (kRoundingBits | kFlushToZero | kDenormalsAreZero)) == 0;
+}
 
-// GSE operand codes as int16 rows padded with zeros to `padded_k` (a whole number of groups).
-std::vector<int16_t> pack_rows_int16(const QuantizedTensor& t, int64_t row_begin,
-                                     int64_t row_end, int64_t padded_k) {
-  std::vector<int16_t> out(static_cast<size_t>((row_end - row_begin) * padded_k), 0);
-  for (int64_t r = row_begin; r < row_end; ++r)
-    for (int64_t k = 0; k < t.cols; ++k)
-      out[(r - row_begin) * padded_k + k] = static_cast<int16_t>(t.codes[r * t.cols + k]);
+// ---------------------------------------------------------------------------------------------
+// Aligned scratch memory (zero-initialised)
+
+template <typename T>
+class AlignedArray {
+ public:
+  explicit AlignedArray(size_t count)
+      : bytes_((std::max<size_t>(count, 1) * sizeof(T) + 63) / 64 * 64),
+        data_(static_cast<T*>(std::aligned_alloc(64, bytes_)), &std::free) {
+    if (!data_) throw std::bad_alloc();
+    std::memset(data_.get(), 0, bytes_);
+  }
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  T& operator[](size_t i) { return data_.get()[i]; }
+  const T& operator[](size_t i) const { return data_.get()[i]; }
+
+ private:
+  size_t bytes_;
+  std::unique_ptr<T, decltype(&std::free)> data_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// What the operands contain (decides the kernels)
+
+struct CodeRange {
+  int32_t min = 0, max = 0;
+  int64_t max_abs() const { return std::max<int64_t>(-static_cast<int64_t>(min), max); }
+};
+
+CodeRange code_range(const QuantizedTensor& t, int64_t row_begin, int64_t row_end) {
+  CodeRange range;
+  const int32_t* codes = t.codes.data() + row_begin * t.cols;
+  const int64_t count = (row_end - row_begin) * t.cols;
+  for (int64_t i = 0; i < count; ++i) {
+    range.min = std::min(range.min, codes[i]);
+    range.max = std::max(range.max, codes[i]);
+  }
+  return range;
+}
+
+// Unbiased scale exponents u = code + offset over the groups of rows [row_begin, row_end),
+// NaN groups excluded (empty: lo > hi).
+struct ExponentRange {
+  int lo = 1 << 20, hi = -(1 << 20);
+  bool codes_valid = true;  // every code in 0 .. nan_code (hand-built tensors may differ)
+};
+
+ExponentRange exponent_range(const QuantizedTensor& t, int64_t row_begin, int64_t row_end,
+                             int nan_code, int offset) {
+  ExponentRange range;
+  const int64_t groups = t.groups_per_row();
+  for (int64_t i = row_begin * groups; i < row_end * groups; ++i) {
+    int code = t.group_exponents[i];
+    if (code < 0 || code > nan_code) range.codes_valid = false;
+    if (code == nan_code) continue;
+    range.lo = std::min(range.lo, code + offset);
+    range.hi = std::max(range.hi, code + offset);
+  }
+  return range;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing: codes as int8 or int16, k padded with zeros to whole groups.
+//   A: one row after the other, padded_k codes each.
+//   B: panels of 16 columns; within a panel, k-chunks of 4 bytes (4 int8 or 2 int16 codes) of
+//      the 16 columns one after the other: [panel][k / per_chunk][column][per_chunk], i.e. two
+//      ymm registers per chunk, each 32-bit lane one column. Missing columns are zero.
+
+// (Local copies of sizes and __restrict pointers: stores through int8_t* may alias anything,
+// which would otherwise reload every bound and pointer per element.)
+// A codes minus `offset` (the offset-binary int8 kernel: 0..255 stored as the byte pattern).
+template <typename Code>
+void pack_a_rows(const QuantizedTensor& t, int64_t row_begin, int64_t row_end, int64_t padded_k,
+                 int32_t offset, Code* __restrict out) {
+  const int64_t cols = t.cols;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int32_t* __restrict src = t.codes.data() + r * cols;
+    Code* __restrict dst = out + (r - row_begin) * padded_k;
+    for (int64_t k = 0; k < cols; ++k) dst[k] = static_cast<Code>(src[k] - offset);
+  }
+}
+
+// min_a * (sum of B's codes in group j of column n), per panel, group and column: the start
+// value of the offset-binary kernel's sums.
+std::vector<int32_t> offset_corrections(const QuantizedTensor& b, int64_t groups, int g,
+                                        int32_t min_a) {
+  const int64_t panels = (b.rows + kTileCols - 1) / kTileCols, cols = b.cols;
+  std::vector<int32_t> out(static_cast<size_t>(panels * groups * kTileCols), 0);
+  for (int64_t n = 0; n < b.rows; ++n)
+    for (int64_t j = 0; j < groups; ++j) {
+      int32_t sum = 0;
+      for (int64_t k = j * g; k < std::min(cols, (j + 1) * g); ++k) sum += b.codes[n * cols + k];
+      out[((n / kTileCols) * groups + j) * kTileCols + n % kTileCols] = min_a * sum;
+    }
   return out;
 }
 
-// B as panels of 16 output columns: panel p, k pair q -> 16 columns x (k=2q, 2q+1) int16,
-// i.e. the operand of two vpmaddwd. Missing columns are zero.
-struct PackedB {
-  int64_t panels = 0, padded_k = 0;
-  std::vector<int16_t> codes;    // panels * (padded_k/2) * 32
-  std::vector<double> scales;    // panels * groups * 16: 2^(biased exponent code), exact
-  std::vector<uint8_t> has_nan;  // per panel: any NaN group in its columns
+template <typename Code>
+void pack_b_panels(const QuantizedTensor& b, int64_t padded_k, Code* __restrict out) {
+  constexpr int per_chunk = kChunkBytes / sizeof(Code);
+  const int64_t cols = b.cols, full_chunks = cols / per_chunk;
+  for (int64_t n = 0; n < b.rows; ++n) {
+    const int32_t* __restrict src = b.codes.data() + n * cols;
+    Code* __restrict dst = out + (n / kTileCols) * padded_k * kTileCols + (n % kTileCols) * per_chunk;
+    for (int64_t q = 0; q < full_chunks; ++q)
+      for (int i = 0; i < per_chunk; ++i)
+        dst[q * per_chunk * kTileCols + i] = static_cast<Code>(src[q * per_chunk + i]);
+    for (int64_t k = full_chunks * per_chunk; k < cols; ++k)  // the rest of a partial chunk
+      dst[full_chunks * per_chunk * kTileCols + k % per_chunk] = static_cast<Code>(src[k]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer kernels: the exact group sums of one 4x16 tile over one group.
+// sums[r][v] = the 8 int32 sums of A row r with columns 8v..8v+7.
+
+using TileSums = __m256i[kTileRows][2];
+
+// Kernels and epilogues are inlined into the tile loop (tile_over_groups), so that the group
+// sums stay in registers between them.
+#define GSQHW_INLINE_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
+
+inline int32_t load_chunk(const void* p) {
+  int32_t chunk;
+  std::memcpy(&chunk, p, sizeof chunk);
+  return chunk;
+}
+
+// int16 codes, vpmaddwd: each 32-bit lane takes 2 products; |S| <= G * max|a| * max|b|, which
+// the dispatch keeps below 2^24.
+struct Int16Kernel {
+  using Code = int16_t;
+  static constexpr int kPerChunk = 2;
+
+  GSQHW_INLINE_AVX2 void group_sums(const Code* const a[kTileRows], const Code* b,
+                                    int64_t chunks, int64_t, const int32_t*, TileSums& sums) {
+    __m256i c[kTileRows][2];
+    for (auto& row : c) row[0] = row[1] = _mm256_setzero_si256();
+    for (int64_t q = 0; q < chunks; ++q) {
+      __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32));
+      __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32 + 16));
+      for (int r = 0; r < kTileRows; ++r) {
+        __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 2 * q));
+        c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, b0));
+        c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, b1));
+      }
+    }
+    for (int r = 0; r < kTileRows; ++r) sums[r][0] = c[r][0], sums[r][1] = c[r][1];
+  }
 };
 
-PackedB pack_b(const QuantizedTensor& b, int64_t padded_k, int64_t groups, int nan_code) {
-  PackedB p;
-  p.padded_k = padded_k;
-  p.panels = (b.rows + kTileCols - 1) / kTileCols;
-  p.codes.assign(static_cast<size_t>(p.panels * padded_k * kTileCols), 0);
-  p.scales.assign(static_cast<size_t>(p.panels * groups * kTileCols), 1.0);
-  p.has_nan.assign(static_cast<size_t>(p.panels), 0);
-  for (int64_t n = 0; n < b.rows; ++n) {
-    int64_t panel = n / kTileCols, col = n % kTileCols;
-    int16_t* base = p.codes.data() + panel * padded_k * kTileCols;
-    for (int64_t k = 0; k < b.cols; ++k)
-      base[(k / 2) * 2 * kTileCols + col * 2 + (k & 1)] = static_cast<int16_t>(b.codes[n * b.cols + k]);
-    for (int64_t j = 0; j < groups; ++j) {
-      int e = b.group_exponents[n * groups + j];
-      p.scales[(panel * groups + j) * kTileCols + col] = std::ldexp(1.0, e);
-      if (e == nan_code) p.has_nan[panel] = 1;
+// int8 codes, vpmaddubsw (32 MACs per instruction) with A in offset binary: u8 = a - min_a
+// (0..255), s8 = b. Then sum (a - min_a) * b = S - min_a * sum b, so the sums start from
+// `init` = min_a * (sum of the group's B codes), per column, tabulated once. Every int16 pair
+// sum is at most 2 * (max_a - min_a) * max|b| <= 32767 (checked by the dispatch), and
+// `int16_steps` of them (>= 1) are added in int16 before one widening vpmaddwd with ones.
+// (Why not u8 = |a|, s8 = b * sign(a)? On this core vpsignb competes with the multiplies
+// for the same two pipes, while the offset costs nothing per MAC.)
+struct OffsetInt8Kernel {
+  using Code = int8_t;  // A: the byte pattern of the u8 offset code; B: s8
+  static constexpr int kPerChunk = 4;
+
+  GSQHW_INLINE_AVX2 void group_sums(const Code* const a[kTileRows], const Code* b,
+                                    int64_t chunks, int64_t int16_steps, const int32_t* init,
+                                    TileSums& sums) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i init0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init));
+    const __m256i init1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init + 8));
+    for (auto& row : sums) row[0] = init0, row[1] = init1;
+    for (int64_t q0 = 0; q0 < chunks; q0 += int16_steps) {
+      __m256i c[kTileRows][2];
+      for (auto& row : c) row[0] = row[1] = _mm256_setzero_si256();
+      const int64_t q_end = std::min(chunks, q0 + int16_steps);
+      for (int64_t q = q0; q < q_end; ++q) {
+        __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 64));
+        __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 64 + 32));
+        for (int r = 0; r < kTileRows; ++r) {
+          __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 4 * q));
+          c[r][0] = _mm256_add_epi16(c[r][0], _mm256_maddubs_epi16(av, b0));
+          c[r][1] = _mm256_add_epi16(c[r][1], _mm256_maddubs_epi16(av, b1));
+        }
+      }
+      for (int r = 0; r < kTileRows; ++r)
+        for (int v = 0; v < 2; ++v)
+          sums[r][v] = _mm256_add_epi32(sums[r][v], _mm256_madd_epi16(c[r][v], ones));
     }
   }
-  return p;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The 6x16 group-sum micro-kernel: sums[r][v] = 8 exact int32 group sums of row r, columns
-// 8v..8v+7, over `pairs` k pairs.
-
-__attribute__((target("avx2"))) inline void group_sums_6x16(const int16_t* const* a_rows,
-                                                            const int16_t* b, int64_t pairs,
-                                                            __m256i sums[kTileRows][2]) {
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t q = 0; q < pairs; ++q) {
-    __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + q * 32));
-    __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + q * 32 + 16));
-    int32_t pair;
-#define GSQHW_ROW(r, lo, hi)                                   \
-  std::memcpy(&pair, a_rows[r] + 2 * q, 4);                    \
-  {                                                            \
-    __m256i a = _mm256_set1_epi32(pair);                       \
-    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(a, b0));       \
-    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(a, b1));       \
-  }
-    GSQHW_ROW(0, c00, c01)
-    GSQHW_ROW(1, c10, c11)
-    GSQHW_ROW(2, c20, c21)
-    GSQHW_ROW(3, c30, c31)
-    GSQHW_ROW(4, c40, c41)
-    GSQHW_ROW(5, c50, c51)
-#undef GSQHW_ROW
-  }
-  sums[0][0] = c00; sums[0][1] = c01; sums[1][0] = c10; sums[1][1] = c11;
-  sums[2][0] = c20; sums[2][1] = c21; sums[3][0] = c30; sums[3][1] = c31;
-  sums[4][0] = c40; sums[4][1] = c41; sums[5][0] = c50; sums[5][1] = c51;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Epilogues: one group's sums into the tile accumulators.
-
-// Both epilogues scale a group sum by 2^(x_j [+ F]) as S * 2^(e_a + const) * 2^(e_b): two
-// exact double multiplications (|S| < 2^23, exponents within +-600).
-__attribute__((target("avx2"))) inline __m256d scaled_group_sum(__m128i sums_half,
-                                                                __m256d a_scale,
-                                                                const double* b_scales) {
-  return _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(sums_half), a_scale),
-                       _mm256_loadu_pd(b_scales));
-}
-
-// Fixed: acc += floor(S * 2^(x_j + F)) (= S shifted left, or arithmetically right). The
-// accumulator is kept as an integer-valued double, and `bound` collects sum_j |addend_j|:
-// while bound <= min(fixed_max(W), 2^52) no partial sum and no addend can leave the W-bit
-// range (no saturation) and every double operation is exact. Outputs whose bound exceeds
-// that are recomputed by the scalar reference, which saturates exactly.
-struct FixedTile {
-  alignas(32) double acc[kTileRows][kTileCols];
-  alignas(32) double bound[kTileRows][kTileCols];
 };
 
-__attribute__((target("avx2"))) inline void fixed_epilogue(__m256i sums[kTileRows][2],
-                                                           const double* a_scales,
-                                                           const double* b_scales,
-                                                           FixedTile& tile) {
-  const __m256d sign = _mm256_set1_pd(-0.0);
-  for (int r = 0; r < kTileRows; ++r) {
-    __m256d a_scale = _mm256_set1_pd(a_scales[r]);
-    for (int v = 0; v < 2; ++v) {
-      for (int h = 0; h < 2; ++h) {
-        __m128i s_half = h ? _mm256_extracti128_si256(sums[r][v], 1) : _mm256_castsi256_si128(sums[r][v]);
-        const int c = 8 * v + 4 * h;
-        __m256d addend = _mm256_round_pd(scaled_group_sum(s_half, a_scale, b_scales + c),
-                                         _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-        _mm256_store_pd(&tile.acc[r][c], _mm256_add_pd(_mm256_load_pd(&tile.acc[r][c]), addend));
-        _mm256_store_pd(&tile.bound[r][c], _mm256_add_pd(_mm256_load_pd(&tile.bound[r][c]),
-                                                         _mm256_andnot_pd(sign, addend)));
+// ---------------------------------------------------------------------------------------------
+// Epilogues: one group's sums into the tile accumulators. Each has a Scale type (the exact
+// powers of two 2^u tabulated per A row and group, and per B column and group), the tile
+// state, `add_group`, and `output` (false: the output may have saturated -> scalar path).
+
+// fp32 accumulator, float form: acc = fma(float(S), 2^(u_a + u_b), acc).
+struct FloatFp32Epilogue {
+  using Scale = float;
+  struct State {
+    alignas(32) float acc[kTileRows][kTileCols];
+  };
+  GSQHW_INLINE_AVX2 void add_group(const TileSums& sums,
+                                                            const float* a_scales,
+                                                            const float* b_scales, State& s) {
+    const __m256 b_lo = _mm256_load_ps(b_scales), b_hi = _mm256_load_ps(b_scales + 8);
+    for (int r = 0; r < kTileRows; ++r) {
+      const __m256 a_scale = _mm256_set1_ps(a_scales[r]);
+      for (int v = 0; v < 2; ++v) {
+        __m256 scale = _mm256_mul_ps(a_scale, v ? b_hi : b_lo);  // exact power of two
+        float* acc = &s.acc[r][8 * v];
+        _mm256_store_ps(acc, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r][v]), scale,
+                                             _mm256_load_ps(acc)));
       }
     }
   }
-}
-
-// fp32: acc = RNE_fp32(acc + S * 2^x) with acc held as the double of a float. TwoSum gives
-// the exact error; cvtpd_ps rounds hi correctly unless hi is exactly a float midpoint or
-// below the normal float range while the error is nonzero; those lanes are redone in scalar.
-struct Fp32Tile {
-  alignas(32) double acc[kTileRows][kTileCols];
 };
 
+// fixed, W <= 32, float form: addend = floor(float(S) * 2^(u_a + u_b)), exact; int32
+// accumulator; float bound of sum |addend|.
+struct FloatFixedEpilogue {
+  using Scale = float;
+  struct State {
+    alignas(32) int32_t acc[kTileRows][kTileCols];
+    alignas(32) float bound[kTileRows][kTileCols];
+  };
+  GSQHW_INLINE_AVX2 void add_group(const TileSums& sums,
+                                                        const float* a_scales,
+                                                        const float* b_scales, State& s) {
+    const __m256 b_lo = _mm256_load_ps(b_scales), b_hi = _mm256_load_ps(b_scales + 8);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int r = 0; r < kTileRows; ++r) {
+      const __m256 a_scale = _mm256_set1_ps(a_scales[r]);
+      for (int v = 0; v < 2; ++v) {
+        __m256 scale = _mm256_mul_ps(a_scale, v ? b_hi : b_lo);
+        __m256 addend = _mm256_round_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums[r][v]), scale),
+                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        // |addend| >= 2^31 converts to INT_MIN, but then the bound exceeds the limit and the
+        // output is recomputed by the scalar path.
+        __m256i* acc = reinterpret_cast<__m256i*>(&s.acc[r][8 * v]);
+        _mm256_store_si256(acc, _mm256_add_epi32(_mm256_load_si256(acc),
+                                                 _mm256_cvtps_epi32(addend)));
+        float* bound = &s.bound[r][8 * v];
+        _mm256_store_ps(bound, _mm256_add_ps(_mm256_load_ps(bound), _mm256_andnot_ps(sign, addend)));
+      }
+    }
+  }
+};
+
+// Both double forms scale a group sum as S * 2^u_a * 2^u_b: two exact double multiplications
+// (|S| < 2^31; scales_fit_double keeps every product a normal double).
+__attribute__((target("avx2"), always_inline)) inline __m256d scaled_group_sum(__m128i sums_half,
+                                                                __m256d a_scale,
+                                                                const double* b_scales) {
+  return _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(sums_half), a_scale),
+                       _mm256_load_pd(b_scales));
+}
+
+__attribute__((target("avx2"), always_inline)) inline __m128i sums_half(const __m256i& sums, int h) {
+  return h ? _mm256_extracti128_si256(sums, 1) : _mm256_castsi256_si128(sums);
+}
+
+// fixed, double form: acc += floor(S * 2^(x_j + F)) as an integer-valued double; `bound`
+// collects sum_j |addend_j|: while bound <= min(fixed_max(W), 2^52) no partial sum and no
+// addend can leave the W-bit range and every double operation is exact.
+struct DoubleFixedEpilogue {
+  using Scale = double;
+  struct State {
+    alignas(32) double acc[kTileRows][kTileCols];
+    alignas(32) double bound[kTileRows][kTileCols];
+  };
+  GSQHW_INLINE_AVX2 void add_group(const TileSums& sums,
+                                                        const double* a_scales,
+                                                        const double* b_scales, State& s) {
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    for (int r = 0; r < kTileRows; ++r) {
+      __m256d a_scale = _mm256_set1_pd(a_scales[r]);
+      for (int c = 0; c < kTileCols; c += 4) {
+        __m256d addend =
+            _mm256_round_pd(scaled_group_sum(sums_half(sums[r][c / 8], (c / 4) & 1), a_scale,
+                                             b_scales + c),
+                            _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        _mm256_store_pd(&s.acc[r][c], _mm256_add_pd(_mm256_load_pd(&s.acc[r][c]), addend));
+        _mm256_store_pd(&s.bound[r][c], _mm256_add_pd(_mm256_load_pd(&s.bound[r][c]),
+                                                      _mm256_andnot_pd(sign, addend)));
+      }
+    }
+  }
+};
+
+// fp32, double form: acc = RNE_fp32(acc + S * 2^x) with acc held as the double of a float.
+// TwoSum gives the exact error; cvtpd_ps rounds hi correctly unless hi is exactly a float
+// midpoint or outside the normal float range while the error is nonzero; those lanes are
+// redone in scalar.
 __attribute__((target("avx2"))) inline __m256d exact_fp32_step(__m256d acc, __m256d addend) {
   __m256d s = _mm256_add_pd(acc, addend);
   __m256d bb = _mm256_sub_pd(s, acc);
@@ -192,101 +381,288 @@ __attribute__((target("avx2"))) inline __m256d exact_fp32_step(__m256d acc, __m2
   return rounded;
 }
 
-__attribute__((target("avx2"))) inline void fp32_epilogue(__m256i sums[kTileRows][2],
-                                                          const double* a_scales,
-                                                          const double* b_scales, Fp32Tile& tile) {
-  for (int r = 0; r < kTileRows; ++r) {
-    __m256d a_scale = _mm256_set1_pd(a_scales[r]);
-    for (int v = 0; v < 2; ++v) {
-      for (int h = 0; h < 2; ++h) {
-        __m128i s_half = h ? _mm256_extracti128_si256(sums[r][v], 1) : _mm256_castsi256_si128(sums[r][v]);
-        const int c = 8 * v + 4 * h;
-        __m256d addend = scaled_group_sum(s_half, a_scale, b_scales + c);
-        _mm256_store_pd(&tile.acc[r][c], exact_fp32_step(_mm256_load_pd(&tile.acc[r][c]), addend));
+struct DoubleFp32Epilogue {
+  using Scale = double;
+  struct State {
+    alignas(32) double acc[kTileRows][kTileCols];
+  };
+  GSQHW_INLINE_AVX2 void add_group(const TileSums& sums,
+                                                        const double* a_scales,
+                                                        const double* b_scales, State& s) {
+    for (int r = 0; r < kTileRows; ++r) {
+      __m256d a_scale = _mm256_set1_pd(a_scales[r]);
+      for (int c = 0; c < kTileCols; c += 4) {
+        __m256d addend =
+            scaled_group_sum(sums_half(sums[r][c / 8], (c / 4) & 1), a_scale, b_scales + c);
+        _mm256_store_pd(&s.acc[r][c], exact_fp32_step(_mm256_load_pd(&s.acc[r][c]), addend));
       }
     }
   }
-}
+};
 
 // ---------------------------------------------------------------------------------------------
-// GSE driver
+// Writing the outputs (the dequantize step of sim/gemm.h for GSE: no scales, flags 0)
 
-__attribute__((target("avx2"))) void gse_rows_avx2(const GemmOperands& ops,
-                                                   const QuantizedTensor& a,
-                                                   const QuantizedTensor& b,
-                                                   const AccumulatorSpec& acc, int64_t row_begin,
-                                                   int64_t row_end, GemmResult& result) {
-  const int g = ops.gse_a.g;
-  const int64_t groups = a.groups_per_row(), padded_k = groups * g, pairs_per_group = g / 2;
-  const bool fixed = acc.kind == AccumulatorSpec::Kind::fixed;
-  // x_j = e_a + e_b + exp_const (biased codes); fixed adds F.
-  const int exp_const = -ops.gse_a.bias() - ops.gse_b.bias() - ops.gse_a.frac_bits() -
-                        ops.gse_b.frac_bits() + (fixed ? acc.frac_bits : 0);
-  // The largest |acc| the double accumulator may reach: within the W-bit range and exact
-  // (2^52), shrunk by a relative 2^-30 for the rounding of `bound` itself.
-  const double bound_limit =
-      std::min(static_cast<double>(fixed_max(acc.width)), 0x1.0p52) * (1 - 0x1.0p-30);
+// RNE_fp32(acc * 2^-F) for a fixed accumulator. While |acc| < 2^53 and 2^-F keeps the
+// product a normal double, double(acc) * 2^-F is exact and the conversion to float is the
+// one RNE rounding (subnormals and overflow included), which is what scaled_int_to_fp32 does.
+class FixedToFp32 {
+ public:
+  explicit FixedToFp32(int frac_bits)
+      : frac_bits_(frac_bits), fast_(frac_bits >= -960 && frac_bits <= 1000),
+        scale_(std::ldexp(1.0, -frac_bits)) {}
+  float operator()(int64_t acc) const {
+    if (fast_ && acc < (int64_t{1} << 53) && acc > -(int64_t{1} << 53))
+      return static_cast<float>(static_cast<double>(acc) * scale_);
+    return scaled_int_to_fp32(acc, -frac_bits_);
+  }
 
-  PackedB pb = pack_b(b, padded_k, groups, ops.gse_b.nan_code());
-  std::vector<int16_t> pa = pack_rows_int16(a, row_begin, row_end, padded_k);
-  std::vector<int16_t> zero_row(static_cast<size_t>(padded_k), 0);
-  // 2^(e_a + const) per A row and group, computed once (rows of a partial tile: 1.0).
-  const int64_t row_count = row_end - row_begin;
-  std::vector<double> a_scale_table(static_cast<size_t>((row_count + kTileRows) * groups), 1.0);
+ private:
+  int frac_bits_;
+  bool fast_;
+  double scale_;
+};
+
+// The result arrays as plain pointers (the uint8_t flags would otherwise make the compiler
+// reload the vectors' data pointers after every store).
+struct ResultPointers {
+  explicit ResultPointers(GemmResult& r)
+      : out(r.out.data()), acc_raw(r.acc_raw.data()), flags(r.flags.data()), n(r.n) {}
+  float* out;
+  int64_t* acc_raw;
+  uint8_t* flags;
+  int64_t n;
+
+  void fixed_output(int64_t m, int64_t col, int64_t acc, const FixedToFp32& to_fp32) const {
+    const int64_t index = m * n + col;
+    acc_raw[index] = acc;
+    out[index] = to_fp32(acc);
+    flags[index] = 0;
+  }
+  void fp32_output(int64_t m, int64_t col, float acc) const {
+    const int64_t index = m * n + col;
+    acc_raw[index] = fp32_bits(acc);
+    out[index] = acc;
+    flags[index] = 0;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The GSE driver
+
+// Everything a tile loop needs, fixed once per call.
+struct GseJob {
+  const GemmOperands* ops;
+  const QuantizedTensor* a;
+  const QuantizedTensor* b;
+  const AccumulatorSpec* acc;
+  int64_t row_begin, row_end;
+  int64_t groups, padded_k;
+  int offset_a, offset_b;     // u = exponent code + offset (offset_a includes F when fixed)
+  int32_t a_offset = 0;       // offset-binary int8 kernel: min_a, subtracted from A's codes
+  int64_t int16_steps = 1;    // offset-binary int8 kernel only
+  double fixed_bound_limit = 0;  // fixed epilogues: largest bound that proves no saturation
+};
+
+// One 4x16 tile over all groups: group sums, then the epilogue, group after group.
+template <class Kernel, class Epilogue>
+__attribute__((target("avx2,fma"))) void tile_over_groups(
+    const typename Kernel::Code* const a_rows[kTileRows], const typename Kernel::Code* b_panel,
+    const int32_t* panel_init, const typename Epilogue::Scale* a_scales,
+    const typename Epilogue::Scale* b_scales, int64_t groups, int g, int64_t int16_steps,
+    typename Epilogue::State& state) {
+  using Code = typename Kernel::Code;
+  const int64_t chunks_per_group = g / Kernel::kPerChunk;
+  TileSums sums;
+  for (int64_t j = 0; j < groups; ++j) {
+    const Code* group_rows[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) group_rows[r] = a_rows[r] + j * g;
+    Kernel::group_sums(group_rows, b_panel + j * g * kTileCols, chunks_per_group, int16_steps,
+                       panel_init ? panel_init + j * kTileCols : nullptr, sums);
+    Epilogue::add_group(sums, a_scales + j * kTileRows, b_scales + j * kTileCols, state);
+  }
+}
+
+// 2^(code + offset) for every exponent code of an E-bit format (the NaN code's entry unused).
+template <typename Scale>
+std::vector<Scale> power_table(int nan_code, int offset) {
+  std::vector<Scale> table(static_cast<size_t>(nan_code + 1));
+  for (int code = 0; code <= nan_code; ++code)
+    table[code] = static_cast<Scale>(std::ldexp(1.0, code + offset));
+  return table;
+}
+
+template <class Kernel, class Epilogue>
+void gse_rows(const GseJob& job, GemmResult& result) {
+  using Code = typename Kernel::Code;
+  using Scale = typename Epilogue::Scale;
+  const QuantizedTensor &a = *job.a, &b = *job.b;
+  const int g = job.ops->gse_a.g;
+  const int nan_a = job.ops->gse_a.nan_code(), nan_b = job.ops->gse_b.nan_code();
+  const int64_t groups = job.groups, padded_k = job.padded_k;
+  const int64_t row_count = job.row_end - job.row_begin;
+  const int64_t row_tiles = (row_count + kTileRows - 1) / kTileRows;
+  const int64_t panels = (b.rows + kTileCols - 1) / kTileCols;
+  // A rows (+ a zero row for partial tiles), B panels, the offset kernel's start values.
+  constexpr bool kOffset = std::is_same_v<Kernel, OffsetInt8Kernel>;
+  AlignedArray<Code> pa(static_cast<size_t>((row_count + 1) * padded_k));
+  AlignedArray<Code> pb(static_cast<size_t>(panels * padded_k * kTileCols));
+  pack_a_rows(a, job.row_begin, job.row_end, padded_k, kOffset ? job.a_offset : 0, pa.data());
+  pack_b_panels(b, padded_k, pb.data());
+  const std::vector<int32_t> init =
+      kOffset ? offset_corrections(b, groups, g, job.a_offset) : std::vector<int32_t>();
+
+  // 2^u per row tile, group and row (rows past the end: 1); per panel, group and column.
+  const std::vector<Scale> a_powers = power_table<Scale>(nan_a, job.offset_a);
+  const std::vector<Scale> b_powers = power_table<Scale>(nan_b, job.offset_b);
+  AlignedArray<Scale> a_scales(static_cast<size_t>(row_tiles * groups * kTileRows));
+  AlignedArray<Scale> b_scales(static_cast<size_t>(panels * groups * kTileCols));
+  std::fill_n(a_scales.data(), row_tiles * groups * kTileRows, Scale{1});
+  std::fill_n(b_scales.data(), panels * groups * kTileCols, Scale{1});
+  std::vector<uint8_t> tile_has_nan(static_cast<size_t>(row_tiles), 0);
+  std::vector<uint8_t> panel_has_nan(static_cast<size_t>(panels), 0);
   for (int64_t r = 0; r < row_count; ++r)
-    for (int64_t j = 0; j < groups; ++j)
-      a_scale_table[r * groups + j] =
-          std::ldexp(1.0, a.group_exponents[(row_begin + r) * groups + j] + exp_const);
-
-  auto tile_fixed = std::make_unique<FixedTile>();
-  auto tile_fp = std::make_unique<Fp32Tile>();
-  __m256i sums[kTileRows][2];
-  for (int64_t m0 = row_begin; m0 < row_end; m0 += kTileRows) {
-    const int rows_here = static_cast<int>(std::min<int64_t>(kTileRows, row_end - m0));
-    const int16_t* a_rows[kTileRows];
-    bool rows_have_nan = false;
-    for (int r = 0; r < kTileRows; ++r) {
-      a_rows[r] = r < rows_here ? pa.data() + (m0 + r - row_begin) * padded_k : zero_row.data();
-      for (int64_t j = 0; r < rows_here && j < groups; ++j)
-        rows_have_nan |= a.group_exponents[(m0 + r) * groups + j] == ops.gse_a.nan_code();
+    for (int64_t j = 0; j < groups; ++j) {
+      int code = a.group_exponents[(job.row_begin + r) * groups + j];
+      if (code == nan_a) tile_has_nan[r / kTileRows] = 1;
+      else a_scales[((r / kTileRows) * groups + j) * kTileRows + r % kTileRows] = a_powers[code];
     }
-    for (int64_t panel = 0; panel < pb.panels; ++panel) {
-      const int64_t n0 = panel * kTileCols;
-      const int cols_here = static_cast<int>(std::min<int64_t>(kTileCols, b.rows - n0));
-      if (rows_have_nan || pb.has_nan[panel]) {  // rare: the scalar path handles NaN groups
-        for (int r = 0; r < rows_here; ++r)
-          for (int c = 0; c < cols_here; ++c)
-            scalar_gemm_output(ops, a, b, acc, m0 + r, n0 + c, result);
-        continue;
-      }
-      std::memset(tile_fixed.get(), 0, sizeof(FixedTile));
-      std::memset(tile_fp.get(), 0, sizeof(Fp32Tile));
-      const int16_t* b_panel = pb.codes.data() + panel * padded_k * kTileCols;
-      for (int64_t j = 0; j < groups; ++j) {
-        const int16_t* group_rows[kTileRows];
-        double a_scales[kTileRows];
-        for (int r = 0; r < kTileRows; ++r) {
-          group_rows[r] = a_rows[r] + j * g;
-          a_scales[r] = a_scale_table[(m0 - row_begin + r) * groups + j];
+  for (int64_t n = 0; n < b.rows; ++n)
+    for (int64_t j = 0; j < groups; ++j) {
+      int code = b.group_exponents[n * groups + j];
+      if (code == nan_b) panel_has_nan[n / kTileCols] = 1;
+      else b_scales[((n / kTileCols) * groups + j) * kTileCols + n % kTileCols] = b_powers[code];
+    }
+
+  const FixedToFp32 fixed_to_fp32(job.acc->frac_bits);
+  const ResultPointers out(result);
+  // Blocks of B panels that stay in L2 (~384 KiB) while every row tile runs over them.
+  const int64_t panel_bytes =
+      std::max<int64_t>(1, padded_k * kTileCols * static_cast<int64_t>(sizeof(Code)));
+  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / panel_bytes);
+  auto state = std::make_unique<typename Epilogue::State>();
+  for (int64_t block = 0; block < panels; block += panels_per_block) {
+    const int64_t block_end = std::min(panels, block + panels_per_block);
+    for (int64_t tile = 0; tile < row_tiles; ++tile) {
+      const int64_t m0 = job.row_begin + tile * kTileRows;
+      const int rows_here = static_cast<int>(std::min<int64_t>(kTileRows, job.row_end - m0));
+      const Code* a_rows[kTileRows];
+      for (int r = 0; r < kTileRows; ++r)  // rows past the end read the zero row
+        a_rows[r] = pa.data() + (r < rows_here ? tile * kTileRows + r : row_count) * padded_k;
+      for (int64_t panel = block; panel < block_end; ++panel) {
+        const int64_t n0 = panel * kTileCols;
+        const int cols_here = static_cast<int>(std::min<int64_t>(kTileCols, b.rows - n0));
+        if (tile_has_nan[tile] || panel_has_nan[panel]) {  // rare: scalar handles NaN groups
+          for (int r = 0; r < rows_here; ++r)
+            for (int c = 0; c < cols_here; ++c)
+              scalar_gemm_output(*job.ops, a, b, *job.acc, m0 + r, n0 + c, result);
+          continue;
         }
-        group_sums_6x16(group_rows, b_panel + j * g * kTileCols, pairs_per_group, sums);
-        const double* b_scales = pb.scales.data() + (panel * groups + j) * kTileCols;
-        if (fixed) fixed_epilogue(sums, a_scales, b_scales, *tile_fixed);
-        else fp32_epilogue(sums, a_scales, b_scales, *tile_fp);
-      }
-      for (int r = 0; r < rows_here; ++r) {
-        for (int c = 0; c < cols_here; ++c) {
-          if (fixed && !(tile_fixed->bound[r][c] <= bound_limit)) {
-            scalar_gemm_output(ops, a, b, acc, m0 + r, n0 + c, result);
-          } else {
-            finish_gemm_output(ops, a, b, acc, m0 + r, n0 + c,
-                               static_cast<int64_t>(tile_fixed->acc[r][c]),
-                               static_cast<float>(tile_fp->acc[r][c]), 0, result);
+        std::memset(state.get(), 0, sizeof(*state));
+        tile_over_groups<Kernel, Epilogue>(a_rows, pb.data() + panel * padded_k * kTileCols,
+                                           kOffset ? init.data() + panel * groups * kTileCols : nullptr,
+                                           a_scales.data() + tile * groups * kTileRows,
+                                           b_scales.data() + panel * groups * kTileCols, groups, g,
+                                           job.int16_steps, *state);
+        for (int r = 0; r < rows_here; ++r) {
+          for (int c = 0; c < cols_here; ++c) {
+            if constexpr (std::is_same_v<Epilogue, FloatFp32Epilogue> ||
+                          std::is_same_v<Epilogue, DoubleFp32Epilogue>) {
+              out.fp32_output(m0 + r, n0 + c, static_cast<float>(state->acc[r][c]));
+            } else if (static_cast<double>(state->bound[r][c]) <= job.fixed_bound_limit) {
+              out.fixed_output(m0 + r, n0 + c, static_cast<int64_t>(state->acc[r][c]),
+                               fixed_to_fp32);
+            } else {  // may have saturated: the scalar path saturates exactly
+              scalar_gemm_output(*job.ops, a, b, *job.acc, m0 + r, n0 + c, result);
+            }
           }
         }
       }
     }
   }
+}
+
+// Every 2^u_a, 2^u_b and 2^(u_a + u_b) an exact float (normal or subnormal)?
+bool scales_are_floats(const ExponentRange& ea, const ExponentRange& eb) {
+  if (ea.lo > ea.hi || eb.lo > eb.hi) return true;  // only NaN groups: scales unused
+  auto in_range = [](int lo, int hi) { return lo >= -149 && hi <= 127; };
+  return in_range(ea.lo, ea.hi) && in_range(eb.lo, eb.hi) && in_range(ea.lo + eb.lo, ea.hi + eb.hi);
+}
+
+// The double epilogues need S * 2^u_a and S * 2^(u_a + u_b) to be normal doubles (exact, and
+// floor of a tiny negative value not lost to underflow) for every |S| < 2^31.
+bool scales_fit_double(const ExponentRange& ea, const ExponentRange& eb) {
+  if (ea.lo > ea.hi || eb.lo > eb.hi) return true;
+  auto in_range = [](int lo, int hi) { return lo >= -1000 && hi <= 990; };
+  return in_range(ea.lo, ea.hi) && in_range(eb.lo, eb.hi) && in_range(ea.lo + eb.lo, ea.hi + eb.hi);
+}
+
+template <class Kernel>
+void gse_rows_with_epilogue(const GseJob& job, bool float_scales, GemmResult& result) {
+  const AccumulatorSpec& acc = *job.acc;
+  if (acc.kind == AccumulatorSpec::Kind::fp32) {
+    if (float_scales) gse_rows<Kernel, FloatFp32Epilogue>(job, result);
+    else gse_rows<Kernel, DoubleFp32Epilogue>(job, result);
+    return;
+  }
+  GseJob fixed_job = job;
+  // The float bound is a sum of `groups` exact terms, each addition rounded to nearest: it is
+  // at least (true sum) * (1 - 2^-24)^groups, so a computed bound <= L / (1 + 2 groups 2^-24)
+  // proves the true sum <= L (groups * 2^-24 is tiny here).
+  const double rounding_margin = 1 + 2.0 * static_cast<double>(job.groups) * 0x1.0p-24;
+  if (float_scales && acc.width <= 32 && job.groups < (int64_t{1} << 20)) {
+    fixed_job.fixed_bound_limit = static_cast<double>(fixed_max(acc.width)) / rounding_margin;
+    gse_rows<Kernel, FloatFixedEpilogue>(fixed_job, result);
+  } else {
+    // Double bound: at most 2^52 and exact sums of integers; the 2^-30 absorbs the rounding
+    // of the bound once it exceeds 2^53 (not reached below the limit).
+    fixed_job.fixed_bound_limit =
+        std::min(static_cast<double>(fixed_max(acc.width)), 0x1.0p52) * (1 - 0x1.0p-30);
+    gse_rows<Kernel, DoubleFixedEpilogue>(fixed_job, result);
+  }
+}
+
+// Picks the integer kernel from the codes present and the epilogue from the exponents present.
+// Returns false when no kernel is exact for these codes (malformed, out-of-format values).
+bool gse_rows_fast(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+                   const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
+                   GemmResult& result) {
+  GseJob job{&ops, &a, &b, &acc, row_begin, row_end, a.groups_per_row(), 0, 0, 0};
+  job.padded_k = job.groups * ops.gse_a.g;
+  const bool fixed = acc.kind == AccumulatorSpec::Kind::fixed;
+  // x_j = (e_a - B_a - frac_a) + (e_b - B_b - frac_b); fixed adds F on A's side.
+  job.offset_a = -ops.gse_a.bias() - ops.gse_a.frac_bits() + (fixed ? acc.frac_bits : 0);
+  job.offset_b = -ops.gse_b.bias() - ops.gse_b.frac_bits();
+  const ExponentRange ea = exponent_range(a, row_begin, row_end, ops.gse_a.nan_code(), job.offset_a);
+  const ExponentRange eb = exponent_range(b, 0, b.rows, ops.gse_b.nan_code(), job.offset_b);
+  if (!ea.codes_valid || !eb.codes_valid) return false;
+  if (!scales_fit_double(ea, eb)) return false;  // extreme F: the scalar path
+
+  const CodeRange ca = code_range(a, row_begin, row_end), cb = code_range(b, 0, b.rows);
+  const int64_t max_a = ca.max_abs(), max_b = cb.max_abs();
+  const int64_t g = ops.gse_a.g;
+  // The float epilogues need |S| < 2^24 (exact float); the double ones |S| < 2^31.
+  const bool float_scales = scales_are_floats(ea, eb) && g * max_a * max_b < (int64_t{1} << 24) &&
+                            cpu_has_avx2_fma();
+  // Offset-binary int8 kernel: A's codes minus min_a must fit u8, B's codes s8, and the
+  // largest |vpmaddubsw lane| (a pair sum) 2 * (max_a - min_a) * max|b| must fit int16. When
+  // not even two of those fit int16 (e.g. b = 8 on both sides), widening after every
+  // vpmaddubsw costs as many multiplies per MAC as vpmaddwd: the int16 kernel then.
+  const int64_t a_span = static_cast<int64_t>(ca.max) - ca.min;  // ca.min <= 0 <= ca.max
+  const int64_t pair_bound = 2 * a_span * max_b;
+  const int64_t int16_steps = pair_bound == 0 ? (int64_t{1} << 20) : 32767 / pair_bound;
+  if (a_span <= 255 && cb.min >= -128 && cb.max <= 127 && int16_steps >= 2) {
+    job.a_offset = ca.min;
+    job.int16_steps = int16_steps;
+    gse_rows_with_epilogue<OffsetInt8Kernel>(job, float_scales, result);
+    return true;
+  }
+  if (max_a <= 32767 && max_b <= 32767 && ca.min > -32768 && cb.min > -32768 &&
+      g * max_a * max_b < (int64_t{1} << 31)) {
+    gse_rows_with_epilogue<Int16Kernel>(job, float_scales, result);
+    return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,11 +733,10 @@ __attribute__((target("avx2"))) void minifloat_fp32_rows_avx2(const GemmOperands
 bool fast_gemm_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
                     const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
                     GemmResult& result) {
-  if (!cpu_has_avx2() || row_begin >= row_end || b.rows == 0) return false;
-  if (ops.kind == GemmOperands::Kind::gse) {
-    gse_rows_avx2(ops, a, b, acc, row_begin, row_end, result);
-    return true;
-  }
+  if (!cpu_has_avx2_fma() || !mxcsr_is_ieee_default() || row_begin >= row_end || b.rows == 0)
+    return false;
+  if (ops.kind == GemmOperands::Kind::gse)
+    return gse_rows_fast(ops, a, b, acc, row_begin, row_end, result);
   if (ops.kind == GemmOperands::Kind::minifloat && acc.kind == AccumulatorSpec::Kind::fp32) {
     minifloat_fp32_rows_avx2(ops, a, b, acc, row_begin, row_end, result);
     return true;

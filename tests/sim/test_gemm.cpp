@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "sim/errors.h"
 #include "sim/format.h"
@@ -284,6 +287,92 @@ TEST(GoldenGemm, FastMatchesScalarOnRandomShapes) {
       std::string what = fmt::format("{} x {} {}x{}x{} {}", sa, sb, m, n, k, acc_text);
       for (int threads : {1, 2, 3}) expect_identical(golden_gemm(o.a, o.b, acc, threads), reference, what);
     }
+  }
+}
+
+// The GSE fast path picks its integer kernel from the codes present (offset-binary int8
+// vpmaddubsw with int16 partial sums while they provably fit, or int16 vpmaddwd) and its
+// epilogue from the exponents present (float or double). Every choice must equal the scalar
+// reference.
+void expect_fast_matches_scalar(const QuantizedTensor& a, const QuantizedTensor& b,
+                                const std::vector<std::string>& accs, const std::string& what) {
+  for (const auto& acc_text : accs) {
+    AccumulatorSpec acc = AccumulatorSpec::parse(acc_text);
+    GemmResult reference = golden_gemm_scalar(a, b, acc);
+    for (int threads : {1, 2})
+      expect_identical(golden_gemm(a, b, acc, threads), reference, what + " " + acc_text);
+  }
+}
+
+TEST(GoldenGemm, FastGseMatchesScalarForEveryWidthGroupSizeAndRange) {
+  const std::vector<std::string> accs = {"fixed32.16", "fixed24.8", "fixed64.30", "fp32"};
+  int seed = 900;
+  for (int bits = 2; bits <= 8; ++bits) {
+    for (int g : {4, 8, 32, 128, 256}) {
+      for (const char* range : {"symmetric", "full"}) {
+        std::string spec = fmt::format("gse:b={},g={},e=5,range={}", bits, g, range);
+        const int64_t k = 2 * g + 4 + (seed % 29);  // partial last group, K % 32 != 0
+        Operands o = make_operands(spec, spec, 9, 19, k, ++seed, 3);  // partial 4x16 tiles
+        expect_fast_matches_scalar(o.a, o.b, accs, spec);
+      }
+    }
+  }
+}
+
+// Codes drawn uniformly from [lo, hi] (any int32: also outside the declared format, which the
+// fast path must notice), group exponent codes from [exp_lo, exp_hi].
+QuantizedTensor random_gse_tensor(const std::string& spec, int64_t rows, int64_t cols,
+                                  uint32_t seed, int lo, int hi, int exp_lo, int exp_hi) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> code(lo, hi), exponent(exp_lo, exp_hi);
+  int g = GseParams::parse(spec).g;
+  std::vector<int32_t> codes(static_cast<size_t>(rows * cols)), exps;
+  for (auto& c : codes) c = code(rng);
+  for (int64_t i = 0; i < rows * ((cols + g - 1) / g); ++i) exps.push_back(exponent(rng));
+  return gse_tensor(spec, rows, cols, std::move(codes), std::move(exps));
+}
+
+TEST(GoldenGemm, FastGseKernelChoiceFollowsTheCodesPresent) {
+  const std::string full = "gse:b=8,g=256,e=5,range=full";
+  const std::vector<std::string> accs = {"fixed32.16", "fixed64.40", "fp32"};
+  // Extremes of every kernel: constant A codes (offset-binary int8 kernel with u8 = 0: the
+  // whole sum comes from min_a * sum(b); |S| = 2^22 per group for -128 x -128), wide A with
+  // narrow B and the reverse (pair sums near the int16 limit, one or a few int16 steps),
+  // full x full (int16 kernel), all zeros.
+  struct Case { int a_lo, a_hi, b_lo, b_hi; const char* what; };
+  for (Case c : {Case{-128, -128, -128, -128, "-128 x -128"}, Case{-128, 127, -127, 127, "-128 in A"},
+                 Case{-127, 127, -128, 127, "-128 in B"}, Case{127, 127, -128, -128, "127 x -128"},
+                 Case{-128, 127, -128, 127, "full x full"}, Case{-128, 127, -32, 31, "wide x b=6"},
+                 Case{-128, 127, -64, 63, "wide x b=7"}, Case{-8, 7, -128, 127, "b=4 x wide"},
+                 Case{0, 0, 0, 0, "zeros"}}) {
+    QuantizedTensor a = random_gse_tensor(full, 6, 600, 11, c.a_lo, c.a_hi, 10, 20);
+    QuantizedTensor b = random_gse_tensor(full, 18, 600, 12, c.b_lo, c.b_hi, 10, 20);
+    expect_fast_matches_scalar(a, b, accs, c.what);
+  }
+  // Codes that no b <= 8 format produces: int16 kernel (|code| < 2^15), scalar beyond.
+  const std::string small = "gse:b=8,g=8,e=5";
+  for (int limit : {300, 20000, 70000}) {
+    QuantizedTensor a = random_gse_tensor(small, 5, 40, 13, -limit, limit, 0, 6);
+    QuantizedTensor b = random_gse_tensor(small, 17, 40, 14, -limit, limit, 0, 6);
+    expect_fast_matches_scalar(a, b, {"fixed64.0", "fp32"}, fmt::format("codes +-{}", limit));
+  }
+}
+
+TEST(GoldenGemm, FastGseEpilogueChoiceFollowsTheExponentsPresent) {
+  // e=8 (bias 127): the scale 2^x_j = 2^(e_a + e_b - 266) spans far beyond float. Windows
+  // of exponent codes put the whole GEMM on the float epilogues (fp32 results subnormal or
+  // overflowing to Inf included) or on the double ones (a scale outside float).
+  const std::string spec = "gse:b=8,g=32,e=8";
+  const std::vector<std::string> accs = {"fp32", "fixed32.16", "fixed32.200", "fixed64.250",
+                                         "fixed16.-40"};
+  for (auto [lo, hi] : {std::pair{55, 62},    // tiny: fp32 sums near and below 2^-126
+                        std::pair{60, 70},    // around the float/double switch
+                        std::pair{190, 200},  // huge: fp32 overflows to Inf
+                        std::pair{0, 254},    // everything: double epilogues
+                        std::pair{120, 135}}) {
+    QuantizedTensor a = random_gse_tensor(spec, 7, 200, 21 + lo, -127, 127, lo, hi);
+    QuantizedTensor b = random_gse_tensor(spec, 20, 200, 22 + hi, -127, 127, lo, hi);
+    expect_fast_matches_scalar(a, b, accs, fmt::format("exponents {}..{}", lo, hi));
   }
 }
 
