@@ -24,7 +24,9 @@
 //   the driver walks blocks of panels that fit in L2, and for each block all row tiles, so
 //   a B panel is reused from L2 by every row tile and the 4 A rows stay in L1.
 // Minifloats with the fp32 accumulator: decoded values (MX scales folded in), 1x32 tiles of
-// independent accumulators with the exact double rounding step per element.
+// independent accumulators, one exact rounding per element in order: a float FMA when every
+// value is exactly a float (FP8, BF16, FP16 without out-of-range MX scales), else the double
+// product and the TwoSum step.
 // Everything else uses the scalar reference. Dispatch: __builtin_cpu_supports("avx2"/"fma").
 #include "sim/gemm_fast.h"
 
@@ -668,62 +670,126 @@ bool gse_rows_fast(const GemmOperands& ops, const QuantizedTensor& a, const Quan
 // ---------------------------------------------------------------------------------------------
 // Minifloat x minifloat with the fp32 accumulator
 
-double decoded_value(const MinifloatParams& p, int block, const QuantizedTensor& t, int64_t row,
-                     int64_t col) {
-  double v = decode_minifloat(p, static_cast<uint32_t>(t.codes[row * t.cols + col]));
-  if (block) {
-    int code = t.group_exponents[row * t.groups_per_row() + col / block];
-    v = code == 255 ? std::nan("") : std::ldexp(v, code - 127);
+// Decoded values (MX block scales folded in) of rows [row_begin, row_end) of t, row-major.
+// Codes go through a table of the format's 2^bits values (bits <= 16).
+std::vector<double> decoded_rows(const MinifloatParams& p, int block, const QuantizedTensor& t,
+                                 int64_t row_begin, int64_t row_end) {
+  std::vector<double> table;
+  const bool tabulated = p.total_bits() <= 16;
+  if (tabulated) {
+    table.resize(size_t{1} << p.total_bits());
+    for (uint32_t code = 0; code < table.size(); ++code) table[code] = decode_minifloat(p, code);
   }
-  return v;
+  const int64_t cols = t.cols;
+  std::vector<double> out(static_cast<size_t>((row_end - row_begin) * cols));
+  for (int64_t r = row_begin; r < row_end; ++r)
+    for (int64_t k = 0; k < cols; ++k) {
+      uint32_t code = static_cast<uint32_t>(t.codes[r * cols + k]);
+      double v = tabulated && code < table.size() ? table[code] : decode_minifloat(p, code);
+      if (block) {
+        int scale = t.group_exponents[r * t.groups_per_row() + k / block];
+        v = scale == 255 ? std::nan("") : std::ldexp(v, scale - 127);
+      }
+      out[(r - row_begin) * cols + k] = v;
+    }
+  return out;
 }
 
 constexpr int kMfCols = 32;  // independent accumulators per tile (hides the add latency)
 
-__attribute__((target("avx2"))) void minifloat_fp32_rows_avx2(const GemmOperands& ops,
-                                                              const QuantizedTensor& a,
-                                                              const QuantizedTensor& b,
-                                                              const AccumulatorSpec& acc,
-                                                              int64_t row_begin, int64_t row_end,
-                                                              GemmResult& result) {
+// Which B panels / A rows hold an Inf or NaN (those outputs go to the scalar path), and
+// whether every value is exactly a float (then the float FMA form applies).
+struct DecodedFacts {
+  std::vector<uint8_t> bad;  // per panel (B) or row (A)
+  bool all_floats = true;
+};
+
+DecodedFacts decoded_facts(const std::vector<double>& values, int64_t rows, int64_t cols,
+                           int64_t rows_per_unit) {
+  DecodedFacts facts;
+  facts.bad.assign(static_cast<size_t>((rows + rows_per_unit - 1) / rows_per_unit), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < cols; ++k) {
+      double v = values[r * cols + k];
+      if (!std::isfinite(v)) facts.bad[r / rows_per_unit] = 1;
+      else if (static_cast<double>(static_cast<float>(v)) != v) facts.all_floats = false;
+    }
+  return facts;
+}
+
+// acc = RNE_fp32(acc + a * b) per element in order, 32 outputs (one row, 32 columns) at a
+// time. Float form: a and b exact floats, so fma(a, b, acc) is exactly that one rounding
+// (the product inside an FMA is exact; subnormals and overflow to Inf as IEEE; NaN cannot
+// arise from finite operands). Double form: exact double product + exact_fp32_step.
+template <bool kFloat>
+__attribute__((target("avx2,fma"))) void minifloat_fp32_panel(const double* a_row,
+                                                               const float* a_row_f,
+                                                               const double* b_panel,
+                                                               const float* b_panel_f,
+                                                               int64_t k_len, float out[kMfCols]) {
+  if constexpr (kFloat) {
+    __m256 accs[kMfCols / 8];
+    for (auto& v : accs) v = _mm256_setzero_ps();
+    for (int64_t k = 0; k < k_len; ++k) {
+      __m256 av = _mm256_set1_ps(a_row_f[k]);
+      for (int v = 0; v < kMfCols / 8; ++v)
+        accs[v] = _mm256_fmadd_ps(av, _mm256_load_ps(b_panel_f + k * kMfCols + 8 * v), accs[v]);
+    }
+    for (int v = 0; v < kMfCols / 8; ++v) _mm256_storeu_ps(out + 8 * v, accs[v]);
+  } else {
+    __m256d accs[kMfCols / 4];
+    for (auto& v : accs) v = _mm256_setzero_pd();
+    for (int64_t k = 0; k < k_len; ++k) {
+      __m256d av = _mm256_set1_pd(a_row[k]);
+      for (int v = 0; v < kMfCols / 4; ++v) {
+        __m256d product = _mm256_mul_pd(av, _mm256_load_pd(b_panel + k * kMfCols + 4 * v));  // exact
+        accs[v] = exact_fp32_step(accs[v], product);
+      }
+    }
+    for (int v = 0; v < kMfCols / 4; ++v)
+      _mm_storeu_ps(out + 4 * v, _mm256_cvtpd_ps(accs[v]));  // exact: the doubles are floats
+  }
+}
+
+void minifloat_fp32_rows(const GemmOperands& ops, const QuantizedTensor& a,
+                         const QuantizedTensor& b, const AccumulatorSpec& acc, int64_t row_begin,
+                         int64_t row_end, GemmResult& result) {
   const int64_t k_len = a.cols, panels = (b.rows + kMfCols - 1) / kMfCols;
-  // B decoded, panel-major: [panel][k][32] doubles; padding columns are 0.
-  std::vector<double> bp(static_cast<size_t>(panels * k_len * kMfCols), 0.0);
-  std::vector<uint8_t> panel_bad(static_cast<size_t>(panels), 0);
+  const std::vector<double> bd = decoded_rows(*ops.mf_b, ops.block_b, b, 0, b.rows);
+  const std::vector<double> ad = decoded_rows(*ops.mf_a, ops.block_a, a, row_begin, row_end);
+  const DecodedFacts b_facts = decoded_facts(bd, b.rows, k_len, kMfCols);
+  const DecodedFacts a_facts = decoded_facts(ad, row_end - row_begin, k_len, 1);
+  const bool use_float = a_facts.all_floats && b_facts.all_floats;
+  // B panel-major: [panel][k][32], padding columns 0; in float too when the float form runs.
+  AlignedArray<double> bp(use_float ? 1 : static_cast<size_t>(panels * k_len * kMfCols));
+  AlignedArray<float> bp_f(use_float ? static_cast<size_t>(panels * k_len * kMfCols) : 1);
+  std::vector<float> ad_f(use_float ? ad.size() : 0);
   for (int64_t n = 0; n < b.rows; ++n)
     for (int64_t k = 0; k < k_len; ++k) {
-      double v = decoded_value(*ops.mf_b, ops.block_b, b, n, k);
-      if (!std::isfinite(v)) panel_bad[n / kMfCols] = 1;
-      bp[((n / kMfCols) * k_len + k) * kMfCols + n % kMfCols] = v;
+      const size_t at = static_cast<size_t>(((n / kMfCols) * k_len + k) * kMfCols + n % kMfCols);
+      if (use_float) bp_f[at] = static_cast<float>(bd[n * k_len + k]);
+      else bp[at] = bd[n * k_len + k];
     }
-  std::vector<double> row(static_cast<size_t>(k_len));
+  for (size_t i = 0; i < ad_f.size(); ++i) ad_f[i] = static_cast<float>(ad[i]);
+
+  const ResultPointers out(result);
   for (int64_t m = row_begin; m < row_end; ++m) {
-    bool row_bad = false;
-    for (int64_t k = 0; k < k_len; ++k) {
-      row[k] = decoded_value(*ops.mf_a, ops.block_a, a, m, k);
-      row_bad |= !std::isfinite(row[k]);
-    }
+    const int64_t row = m - row_begin;
     for (int64_t panel = 0; panel < panels; ++panel) {
       const int64_t n0 = panel * kMfCols;
       const int cols_here = static_cast<int>(std::min<int64_t>(kMfCols, b.rows - n0));
-      if (row_bad || panel_bad[panel]) {  // Inf/NaN operands: IEEE specials in scalar
+      if (a_facts.bad[row] || b_facts.bad[panel]) {  // Inf/NaN operands: IEEE specials in scalar
         for (int c = 0; c < cols_here; ++c) scalar_gemm_output(ops, a, b, acc, m, n0 + c, result);
         continue;
       }
-      __m256d accs[kMfCols / 4];
-      for (auto& v : accs) v = _mm256_setzero_pd();
-      const double* bk = bp.data() + panel * k_len * kMfCols;
-      for (int64_t k = 0; k < k_len; ++k) {
-        __m256d av = _mm256_set1_pd(row[k]);
-        for (int v = 0; v < kMfCols / 4; ++v) {
-          __m256d product = _mm256_mul_pd(av, _mm256_load_pd(bk + k * kMfCols + 4 * v));  // exact
-          accs[v] = exact_fp32_step(accs[v], product);
-        }
-      }
-      alignas(32) double out[kMfCols];
-      for (int v = 0; v < kMfCols / 4; ++v) _mm256_store_pd(out + 4 * v, accs[v]);
-      for (int c = 0; c < cols_here; ++c)
-        finish_gemm_output(ops, a, b, acc, m, n0 + c, 0, static_cast<float>(out[c]), 0, result);
+      float sums[kMfCols];
+      if (use_float)
+        minifloat_fp32_panel<true>(nullptr, ad_f.data() + row * k_len, nullptr,
+                                   bp_f.data() + panel * k_len * kMfCols, k_len, sums);
+      else
+        minifloat_fp32_panel<false>(ad.data() + row * k_len, nullptr,
+                                    bp.data() + panel * k_len * kMfCols, nullptr, k_len, sums);
+      for (int c = 0; c < cols_here; ++c) out.fp32_output(m, n0 + c, sums[c]);
     }
   }
 }
@@ -738,7 +804,7 @@ bool fast_gemm_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qua
   if (ops.kind == GemmOperands::Kind::gse)
     return gse_rows_fast(ops, a, b, acc, row_begin, row_end, result);
   if (ops.kind == GemmOperands::Kind::minifloat && acc.kind == AccumulatorSpec::Kind::fp32) {
-    minifloat_fp32_rows_avx2(ops, a, b, acc, row_begin, row_end, result);
+    minifloat_fp32_rows(ops, a, b, acc, row_begin, row_end, result);
     return true;
   }
   return false;

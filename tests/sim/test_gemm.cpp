@@ -14,6 +14,7 @@
 #include "sim/gemm.h"
 #include "sim/gemm_impl.h"
 #include "sim/gse.h"
+#include "sim/minifloat.h"
 #include "tests/sim/sim_test_util.h"
 
 namespace gsqhw {
@@ -373,6 +374,48 @@ TEST(GoldenGemm, FastGseEpilogueChoiceFollowsTheExponentsPresent) {
     QuantizedTensor a = random_gse_tensor(spec, 7, 200, 21 + lo, -127, 127, lo, hi);
     QuantizedTensor b = random_gse_tensor(spec, 20, 200, 22 + hi, -127, 127, lo, hi);
     expect_fast_matches_scalar(a, b, accs, fmt::format("exponents {}..{}", lo, hi));
+  }
+}
+
+// Minifloats with fp32 accumulation: a float FMA per element when every decoded value
+// (MX scale included) is exactly a float, else the double form. Random codes and scales
+// around the edges: subnormal and overflowing sums, scales beyond the float range.
+QuantizedTensor random_minifloat_tensor(const std::string& spec, int64_t rows, int64_t cols,
+                                        uint32_t seed, int code_bits, int scale_lo, int scale_hi) {
+  std::mt19937 rng(seed);
+  QuantizedTensor t;
+  t.format_spec = parse_format(spec)->spec();
+  t.rows = rows;
+  t.cols = cols;
+  std::uniform_int_distribution<int> code(0, (1 << code_bits) - 1), scale(scale_lo, scale_hi);
+  for (int64_t i = 0; i < rows * cols; ++i) t.codes.push_back(code(rng));
+  if (scale_hi > 0) {
+    t.group_size = 32;
+    for (int64_t i = 0; i < rows * ((cols + 31) / 32); ++i) t.group_exponents.push_back(scale(rng));
+  }
+  return t;
+}
+
+TEST(GoldenGemm, FastMinifloatFp32MatchesScalarAtTheRangeEdges) {
+  struct Case { const char* spec; int bits, scale_lo, scale_hi; };
+  for (Case c : {Case{"fp8:e4m3", 8, 0, 0}, Case{"fp8:e5m2", 8, 0, 0}, Case{"bf16", 16, 0, 0},
+                 Case{"fp16", 16, 0, 0}, Case{"fp8:e4m3,block=32", 8, 60, 70},
+                 Case{"fp8:e5m2,block=32", 8, 180, 190}, Case{"fp8:e4m3,block=32", 8, 0, 254}}) {
+    QuantizedTensor a = random_minifloat_tensor(c.spec, 5, 77, 31, c.bits, c.scale_lo, c.scale_hi);
+    QuantizedTensor b = random_minifloat_tensor(c.spec, 37, 77, 32, c.bits, c.scale_lo, c.scale_hi);
+    // Random codes include NaN and Inf codes; keep one clean copy of each operand as well.
+    for (bool clean : {false, true}) {
+      if (clean) {
+        const MinifloatParams& p = c.bits == 16 ? (std::string(c.spec) == "bf16" ? bf16_params() : fp16_params())
+                                                : (std::string(c.spec).find("e4m3") != std::string::npos ? e4m3_params() : e5m2_params());
+        for (auto* t : {&a, &b})
+          for (auto& code : t->codes)
+            if (minifloat_is_nan(p, static_cast<uint32_t>(code)) ||
+                std::isinf(decode_minifloat(p, static_cast<uint32_t>(code))))
+              code = 0;
+      }
+      expect_fast_matches_scalar(a, b, {"fp32"}, std::string(c.spec) + (clean ? " finite" : ""));
+    }
   }
 }
 
