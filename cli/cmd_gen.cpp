@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "gen/core.h"
 #include "gen/generator.h"
 #include "gen/testbench.h"
 #include "sim/errors.h"
@@ -29,7 +30,7 @@ Runner setup_gen(CLI::App& app) {
   auto args = std::make_shared<GenArgs>();
   app.add_option("--design", args->design,
                  "design point, e.g. \"gse:b=6@array4x4,acc=fixed32.16,pipe=2\" "
-                 "(<format>@<pe|arrayRxC>,acc=fixedW.F|fp32,flow=os,pipe=1..4)")
+                 "(<format>@<pe|arrayRxC|coreRxC>,acc=fixedW.F|fp32,flow=os,pipe=1..4)")
       ->required();
   app.add_option("--out", args->out, "output folder (created; files are replaced)")->required();
   app.add_flag("--testbench", args->testbench,
@@ -57,7 +58,13 @@ Runner setup_gen(CLI::App& app) {
     GeneratedDesign generated = generate_design(design, options);
     write_design(generated, args->out);
     nlohmann::json summary = generated.manifest;
-    if (args->testbench) {
+    if (args->testbench && design.level == DesignPoint::Level::core) {  // gen/core.h
+      CoreTestbench bench = generate_core_testbench(generated, args->seed);
+      write_core_testbench(bench, args->out);
+      summary["testbench"] = {{"file", bench.file_name},
+                              {"gemm", {{"m", bench.m}, {"n", bench.n}, {"k", bench.k}}},
+                              {"results", bench.checked_outputs}};
+    } else if (args->testbench) {
       TestbenchOptions tb;
       tb.tiles = args->tb_tiles;
       tb.k = args->tb_k;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "gen/core.h"
 #include "gen/emit.h"
 #include "gen/pe_spec.h"
 #include "gen/verilog_text.h"
@@ -73,6 +74,11 @@ std::string family_order(const gen::PeSpec& pe) {
 }  // namespace
 
 GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOptions& options) {
+  if (design.level == DesignPoint::Level::core) {  // gen/core.h: the array plus its periphery
+    if (options.int_bits != 0 || options.shared_alignment)
+      throw UsageError("the core (coreRxC) takes neither --int-bits nor --shared-align");
+    return generate_core(design);
+  }
   gen::PeSpec pe = gen::make_pe_spec(design, options.int_bits);
   GeneratedDesign out;
   out.design = design;

@@ -15,6 +15,7 @@
 
 #include "gen/generator.h"
 #include "sim/activity.h"
+#include "sim/core_cosim.h"
 #include "sim/errors.h"
 #include "sim/format.h"
 #include "sim/verilator_build.h"
@@ -36,11 +37,17 @@ std::string read_text(const fs::path& path) {
   return text.str();
 }
 
-void check_level(const CosimDesign& d) {
-  if (d.array.level == "core")
+// A core's manifest carries its datapath array's manifest under "array" (gen/core.h).
+const nlohmann::json& array_manifest_of(const nlohmann::json& manifest) {
+  return manifest.value("level", "") == "core" && manifest.contains("array") ? manifest.at("array")
+                                                                            : manifest;
+}
+
+void check_level(const CosimDesign& d, bool core_allowed = true) {
+  if (d.design.level == DesignPoint::Level::core && !core_allowed)
     throw UsageError(fmt::format(
         "design {}: co-simulation drives the pe and array levels (the array port protocol of "
-        "docs/array-protocol.md); the core level's valid/ready interface is not driven yet",
+        "docs/array-protocol.md); cores run through run_cosim_traces (sim/core_cosim.h)",
         d.design.str()));
 }
 
@@ -51,7 +58,7 @@ CosimDesign cosim_design_generate(const DesignPoint& design) {
   CosimDesign d;
   d.design = design;
   d.manifest = generated.manifest;
-  d.array = ArrayManifest::from_json(generated.manifest);
+  d.array = ArrayManifest::from_json(array_manifest_of(generated.manifest));
   d.sources = generated.files;
   check_level(d);
   return d;
@@ -68,9 +75,10 @@ CosimDesign cosim_design_from_dir(const fs::path& dir) {
   } catch (const nlohmann::json::parse_error& e) {
     throw UsageError(fmt::format("{}: {}", manifest_path.string(), e.what()));
   }
-  d.array = ArrayManifest::from_json(d.manifest);
-  d.design = DesignPoint::parse(d.array.design);
-  for (const auto& file : d.array.files) d.sources.emplace_back(file, read_text(dir / file));
+  d.array = ArrayManifest::from_json(array_manifest_of(d.manifest));
+  d.design = DesignPoint::parse(d.manifest.at("design").get<std::string>());
+  for (const auto& file : d.manifest.at("files").get<std::vector<std::string>>())
+    d.sources.emplace_back(file, read_text(dir / file));
   check_level(d);
   return d;
 }
@@ -523,6 +531,7 @@ CosimGemm gemm_from_trace(const fs::path& path) {
 CosimResult run_cosim_gemms(const CosimDesign& design, const std::vector<CosimGemm>& gemms,
                             const CosimOptions& options) {
   if (gemms.empty()) throw UsageError("co-simulation needs at least one GEMM");
+  check_level(design, /*core_allowed=*/false);
   auto started = std::chrono::steady_clock::now();
   Checker checker(design, options);
   for (const auto& g : gemms) checker.check(g);
@@ -533,6 +542,8 @@ CosimResult run_cosim_gemms(const CosimDesign& design, const std::vector<CosimGe
 
 CosimResult run_cosim_traces(const CosimDesign& design, const std::vector<fs::path>& traces,
                              const CosimOptions& options) {
+  if (design.design.level == DesignPoint::Level::core)
+    return run_core_cosim(design, traces, options);  // sim/core_cosim.h
   auto started = std::chrono::steady_clock::now();
   std::vector<fs::path> files;
   for (const auto& t : traces) {
