@@ -195,16 +195,28 @@ GeneratedDesign generate_core(const DesignPoint& design, const CoreCapacity& cap
        fmt::format("tiles of {} x {} outputs in row-major order, S = max(K, {}) steps per tile "
                    "(steps k >= K are zero padding), lanes beyond M / N are zero",
                    p.r, p.c, s_min)},
+      {"load_cycles_per_word", p.groups ? 2 : 1},
       {"cycles",
-       fmt::format("without stalls, from the descriptor's cycle: 1 + load + compute + M*N, with "
-                   "load = {} cycles and compute = T*S + {} (T tiles, S steps per tile; "
-                   "array latency {} + R {} + 2 for the feed register and the state change)",
-                   p.groups ? "2*(M+N)*K" : "(M+N)*K", p.latency + p.r + 2, p.latency, p.r)}};
+       fmt::format("without stalls, from the cycle that takes the descriptor to the cycle of "
+                   "done: {}(M+N)*K + T*S + {} + M*N (T tiles, S = max(K, {}) steps per tile; "
+                   "array latency {} + R {} + 2 for the feed register and the state changes)",
+                   p.groups ? "2*" : "", p.latency + p.r + 2, s_min, p.latency, p.r)}};
   m["schedule"] =
       "one GEMM per descriptor: load A and B (quantize), compute all output tiles in row-major "
       "order, then emit C row-major";
   m["accumulation_order"] = array.manifest["accumulation_order"];
   return out;
+}
+
+int64_t core_cycles_without_stalls(const nlohmann::json& manifest, int64_t m, int64_t n,
+                                   int64_t k) {
+  CoreManifest cm = CoreManifest::from_json(manifest);
+  const auto& timing = manifest.at("timing");
+  const int64_t per_word = manifest.at("core").at("load_cycles_per_word").get<int64_t>();
+  const int64_t tiles = ((m + cm.rows - 1) / cm.rows) * ((n + cm.cols - 1) / cm.cols);
+  const int64_t steps = std::max<int64_t>(k, timing.at("min_steps_per_tile").get<int64_t>());
+  return per_word * (m + n) * k + tiles * steps + timing.at("latency").get<int64_t>() + cm.rows +
+         2 + m * n;
 }
 
 CoreManifest CoreManifest::from_json(const nlohmann::json& j) {

@@ -47,6 +47,14 @@ struct CoreManifest {
   static CoreManifest from_json(const nlohmann::json& manifest);  // throws UsageError
 };
 
+// Cycles from the cycle a core takes a descriptor to the cycle of its `done` pulse when
+// operand words are offered and result words taken on every cycle (no stalls):
+//   L (M+N) K + T S + latency + R + 2 + M N
+// L = core.load_cycles_per_word (GSE 2, minifloats 1), T output tiles, S = max(K,
+// min_steps_per_tile) steps per tile, latency and R of the array. The co-simulation checks it.
+int64_t core_cycles_without_stalls(const nlohmann::json& manifest, int64_t m, int64_t n,
+                                   int64_t k);
+
 // The FP32 words a core returns for A (M x K) and B (N x K) given as FP32, per the golden
 // model: quantize both with the design's format, golden_gemm, dequantize (sim/gemm.h).
 // `flags`, when not null, receives the golden GemmFlags per output.

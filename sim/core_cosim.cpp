@@ -99,14 +99,14 @@ class CoreChecker {
     std::vector<Record> records = run(g);
     double seconds = seconds_since(start);
     result_.engine_seconds += seconds;
-    compare(g, expected, records);
+    int64_t busy_cycles = compare(g, expected, records);
     CosimGemmReport report;
     report.trace = g.name;
     report.timing.m = g.m;
     report.timing.n = g.n;
     report.timing.k = g.k;
     report.timing.macs = g.m * g.n * g.k;
-    report.measured_cycles = records.empty() ? 0 : records.back().cycle + 1;
+    report.measured_cycles = busy_cycles;
     report.engine_seconds = seconds;
     result_.per_gemm.push_back(report);
     result_.gemms += 1;
@@ -229,13 +229,16 @@ class CoreChecker {
     return records;
   }
 
-  void compare(const CoreCosimGemm& g, const std::vector<uint32_t>& expected,
-               const std::vector<Record>& records) {
+  // Checks the records; returns the cycles from taking the GEMM's descriptor to `done` (-1
+  // when either is missing).
+  int64_t compare(const CoreCosimGemm& g, const std::vector<uint32_t>& expected,
+                  const std::vector<Record>& records) {
     const std::string& design = result_.design;
     int descriptors = 0;
-    int64_t received = 0, dones = 0;
+    int64_t received = 0, dones = 0, taken_cycle = -1, done_cycle = -1;
     for (const Record& r : records) {
       if (r.desc) {
+        taken_cycle = r.cycle - 1;  // recorded the cycle after the handshake
         const int want = (descriptors == 0 && options_.bad_descriptor_first) ? 2 : 0;
         if (r.error != want)
           result_.errors.push_back(fmt::format(
@@ -272,6 +275,7 @@ class CoreChecker {
       }
       if (r.done) {
         ++dones;
+        done_cycle = r.cycle;
         if (received != static_cast<int64_t>(expected.size()))
           result_.errors.push_back(fmt::format("{} on {}: done on cycle {} after {} of {} result "
                                                "words",
@@ -287,6 +291,7 @@ class CoreChecker {
       result_.errors.push_back(fmt::format(
           "{} on {}: {} of {} result words and {} done pulses within {} cycles", design, g.name,
           received, expected.size(), dones, cycle_budget(g)));
+    return taken_cycle >= 0 && done_cycle >= 0 ? done_cycle - taken_cycle : -1;
   }
 
   const GeneratedDesign& core_;

@@ -42,7 +42,9 @@ struct CoreCosimOptions {
   std::filesystem::path cache_dir;   // Verilator build cache (default: default_cache_dir())
 };
 
-// Runs every GEMM through the core's RTL (one Verilated run each; the build is cached).
+// Runs every GEMM through the core's RTL. Per GEMM, CosimGemmReport::measured_cycles is the
+// number of cycles from the one taking the GEMM's descriptor to the one with `done` (with
+// in_rate = out_rate = 1: core_cycles_without_stalls of gen/core.h). (one Verilated run each; the build is cached).
 // GEMMs beyond the core's capacity are a UsageError (crop them first, see
 // core_gemm_from_trace).
 CosimResult run_core_cosim_gemms(const GeneratedDesign& core,

@@ -293,6 +293,27 @@ TEST(CoreCosim, Fp8Fp32CoreIsBitExactUnderBackpressure) {
   expect_core_cosim_passes("fp8:e4m3@core2x2,acc=fp32", 22);
 }
 
+// Without stalls the core takes exactly the cycles its manifest states.
+TEST(CoreCosim, CycleCountWithoutStallsMatchesTheManifest) {
+  if (!have_verilator()) GTEST_SKIP() << "verilator not installed (apt-get install verilator)";
+  for (const char* spec : {"gse:b=6@core2x2,acc=fixed32.16", "fp8:e4m3@core2x2,acc=fp32"}) {
+    SCOPED_TRACE(spec);
+    DesignPoint d = DesignPoint::parse(spec);
+    GeneratedDesign core = generate_design(d);
+    CoreCosimOptions options;
+    options.cache_dir = cache_dir();
+    options.in_rate = 1;
+    options.out_rate = 1;
+    auto gemms = random_gemms(d, 31);
+    CosimResult r = run_core_cosim_gemms(core, gemms, options);
+    ASSERT_TRUE(r.pass) << cosim_result_text(r);
+    for (size_t i = 0; i < gemms.size(); ++i)
+      EXPECT_EQ(r.per_gemm[i].measured_cycles,
+                core_cycles_without_stalls(core.manifest, gemms[i].m, gemms[i].n, gemms[i].k))
+          << gemms[i].name;
+  }
+}
+
 TEST(CoreCosim, ReportsAFaultInTheQuantizerWithItsPlace) {
   if (!have_verilator()) GTEST_SKIP() << "verilator not installed (apt-get install verilator)";
   DesignPoint d = DesignPoint::parse("gse:b=6@core2x2,acc=fixed32.16");
