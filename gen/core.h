@@ -67,8 +67,8 @@ std::vector<uint32_t> core_golden_output(const DesignPoint& design, const std::v
 std::vector<float> core_random_operand(int64_t rows, int64_t cols, int group, uint64_t seed,
                                        bool specials);
 
-// Self-checking Verilog-2005 testbench of a core (`gsqhw gen --testbench` for coreRxC): a bad
-// descriptor first (checks the error code), then a random GEMM with random bubbles on the
+// Self-checking Verilog-2005 testbench of a core (`gsqhw gen --testbench` for coreRxC): four
+// bad descriptors first (checks each error code and that the core stays idle), then a random GEMM with random bubbles on the
 // operand stream and random backpressure on the result stream; every result word is compared
 // with core_golden_output. Prints "PASS: <n> results" or "FAIL: ...".
 struct CoreTestbench {

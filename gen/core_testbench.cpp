@@ -1,6 +1,7 @@
 // Self-checking Verilog-2005 testbench of a core (gen/core.h, generate_core_testbench).
 //
-// Sequence: reset; two refused descriptors (M beyond the capacity: error 2; K = 0: error 1),
+// Sequence: reset; four refused descriptors (M, N, K beyond the capacity: errors 2, 3, 4;
+// K = 0: error 1),
 // each checked for its error code and for the core staying idle; then one random GEMM whose
 // operand words are offered with random bubbles (valid held until taken, as valid/ready
 // requires) while the result stream sees random backpressure. Every result word is compared
@@ -125,6 +126,16 @@ module {0};
       $display("FAIL: M = {11} beyond the capacity: error %0d busy %0d, want error 2, idle", error, busy);
       failures = failures + 1;
     end
+    offer_descriptor(16'd1, 16'd{12}, 16'd1);
+    if (error !== 3'd3 || busy !== 1'b0) begin
+      $display("FAIL: N = {12} beyond the capacity: error %0d busy %0d, want error 3, idle", error, busy);
+      failures = failures + 1;
+    end
+    offer_descriptor(16'd1, 16'd1, 16'd{13});
+    if (error !== 3'd4 || busy !== 1'b0) begin
+      $display("FAIL: K = {13} beyond the capacity: error %0d busy %0d, want error 4, idle", error, busy);
+      failures = failures + 1;
+    end
     offer_descriptor(16'd1, 16'd1, 16'd0);
     if (error !== 3'd1 || busy !== 1'b0) begin
       $display("FAIL: K = 0: error %0d busy %0d, want error 1, idle", error, busy);
@@ -182,7 +193,7 @@ module {0};
           failures = failures + 1;
         end
         if (failures == 0)
-          $display("PASS: %0d results of a %0d x %0d x %0d GEMM bit-exact, 2 bad descriptors refused, %0d cycles",
+          $display("PASS: %0d results of a %0d x %0d x %0d GEMM bit-exact, 4 bad descriptors refused, %0d cycles",
                    RESULTS, {2}, {3}, {4}, cycle);
         else
           $display("FAIL: %0d failures", failures);
@@ -193,7 +204,7 @@ module {0};
 endmodule
 )TB",
       tb.module_name, d.str(), m, n, k, words, results, limit, operand_init, expected_init,
-      static_cast<uint32_t>(seed * 2654435761u) | 1u, cm.max_m + 1);
+      static_cast<uint32_t>(seed * 2654435761u) | 1u, cm.max_m + 1, cm.max_n + 1, cm.max_k + 1);
   return tb;
 }
 

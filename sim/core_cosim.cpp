@@ -159,6 +159,9 @@ class CoreChecker {
       out.write(reinterpret_cast<const char*>(&cycles), 8);
       std::mt19937_64 rng(options_.seed * 0x9e3779b97f4a7c15ull + ++runs_);
       std::bernoulli_distribution in_gate(options_.in_rate), out_gate(options_.out_rate);
+      // the descriptor channel sees a random delay too (it is held until taken)
+      const uint64_t good_descriptor_cycle =
+          options_.in_rate < 1 ? 3 + static_cast<uint64_t>(rng() % 16) : 3;
       const int64_t operand_words = (g.m + g.n) * g.k;
       for (uint64_t c = 0; c < cycles; ++c) {
         uint64_t rec[kInputWords] = {};
@@ -175,7 +178,7 @@ class CoreChecker {
           rec[4] = 1;
           rec[5] = 1;
         }
-        if (c == 3) {
+        if (c == good_descriptor_cycle) {
           rec[2] = 1;
           rec[3] = static_cast<uint64_t>(g.m);
           rec[4] = static_cast<uint64_t>(g.n);
