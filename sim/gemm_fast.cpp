@@ -46,7 +46,7 @@
 namespace gsqhw {
 namespace {
 
-constexpr int kTileRows = 4;   // A rows per register tile
+constexpr int kTileRows = 4;   // A rows per register tile (the kernels name 4 rows of accumulators)
 constexpr int kTileCols = 16;  // B rows (output columns) per register tile: two ymm of 8 lanes
 constexpr int kChunkBytes = 4; // one 32-bit lane of B holds this many bytes of one column's k
 
@@ -63,16 +63,16 @@ bool mxcsr_is_ieee_default() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Aligned scratch memory (zero-initialised)
+// Aligned scratch memory (zero-initialised unless asked not to)
 
 template <typename T>
 class AlignedArray {
  public:
-  explicit AlignedArray(size_t count)
+  explicit AlignedArray(size_t count, bool zeroed = true)
       : bytes_((std::max<size_t>(count, 1) * sizeof(T) + 63) / 64 * 64),
         data_(static_cast<T*>(std::aligned_alloc(64, bytes_)), &std::free) {
     if (!data_) throw std::bad_alloc();
-    std::memset(data_.get(), 0, bytes_);
+    if (zeroed) std::memset(data_.get(), 0, bytes_);
   }
   T* data() { return data_.get(); }
   const T* data() const { return data_.get(); }
@@ -199,18 +199,27 @@ struct Int16Kernel {
 
   GSQHW_INLINE_AVX2 void group_sums(const Code* const a[kTileRows], const Code* b,
                                     int64_t chunks, int64_t, const int32_t*, TileSums& sums) {
-    __m256i c[kTileRows][2];
-    for (auto& row : c) row[0] = row[1] = _mm256_setzero_si256();
+    // Named accumulators, not an array: GCC keeps an array of vectors in memory and stores
+    // it back every iteration.
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
+            c21 = c00, c30 = c00, c31 = c00;
     for (int64_t q = 0; q < chunks; ++q) {
-      __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32));
-      __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32 + 16));
-      for (int r = 0; r < kTileRows; ++r) {
-        __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 2 * q));
-        c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, b0));
-        c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, b1));
-      }
+      const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32));
+      const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32 + 16));
+#define GSQHW_ROW(r, lo, hi)                                          \
+  {                                                                   \
+    const __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 2 * q));   \
+    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(av, b0));             \
+    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(av, b1));             \
+  }
+      GSQHW_ROW(0, c00, c01)
+      GSQHW_ROW(1, c10, c11)
+      GSQHW_ROW(2, c20, c21)
+      GSQHW_ROW(3, c30, c31)
+#undef GSQHW_ROW
     }
-    for (int r = 0; r < kTileRows; ++r) sums[r][0] = c[r][0], sums[r][1] = c[r][1];
+    sums[0][0] = c00, sums[0][1] = c01, sums[1][0] = c10, sums[1][1] = c11;
+    sums[2][0] = c20, sums[2][1] = c21, sums[3][0] = c30, sums[3][1] = c31;
   }
 };
 
@@ -233,21 +242,32 @@ struct OffsetInt8Kernel {
     const __m256i init1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init + 8));
     for (auto& row : sums) row[0] = init0, row[1] = init1;
     for (int64_t q0 = 0; q0 < chunks; q0 += int16_steps) {
-      __m256i c[kTileRows][2];
-      for (auto& row : c) row[0] = row[1] = _mm256_setzero_si256();
+      // Named int16 accumulators (see Int16Kernel).
+      __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
+              c21 = c00, c30 = c00, c31 = c00;
       const int64_t q_end = std::min(chunks, q0 + int16_steps);
       for (int64_t q = q0; q < q_end; ++q) {
-        __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 64));
-        __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 64 + 32));
-        for (int r = 0; r < kTileRows; ++r) {
-          __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 4 * q));
-          c[r][0] = _mm256_add_epi16(c[r][0], _mm256_maddubs_epi16(av, b0));
-          c[r][1] = _mm256_add_epi16(c[r][1], _mm256_maddubs_epi16(av, b1));
-        }
+        const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 64));
+        const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 64 + 32));
+#define GSQHW_ROW(r, lo, hi)                                          \
+  {                                                                   \
+    const __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 4 * q));   \
+    lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(av, b0));          \
+    hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(av, b1));          \
+  }
+        GSQHW_ROW(0, c00, c01)
+        GSQHW_ROW(1, c10, c11)
+        GSQHW_ROW(2, c20, c21)
+        GSQHW_ROW(3, c30, c31)
+#undef GSQHW_ROW
       }
+      const __m256i widened[kTileRows][2] = {
+          {_mm256_madd_epi16(c00, ones), _mm256_madd_epi16(c01, ones)},
+          {_mm256_madd_epi16(c10, ones), _mm256_madd_epi16(c11, ones)},
+          {_mm256_madd_epi16(c20, ones), _mm256_madd_epi16(c21, ones)},
+          {_mm256_madd_epi16(c30, ones), _mm256_madd_epi16(c31, ones)}};
       for (int r = 0; r < kTileRows; ++r)
-        for (int v = 0; v < 2; ++v)
-          sums[r][v] = _mm256_add_epi32(sums[r][v], _mm256_madd_epi16(c[r][v], ones));
+        for (int v = 0; v < 2; ++v) sums[r][v] = _mm256_add_epi32(sums[r][v], widened[r][v]);
     }
   }
 };
@@ -507,8 +527,12 @@ void gse_rows(const GseJob& job, GemmResult& result) {
   const int64_t panels = (b.rows + kTileCols - 1) / kTileCols;
   // A rows (+ a zero row for partial tiles), B panels, the offset kernel's start values.
   constexpr bool kOffset = std::is_same_v<Kernel, OffsetInt8Kernel>;
-  AlignedArray<Code> pa(static_cast<size_t>((row_count + 1) * padded_k));
-  AlignedArray<Code> pb(static_cast<size_t>(panels * padded_k * kTileCols));
+  // (Zero padding is needed only where k or the last panel is partial; the zero row always.)
+  const bool k_padded = padded_k != a.cols;
+  AlignedArray<Code> pa(static_cast<size_t>((row_count + 1) * padded_k), k_padded);
+  AlignedArray<Code> pb(static_cast<size_t>(panels * padded_k * kTileCols),
+                        k_padded || b.rows % kTileCols != 0);
+  std::fill_n(pa.data() + row_count * padded_k, padded_k, Code{0});
   pack_a_rows(a, job.row_begin, job.row_end, padded_k, kOffset ? job.a_offset : 0, pa.data());
   pack_b_panels(b, padded_k, pb.data());
   const std::vector<int32_t> init =
@@ -718,36 +742,88 @@ DecodedFacts decoded_facts(const std::vector<double>& values, int64_t rows, int6
 }
 
 // acc = RNE_fp32(acc + a * b) per element in order, 32 outputs (one row, 32 columns) at a
-// time. Float form: a and b exact floats, so fma(a, b, acc) is exactly that one rounding
-// (the product inside an FMA is exact; subnormals and overflow to Inf as IEEE; NaN cannot
-// arise from finite operands). Double form: exact double product + exact_fp32_step.
-template <bool kFloat>
+// time, double form: exact double product + exact_fp32_step.
 __attribute__((target("avx2,fma"))) void minifloat_fp32_panel(const double* a_row,
-                                                               const float* a_row_f,
                                                                const double* b_panel,
-                                                               const float* b_panel_f,
                                                                int64_t k_len, float out[kMfCols]) {
-  if constexpr (kFloat) {
-    __m256 accs[kMfCols / 8];
-    for (auto& v : accs) v = _mm256_setzero_ps();
-    for (int64_t k = 0; k < k_len; ++k) {
-      __m256 av = _mm256_set1_ps(a_row_f[k]);
-      for (int v = 0; v < kMfCols / 8; ++v)
-        accs[v] = _mm256_fmadd_ps(av, _mm256_load_ps(b_panel_f + k * kMfCols + 8 * v), accs[v]);
+  __m256d accs[kMfCols / 4];
+  for (auto& v : accs) v = _mm256_setzero_pd();
+  for (int64_t k = 0; k < k_len; ++k) {
+    __m256d av = _mm256_set1_pd(a_row[k]);
+    for (int v = 0; v < kMfCols / 4; ++v) {
+      __m256d product = _mm256_mul_pd(av, _mm256_load_pd(b_panel + k * kMfCols + 4 * v));  // exact
+      accs[v] = exact_fp32_step(accs[v], product);
     }
-    for (int v = 0; v < kMfCols / 8; ++v) _mm256_storeu_ps(out + 8 * v, accs[v]);
-  } else {
-    __m256d accs[kMfCols / 4];
-    for (auto& v : accs) v = _mm256_setzero_pd();
-    for (int64_t k = 0; k < k_len; ++k) {
-      __m256d av = _mm256_set1_pd(a_row[k]);
-      for (int v = 0; v < kMfCols / 4; ++v) {
-        __m256d product = _mm256_mul_pd(av, _mm256_load_pd(b_panel + k * kMfCols + 4 * v));  // exact
-        accs[v] = exact_fp32_step(accs[v], product);
+  }
+  for (int v = 0; v < kMfCols / 4; ++v)
+    _mm_storeu_ps(out + 4 * v, _mm256_cvtpd_ps(accs[v]));  // exact: the doubles are floats
+}
+
+// Float form: every value an exact float, so fma(a, b, acc) is exactly the one rounding of
+// acc + a*b (the product inside an FMA is exact; subnormals and overflow to Inf as IEEE; NaN
+// cannot arise from finite operands).
+// Float form for 4 rows x 16 columns (8 accumulators: two FMAs per cycle at latency 4) over
+// one half of a 32-column panel: out[r][c] for A rows a_rows[r], columns 16h..16h+15.
+constexpr int kMfTileRows = 4;  // (the kernel names 4 rows of accumulators)
+
+__attribute__((target("avx2,fma"))) void minifloat_fp32_tile_4x16(const float* const a_rows[kMfTileRows],
+                                                                   const float* b_panel, int64_t k_len,
+                                                                   float acc[kMfTileRows][16]) {
+  // Named accumulators (see Int16Kernel).
+  __m256 c00 = _mm256_load_ps(acc[0]), c01 = _mm256_load_ps(acc[0] + 8);
+  __m256 c10 = _mm256_load_ps(acc[1]), c11 = _mm256_load_ps(acc[1] + 8);
+  __m256 c20 = _mm256_load_ps(acc[2]), c21 = _mm256_load_ps(acc[2] + 8);
+  __m256 c30 = _mm256_load_ps(acc[3]), c31 = _mm256_load_ps(acc[3] + 8);
+  for (int64_t k = 0; k < k_len; ++k) {
+    const __m256 b0 = _mm256_load_ps(b_panel + k * 16), b1 = _mm256_load_ps(b_panel + k * 16 + 8);
+#define GSQHW_ROW(r, lo, hi)                                  \
+  {                                                           \
+    const __m256 av = _mm256_broadcast_ss(a_rows[r] + k);     \
+    lo = _mm256_fmadd_ps(av, b0, lo);                         \
+    hi = _mm256_fmadd_ps(av, b1, hi);                         \
+  }
+    GSQHW_ROW(0, c00, c01)
+    GSQHW_ROW(1, c10, c11)
+    GSQHW_ROW(2, c20, c21)
+    GSQHW_ROW(3, c30, c31)
+#undef GSQHW_ROW
+  }
+  _mm256_store_ps(acc[0], c00), _mm256_store_ps(acc[0] + 8, c01);
+  _mm256_store_ps(acc[1], c10), _mm256_store_ps(acc[1] + 8, c11);
+  _mm256_store_ps(acc[2], c20), _mm256_store_ps(acc[2] + 8, c21);
+  _mm256_store_ps(acc[3], c30), _mm256_store_ps(acc[3] + 8, c31);
+}
+
+// The float form over rows [row_begin, row_end): B in panels of 16 columns [panel][k][16];
+// K in blocks (4 A rows of a block: 8 KiB, in L1), panels in blocks of ~384 KiB (in L2). The
+// accumulators persist in `state` across K blocks, which run in order: the per-output
+// order of additions is k = 0, 1, 2, ... as the semantics require.
+struct MinifloatFloatJob {
+  const float* a;  // (row_count + 1) x k_len, the last row zero
+  const float* b;  // panels16 x k_len x 16
+  int64_t row_count, k_len, panels16;
+};
+
+void minifloat_fp32_float_rows(const MinifloatFloatJob& job, float* state /* row tiles x panels x 4 x 16 */) {
+  constexpr int64_t kBlockK = 512;
+  const int64_t row_tiles = (job.row_count + kMfTileRows - 1) / kMfTileRows;
+  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockK * 16 * 4));
+  for (int64_t k0 = 0; k0 < job.k_len; k0 += kBlockK) {
+    const int64_t k_count = std::min(kBlockK, job.k_len - k0);
+    for (int64_t block = 0; block < job.panels16; block += panels_per_block) {
+      const int64_t block_end = std::min(job.panels16, block + panels_per_block);
+      for (int64_t tile = 0; tile < row_tiles; ++tile) {
+        const float* a_rows[kMfTileRows];
+        for (int r = 0; r < kMfTileRows; ++r) {
+          const int64_t row = tile * kMfTileRows + r;
+          a_rows[r] = job.a + (row < job.row_count ? row : job.row_count) * job.k_len + k0;
+        }
+        for (int64_t panel = block; panel < block_end; ++panel)
+          minifloat_fp32_tile_4x16(
+              a_rows, job.b + (panel * job.k_len + k0) * 16, k_count,
+              reinterpret_cast<float(*)[16]>(state + (tile * job.panels16 + panel) * kMfTileRows * 16));
       }
     }
-    for (int v = 0; v < kMfCols / 4; ++v)
-      _mm_storeu_ps(out + 4 * v, _mm256_cvtpd_ps(accs[v]));  // exact: the doubles are floats
   }
 }
 
@@ -760,19 +836,35 @@ void minifloat_fp32_rows(const GemmOperands& ops, const QuantizedTensor& a,
   const DecodedFacts b_facts = decoded_facts(bd, b.rows, k_len, kMfCols);
   const DecodedFacts a_facts = decoded_facts(ad, row_end - row_begin, k_len, 1);
   const bool use_float = a_facts.all_floats && b_facts.all_floats;
-  // B panel-major: [panel][k][32], padding columns 0; in float too when the float form runs.
-  AlignedArray<double> bp(use_float ? 1 : static_cast<size_t>(panels * k_len * kMfCols));
-  AlignedArray<float> bp_f(use_float ? static_cast<size_t>(panels * k_len * kMfCols) : 1);
-  std::vector<float> ad_f(use_float ? ad.size() : 0);
-  for (int64_t n = 0; n < b.rows; ++n)
-    for (int64_t k = 0; k < k_len; ++k) {
-      const size_t at = static_cast<size_t>(((n / kMfCols) * k_len + k) * kMfCols + n % kMfCols);
-      if (use_float) bp_f[at] = static_cast<float>(bd[n * k_len + k]);
-      else bp[at] = bd[n * k_len + k];
-    }
-  for (size_t i = 0; i < ad_f.size(); ++i) ad_f[i] = static_cast<float>(ad[i]);
-
   const ResultPointers out(result);
+  if (use_float) {
+    const int64_t row_count = row_end - row_begin, panels16 = (b.rows + 15) / 16;
+    const int64_t row_tiles = (row_count + kMfTileRows - 1) / kMfTileRows;
+    AlignedArray<float> af(static_cast<size_t>((row_count + 1) * k_len));  // + a zero row
+    AlignedArray<float> bf(static_cast<size_t>(panels16 * k_len * 16));
+    for (size_t i = 0; i < ad.size(); ++i) af[i] = static_cast<float>(ad[i]);
+    for (int64_t n = 0; n < b.rows; ++n)
+      for (int64_t k = 0; k < k_len; ++k)
+        bf[static_cast<size_t>(((n / 16) * k_len + k) * 16 + n % 16)] = static_cast<float>(bd[n * k_len + k]);
+    AlignedArray<float> state(static_cast<size_t>(row_tiles * panels16 * kMfTileRows * 16));  // +0.0
+    minifloat_fp32_float_rows({af.data(), bf.data(), row_count, k_len, panels16}, state.data());
+    for (int64_t row = 0; row < row_count; ++row)
+      for (int64_t n = 0; n < b.rows; ++n) {
+        if (a_facts.bad[row] || b_facts.bad[n / kMfCols]) {  // Inf/NaN operands: scalar
+          scalar_gemm_output(ops, a, b, acc, row_begin + row, n, result);
+          continue;
+        }
+        const int64_t tile = row / kMfTileRows, panel = n / 16;
+        out.fp32_output(row_begin + row, n,
+                        state[static_cast<size_t>(((tile * panels16 + panel) * kMfTileRows + row % kMfTileRows) * 16 + n % 16)]);
+      }
+    return;
+  }
+  // Double form. B panel-major: [panel][k][32], padding columns 0.
+  AlignedArray<double> bp(static_cast<size_t>(panels * k_len * kMfCols));
+  for (int64_t n = 0; n < b.rows; ++n)
+    for (int64_t k = 0; k < k_len; ++k)
+      bp[static_cast<size_t>(((n / kMfCols) * k_len + k) * kMfCols + n % kMfCols)] = bd[n * k_len + k];
   for (int64_t m = row_begin; m < row_end; ++m) {
     const int64_t row = m - row_begin;
     for (int64_t panel = 0; panel < panels; ++panel) {
@@ -783,12 +875,7 @@ void minifloat_fp32_rows(const GemmOperands& ops, const QuantizedTensor& a,
         continue;
       }
       float sums[kMfCols];
-      if (use_float)
-        minifloat_fp32_panel<true>(nullptr, ad_f.data() + row * k_len, nullptr,
-                                   bp_f.data() + panel * k_len * kMfCols, k_len, sums);
-      else
-        minifloat_fp32_panel<false>(ad.data() + row * k_len, nullptr,
-                                    bp.data() + panel * k_len * kMfCols, nullptr, k_len, sums);
+      minifloat_fp32_panel(ad.data() + row * k_len, bp.data() + panel * k_len * kMfCols, k_len, sums);
       for (int c = 0; c < cols_here; ++c) out.fp32_output(m, n0 + c, sums[c]);
     }
   }
