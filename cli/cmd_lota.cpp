@@ -9,12 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/sibling_layer.h"
 #include "gen/lota.h"
 #include "sim/errors.h"
-#include "synth/flow.h"
-#include "synth/liberty.h"
 #include "sim/lota.h"
-#include "workloads/checkpoint.h"
 #include "workloads/synthetic.h"
 
 namespace {
@@ -22,78 +20,19 @@ namespace {
 using namespace gsqhw;
 
 struct LotaOptions {
-  std::string model = "tiny", checkpoint, proj = "q", out;
-  int64_t layer = 0, tokens = 16;
-  uint64_t seed = 1;
+  cli::SiblingLayerOptions layer;
   lota::LotaParams params{4, 64, 8, 6.0};
   bool omega_given = false;
   int steps = 50;
   double target_steps = 1.0;
   double update_fraction = 0.05;
-  bool verify = false, json = false, synth = false;
-  double clock_ns = 20.0, input_activity = 0.1;  // the defaults of `gsqhw synth`
 };
-
-struct LayerData {
-  std::string source;
-  ModelShape shape;
-  int64_t d_out = 0, d_in = 0;
-  std::vector<float> w, x;  // d_out x d_in, tokens x d_in
-};
-
-LayerData load_layer(const LotaOptions& o) {
-  LayerData d;
-  std::unique_ptr<Checkpoint> ckpt;
-  if (!o.checkpoint.empty()) {
-    ckpt = open_checkpoint(o.checkpoint);
-    d.shape = ckpt->shape();
-    d.source = ckpt->path().string();
-  } else {
-    d.shape = builtin_model(o.model);
-    d.source = "synthetic";
-  }
-  if (o.layer < 0 || o.layer >= d.shape.n_layers)
-    throw UsageError(fmt::format("--layer {} is outside 0..{}", o.layer, d.shape.n_layers - 1));
-  if (o.tokens < 1 || o.tokens > 4096)
-    throw UsageError(fmt::format("--tokens {} is outside 1..4096", o.tokens));
-  const Proj proj = parse_proj(o.proj);
-  const ProjDims dims = proj_dims(d.shape, proj);
-  d.d_out = dims.out;
-  d.d_in = dims.in;
-  d.w = ckpt ? ckpt->read_projection(o.layer, proj)
-             : synthetic::base_weight(d.shape, o.layer, proj, o.seed);
-  d.x = synthetic::activations(d.shape, o.layer, proj, o.tokens, o.seed);
-  return d;
-}
-
-double relative_error(const std::vector<float>& a, const std::vector<float>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double e = static_cast<double>(a[i]) - ref[i];
-    num += e * e;
-    den += static_cast<double>(ref[i]) * ref[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
-// Y = X W^T in binary64, rounded to FP32.
-std::vector<float> fp32_product(const std::vector<float>& x, const std::vector<float>& w,
-                                int64_t tokens, int64_t d_out, int64_t d_in) {
-  std::vector<float> y(tokens * d_out);
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t o = 0; o < d_out; ++o) {
-      double s = 0;
-      for (int64_t i = 0; i < d_in; ++i) s += static_cast<double>(x[t * d_in + i]) * w[o * d_in + i];
-      y[t * d_out + o] = static_cast<float>(s);
-    }
-  return y;
-}
 
 // Initial adapters: A_T from the seeded LoRA A ternarised with the TWN rule
 // (|a| > 0.7 mean|a|), B_T = 0 as in LoRA, so the first merge is the base model.
-lota::Adapters initial_adapters(const LayerData& d, const LotaOptions& o) {
-  const Proj proj = parse_proj(o.proj);
-  std::vector<float> a = synthetic::lora_a(d.shape, o.layer, proj, o.params.rank, o.seed);
+lota::Adapters initial_adapters(const cli::LayerData& d, const LotaOptions& o) {
+  const Proj proj = parse_proj(o.layer.proj);
+  std::vector<float> a = synthetic::lora_a(d.shape, o.layer.layer, proj, o.params.rank, o.layer.seed);
   double mean_abs = 0;
   for (float v : a) mean_abs += std::fabs(v);
   mean_abs /= static_cast<double>(a.size());
@@ -111,41 +50,6 @@ lota::Adapters initial_adapters(const LayerData& d, const LotaOptions& o) {
   return ad;
 }
 
-// Yosys + OpenSTA on the default library (synth/flow.h, vectorless power): the same flow and
-// settings as `gsqhw synth` / the sweep, so the figures sit next to their GSE-INT/FP8 rows.
-nlohmann::json synthesize(const rtlcheck::RtlBundle& rtl, const std::filesystem::path& dir,
-                          double clock_ns, double input_activity, double macs_per_cycle) {
-  std::vector<std::filesystem::path> files;
-  for (const auto& f : rtl.files) files.push_back(dir / f.first);
-  synth::FlowOptions options;
-  options.clock_ns = clock_ns;
-  options.input_activity = input_activity;
-  options.work_dir = dir / "synth";
-  const synth::LibrarySet library = synth::resolve_library({});
-  const synth::FlowResult flow = synth::run_flow(files, rtl.top, library, options);
-  const double pj_per_mac = flow.power_vectorless.total * clock_ns * 1e-9 / macs_per_cycle * 1e12;
-  return {{"top", rtl.top},
-          {"library", library.name},
-          {"area_um2", flow.stat.area},
-          {"cells", flow.stat.cells},
-          {"clock_ns", clock_ns},
-          {"critical_path_ns", flow.critical_path_ns},
-          {"fmax_mhz", flow.fmax_mhz},
-          {"power_mw", flow.power_vectorless.total * 1e3},
-          {"input_activity", input_activity},
-          {"macs_per_cycle", macs_per_cycle},
-          {"pj_per_mac_vectorless", pj_per_mac}};
-}
-
-void print_synthesis(const nlohmann::json& s) {
-  fmt::print("  synth {} ({}, {} ns, activity {}): area {:.0f} um^2, {} cells, fmax {:.1f} MHz, "
-             "{:.4f} mW, {:.4f} pJ per MAC/op\n",
-             s["top"].get<std::string>(), s["library"].get<std::string>(),
-             s["clock_ns"].get<double>(), s["input_activity"].get<double>(),
-             s["area_um2"].get<double>(), s["cells"].get<long>(), s["fmax_mhz"].get<double>(),
-             s["power_mw"].get<double>(), s["pj_per_mac_vectorless"].get<double>());
-}
-
 int run_lota(LotaOptions o) {
   if (!o.omega_given) o.params.omega = 0.75 * o.params.rank;
   lota::validate(o.params);
@@ -155,8 +59,10 @@ int run_lota(LotaOptions o) {
     throw UsageError(fmt::format("--target-steps {} is outside [0, 16]", o.target_steps));
   if (o.steps < 0 || o.steps > 10000)
     throw UsageError(fmt::format("--steps {} is outside 0..10000", o.steps));
-  const LayerData d = load_layer(o);
+  cli::require_out_for_rtl_checks(o.layer);
+  const cli::LayerData d = cli::load_layer(o.layer);
   const auto& p = o.params;
+  const cli::SiblingLayerOptions& l = o.layer;
 
   const lota::QuantizedWeights base = lota::quantize_weights(d.w.data(), d.d_out, d.d_in, p.bits, p.group);
   std::vector<float> base_deq(d.w.size());
@@ -164,9 +70,9 @@ int run_lota(LotaOptions o) {
 
   // The fine-tuning target: W plus the seeded LoRA update B A, scaled so that its RMS is
   // --target-steps quantization steps (a change the integer grid can express).
-  const Proj proj = parse_proj(o.proj);
-  const std::vector<float> lora_a = synthetic::lora_a(d.shape, o.layer, proj, p.rank, o.seed + 1);
-  const std::vector<float> lora_b = synthetic::lora_b(d.shape, o.layer, proj, p.rank, o.seed + 1);
+  const Proj proj = parse_proj(l.proj);
+  const std::vector<float> lora_a = synthetic::lora_a(d.shape, l.layer, proj, p.rank, l.seed + 1);
+  const std::vector<float> lora_b = synthetic::lora_b(d.shape, l.layer, proj, p.rank, l.seed + 1);
   std::vector<double> delta(d.w.size(), 0.0);
   double delta_sq = 0, mean_scale = 0;
   for (int64_t r = 0; r < d.d_out; ++r)
@@ -197,19 +103,19 @@ int run_lota(LotaOptions o) {
     merged.merged.dequantize(merged_deq.data());
   }
 
-  const QuantizedTensor xq = lota::quantize_activations(d.x.data(), o.tokens, d.d_in);
+  const QuantizedTensor xq = lota::quantize_activations(d.x.data(), l.tokens, d.d_in);
   const lota::MergedGemmResult y = lota::merged_gemm(xq, merged.merged);
-  const std::vector<float> y_fp32 = fp32_product(d.x, target, o.tokens, d.d_out, d.d_in);
-  const std::vector<float> y_merged_fp32 = fp32_product(d.x, merged_deq, o.tokens, d.d_out, d.d_in);
+  const std::vector<float> y_fp32 = cli::fp32_product(d.x, target, l.tokens, d.d_out, d.d_in);
+  const std::vector<float> y_merged_fp32 = cli::fp32_product(d.x, merged_deq, l.tokens, d.d_out, d.d_in);
 
   const double weights = static_cast<double>(d.d_out) * d.d_in;
   const double bits_merged = p.bits + 32.0 / p.group;  // FP16 scale and zero per group
   const double bits_adapters = 2.0 * p.rank * (d.d_in + d.d_out) / weights;  // 2-bit ternaries
   nlohmann::json report = {
       {"method", "lota-qaf"},
-      {"layer", {{"model", d.shape.name}, {"source", d.source}, {"layer", o.layer},
-                 {"proj", o.proj}, {"d_out", d.d_out}, {"d_in", d.d_in}, {"tokens", o.tokens},
-                 {"seed", o.seed}}},
+      {"layer", {{"model", d.shape.name}, {"source", d.source}, {"layer", l.layer},
+                 {"proj", l.proj}, {"d_out", d.d_out}, {"d_in", d.d_in}, {"tokens", l.tokens},
+                 {"seed", l.seed}}},
       {"params", {{"bits", p.bits}, {"group", p.group}, {"rank", p.rank}, {"omega", p.omega},
                   {"threshold", lota::threshold(p.omega)}}},
       {"bits_per_weight", bits_merged},
@@ -218,21 +124,21 @@ int run_lota(LotaOptions o) {
       {"merge", {{"changed", merged.changed}, {"clipped", merged.clipped},
                  {"changed_fraction", merged.changed / weights}}},
       {"target_steps", o.target_steps},
-      {"weight_error_vs_fp32", {{"base_vs_w", relative_error(base_deq, d.w)},
-                                {"base", relative_error(base_deq, target)},
-                                {"merged", relative_error(merged_deq, target)}}},
-      {"output_error_vs_fp32", {{"merged_int_gemm", relative_error(y.out, y_fp32)},
-                                {"merged_int_gemm_vs_merged_fp32", relative_error(y.out, y_merged_fp32)}}}};
+      {"weight_error_vs_fp32", {{"base_vs_w", cli::relative_error(base_deq, d.w)},
+                                {"base", cli::relative_error(base_deq, target)},
+                                {"merged", cli::relative_error(merged_deq, target)}}},
+      {"output_error_vs_fp32", {{"merged_int_gemm", cli::relative_error(y.out, y_fp32)},
+                                {"merged_int_gemm_vs_merged_fp32", cli::relative_error(y.out, y_merged_fp32)}}}};
 
-  if (!o.out.empty()) {
+  if (!l.out.empty()) {
     namespace fs = std::filesystem;
-    const fs::path out(o.out);
+    const fs::path out(l.out);
     auto merge_rtl = lota::generate_merge_unit(p);
     auto pe_rtl = lota::generate_integer_pe(p);
     rtlcheck::write_bundle(merge_rtl, out / "lota_merge");
     rtlcheck::write_bundle(pe_rtl, out / "lota_pe");
     report["rtl"] = {{"merge_unit", (out / "lota_merge").string()}, {"pe", (out / "lota_pe").string()}};
-    if (o.verify) {
+    if (l.verify) {
       rtlcheck::lint(merge_rtl, out / "lota_merge");
       rtlcheck::lint(pe_rtl, out / "lota_pe");
       auto vectors = lota::layer_merge_vectors(base, ad);
@@ -246,21 +152,19 @@ int run_lota(LotaOptions o) {
             "generated RTL differs from the golden model: merge unit {} errors, PE {} errors "
             "(logs in {})", m.errors, e.errors, out.string()));
     }
-    if (o.synth) {
+    if (l.synth) {
       report["synth"] = {
-          {"merge_unit", synthesize(merge_rtl, out / "lota_merge", o.clock_ns, o.input_activity, 1)},
-          {"pe", synthesize(pe_rtl, out / "lota_pe", o.clock_ns, o.input_activity, 1)}};
+          {"merge_unit", cli::synthesize(merge_rtl, out / "lota_merge", l.clock_ns, l.input_activity, 1)},
+          {"pe", cli::synthesize(pe_rtl, out / "lota_pe", l.clock_ns, l.input_activity, 1)}};
     }
-  } else if (o.verify || o.synth) {
-    throw UsageError("--verify and --synth need --out DIR (where the RTL and the tool runs go)");
   }
 
-  if (o.json) {
+  if (l.json) {
     fmt::print("{}\n", report.dump(2));
     return 0;
   }
   fmt::print("LoTA-QAF on {} layer {} {} ({} x {}, d_out x d_in), {} data, seed {}\n",
-             d.shape.name, o.layer, o.proj, d.d_out, d.d_in, d.source, o.seed);
+             d.shape.name, l.layer, l.proj, d.d_out, d.d_in, d.source, l.seed);
   fmt::print("  base: {}-bit asymmetric, group {}; adapters rank {}, omega {} (T = {})\n", p.bits,
              p.group, p.rank, p.omega, lota::threshold(p.omega));
   fmt::print("  bits/weight: {:.3f} merged (N + 32/G, FP16 scale and zero), {:.3f} while training\n",
@@ -285,21 +189,15 @@ int run_lota(LotaOptions o) {
                report["verify"]["merge_unit"]["vectors"].get<int64_t>(),
                report["verify"]["pe"]["vectors"].get<int64_t>());
   if (report.contains("synth")) {
-    print_synthesis(report["synth"]["merge_unit"]);
-    print_synthesis(report["synth"]["pe"]);
+    cli::print_synthesis(report["synth"]["merge_unit"]);
+    cli::print_synthesis(report["synth"]["pe"]);
   }
   return 0;
 }
 
 gsqhw::cli::Runner setup_lota(CLI::App& app) {
   auto o = std::make_shared<LotaOptions>();
-  app.add_option("--model", o->model, "Built-in model shape for synthetic data (tiny, llama-7b, ...)")
-      ->capture_default_str();
-  app.add_option("--checkpoint", o->checkpoint, "Base weights from a llama2.c or safetensors checkpoint");
-  app.add_option("--layer", o->layer, "Decoder layer")->capture_default_str();
-  app.add_option("--proj", o->proj, "Projection: q, k, v, o, gate, up, down")->capture_default_str();
-  app.add_option("--tokens", o->tokens, "Activation rows (synthetic)")->capture_default_str();
-  app.add_option("--seed", o->seed, "Seed of the synthetic data")->capture_default_str();
+  cli::add_layer_options(app, o->layer, "Activation rows (synthetic)");
   app.add_option("--bits", o->params.bits, "Base weight bits N (2..4)")->capture_default_str();
   app.add_option("--group", o->params.group, "Quantization group along d_in (64 or 128)")
       ->capture_default_str();
@@ -313,14 +211,9 @@ gsqhw::cli::Runner setup_lota(CLI::App& app) {
   app.add_option("--update-fraction", o->update_fraction,
                  "Fraction of adapter entries allowed to move per step (percentile threshold)")
       ->capture_default_str();
-  app.add_option("--out", o->out, "Write the merge unit and integer PE Verilog under this folder");
-  app.add_flag("--verify", o->verify, "Lint the RTL and check it bit-exact on this layer (needs --out)");
-  app.add_flag("--synth", o->synth,
-               "Synthesize the merge unit and the PE (Yosys + OpenSTA, default library; needs --out)");
-  app.add_option("--clock", o->clock_ns, "Clock period in ns for --synth")->capture_default_str();
-  app.add_option("--input-activity", o->input_activity,
-                 "Vectorless toggle rate per input per cycle for --synth")->capture_default_str();
-  app.add_flag("--json", o->json, "Print the report as JSON");
+  cli::add_rtl_options(
+      app, o->layer, "Write the merge unit and integer PE Verilog under this folder",
+      "Synthesize the merge unit and the PE (Yosys + OpenSTA, default library; needs --out)");
   app.footer("Semantics (zero-point convention, threshold, activation format): docs/siblings.md.");
   return [o]() { return run_lota(*o); };
 }
