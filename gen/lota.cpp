@@ -322,7 +322,8 @@ rtlcheck::TbResult check_merge_unit(const RtlBundle& rtl, const LotaParams& p,
 
 rtlcheck::TbResult check_integer_pe(const RtlBundle& rtl, const LotaParams& p,
                                     const QuantizedTensor& x, const QuantizedWeights& w,
-                                    const std::filesystem::path& dir) {
+                                    const std::filesystem::path& dir,
+                                    const rtlcheck::SimOptions& options) {
   validate(p);
   if (w.bits != p.bits || w.group != p.group)
     throw UsageError("integer PE check: weights and parameters disagree on bits or group");
@@ -346,7 +347,7 @@ rtlcheck::TbResult check_integer_pe(const RtlBundle& rtl, const LotaParams& p,
         else
           table.add(in, {"0", zero_p, zero_x});
       }
-  return rtlcheck::simulate(rtl, table, dir);
+  return rtlcheck::simulate(rtl, table, dir, options);
 }
 
 }  // namespace gsqhw::lota

@@ -64,6 +64,7 @@ rtlcheck::TbResult check_merge_unit(const rtlcheck::RtlBundle& rtl, const LotaPa
 // the stream is token t, output row o, input i in order; one group_last per group.
 rtlcheck::TbResult check_integer_pe(const rtlcheck::RtlBundle& rtl, const LotaParams& params,
                                     const QuantizedTensor& x, const QuantizedWeights& w,
-                                    const std::filesystem::path& dir);
+                                    const std::filesystem::path& dir,
+                                    const rtlcheck::SimOptions& options = {});
 
 }  // namespace gsqhw::lota

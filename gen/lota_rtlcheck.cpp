@@ -130,7 +130,8 @@ std::string VectorTable::hex() const {
   return out;
 }
 
-std::string VectorTable::testbench(const std::string& dut, const std::string& hex_file) const {
+std::string VectorTable::testbench(const std::string& dut, const std::string& hex_file,
+                                   const std::string& vcd_file) const {
   const int width = row_width();
   const int pad = (width + 3) / 4 * 4 - width;
   std::string v;
@@ -154,6 +155,8 @@ std::string VectorTable::testbench(const std::string& dut, const std::string& he
   v += "    errors = 0;\n    checked = 0;\n";
   for (const auto& p : inputs_) v += fmt::format("    {} = {}'d0;\n", p.name, p.width);
   v += "    @(posedge clk);\n    @(posedge clk);\n    #1 rst = 1'b0;\n";
+  if (!vcd_file.empty())  // from reset release (kTbResetReleaseNs) on: the activity window
+    v += fmt::format("    $dumpfile(\"{}\");\n    $dumpvars(0, dut);\n", vcd_file);
   v += fmt::format("    for (v = 0; v < {}; v = v + 1) begin\n", size());
   std::string fields = pad > 0 ? "pad" : "";
   auto append_field = [&fields](const std::string& name) {
@@ -196,12 +199,14 @@ fs::path require_tool(const std::string& tool, const std::string& debian_package
                                 debian_package));
 }
 
-TbResult simulate(const RtlBundle& rtl, const VectorTable& vectors, const fs::path& dir) {
+TbResult simulate(const RtlBundle& rtl, const VectorTable& vectors, const fs::path& dir,
+                  const SimOptions& options) {
   const fs::path iverilog = require_tool("iverilog", "iverilog");
   const fs::path vvp = require_tool("vvp", "iverilog");
   write_bundle(rtl, dir);
   write_atomically(dir / "vectors.hex", vectors.hex());
-  write_atomically(dir / "gsqhw_tb.v", vectors.testbench(rtl.top, "vectors.hex"));
+  const std::string vcd = options.vcd.empty() ? "" : fs::absolute(options.vcd).string();
+  write_atomically(dir / "gsqhw_tb.v", vectors.testbench(rtl.top, "vectors.hex", vcd));
 
   std::string sources = "gsqhw_tb.v";
   for (const auto& file : rtl.files) sources += fmt::format(" {}", quote(file.first));
@@ -223,7 +228,29 @@ TbResult simulate(const RtlBundle& rtl, const VectorTable& vectors, const fs::pa
   r.checked = std::stoll(m[1]);
   r.errors = std::stoll(m[2]);
   r.log = run_log;
+  static const std::regex mismatch_line(
+      R"(GSQHW_MISMATCH vector=(\d+) port=(\w+) expected=([0-9a-fA-FxXzZ]+) actual=([0-9a-fA-FxXzZ]+))");
+  for (auto it = std::sregex_iterator(run_log.begin(), run_log.end(), mismatch_line);
+       it != std::sregex_iterator(); ++it)
+    r.mismatches.push_back({std::stoll((*it)[1]), (*it)[2], (*it)[3], (*it)[4]});
   return r;
+}
+
+int64_t hex_field(const std::string& hex, int lsb, int width, bool is_signed) {
+  uint64_t value = 0;
+  for (int b = 0; b < width; ++b) {
+    const int bit = lsb + b;
+    const size_t digit = static_cast<size_t>(bit / 4);
+    if (digit >= hex.size()) break;
+    const char c = hex[hex.size() - 1 - digit];
+    int nibble = 0;
+    if (c >= '0' && c <= '9') nibble = c - '0';
+    else if (c >= 'a' && c <= 'f') nibble = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') nibble = c - 'A' + 10;
+    if ((nibble >> (bit % 4)) & 1) value |= uint64_t{1} << b;
+  }
+  if (is_signed && width < 64 && ((value >> (width - 1)) & 1)) value |= ~uint64_t{0} << width;
+  return static_cast<int64_t>(value);
 }
 
 void lint(const RtlBundle& rtl, const fs::path& dir) {

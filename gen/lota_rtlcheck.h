@@ -54,7 +54,9 @@ class VectorTable {
 
   std::string hex() const;  // one line per vector, for $readmemh
   // A self-checking testbench for module `dut` (ports clk, rst plus the declared ones).
-  std::string testbench(const std::string& dut, const std::string& hex_file) const;
+  // `vcd_file` not empty: dump the DUT's signals there from reset release on.
+  std::string testbench(const std::string& dut, const std::string& hex_file,
+                        const std::string& vcd_file = "") const;
 
  private:
   int row_width() const;
@@ -63,18 +65,41 @@ class VectorTable {
   std::vector<std::string> rows_;  // concatenated bits, MSB first
 };
 
+// One mismatch the testbench printed (it prints the first 10): vector v was presented in cycle
+// v after reset; `port` is the DUT output, the values are hex of the whole port.
+struct TbMismatch {
+  int64_t vector = 0;
+  std::string port, expected_hex, actual_hex;
+};
+
 struct TbResult {
   int64_t checked = 0;
   int64_t errors = 0;
   std::string log;  // the simulator's output (first mismatches are printed there)
+  std::vector<TbMismatch> mismatches;  // parsed from the log
 };
+
+// How to run the testbench.
+struct SimOptions {
+  // When set, the testbench dumps every signal below the DUT (scope "dut") into this VCD file
+  // from reset release to the end, for switching activity (sim/activity.h).
+  std::filesystem::path vcd;
+};
+// The testbench's clock period and reset release time in ns (its `timescale is 1ns/1ps).
+inline constexpr int64_t kTbClockPeriodNs = 10;
+inline constexpr int64_t kTbResetReleaseNs = 16;
 
 // Throws ToolMissing (with the apt-get command) when `tool` is not on PATH.
 std::filesystem::path require_tool(const std::string& tool, const std::string& debian_package);
 
 // Writes the RTL, the testbench and the vectors into dir, compiles with iverilog, runs vvp.
 // Throws MismatchError when compilation fails or the testbench prints no result line.
-TbResult simulate(const RtlBundle& rtl, const VectorTable& vectors, const std::filesystem::path& dir);
+TbResult simulate(const RtlBundle& rtl, const VectorTable& vectors, const std::filesystem::path& dir,
+                  const SimOptions& options = {});
+
+// Hex digits (as printed by %h; x/z digits count as 0) to the bits [lsb, lsb + width) of the
+// value, as a signed (or unsigned) integer; width <= 63.
+int64_t hex_field(const std::string& hex, int lsb, int width, bool is_signed);
 
 // verilator --lint-only -Wall and yosys "hierarchy -check; proc; check -assert" on the bundle.
 // Throws MismatchError with the tool's messages on any warning or error.

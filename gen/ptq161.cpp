@@ -205,7 +205,8 @@ RtlBundle generate_array(const ArraySpec& spec) {
 
 rtlcheck::TbResult check_array(const RtlBundle& rtl, const ArraySpec& spec,
                                const Ptq161Layer& layer, const QuantizedTensor& x,
-                               const std::filesystem::path& dir, int idle_every) {
+                               const std::filesystem::path& dir, int idle_every,
+                               const rtlcheck::SimOptions& options) {
   validate(spec);
   if (layer.cols > spec.max_k)
     throw UsageError(fmt::format("layer d_in = {} exceeds the array's max_k = {}", layer.cols,
@@ -248,7 +249,7 @@ rtlcheck::TbResult check_array(const RtlBundle& rtl, const ArraySpec& spec,
           table.add({"0", "1", "1", bits(-1, 8), std::string(4 * r, '1')},
                     {"0", no_sal, no_bin, no_x, no_x});
       }
-  return rtlcheck::simulate(rtl, table, dir);
+  return rtlcheck::simulate(rtl, table, dir, options);
 }
 
 }  // namespace gsqhw::ptq161

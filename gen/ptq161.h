@@ -41,6 +41,7 @@ rtlcheck::RtlBundle generate_array(const ArraySpec& spec);
 // compares with gemm(x, layer).
 rtlcheck::TbResult check_array(const rtlcheck::RtlBundle& rtl, const ArraySpec& spec,
                                const Ptq161Layer& layer, const QuantizedTensor& x,
-                               const std::filesystem::path& dir, int idle_every = 0);
+                               const std::filesystem::path& dir, int idle_every = 0,
+                               const rtlcheck::SimOptions& options = {});
 
 }  // namespace gsqhw::ptq161
