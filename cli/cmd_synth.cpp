@@ -10,6 +10,7 @@
 #include "synth/baseline.h"
 #include "synth/liberty.h"
 #include "synth/point.h"
+#include "synth/sibling_design.h"
 
 namespace gsqhw::cli {
 namespace {
@@ -44,7 +45,8 @@ Runner setup(CLI::App& app) {
       "inputs/outputs constrained at 0 ns from the clock), and report power vectorless (a stated\n"
       "toggle rate at every data input) and from the gate-level simulation's switching activity.\n"
       "Also accepts baseline designs: baseline:bare,b=B,w=W (bare multiplier+adder+register) and\n"
-      "baseline:intmac,b=B,w=W (plain INT-b MAC PE). Units: area um^2 (library units), power mW,\n"
+      "baseline:intmac,b=B,w=W (plain INT-b MAC PE), and the sibling methods\n"
+      "lota:n=4,g=64,r=8,omega=2@pe and ptq161:salient=0.2@array8x1 (docs/siblings.md). Units: area um^2 (library units), power mW,\n"
       "energy pJ per MAC.");
   app.add_option("--design", args->design, "design point, e.g. gse:b=6@pe or fp8:e4m3@array4x4,acc=fp32")->required();
   app.add_option("--liberty", args->liberty, "Liberty file(s) (.lib or .lib.gz); default OSU 0.18um");
@@ -76,9 +78,9 @@ Runner setup(CLI::App& app) {
     if (args->activity_traces < 1) throw UsageError("--activity-traces must be at least 1");
     request.activity_traces = args->activity_traces;
     request.cache_dir = args->cache;
-    std::string slug = synth::Baseline::is_baseline(args->design)
-                           ? synth::Baseline::parse(args->design).str()
-                           : DesignPoint::parse(args->design).slug();
+    std::string slug = synth::Baseline::is_baseline(args->design)    ? synth::Baseline::parse(args->design).str()
+                       : synth::SiblingDesign::is_sibling(args->design) ? synth::SiblingDesign::parse(args->design).slug()
+                                                                        : DesignPoint::parse(args->design).slug();
     for (char& ch : slug)
       if (ch == ':' || ch == ',' || ch == '=') ch = '_';
     request.out_dir = args->out.empty() ? std::filesystem::path("out/synth") / slug : std::filesystem::path(args->out);

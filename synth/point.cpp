@@ -16,6 +16,7 @@
 #include "sim/gemm.h"
 #include "synth/baseline.h"
 #include "synth/flow.h"
+#include "synth/sibling_point.h"
 #include "workloads/lora.h"
 #include "workloads/trace.h"
 
@@ -110,6 +111,21 @@ std::string first_mismatch(const CosimResult& cosim) {
 
 }  // namespace
 
+void write_result_json(const fs::path& path, const nlohmann::json& j) { write_json_atomically(path, j); }
+void finish_result(nlohmann::json& result, double seconds, const fs::path& out_dir) {
+  result["seconds"] = seconds;
+  try {
+    write_json_atomically(out_dir / "result.json", result);
+  } catch (const std::exception& e) {
+    result["status"] = "error";
+    result["error"] = fmt::format("{}; and result.json could not be written: {}",
+                                  result.value("error", std::string("ok")), e.what());
+  }
+}
+void record_flow_figures(const FlowResult& flow, int64_t macs_per_cycle, nlohmann::json& result) {
+  record_flow(flow, macs_per_cycle, result);
+}
+
 fs::path default_cache_dir() {
   if (const char* cache = std::getenv("GSQHW_CACHE"); cache && *cache) return cache;
   if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache/gsqhw";
@@ -166,6 +182,7 @@ nlohmann::json evaluate_point(const PointRequest& request) {
   if (request.out_dir.empty()) throw UsageError("evaluate_point: no output folder");
   if (request.activity != "gate" && request.activity != "rtl" && request.activity != "none")
     throw UsageError(fmt::format("activity source '{}' is not one of gate, rtl, none", request.activity));
+  if (SiblingDesign::is_sibling(request.design)) return evaluate_sibling_point(request);
   const bool is_baseline = Baseline::is_baseline(request.design);
   std::optional<DesignPoint> design;
   std::optional<Baseline> baseline;
@@ -309,14 +326,7 @@ nlohmann::json evaluate_point(const PointRequest& request) {
     result["status"] = "error";
     result["error"] = fmt::format("{}: {}", stage, e.what());
   }
-  result["seconds"] = seconds_since(total_start);
-  try {
-    write_json_atomically(out / "result.json", result);
-  } catch (const std::exception& e) {
-    result["status"] = "error";
-    result["error"] = fmt::format("{}; and result.json could not be written: {}",
-                                  result.value("error", std::string("ok")), e.what());
-  }
+  finish_result(result, seconds_since(total_start), out);
   return result;
 }
 

@@ -16,7 +16,7 @@
 namespace gsqhw::synth {
 
 struct PointRequest {
-  std::string design;             // a DesignPoint string or a baseline string (synth/baseline.h)
+  std::string design;             // a DesignPoint, baseline (synth/baseline.h) or sibling (synth/sibling_design.h) string
   LibraryChoice library;
   double clock_ns = 30.0;
   double input_activity = 0.1;    // vectorless: transitions per cycle at each data input
@@ -44,6 +44,15 @@ struct TraceError {
 };
 TraceError trace_error(const std::string& format_spec, const std::string& acc_spec,
                        const std::vector<std::filesystem::path>& trace_files);
+
+// Pieces of a point evaluation shared with the sibling designs (synth/sibling_point.h):
+// writes `j` to path via a temporary name; records the run time and writes
+// out_dir/result.json (a failed write turns the result into an error); records a flow's area,
+// timing and vectorless power.
+void write_result_json(const std::filesystem::path& path, const nlohmann::json& j);
+void finish_result(nlohmann::json& result, double seconds, const std::filesystem::path& out_dir);
+struct FlowResult;
+void record_flow_figures(const FlowResult& flow, int64_t macs_per_cycle, nlohmann::json& result);
 
 // Default cache folder: $GSQHW_CACHE or ~/.cache/gsqhw.
 std::filesystem::path default_cache_dir();

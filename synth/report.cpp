@@ -14,6 +14,7 @@
 
 #include "sim/errors.h"
 #include "synth/process.h"
+#include "synth/report_siblings.h"
 #include "synth/results_db.h"
 
 namespace gsqhw::synth {
@@ -472,6 +473,18 @@ fs::path write_report(const fs::path& db_path, const fs::path& out_dir) {
                             ratio(g, i), met, ratio(g, bare)});
     }
     doc.push_back(table);
+  }
+
+  // --- the one-table comparison with LoTA-QAF and PTQ1.61 (synth/report_siblings.h)
+  {
+    SiblingComparison comparison = sibling_comparison(results);
+    heading(comparison.title);
+    for (const auto& p : comparison.paragraphs) para(p);
+    Block table = Block::table(comparison.header);
+    table.rows = comparison.rows;
+    doc.push_back(table);
+    for (const auto& n : comparison.notes) para(n);
+    write_comparison_files(comparison, out_dir);
   }
 
   // --- results tables per level

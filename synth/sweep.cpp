@@ -26,6 +26,7 @@
 #include "synth/process.h"
 #include "synth/report.h"
 #include "synth/results_db.h"
+#include "synth/sibling_design.h"
 #include "workloads/lora.h"
 #include "workloads/trace.h"
 
@@ -57,10 +58,12 @@ class InterruptGuard {
 
 std::string canonical_design(const std::string& text) {
   if (Baseline::is_baseline(text)) return Baseline::parse(text).str();
+  if (SiblingDesign::is_sibling(text)) return SiblingDesign::parse(text).str();
   return DesignPoint::parse(text).str();
 }
 
 std::string folder_name(const std::string& design) {
+  if (SiblingDesign::is_sibling(design)) return SiblingDesign::parse(design).slug();
   if (Baseline::is_baseline(design)) {
     std::string name = design;
     for (char& ch : name)
@@ -237,9 +240,11 @@ std::vector<std::string> sweep_designs(const SweepGrid& grid, int headline_bits)
         add(fmt::format("baseline:bare,b={},w=32", b));
       }
   }
+  if (grid.siblings)
+    for (const auto& d : default_sibling_designs()) add(d);
   // PE-level points first: they are quick and give early numbers.
   std::stable_partition(designs.begin(), designs.end(), [](const std::string& d) {
-    return Baseline::is_baseline(d) || d.find("@pe,") != std::string::npos;
+    return Baseline::is_baseline(d) || SiblingDesign::is_sibling(d) || d.find("@pe,") != std::string::npos;
   });
   return designs;
 }
@@ -386,7 +391,7 @@ void export_results(const fs::path& db_path, const fs::path& csv, const fs::path
   static const char* columns[] = {"design", "status", "family", "variant", "bits", "level", "rows", "cols", "acc",
                                   "area_um2", "cells", "clock_ns", "critical_path_ns", "fmax_mhz", "timing_met",
                                   "power_mw", "pj_per_mac_vectorless", "power_activity_mw", "pj_per_mac",
-                                  "activity_source", "sqnr_db", "macs_per_cycle", "liberty", "liberty_hash",
+                                  "activity_source", "sqnr_db", "bits_per_weight", "macs_per_cycle", "liberty", "liberty_hash",
                                   "tools", "error"};
   std::string text;
   for (const char* c : columns) text += std::string(text.empty() ? "" : ",") + c;

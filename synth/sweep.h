@@ -27,6 +27,7 @@ struct SweepGrid {
   // (GSE-INT at the headline width, FP8 E4M3): arrays cost minutes each to build and simulate.
   bool array_all_formats = false;
   bool baselines = true;              // INT-b MAC and bare-MAC PEs for every b
+  bool siblings = true;               // LoTA-QAF and PTQ1.61 points (default_sibling_designs())
   // An explicit list of design/baseline strings: replaces the grid above when not empty.
   std::vector<std::string> designs;
 };

@@ -9,6 +9,7 @@
 #include "gen/ptq161.h"
 #include "sim/errors.h"
 #include "tests/siblings/random_data.h"
+#include "tests/siblings/work_dir.h"
 
 namespace gsqhw {
 namespace {
@@ -16,12 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using lota::LotaParams;
 
-fs::path work_dir(const std::string& name) {
-  fs::path dir = fs::path(GSQHW_TEST_BINARY_DIR) / "siblings_work" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using test::work_dir;
 
 // Replaces `from` (which must occur) with `to` in the bundle's top file.
 rtlcheck::RtlBundle mutate(rtlcheck::RtlBundle b, size_t file, const std::string& from,

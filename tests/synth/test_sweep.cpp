@@ -153,9 +153,9 @@ TEST(Sweep, CtrlCStopsCleanlyAndKeepsFinishedPoints) {
 
 TEST(Sweep, GridAndArguments) {
   SweepGrid grid;
-  // Headline width 5: 10 PEs, GSE-INT5 with fp32, the pair at 2x2, 12 baselines.
+  // Headline width 5: 10 PEs, GSE-INT5 with fp32, the pair at 2x2, 12 baselines, 2 siblings.
   auto designs = sweep_designs(grid, 5);
-  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u);
+  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u + 2u);
   EXPECT_NE(std::find(designs.begin(), designs.end(),
                       "fp8:e4m3,sat=satfinite,block=0@array2x2,acc=fp32,flow=os,pipe=1"), designs.end());
   EXPECT_NE(std::find(designs.begin(), designs.end(),
@@ -163,9 +163,9 @@ TEST(Sweep, GridAndArguments) {
             designs.end());
   EXPECT_EQ(std::find(designs.begin(), designs.end(), "int8:per=channel@array2x2,acc=fixed32.0,flow=os,pipe=1"),
             designs.end());
-  // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines.
+  // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines, 2 siblings.
   grid.array_all_formats = grid.all_iso = true;
-  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u);
+  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u + 2u);
   // PE points come first.
   EXPECT_EQ(designs.back().find("@array2x2"), designs.back().find('@'));
   EXPECT_EQ(natural_accumulator("gse:b=4"), "fixed32.16");
