@@ -188,19 +188,25 @@ GeneratedDesign generate_core(const DesignPoint& design, const CoreCapacity& cap
                                 p.max_n, p.aw)},
         {"kind", "behavioural register files: one write port, asynchronous reads"}}},
       {"quantizer",
-       p.groups ? "GSE: buffers a group (G words, or the rest of a row), then emits one code per "
-                  "cycle: 2 cycles per operand word without stalls"
+       p.groups ? "GSE: two group buffers; one takes a group (G words, or the rest of a row) "
+                  "while the other emits one code per cycle: one word per cycle, except that a "
+                  "short group behind a long one waits for the long one's buffer"
                 : "one FP32 word per cycle, converted combinationally"},
+      {"quantizer_group", p.groups ? p.g : 0},
       {"tiling",
        fmt::format("tiles of {} x {} outputs in row-major order, S = max(K, {}) steps per tile "
                    "(steps k >= K are zero padding), lanes beyond M / N are zero",
                    p.r, p.c, s_min)},
-      {"load_cycles_per_word", p.groups ? 2 : 1},
       {"cycles",
        fmt::format("without stalls, from the cycle that takes the descriptor to the cycle of "
-                   "done: {}(M+N)*K + T*S + {} + M*N (T tiles, S = max(K, {}) steps per tile; "
-                   "array latency {} + R {} + 2 for the feed register and the state changes)",
-                   p.groups ? "2*" : "", p.latency + p.r + 2, s_min, p.latency, p.r)}};
+                   "done: load + T*S + {} + M*N (load: {}; T tiles, S = max(K, {}) steps per "
+                   "tile; array latency {} + R {} + 2 for the feed register and the state "
+                   "changes)",
+                   p.latency + p.r + 2,
+                   p.groups ? "the cycle of the last code, (M+N)*K plus the last group's "
+                              "emission plus the waits of short groups (gen/core.h)"
+                            : "(M+N)*K",
+                   s_min, p.latency, p.r)}};
   m["schedule"] =
       "one GEMM per descriptor: load A and B (quantize), compute all output tiles in row-major "
       "order, then emit C row-major";
@@ -208,15 +214,38 @@ GeneratedDesign generate_core(const DesignPoint& design, const CoreCapacity& cap
   return out;
 }
 
+namespace {
+
+// The cycle (the first load cycle is 1) in which the GSE quantizer writes the last code of
+// `rows` rows of k words, words offered every cycle: group j fills buffer j % 2 one word per
+// cycle once the previous group is complete and that buffer has emitted group j - 2; it emits
+// one code per cycle once complete and group j - 1 is out.
+int64_t gse_load_cycles(int64_t rows, int64_t k, int64_t g) {
+  int64_t filled = 0, emitted = 0, emitted_before = 0;  // ends of groups j-1 and j-2
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t begin = 0; begin < k; begin += g) {
+      const int64_t len = std::min(g, k - begin);
+      const int64_t fill_end = std::max(filled, emitted_before) + len;
+      const int64_t emit_end = std::max(fill_end, emitted) + len;
+      filled = fill_end;
+      emitted_before = emitted;
+      emitted = emit_end;
+    }
+  }
+  return emitted;
+}
+
+}  // namespace
+
 int64_t core_cycles_without_stalls(const nlohmann::json& manifest, int64_t m, int64_t n,
                                    int64_t k) {
   CoreManifest cm = CoreManifest::from_json(manifest);
   const auto& timing = manifest.at("timing");
-  const int64_t per_word = manifest.at("core").at("load_cycles_per_word").get<int64_t>();
+  const int64_t group = manifest.at("core").at("quantizer_group").get<int64_t>();
+  const int64_t load = group > 0 ? gse_load_cycles(m + n, k, group) : (m + n) * k;
   const int64_t tiles = ((m + cm.rows - 1) / cm.rows) * ((n + cm.cols - 1) / cm.cols);
   const int64_t steps = std::max<int64_t>(k, timing.at("min_steps_per_tile").get<int64_t>());
-  return per_word * (m + n) * k + tiles * steps + timing.at("latency").get<int64_t>() + cm.rows +
-         2 + m * n;
+  return load + tiles * steps + timing.at("latency").get<int64_t>() + cm.rows + 2 + m * n;
 }
 
 CoreManifest CoreManifest::from_json(const nlohmann::json& j) {

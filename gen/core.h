@@ -49,9 +49,11 @@ struct CoreManifest {
 
 // Cycles from the cycle a core takes a descriptor to the cycle of its `done` pulse when
 // operand words are offered and result words taken on every cycle (no stalls):
-//   L (M+N) K + T S + latency + R + 2 + M N
-// L = core.load_cycles_per_word (GSE 2, minifloats 1), T output tiles, S = max(K,
-// min_steps_per_tile) steps per tile, latency and R of the array. The co-simulation checks it.
+//   load + T S + latency + R + 2 + M N
+// load: minifloats (M+N) K; GSE the cycle of the last code out of the two-buffer quantizer
+// ((M+N) K + the last group's length + waits where a short group follows a long one), T output
+// tiles, S = max(K, min_steps_per_tile) steps per tile, latency and R of the array. The
+// co-simulation checks it.
 int64_t core_cycles_without_stalls(const nlohmann::json& manifest, int64_t m, int64_t n,
                                    int64_t k);
 

@@ -156,10 +156,13 @@ endmodule
 std::string gse_quantizer_module(const CoreParams& p, const GseParams& g) {
   const int giw = p.log2g;
   return file_header(p.design, "gsqhw_quantizer",
-                     "FP32 stream -> GSE element codes and group exponents (buffers one group, "
-                     "max-abs search, then one code per cycle)") +
-         fill(R"(// A group ends after G words or at the end of a row (a partial last group). While a group
-// is emitted (one code per cycle, the group's exponent beside each) no word is taken.
+                     "FP32 stream -> GSE element codes and group exponents (two group buffers: "
+                     "one fills while the other is emitted)") +
+         fill(R"(// A group ends after G words or at the end of a row (a partial last group). Its words go
+// into one of two group buffers while the max-abs search runs; once complete, the buffer
+// emits one code per cycle (the group's exponent beside each) while the other buffer fills.
+// The input stalls only when the buffer it would fill still emits (a short group behind a
+// long one).
 module gsqhw_quantizer (
   input  wire              clk,
   input  wire              rst,
@@ -173,58 +176,95 @@ module gsqhw_quantizer (
 );
   localparam G = ${g};
 
-  reg              collecting;  // 1: taking the group's words in; 0: emitting its codes
-  reg  [31:0]      group_words [0:G-1];
-  reg  [${giw1}:0] fill;         // next free slot
-  reg  [${giw1}:0] last_slot;    // the group's last element
+  reg  [31:0]      group_words [0:2*G-1];  // buffer b, slot s at {b, s}
+  reg  [1:0]       full;         // buffer b holds a complete group not yet emitted
+  reg              wsel;         // the buffer being filled
+  reg              rsel;         // the buffer being emitted
+  reg  [${giw1}:0] fill;         // next free slot of the buffer being filled
   reg  [${giw1}:0] emit;         // element being emitted
+  reg  [${giw1}:0] last_slot0, last_slot1;  // each buffer's last element
   reg  [${sw1}:0] col;          // position of the next word in its row
-  reg  [30:0]      amax;         // largest magnitude so far (FP32 magnitudes order as integers)
-  reg              nonfinite;    // a NaN or an Inf was seen: a NaN group
+  reg  [30:0]      amax0, amax1; // largest magnitude per buffer (FP32 magnitudes order as integers)
+  reg              nonfinite0, nonfinite1;  // a NaN or an Inf was seen: a NaN group
 
-  wire take = in_valid && collecting;
+  wire filling_full = wsel ? full[1] : full[0];
+  wire emitting = rsel ? full[1] : full[0];
+  wire take = in_valid && !filling_full;
   wire row_end = col == row_len - ${one_s};
   wire group_end = fill == ${g_last} || row_end;
-  assign in_ready = collecting;
+  wire emit_end = emit == (rsel ? last_slot1 : last_slot0);
+  wire larger = in_data[30:0] > (wsel ? amax1 : amax0);
+  wire special = in_data[30:23] == 8'hff;
+  assign in_ready = !filling_full;
 
+  // A buffer is only filled while not full and only emitted while full, so the fill and the
+  // emit side never touch the same buffer's state in one cycle.
   always @(posedge clk) begin
     if (rst) begin
-      collecting <= 1'b1;
+      full <= 2'b00;
+      wsel <= 1'b0;
+      rsel <= 1'b0;
       fill <= ${zero_g};
-      last_slot <= ${zero_g};
       emit <= ${zero_g};
+      last_slot0 <= ${zero_g};
+      last_slot1 <= ${zero_g};
       col <= ${zero_s};
-      amax <= 31'd0;
-      nonfinite <= 1'b0;
-    end else if (take) begin
-      col <= row_end ? ${zero_s} : col + ${one_s};
-      if (in_data[30:0] > amax) amax <= in_data[30:0];
-      if (in_data[30:23] == 8'hff) nonfinite <= 1'b1;
-      if (group_end) begin
-        collecting <= 1'b0;
-        last_slot <= fill;
-        emit <= ${zero_g};
-      end else begin
-        fill <= fill + ${one_g};
+      amax0 <= 31'd0;
+      amax1 <= 31'd0;
+      nonfinite0 <= 1'b0;
+      nonfinite1 <= 1'b0;
+    end else begin
+      if (take) begin
+        col <= row_end ? ${zero_s} : col + ${one_s};
+        if (wsel) begin
+          if (larger) amax1 <= in_data[30:0];
+          if (special) nonfinite1 <= 1'b1;
+        end else begin
+          if (larger) amax0 <= in_data[30:0];
+          if (special) nonfinite0 <= 1'b1;
+        end
+        if (group_end) begin
+          if (wsel) begin
+            full[1] <= 1'b1;
+            last_slot1 <= fill;
+          end else begin
+            full[0] <= 1'b1;
+            last_slot0 <= fill;
+          end
+          wsel <= !wsel;
+          fill <= ${zero_g};
+        end else begin
+          fill <= fill + ${one_g};
+        end
       end
-    end else if (!collecting) begin
-      if (emit == last_slot) begin
-        collecting <= 1'b1;
-        fill <= ${zero_g};
-        amax <= 31'd0;
-        nonfinite <= 1'b0;
-      end else begin
-        emit <= emit + ${one_g};
+      if (emitting) begin
+        if (emit_end) begin
+          if (rsel) begin
+            full[1] <= 1'b0;
+            amax1 <= 31'd0;
+            nonfinite1 <= 1'b0;
+          end else begin
+            full[0] <= 1'b0;
+            amax0 <= 31'd0;
+            nonfinite0 <= 1'b0;
+          end
+          rsel <= !rsel;
+          emit <= ${zero_g};
+        end else begin
+          emit <= emit + ${one_g};
+        end
       end
     end
   end
 
-  always @(posedge clk) if (take) group_words[fill] <= in_data;
+  always @(posedge clk) if (take) group_words[{wsel, fill}] <= in_data;
 
   wire [${xw1}:0] exp_code;
-  gsqhw_quant_gse_scale scale (.amax(amax), .nonfinite(nonfinite), .exp_code(exp_code));
-  gsqhw_quant_gse_elem element (.x(group_words[emit]), .exp_code(exp_code), .code(q_code));
-  assign q_valid = !collecting;
+  gsqhw_quant_gse_scale scale (
+      .amax(rsel ? amax1 : amax0), .nonfinite(rsel ? nonfinite1 : nonfinite0),
+      .exp_code(exp_code));
+  gsqhw_quant_gse_elem element (.x(group_words[{rsel, emit}]), .exp_code(exp_code), .code(q_code));
+  assign q_valid = emitting;
   assign q_exp = exp_code;
 endmodule
 )",
