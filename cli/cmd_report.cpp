@@ -12,7 +12,7 @@ namespace gsqhw::cli {
 namespace {
 
 struct ReportArgs {
-  std::string db;
+  std::vector<std::string> dbs;
   std::string out;
 };
 
@@ -23,17 +23,25 @@ Runner setup(CLI::App& app) {
       "recent sweep in a results file: the table of area, cells, fmax, power and pJ/MAC (each also as a\n"
       "ratio to FP8 E4M3), the headline GSE-INT vs FP8 comparison next to the paper's 5x power / 11x\n"
       "area, and the GSE-INT PE area against plain INT-b MAC and bare-MAC PEs.");
-  app.add_option("--db", args->db, "results file written by `gsqhw sweep` (OUT/results.sqlite)")->required();
+  app.add_option("--db", args->dbs,
+                 "results file(s) written by `gsqhw sweep` (OUT/results.sqlite); several are combined (e.g. one per "
+                 "library: the report then opens with the headline on each library)")
+      ->required();
   app.add_option("--out", args->out, "output folder (default: the results file's folder)");
   return [args]() -> int {
-    std::filesystem::path db = args->db;
-    if (!std::filesystem::is_regular_file(db))
-      throw UsageError(fmt::format("results file {} does not exist", db.string()));
-    std::filesystem::path out = args->out.empty() ? db.parent_path() : std::filesystem::path(args->out);
+    std::vector<std::filesystem::path> dbs;
+    for (const auto& d : args->dbs) {
+      if (!std::filesystem::is_regular_file(d)) throw UsageError(fmt::format("results file {} does not exist", d));
+      dbs.push_back(d);
+    }
+    std::filesystem::path out = args->out.empty() ? dbs.front().parent_path() : std::filesystem::path(args->out);
     if (out.empty()) out = ".";
+    if (dbs.size() > 1 && args->out.empty())
+      throw UsageError("several --db files: say where the combined report goes with --out");
     std::filesystem::create_directories(out);
-    synth::export_results(db, out / "results.csv", out / "results.json");
-    std::filesystem::path report = synth::write_report(db, out);
+    // The exports are per file; a combined report exports the first file's sweep.
+    synth::export_results(dbs.front(), out / "results.csv", out / "results.json");
+    std::filesystem::path report = synth::write_report(dbs, out);
     fmt::print("report: {} (and report.html, plots/, results.csv, results.json)\n", report.string());
     return 0;
   };

@@ -30,6 +30,7 @@ struct SweepArgs {
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;
+  double max_file_mb = 0;
   std::string out = "out/sweep";
   std::string cache;
   bool no_report = false;
@@ -69,6 +70,9 @@ Runner setup(CLI::App& app) {
   app.add_option("--activity-traces", args->activity_traces, "traces simulated for activity (default 2)");
   app.add_option("--jobs", args->jobs, "points evaluated in parallel (default 2)");
   app.add_flag("--retry-errors", args->retry_errors, "re-evaluate stored points that ended in an error");
+  app.add_option("--max-file-size", args->max_file_mb,
+                 "largest file (MB) a point may write (RLIMIT_FSIZE); a point past it fails alone with a "
+                 "disk-full error (default: no limit)");
   app.add_option("--out", args->out, "output folder (default out/sweep)");
   app.add_option("--cache", args->cache, "cache folder (default $GSQHW_CACHE or ~/.cache/gsqhw)");
   app.add_flag("--no-report", args->no_report, "do not write the report");
@@ -99,6 +103,8 @@ Runner setup(CLI::App& app) {
     options.activity_traces = args->activity_traces;
     options.jobs = args->jobs;
     options.retry_errors = args->retry_errors;
+    if (args->max_file_mb < 0) throw UsageError("--max-file-size must not be negative");
+    options.max_file_bytes = static_cast<uint64_t>(args->max_file_mb * 1024 * 1024);
     options.out_dir = args->out;
     options.cache_dir = args->cache;
     options.report = !args->no_report;

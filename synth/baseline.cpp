@@ -5,16 +5,65 @@
 
 #include <fmt/format.h>
 
+#include "gen/generator.h"
+#include "sim/design.h"
 #include "sim/errors.h"
 
 namespace gsqhw::synth {
 
-std::string Baseline::str() const {
-  return fmt::format("baseline:{},b={},w={}", kind == Kind::bare ? "bare" : "intmac", bits, acc_width);
+namespace {
+
+const char* kind_name(Baseline::Kind kind) {
+  switch (kind) {
+    case Baseline::Kind::bare: return "bare";
+    case Baseline::Kind::intmac: return "intmac";
+    case Baseline::Kind::intarray: return "intarray";
+  }
+  return "?";
 }
 
-std::string Baseline::top() const {
-  return kind == Kind::bare ? "gsqhw_bare_mac" : "gsqhw_int_mac_pe";
+// "8x8" -> rows, cols (1..64 each).
+void parse_shape(std::string_view value, Baseline& baseline) {
+  size_t x = value.find('x');
+  auto number = [&](std::string_view part) {
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), n);
+    if (ec != std::errc() || ptr != part.data() + part.size() || part.empty() || n < 1 || n > 64)
+      throw UsageError(fmt::format("baseline array '{}' is not RxC with R, C in 1..64", value));
+    return n;
+  };
+  if (x == std::string_view::npos) throw UsageError(fmt::format("baseline array '{}' is not RxC (e.g. 8x8)", value));
+  baseline.rows = number(value.substr(0, x));
+  baseline.cols = number(value.substr(x + 1));
+}
+
+std::string bare_or_intmac_verilog(const Baseline& baseline);
+
+}  // namespace
+
+std::string Baseline::str() const {
+  if (kind == Kind::intarray)
+    return fmt::format("baseline:intarray,b={},w={},f={},array={}x{}", bits, acc_width, acc_frac, rows, cols);
+  return fmt::format("baseline:{},b={},w={}", kind_name(kind), bits, acc_width);
+}
+
+Baseline::Rtl Baseline::rtl() const {
+  Rtl rtl;
+  if (kind != Kind::intarray) {
+    rtl.top = kind == Kind::bare ? "gsqhw_bare_mac" : "gsqhw_int_mac_pe";
+    rtl.files.push_back({rtl.top + ".v", bare_or_intmac_verilog(*this)});
+    return rtl;
+  }
+  // The generator's INT8 array with its PEs narrowed to b bits: the same skew, forwarding,
+  // drain and accumulator as the GSE-INT array it is compared with.
+  GeneratorOptions options;
+  options.int_bits = bits;
+  GeneratedDesign generated = generate_design(
+      DesignPoint::parse(fmt::format("int8@array{}x{},acc=fixed{}.{}", rows, cols, acc_width, acc_frac)), options);
+  rtl.files = generated.files;
+  rtl.top = generated.top;
+  rtl.macs_per_cycle = generated.manifest.at("timing").at("macs_per_cycle").get<int64_t>();
+  return rtl;
 }
 
 Baseline Baseline::parse(std::string_view s) {
@@ -26,7 +75,9 @@ Baseline Baseline::parse(std::string_view s) {
   std::string_view kind = rest.substr(0, comma);
   if (kind == "bare") baseline.kind = Kind::bare;
   else if (kind == "intmac") baseline.kind = Kind::intmac;
-  else throw UsageError(fmt::format("baseline kind '{}' is not one of bare, intmac", kind));
+  else if (kind == "intarray") baseline.kind = Kind::intarray, baseline.acc_frac = 16, baseline.rows = baseline.cols = 4;
+  else throw UsageError(fmt::format("baseline kind '{}' is not one of bare, intmac, intarray", kind));
+  const bool array = baseline.kind == Kind::intarray;
   while (comma != std::string_view::npos) {
     rest = rest.substr(comma + 1);
     comma = rest.find(',');
@@ -34,24 +85,32 @@ Baseline Baseline::parse(std::string_view s) {
     size_t eq = option.find('=');
     if (eq == std::string_view::npos) throw UsageError(fmt::format("baseline option '{}' is not key=value", option));
     std::string_view key = option.substr(0, eq), value = option.substr(eq + 1);
+    if (key == "array" && array) {
+      parse_shape(value, baseline);
+      continue;
+    }
     int number = 0;
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
     if (ec != std::errc() || ptr != value.data() + value.size())
       throw UsageError(fmt::format("baseline option {}: '{}' is not an integer", key, value));
     if (key == "b") baseline.bits = number;
     else if (key == "w") baseline.acc_width = number;
-    else throw UsageError(fmt::format("unknown baseline option '{}' (known: b, w)", key));
+    else if (key == "f" && array) baseline.acc_frac = number;
+    else throw UsageError(fmt::format("unknown baseline option '{}' (known: b, w{})", key, array ? ", f, array" : ""));
   }
-  if (baseline.bits < 2 || baseline.bits > 16)
-    throw UsageError(fmt::format("baseline b = {} is outside 2..16", baseline.bits));
+  if (baseline.bits < 2 || baseline.bits > (array ? 8 : 16))
+    throw UsageError(fmt::format("baseline b = {} is outside 2..{}", baseline.bits, array ? 8 : 16));
   if (baseline.acc_width <= 2 * baseline.bits || baseline.acc_width > 64)
     throw UsageError(fmt::format("baseline w = {} is outside 2b+1..64 = {}..64", baseline.acc_width, 2 * baseline.bits + 1));
   return baseline;
 }
 
-std::string Baseline::verilog() const {
-  const int b = bits, w = acc_width, p = 2 * bits;
-  if (kind == Kind::bare) {
+namespace {
+
+std::string bare_or_intmac_verilog(const Baseline& baseline) {
+  const int b = baseline.bits, w = baseline.acc_width, p = 2 * baseline.bits;
+  const std::string str = baseline.str();
+  if (baseline.kind == Baseline::Kind::bare) {
     return fmt::format(R"(// Generated by gsqhw synth/baseline.cpp: {design}
 // The area lower bound of a MAC of these widths: a {b}x{b} signed multiplier, a {w}-bit adder
 // and the {w}-bit accumulator register, with no control, reset, saturation or flags.
@@ -65,7 +124,7 @@ module gsqhw_bare_mac (
   always @(posedge clk) out_acc <= out_acc + {{{{{ext}{{product[{pm}]}}}}, product}};
 endmodule
 )",
-                       fmt::arg("design", str()), fmt::arg("b", b), fmt::arg("w", w),
+                       fmt::arg("design", str), fmt::arg("b", b), fmt::arg("w", w),
                        fmt::arg("bm", b - 1), fmt::arg("wm", w - 1), fmt::arg("pm", p - 1),
                        fmt::arg("ext", w - p));
   }
@@ -118,10 +177,12 @@ module gsqhw_int_mac_pe (
   end
 endmodule
 )",
-                     fmt::arg("design", str()), fmt::arg("b", b), fmt::arg("w", w),
+                     fmt::arg("design", str), fmt::arg("b", b), fmt::arg("w", w),
                      fmt::arg("bm", b - 1), fmt::arg("wm", w - 1), fmt::arg("pm", p - 1),
                      fmt::arg("ext1", w + 1 - p));
 }
+
+}  // namespace
 
 long long intmac_step(long long acc, bool first, long long a, long long b, int acc_width, bool* overflow) {
   __int128 sum = static_cast<__int128>(first ? 0 : acc) + static_cast<__int128>(a) * b;

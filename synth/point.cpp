@@ -17,6 +17,7 @@
 #include "synth/baseline.h"
 #include "synth/flow.h"
 #include "synth/sibling_point.h"
+#include "synth/process.h"
 #include "workloads/lora.h"
 #include "workloads/trace.h"
 
@@ -29,16 +30,26 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void write_json_atomically(const fs::path& path, const nlohmann::json& j) {
+// Writes to a temporary name and renames, so a failed write (full disk) leaves no half file.
+void write_text_atomically(const fs::path& path, const std::string& text) {
   fs::path tmp = path;
   tmp += ".tmp";
   {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
     out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", tmp.string()));
+    out.close();
+    if (!out) {
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      throw std::runtime_error(fmt::format("cannot write {} (disk full?)", path.string()));
+    }
   }
   fs::rename(tmp, path);
+}
+
+void write_json_atomically(const fs::path& path, const nlohmann::json& j) {
+  write_text_atomically(path, j.dump(2) + "\n");
 }
 
 // What the report groups and compares by: family ("gse", "fp8", ...), element bits, variant.
@@ -57,21 +68,25 @@ void describe_design(const DesignPoint& design, nlohmann::json& result) {
   result["acc"] = design.acc.str();
   result["acc_kind"] = design.acc.kind == AccumulatorSpec::Kind::fixed ? "fixed" : "fp32";
   result["pipeline"] = design.pipeline;
+  // GSE arrays: per-group hardware in every PE, or shared by each column (align=shared).
+  if (design.level != DesignPoint::Level::pe && format->family() == "gse")
+    result["architecture"] = design.str().find("align=shared") != std::string::npos ? "shared-column" : "per-PE";
 }
 
 void describe_baseline(const Baseline& baseline, nlohmann::json& result) {
+  const bool array = baseline.kind == Baseline::Kind::intarray;
   result["family"] = "baseline";
-  result["variant"] = baseline.kind == Baseline::Kind::bare ? "bare-mac" : "int-mac";
+  result["variant"] = baseline.kind == Baseline::Kind::bare ? "bare-mac" : array ? "int-array" : "int-mac";
   result["bits"] = baseline.bits;
   result["bits_per_element"] = baseline.bits;
   result["format"] = fmt::format("int{}", baseline.bits);
-  result["level"] = "pe";
-  result["rows"] = 1;
-  result["cols"] = 1;
-  result["acc"] = fmt::format("fixed{}.0", baseline.acc_width);
+  result["level"] = array ? "array" : "pe";
+  result["rows"] = baseline.rows;
+  result["cols"] = baseline.cols;
+  result["acc"] = fmt::format("fixed{}.{}", baseline.acc_width, baseline.acc_frac);
   result["acc_kind"] = "fixed";
   result["pipeline"] = 1;
-  result["macs_per_cycle"] = 1;
+  result["macs_per_cycle"] = baseline.rows * baseline.cols;
 }
 
 // Power figures of a flow result into the flat result object.
@@ -216,10 +231,16 @@ nlohmann::json evaluate_point(const PointRequest& request) {
     std::string top;
     int64_t macs_per_cycle = 1;
     if (is_baseline) {
+      // Baselines are references for area and power only: no golden model of their own to
+      // co-simulate against (the INT-b MAC PE has its Icarus test in tests/synth).
+      Baseline::Rtl rtl = baseline->rtl();
       fs::create_directories(out / "rtl");
-      verilog.push_back(out / "rtl" / (baseline->top() + ".v"));
-      std::ofstream(verilog.back()) << baseline->verilog();
-      top = baseline->top();
+      for (const auto& [name, text] : rtl.files) {
+        verilog.push_back(out / "rtl" / name);
+        write_text_atomically(verilog.back(), text);
+      }
+      top = rtl.top;
+      macs_per_cycle = rtl.macs_per_cycle;
     } else {
       GeneratedDesign generated = generate_design(*design);
       write_design(generated, out / "rtl");
@@ -325,6 +346,11 @@ nlohmann::json evaluate_point(const PointRequest& request) {
   } catch (const std::exception& e) {
     result["status"] = "error";
     result["error"] = fmt::format("{}: {}", stage, e.what());
+    // A tool that ran out of disk often says only "failed": name the cause when it is that.
+    if (std::string cause = disk_full_cause(out); !cause.empty())
+      result["error"] = fmt::format("{}: {} [{}]", stage, cause, e.what());
+    else if (mentions_full_disk(e.what()))
+      result["error"] = fmt::format("{}: disk full (a write failed): {}", stage, e.what());
   }
   finish_result(result, seconds_since(total_start), out);
   return result;

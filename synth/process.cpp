@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,7 +50,7 @@ fs::path require_program(const std::string& program, const std::string& debian_p
 
 ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& cwd,
                           const fs::path& log_file, double timeout_seconds,
-                          const std::atomic<bool>* cancel) {
+                          const std::atomic<bool>* cancel, uint64_t max_file_bytes) {
   ProcessResult result;
   if (argv.empty()) throw UsageError("run_process: empty command");
   int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -68,6 +70,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& 
     // Child: its own process group, so that a timeout kill takes any grandchildren too.
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (max_file_bytes > 0) {
+      struct rlimit limit = {static_cast<rlim_t>(max_file_bytes), static_cast<rlim_t>(max_file_bytes)};
+      setrlimit(RLIMIT_FSIZE, &limit);
+      signal(SIGXFSZ, SIG_IGN);  // inherited through exec: writes fail with EFBIG instead
+    }
     if (chdir(cwd.c_str()) != 0) _exit(126);
     int null_fd = ::open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
@@ -103,6 +110,44 @@ ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& 
   text << in.rdbuf();
   result.output = text.str();
   return result;
+}
+
+std::string disk_full_cause(const fs::path& dir, uint64_t file_limit) {
+  if (file_limit == 0) {
+    struct rlimit own {};
+    if (getrlimit(RLIMIT_FSIZE, &own) == 0 && own.rlim_cur != RLIM_INFINITY) file_limit = own.rlim_cur;
+  }
+  struct statvfs fs_info {};
+  if (statvfs(dir.c_str(), &fs_info) == 0) {
+    const uint64_t free_bytes = static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
+    if (free_bytes < (uint64_t{1} << 20))
+      return fmt::format("the disk is full: {} bytes free on the file system holding {} (ENOSPC)", free_bytes,
+                         dir.string());
+  }
+  if (file_limit > 0) {
+    // A file at the limit names the culprit; tools' temporary files elsewhere may have been
+    // the ones refused, so a failure under a limit is reported as likely that too.
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      std::error_code size_ec;
+      if (it->is_regular_file(size_ec) && it->file_size(size_ec) >= file_limit && !size_ec)
+        return fmt::format("{} reached the file-size limit of {} bytes (EFBIG: write refused, as on a full disk)",
+                           it->path().string(), file_limit);
+    }
+    return fmt::format("a file-size limit of {} bytes (RLIMIT_FSIZE, --max-file-size) was in force: most likely a "
+                       "tool's write was refused (EFBIG), as on a full disk",
+                       file_limit);
+  }
+  return "";
+}
+
+bool mentions_full_disk(const std::string& message) {
+  for (int code : {ENOSPC, EFBIG, EDQUOT})
+    if (message.find(std::strerror(code)) != std::string::npos) return true;
+  for (const char* phrase : {"disk full", "disk is full", "file-size limit"})
+    if (message.find(phrase) != std::string::npos) return true;
+  return false;
 }
 
 std::string tail_lines(const std::string& text, int max_lines) {

@@ -16,6 +16,11 @@ namespace gsqhw::synth {
 // `db`; returns the path of report.md. Plots need gnuplot: without it the report says so
 // (and how to install it) instead of failing.
 std::filesystem::path write_report(const std::filesystem::path& db, const std::filesystem::path& out_dir);
+// The same from several results files (e.g. one sweep per library, or a gate-level PE sweep
+// and an RTL-activity array sweep): their latest sweeps are combined; with more than one
+// library the report opens with the headline on each library side by side, and the tables
+// and plots below are those of the first file's library.
+std::filesystem::path write_report(const std::vector<std::filesystem::path>& dbs, const std::filesystem::path& out_dir);
 
 // The headline comparison, computed from result objects (exposed for tests).
 struct Headline {
@@ -27,6 +32,10 @@ struct Headline {
   std::string natural_level;
   double natural_power_ratio = 0, natural_area_ratio = 0, natural_energy_ratio = 0;
   std::string natural_power_source;  // "workload activity" or "vectorless"
+  // Natural accumulators at PE level (also when an array level exists).
+  double pe_power_ratio = 0, pe_area_ratio = 0;
+  bool pe_available = false;
+  std::string pe_power_source;
   // Equal accumulator kind (both fp32), PE level.
   double iso_power_ratio = 0, iso_area_ratio = 0;
   bool iso_available = false;

@@ -3,7 +3,9 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -13,12 +15,31 @@
 namespace gsqhw::synth {
 namespace {
 
+// The message for a failed SQLite call. A write that fails for lack of space says so plainly
+// and names the file, since that is what the user fixes: SQLITE_FULL (ENOSPC), and
+// SQLITE_IOERR_WRITE, which is what a write refused with EFBIG (a file-size limit) or EDQUOT
+// becomes (SQLite keeps no reliable errno for it).
+std::string sqlite_error(sqlite3* db) {
+  const int code = sqlite3_extended_errcode(db);
+  const int os_errno = sqlite3_system_errno(db);
+  const char* file = sqlite3_db_filename(db, "main");
+  std::string message = fmt::format("sqlite: {} (code {})", sqlite3_errmsg(db), code);
+  if (os_errno != 0) message += fmt::format(" ({})", std::strerror(os_errno));
+  const bool full = (code & 0xff) == SQLITE_FULL || os_errno == ENOSPC || os_errno == EDQUOT || os_errno == EFBIG;
+  if (full || code == SQLITE_IOERR_WRITE)
+    message = fmt::format("cannot write the results database {}: {}; {} (free space and re-run: stored points are kept)",
+                          file && *file ? file : "?",
+                          full ? "the disk is full" : "a write failed (disk full, file-size limit reached, or an I/O fault)",
+                          message);
+  return message;
+}
+
 // A prepared statement that finalizes itself.
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(fmt::format("sqlite: {} in: {}", sqlite3_errmsg(db), sql));
+      throw std::runtime_error(fmt::format("{} in: {}", sqlite_error(db), sql));
   }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
@@ -31,7 +52,7 @@ class Statement {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+    throw std::runtime_error(sqlite_error(db_));
   }
   std::string text(int column) const {
     const unsigned char* value = sqlite3_column_text(stmt_, column);
@@ -102,9 +123,8 @@ ResultsDb::~ResultsDb() {
 void ResultsDb::exec(const char* sql) const {
   char* error = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : "unknown error";
     sqlite3_free(error);
-    throw std::runtime_error(fmt::format("sqlite: {} in: {}", message, sql));
+    throw std::runtime_error(fmt::format("{} in: {}", sqlite_error(db_), sql));
   }
 }
 

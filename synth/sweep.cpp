@@ -139,7 +139,8 @@ nlohmann::json run_worker(const SweepOptions& options, const std::string& design
   for (const auto& f : options.library.files) argv.insert(argv.end(), {"--liberty", fs::absolute(f).string()});
   for (const auto& t : options.traces) argv.insert(argv.end(), {"--trace", fs::absolute(t).string()});
 
-  ProcessResult run = run_process(argv, fs::current_path(), dir / "worker.log", 4 * 3600.0, &g_interrupted);
+  ProcessResult run = run_process(argv, fs::current_path(), dir / "worker.log", 4 * 3600.0, &g_interrupted,
+                                  options.max_file_bytes);
   nlohmann::json result;
   std::ifstream in(dir / "result.json");
   if (in) result = nlohmann::json::parse(in, nullptr, false);
@@ -147,9 +148,14 @@ nlohmann::json run_worker(const SweepOptions& options, const std::string& design
     result = nlohmann::json::object();
     result["design"] = design;
     result["status"] = "error";
-    result["error"] = run.timed_out ? "worker timed out"
-                      : fmt::format("worker exited with {} and left no result: {}", run.exit_code,
-                                    tail_lines(run.output, 4));
+    if (run.timed_out) {
+      result["error"] = "worker timed out";
+    } else {
+      // A worker that could not even write its result most likely ran out of disk: say so.
+      std::string cause = disk_full_cause(dir, options.max_file_bytes);
+      result["error"] = fmt::format("worker exited with {} and left no result{}: {}", run.exit_code,
+                                    cause.empty() ? "" : " (" + cause + ")", tail_lines(run.output, 4));
+    }
   }
   return result;
 }
@@ -239,12 +245,23 @@ std::vector<std::string> sweep_designs(const SweepGrid& grid, int headline_bits)
         add(fmt::format("baseline:intmac,b={},w=32", b));
         add(fmt::format("baseline:bare,b={},w=32", b));
       }
+    // The like-for-like reference of every GSE-INT array: a plain INT-b array of the same shape
+    // and accumulator (fixed32.16), for the amortised 1.15x comparison.
+    for (const auto& level : levels) {
+      if (level == "pe") continue;
+      DesignPoint shape = DesignPoint::parse("int8@" + level);
+      for (const auto& spec : specs)
+        if (parse_format(spec)->family() == "gse" && (grid.array_all_formats || is_headline(spec)))
+          add(fmt::format("baseline:intarray,b={},w=32,f=16,array={}x{}", parse_format(spec)->element_bits(),
+                          shape.rows, shape.cols));
+    }
   }
   if (grid.siblings)
     for (const auto& d : default_sibling_designs()) add(d);
   // PE-level points first: they are quick and give early numbers.
   std::stable_partition(designs.begin(), designs.end(), [](const std::string& d) {
-    return Baseline::is_baseline(d) || SiblingDesign::is_sibling(d) || d.find("@pe,") != std::string::npos;
+    if (Baseline::is_baseline(d)) return d.find("intarray") == std::string::npos;
+    return SiblingDesign::is_sibling(d) || d.find("@pe,") != std::string::npos;
   });
   return designs;
 }

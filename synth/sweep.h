@@ -61,6 +61,9 @@ struct SweepOptions {
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;        // re-evaluate stored points whose status is "error"
+  // Largest file a point's worker and tools may write (RLIMIT_FSIZE), 0 = no limit: a runaway
+  // point then fails alone with a "file-size limit / disk full" error instead of filling the disk.
+  uint64_t max_file_bytes = 0;
   std::filesystem::path out_dir = "out/sweep";
   std::filesystem::path cache_dir;  // empty: default cache
   std::filesystem::path worker;     // the gsqhw executable (default: this process's own binary)

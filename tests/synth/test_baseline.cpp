@@ -29,11 +29,37 @@ TEST(Baseline, ParseAndPrint) {
   EXPECT_THROW(Baseline::parse("baseline:bare,q=3"), UsageError);
 }
 
+TEST(Baseline, IntArrayParseAndPrint) {
+  Baseline a = Baseline::parse("baseline:intarray,b=6,array=8x4");
+  EXPECT_EQ(a.kind, Baseline::Kind::intarray);
+  EXPECT_EQ(a.rows, 8);
+  EXPECT_EQ(a.cols, 4);
+  EXPECT_EQ(a.str(), "baseline:intarray,b=6,w=32,f=16,array=8x4");  // default accumulator fixed32.16
+  EXPECT_EQ(Baseline::parse("baseline:intarray,array=2x2,f=4,w=20,b=3").str(), "baseline:intarray,b=3,w=20,f=4,array=2x2");
+  EXPECT_THROW(Baseline::parse("baseline:intarray,b=9,array=2x2"), UsageError);  // the generator's INT PEs: 2..8
+  EXPECT_THROW(Baseline::parse("baseline:intarray,b=6,array=2by2"), UsageError);
+  EXPECT_THROW(Baseline::parse("baseline:intarray,b=6,array=0x2"), UsageError);
+  EXPECT_THROW(Baseline::parse("baseline:intmac,b=6,array=2x2"), UsageError);  // PE baselines have no shape
+  EXPECT_THROW(Baseline::parse("baseline:bare,b=6,f=3"), UsageError);
+}
+
+TEST(Baseline, IntArrayIsTheGeneratorsNarrowedIntArray) {
+  Baseline a = Baseline::parse("baseline:intarray,b=4,w=20,f=4,array=2x3");
+  Baseline::Rtl rtl = a.rtl();
+  EXPECT_EQ(rtl.macs_per_cycle, 6);
+  ASSERT_FALSE(rtl.files.empty());
+  std::string all;
+  for (const auto& [name, text] : rtl.files) all += text;
+  // 4-bit operands, not INT8's 8: the PE's multiplier inputs are [3:0].
+  EXPECT_NE(all.find("[3:0]"), std::string::npos);
+  EXPECT_NE(all.find("module " + rtl.top), std::string::npos);
+}
+
 TEST(Baseline, IntMacPeMatchesItsReferenceInIcarus) {
   const int bits = 4, width = 9;  // narrow accumulator (range -256..255): saturation happens
   Baseline pe{Baseline::Kind::intmac, bits, width};
   fs::path dir = scratch_dir("baseline_iverilog");
-  std::ofstream(dir / "pe.v") << pe.verilog();
+  std::ofstream(dir / "pe.v") << pe.rtl().files.at(0).second;
 
   // Random steps: tiles of 1..40 steps, idle cycles between some steps.
   std::mt19937 rng(7);
@@ -108,8 +134,9 @@ TEST(Baseline, BareMacIsTheSmallerOfTheTwo) {
   for (auto kind : {Baseline::Kind::bare, Baseline::Kind::intmac}) {
     Baseline b{kind, 6, 32};
     options.work_dir = scratch_dir(fmt::format("baseline_synth_{}", i));
-    std::ofstream(options.work_dir / "design.v") << b.verilog();
-    FlowResult flow = run_flow({options.work_dir / "design.v"}, b.top(), library, options);
+    Baseline::Rtl rtl = b.rtl();
+    std::ofstream(options.work_dir / "design.v") << rtl.files.at(0).second;
+    FlowResult flow = run_flow({options.work_dir / "design.v"}, rtl.top, library, options);
     areas[i++] = flow.stat.area;
     EXPECT_EQ(flow.stat.cell_types.at("DFFPOSX1") >= 32, true);
   }

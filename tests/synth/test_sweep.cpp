@@ -155,7 +155,9 @@ TEST(Sweep, GridAndArguments) {
   SweepGrid grid;
   // Headline width 5: 10 PEs, GSE-INT5 with fp32, the pair at 2x2, 12 baselines, 2 siblings.
   auto designs = sweep_designs(grid, 5);
-  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u + 2u);
+  // ... and the plain INT-5 2x2 array (the like-for-like reference of the GSE-INT5 array).
+  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u + 2u + 1u);
+  EXPECT_NE(std::find(designs.begin(), designs.end(), "baseline:intarray,b=5,w=32,f=16,array=2x2"), designs.end());
   EXPECT_NE(std::find(designs.begin(), designs.end(),
                       "fp8:e4m3,sat=satfinite,block=0@array2x2,acc=fp32,flow=os,pipe=1"), designs.end());
   EXPECT_NE(std::find(designs.begin(), designs.end(),
@@ -163,11 +165,12 @@ TEST(Sweep, GridAndArguments) {
             designs.end());
   EXPECT_EQ(std::find(designs.begin(), designs.end(), "int8:per=channel@array2x2,acc=fixed32.0,flow=os,pipe=1"),
             designs.end());
-  // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines, 2 siblings.
   grid.array_all_formats = grid.all_iso = true;
-  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u + 2u);
-  // PE points come first.
-  EXPECT_EQ(designs.back().find("@array2x2"), designs.back().find('@'));
+  // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines, 2 siblings, 6 INT-b arrays.
+  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u + 2u + 6u);
+  // PE points come first, the arrays (and their INT-b array reference) last.
+  EXPECT_NE(designs.back().find("array=2x2"), std::string::npos);
+  EXPECT_NE(designs[designs.size() - 2].find("@array2x2"), std::string::npos);
   EXPECT_EQ(natural_accumulator("gse:b=4"), "fixed32.16");
   EXPECT_EQ(natural_accumulator("int8"), "fixed32.0");
   EXPECT_EQ(natural_accumulator("bf16"), "fp32");
@@ -198,6 +201,11 @@ json point(const std::string& family, const std::string& variant, int bits, cons
           {"sqnr_db", sqnr}, {"area_um2", area}, {"power_mw", power}};
 }
 
+std::string format_key(const json& r) {
+  return fmt::format("{}-{}-{}-{}-{}-{}", r.value("variant", ""), r.value("bits", 0), r.value("level", ""),
+                     r.value("acc_kind", ""), r.value("architecture", ""), r.value("area_um2", 0.0));
+}
+
 TEST(Headline, SmallestAccurateWidthAtTheLargestCommonLevel) {
   std::vector<json> results = {
       point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0),
@@ -224,6 +232,64 @@ TEST(Headline, SmallestAccurateWidthAtTheLargestCommonLevel) {
   Headline none = compute_headline(results);
   EXPECT_FALSE(none.found);
   EXPECT_NE(none.explanation.find("no GSE-INT width"), std::string::npos);
+}
+
+// A results file holding `results` as one sweep.
+void store(const fs::path& db_path, const std::vector<json>& results) {
+  ResultsDb db(db_path);
+  std::vector<std::string> keys;
+  for (const auto& r : results) {
+    std::string key = ResultsDb::make_key(r.value("design", format_key(r)), r.value("liberty_hash", "h"), "t", "s");
+    keys.push_back(key);
+    db.put({key, r.value("design", format_key(r)), "h", "t", "s", r.value("status", "ok"), r, ""});
+  }
+  db.begin_sweep(json::object(), keys);
+}
+
+TEST(Report, ArrayAgainstThePlainIntArrayPerPe) {
+  json shared = point("gse", "gse", 5, "array", "fixed", 31.0, 16 * 110.0, 8.0);
+  shared["architecture"] = "shared-column";
+  shared["acc"] = "fixed32.16";
+  json per_pe = point("gse", "gse", 5, "array", "fixed", 31.0, 16 * 200.0, 9.0);
+  per_pe["architecture"] = "per-PE";
+  per_pe["acc"] = "fixed32.16";
+  json plain = point("baseline", "int-array", 5, "array", "fixed", 0, 16 * 100.0, 7.0);
+  plain.erase("sqnr_db");
+  plain["acc"] = "fixed32.16";
+  json bare = point("baseline", "bare-mac", 5, "pe", "fixed", 0, 50.0, 0.1);
+  bare.erase("sqnr_db");
+  std::vector<json> results = {point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0),
+                               point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.8), shared, per_pe, plain, bare};
+  fs::path dir = scratch_dir("report_array");
+  store(dir / "results.sqlite", results);
+  std::string md = read_file(write_report(dir / "results.sqlite", dir));
+  EXPECT_NE(md.find("GSE-INT array vs a plain INT-b array of the same shape"), std::string::npos) << md;
+  // 110 / 100 per PE meets the target, 200 / 100 does not; both against the bare 50.
+  EXPECT_NE(md.find("| 4x4 | 5 | fixed32.16 | shared-column | 110 | 100 | 50 | 1.10 | yes | 2.20 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 4x4 | 5 | fixed32.16 | per-PE | 200 | 100 | 50 | 2.00 | **no** | 4.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("4x4 shared-column GSE-INT5: 1.100x (meets 1.15x)"), std::string::npos) << md;
+}
+
+TEST(Report, CombinesResultFilesOfSeveralLibraries) {
+  auto library = [](std::vector<json> results, const std::string& name) {
+    for (auto& r : results) r["liberty"] = name, r["liberty_hash"] = name;
+    return results;
+  };
+  std::vector<json> base = {point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0),
+                            point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.5),
+                            point("gse", "gse", 5, "pe", "fp32", 31.0, 800, 1.0)};
+  fs::path dir = scratch_dir("report_libraries");
+  store(dir / "a.sqlite", library(base, "osu018"));
+  auto other = library(base, "asap7");
+  other[1]["area_um2"] = 250.0;  // 4x on this library
+  store(dir / "b.sqlite", other);
+  std::string md = read_file(write_report(std::vector<fs::path>{dir / "a.sqlite", dir / "b.sqlite"}, dir));
+  EXPECT_NE(md.find("Headline on every library"), std::string::npos) << md;
+  EXPECT_NE(md.find("| osu018 | 5 | natural accumulators | pe | 4.00x | 2.50x | vectorless | 5x / 11x |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| asap7 | 5 | natural accumulators | pe | 4.00x | 4.00x | vectorless | 5x / 11x |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| asap7 | 5 | both fp32 | pe | 2.00x | 1.25x |"), std::string::npos) << md;
 }
 
 }  // namespace
