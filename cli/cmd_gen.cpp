@@ -24,6 +24,7 @@ struct GenArgs {
   int tb_tiles = 3;
   int tb_k = 0;
   uint64_t seed = 1;
+  CoreCapacity core;  // coreRxC only (gen/core.h)
 };
 
 Runner setup_gen(CLI::App& app) {
@@ -48,6 +49,12 @@ Runner setup_gen(CLI::App& app) {
                  "GSE, else 2R+3)")
       ->check(CLI::Range(0, 4096));
   app.add_option("--seed", args->seed, "testbench: seed of the random codes");
+  app.add_option("--core-tile-rows", args->core.tile_rows,
+                 "core: operand/result buffers hold M <= this many tiles of R rows (2..64)");
+  app.add_option("--core-tile-cols", args->core.tile_cols,
+                 "core: buffers hold N <= this many tiles of C columns (2..64)");
+  app.add_option("--core-max-k", args->core.max_k,
+                 "core: buffers hold K <= this (a power of two, 4..4096, >= G for GSE)");
   app.add_flag("--json", args->json, "print the manifest (and testbench summary) as JSON");
 
   return [args]() -> int {
@@ -55,7 +62,10 @@ Runner setup_gen(CLI::App& app) {
     GeneratorOptions options;
     options.int_bits = args->int_bits;
     options.shared_alignment = args->shared;
-    GeneratedDesign generated = generate_design(design, options);
+    GeneratedDesign generated = design.level == DesignPoint::Level::core &&
+                                        !options.shared_alignment && options.int_bits == 0
+                                    ? generate_core(design, args->core)
+                                    : generate_design(design, options);
     write_design(generated, args->out);
     nlohmann::json summary = generated.manifest;
     if (args->testbench && design.level == DesignPoint::Level::core) {  // gen/core.h

@@ -119,9 +119,10 @@ TEST(CoreGenerator, LintCleanInVerilatorAndElaboratesInYosys) {
 
 // The generated testbench: two refused descriptors, then a random GEMM with bubbles and
 // backpressure, every word checked against the golden model.
-void expect_testbench_passes_in_icarus(const std::string& spec, uint64_t seed) {
+void expect_testbench_passes_in_icarus(const std::string& spec, uint64_t seed,
+                                       const CoreCapacity& capacity = {}) {
   SCOPED_TRACE(spec);
-  GeneratedDesign g = generate_design(DesignPoint::parse(spec));
+  GeneratedDesign g = generate_core(DesignPoint::parse(spec), capacity);
   CoreTestbench tb = generate_core_testbench(g, seed);
   fs::path out = scratch(fmt::format("tb{}", seed));
   write_design(g, out);
@@ -143,6 +144,12 @@ TEST(CoreTestbench, PassesInIcarusForGseAndFp8) {
   if (!have_tool("iverilog")) GTEST_SKIP() << "iverilog not installed (apt-get install iverilog)";
   expect_testbench_passes_in_icarus("gse:b=6@core2x2,acc=fixed32.16", 1);
   expect_testbench_passes_in_icarus("fp8:e4m3@core2x2,acc=fp32", 2);
+  // small buffers: K capacity = G (a row is one group), 3 x 2 tiles, R != C
+  CoreCapacity small;
+  small.tile_rows = 3;
+  small.tile_cols = 2;
+  small.max_k = 8;
+  expect_testbench_passes_in_icarus("gse:b=5,g=8,e=6@core1x3,acc=fixed20.12", 5, small);
 }
 
 TEST(CoreTestbench, PassesInVerilator) {
@@ -214,6 +221,22 @@ TEST(CoreCli, GenWritesACoreWithItsTestbench) {
   auto summary = nlohmann::json::parse(read_file(log));
   EXPECT_EQ(summary["top"], "gsqhw_core");
   EXPECT_GT(summary["testbench"]["results"].get<int>(), 0);
+  // capacities from the command line
+  EXPECT_EQ(run(fmt::format("{} gen --design 'fp8:e4m3@core2x2,acc=fp32' --core-tile-rows 3 "
+                            "--core-tile-cols 2 --core-max-k 64 --out {} --json",
+                            GSQHW_CLI, (dir / "cap").string()),
+                log),
+            0)
+      << read_file(log);
+  auto capacity = nlohmann::json::parse(read_file(log))["core"]["capacity"];
+  EXPECT_EQ(capacity["max_m"], 6);
+  EXPECT_EQ(capacity["max_n"], 4);
+  EXPECT_EQ(capacity["max_k"], 64);
+  EXPECT_EQ(run(fmt::format("{} gen --design 'fp8:e4m3@core2x2,acc=fp32' --core-max-k 100 --out {}",
+                            GSQHW_CLI, (dir / "bad").string()),
+                log),
+            2)
+      << read_file(log);
   EXPECT_EQ(run(fmt::format("{} gen --design 'int8@core2x2,acc=fixed32.0' --out {}", GSQHW_CLI,
                             (dir / "bad").string()),
                 log),
