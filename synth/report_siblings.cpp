@@ -129,19 +129,20 @@ SiblingComparison sibling_comparison(const std::vector<json>& results) {
       "row's design string generates: a PE doing 1 MAC per cycle, or (PTQ1.61) an R-row datapath doing R "
       "MACs per cycle with one shared column-sum unit, so compare **area per MAC/cycle** and **pJ/MAC**, "
       "not total area. Power and pJ/MAC are workload figures (simulated activity on the first traces) where "
-      "the point has them, else vectorless (v). Bits/weight is the storage of the weights with their scales "
+      "the point has them, else vectorless (v); a design whose fmax is below the sweep's clock is marked (its "
+      "power is still at that clock). Bits/weight is the storage of the weights with their scales "
       "and metadata: on the trace layers, and for a 4096 x 4096 layer (where PTQ1.61's per-row scales cost "
       "little). The trace error is the SQNR of the dequantized outputs against the FP32 product on the same "
       "traces for every row (the base GEMMs of the tiny LoRA layer, *.fwd.base), as synth::trace_error "
       "defines it; LoTA-QAF is measured against the FP32 product of its fine-tuned weight W + dW_merged "
       "(docs/siblings.md).");
   c.header = {"method", "weights x activations", "design", "level", "MACs/cycle", "area um^2", "area / (MAC/cycle)",
-              "power mW", "pJ/MAC", "bits/weight (trace / 4096^2)", "trace SQNR dB"};
+              "fmax MHz", "power mW", "pJ/MAC", "bits/weight (trace / 4096^2)", "trace SQNR dB"};
   bool any_fallback = false;
   for (const auto& r : rows) {
     json record = {{"method", r.method}, {"operands", r.operands}};
     if (!r.point) {
-      c.rows.push_back({r.method, r.operands, "-", "-", "-", "-", "-", "-", "-", "-",
+      c.rows.push_back({r.method, r.operands, "-", "-", "-", "-", "-", "-", "-", "-", "-",
                         "not available: " + r.missing});
       record["status"] = "missing";
       record["note"] = r.missing;
@@ -163,6 +164,7 @@ SiblingComparison sibling_comparison(const std::vector<json>& results) {
     const std::string level = text(p, "level") == "pe" ? "PE" : fmt::format("array {}x{}", p.value("rows", 1), p.value("cols", 1));
     c.rows.push_back({r.method, r.operands, "`" + text(p, "design") + "`", level, cell(macs, "{:.0f}"),
                       cell(area, "{:.0f}"), area ? cell(*area / macs, "{:.0f}") : "-",
+                      cell(number(p, "fmax_mhz"), "{:.1f}") + (p.value("timing_met", true) ? "" : " (misses the clock)"),
                       cell(power, "{:.4g}") + (workload ? "" : " (v)"), cell(energy, "{:.4g}") + (workload ? "" : " (v)"),
                       cell(bits, "{:.3f}") + " / " + cell(bits_large, "{:.3f}"),
                       cell(error.sqnr_db, "{:.2f}") + (error.same_traces ? "" : " (all sweep traces)")});
@@ -172,6 +174,8 @@ SiblingComparison sibling_comparison(const std::vector<json>& results) {
                    {"macs_per_cycle", macs},
                    {"area_um2", value_or_null(area)},
                    {"area_um2_per_mac_per_cycle", area ? json(*area / macs) : json(nullptr)},
+                   {"fmax_mhz", value_or_null(number(p, "fmax_mhz"))},
+                   {"timing_met", p.value("timing_met", true)},
                    {"power_mw", value_or_null(power)},
                    {"power_source", workload ? text(p, "activity_source") + " activity" : "vectorless"},
                    {"pj_per_mac", value_or_null(energy)},
@@ -197,7 +201,7 @@ SiblingComparison sibling_comparison(const std::vector<json>& results) {
 
 void write_comparison_files(const SiblingComparison& comparison, const fs::path& out_dir) {
   static const char* columns[] = {"method", "operands", "status", "design", "level", "macs_per_cycle", "area_um2",
-                                  "area_um2_per_mac_per_cycle", "power_mw", "power_source", "pj_per_mac",
+                                  "area_um2_per_mac_per_cycle", "fmax_mhz", "timing_met", "power_mw", "power_source", "pj_per_mac",
                                   "bits_per_weight", "bits_per_weight_4096", "sqnr_db", "sqnr_traces", "note"};
   std::string csv;
   for (const char* col : columns) csv += std::string(csv.empty() ? "" : ",") + col;

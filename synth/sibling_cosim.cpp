@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <random>
 
 #include "gen/lota.h"
@@ -75,7 +76,7 @@ void prepare_ptq161(const SiblingDesign& design, const Trace& trace, SiblingCase
   c.storage_bits = ptq161::storage_bits(c.layer).total_bits();
 }
 
-// "in_x" bus bits of field i of a port made of equal fields.
+// One value of a mismatching output: which unit produced it, and both values.
 struct Field {
   std::string unit;  // "PE 3" or "column-sum unit"
   int64_t expected = 0, actual = 0;
@@ -100,8 +101,11 @@ std::string describe_lota_pe(const SiblingDesign& d, const SiblingCase& c, const
   const int64_t per_token = c.d_out * c.d_in;
   const int64_t t = m.vector / per_token, o = m.vector / c.d_in % c.d_out, i = m.vector % c.d_in;
   const bool is_p = m.port == "out_p";
-  const auto f = differing_fields(m, 1, is_p ? w.dot : w.xsum, true, "PE 0")
-                     .front();
+  const auto fields = differing_fields(m, 1, is_p ? w.dot : w.xsum, true, "PE 0");
+  if (fields.empty())  // the testbench saw a difference the decoding does not (defensive)
+    return fmt::format("design {} trace {} cycle {} PE 0: port {} expected {} got {} (hex)", d.str(), c.trace,
+                       m.vector, m.port, m.expected_hex, m.actual_hex);
+  const Field& f = fields.front();
   return fmt::format("design {} trace {} cycle {} {}: {} of token {} output {} group {}: expected {}, got {}{}",
                      d.str(), c.trace, m.vector, f.unit, is_p ? "P" : "X", t, o, i / d.lota.group, f.expected,
                      f.actual, m.actual_hex.find_first_of("xXzZ") != std::string::npos ? " (x/z bits)" : "");

@@ -59,14 +59,49 @@ std::vector<fs::path> sibling_traces(const PointRequest& request, const fs::path
   return base_gemm_traces(files);
 }
 
-// Co-simulates every case; returns false (and fills the result) when the RTL differs.
+// Switching activity of the RTL on the first traces (what workload power is computed from).
+struct ActivityRun {
+  bool measured = false;
+  SwitchingActivity activity;
+  int64_t macs = 0, cycles = 0, traces = 0;
+  double seconds = 0;
+};
+
+// Simulates case c (optionally dumping a VCD and adding its activity to `run`).
+SiblingSimResult simulate_with_activity(const SiblingDesign& d, const rtlcheck::RtlBundle& rtl, const SiblingCase& c,
+                                        const fs::path& dir, ActivityRun* run) {
+  if (!run) return simulate_case(d, rtl, c, dir / c.trace);
+  auto start = std::chrono::steady_clock::now();
+  const fs::path vcd = dir / (c.trace + ".vcd");
+  SiblingSimResult r = simulate_case(d, rtl, c, dir / c.trace, vcd);
+  if (r.pass) {
+    run->activity.merge(activity_from_testbench_vcd(vcd, rtl.top));
+    run->macs += c.macs();
+    run->cycles += r.cycles;
+    ++run->traces;
+    run->measured = true;
+  }
+  fs::remove(vcd);  // tens of MB each; the activity keeps what power needs
+  run->seconds += seconds_since(start);
+  return r;
+}
+
+// How many of the first traces the activity comes from (0: no workload power).
+size_t activity_trace_count(const PointRequest& request, size_t cases) {
+  if (request.activity == "none") return 0;
+  return std::min<size_t>(cases, static_cast<size_t>(std::max(1, request.activity_traces)));
+}
+
+// Co-simulates every case, measuring the activity on the first ones at the same time; returns
+// false (and fills the result) when the RTL differs.
 bool cosimulate(const SiblingDesign& d, const rtlcheck::RtlBundle& rtl, const std::vector<SiblingCase>& cases,
-                const fs::path& dir, nlohmann::json& result) {
+                size_t activity_traces, const fs::path& dir, ActivityRun& activity, nlohmann::json& result) {
   auto start = std::chrono::steady_clock::now();
   int64_t vectors = 0, macs = 0, merge_vectors = 0;
   std::vector<std::string> mismatches;
-  for (const auto& c : cases) {
-    SiblingSimResult r = simulate_case(d, rtl, c, dir / c.trace);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const SiblingCase& c = cases[i];
+    SiblingSimResult r = simulate_with_activity(d, rtl, c, dir, i < activity_traces ? &activity : nullptr);
     vectors += r.vectors;
     macs += c.macs();
     mismatches.insert(mismatches.end(), r.mismatches.begin(), r.mismatches.end());
@@ -89,39 +124,34 @@ bool cosimulate(const SiblingDesign& d, const rtlcheck::RtlBundle& rtl, const st
   return false;
 }
 
-// Workload power: RTL simulation (Icarus) of the first traces with a VCD, annotated on the
-// mapped netlist like the "rtl" activity source of evaluate_point.
+// Workload power: the RTL activity (Icarus, VCD below the DUT) of the first traces annotated
+// on the mapped netlist like the "rtl" activity source of evaluate_point. Without a
+// co-simulation run to reuse, it simulates those traces itself.
 void workload_power(const SiblingDesign& d, const rtlcheck::RtlBundle& rtl, const std::vector<SiblingCase>& cases,
-                    const PointRequest& request, const FlowResult& flow, const LibrarySet& library,
-                    const FlowOptions& flow_options, const fs::path& dir, nlohmann::json& result) {
-  auto start = std::chrono::steady_clock::now();
-  SwitchingActivity activity;
-  int64_t macs = 0, cycles = 0;
-  const size_t n = std::min<size_t>(cases.size(), static_cast<size_t>(std::max(1, request.activity_traces)));
-  for (size_t i = 0; i < n; ++i) {
-    const fs::path vcd = dir / (cases[i].trace + ".vcd");
-    SiblingSimResult r = simulate_case(d, rtl, cases[i], dir / cases[i].trace, vcd);
-    if (!r.pass) throw MismatchError("RTL simulation for activity failed: " + r.mismatches.front());
-    activity.merge(activity_from_testbench_vcd(vcd, rtl.top));
-    fs::remove(vcd);  // tens of MB each; the activity file keeps what power needs
-    macs += cases[i].macs();
-    cycles += r.cycles;
+                    size_t activity_traces, ActivityRun run, const PointRequest& request, const FlowResult& flow,
+                    const LibrarySet& library, const FlowOptions& flow_options, const fs::path& dir,
+                    nlohmann::json& result) {
+  if (!run.measured) {
+    for (size_t i = 0; i < activity_traces; ++i) {
+      SiblingSimResult r = simulate_with_activity(d, rtl, cases[i], dir, &run);
+      if (!r.pass) throw MismatchError("RTL simulation for activity failed: " + r.mismatches.front());
+    }
   }
-  activity.design = d.str();
-  write_result_json(dir / "activity_rtl.json", activity.to_json());
-  result["activity_sim_seconds"] = seconds_since(start);
-  result["activity_macs"] = macs;
-  result["activity_cycles"] = cycles;
-  ActivityPower power = run_activity_power(flow, library, activity, flow_options);
+  run.activity.design = d.str();
+  write_result_json(dir / "activity_rtl.json", run.activity.to_json());
+  result["activity_sim_seconds"] = run.seconds;
+  result["activity_macs"] = run.macs;
+  result["activity_cycles"] = run.cycles;
+  ActivityPower power = run_activity_power(flow, library, run.activity, flow_options);
   result["activity_source"] = "rtl";
   if (request.activity == "gate")
     result["activity_note"] = "gate-level activity is not implemented for sibling designs; RTL activity used";
-  result["activity_traces"] = n;
+  result["activity_traces"] = run.traces;
   result["nets_annotated"] = power.nets_annotated;
   result["names_unmatched"] = power.names_unmatched;
   result["power_activity_mw"] = power.power.total * 1e3;
-  const double energy_j = power.power.total * static_cast<double>(activity.cycles) * request.clock_ns * 1e-9;
-  result["pj_per_mac"] = macs > 0 ? energy_j / static_cast<double>(macs) * 1e12 : 0.0;
+  const double energy_j = power.power.total * static_cast<double>(run.activity.cycles) * request.clock_ns * 1e-9;
+  result["pj_per_mac"] = run.macs > 0 ? energy_j / static_cast<double>(run.macs) * 1e12 : 0.0;
 }
 
 }  // namespace
@@ -200,9 +230,11 @@ nlohmann::json evaluate_sibling_point(const PointRequest& request) {
     result["bits_per_element"] = storage_bits / weights;
     result["bits_per_weight_4096"] = sibling_bits_per_weight(design, 4096, 4096);
 
+    const size_t activity_traces = activity_trace_count(request, cases.size());
+    ActivityRun activity;
     if (request.cosim) {
       stage = "co-simulation";
-      if (!cosimulate(design, rtl, cases, out / "cosim", result)) {
+      if (!cosimulate(design, rtl, cases, activity_traces, out / "cosim", activity, result)) {
         finish_result(result, seconds_since(total_start), out);
         return result;
       }
@@ -217,9 +249,11 @@ nlohmann::json evaluate_sibling_point(const PointRequest& request) {
     record_flow_figures(flow, design.macs_per_cycle(), result);
 
     result["activity_source"] = "none";
-    if (request.activity != "none") {
+    if (activity_traces > 0) {
       stage = "activity";
-      workload_power(design, rtl, cases, request, flow, library, flow_options, out / "activity", result);
+      fs::create_directories(out / "activity");
+      workload_power(design, rtl, cases, activity_traces, std::move(activity), request, flow, library, flow_options,
+                     out / "activity", result);
     }
     result["status"] = "ok";
   } catch (const ToolMissing&) {

@@ -199,6 +199,7 @@ TEST(SiblingPoint, LotaPointEndToEndOnOsu018) {
   EXPECT_GT(r["power_activity_mw"].get<double>(), 0);
   EXPECT_GT(r["pj_per_mac"].get<double>(), 0);
   EXPECT_GT(r["nets_annotated"].get<int64_t>(), 0);
+  EXPECT_EQ(r["activity_cycles"].get<int64_t>(), 16 * 32 * 64);  // measured during the co-simulation
   EXPECT_DOUBLE_EQ(r["bits_per_weight"].get<double>(), 4.5);
   EXPECT_GT(r["sqnr_db"].get<double>(), 10);
   EXPECT_TRUE(fs::exists(request.out_dir / "result.json"));
