@@ -31,7 +31,7 @@ Runner setup_gen(CLI::App& app) {
   auto args = std::make_shared<GenArgs>();
   app.add_option("--design", args->design,
                  "design point, e.g. \"gse:b=6@array4x4,acc=fixed32.16,pipe=2\" "
-                 "(<format>@<pe|arrayRxC|coreRxC>,acc=fixedW.F|fp32,flow=os,pipe=1..4)")
+                 "(<format>@<pe|arrayRxC|coreRxC>,acc=fixedW.F|fp32,flow=os|ws,pipe=1..4[,align=shared])")
       ->required();
   app.add_option("--out", args->out, "output folder (created; files are replaced)")->required();
   app.add_flag("--testbench", args->testbench,
@@ -40,8 +40,8 @@ Runner setup_gen(CLI::App& app) {
   app.add_option("--int-bits", args->int_bits,
                  "int8 designs only: build the plain INT-b MAC baseline with b = 2..8 bits");
   app.add_flag("--shared-align", args->shared,
-               "GSE arrays: share the per-group exponent/alignment/accumulator hardware among "
-               "the PEs of each column (groups need >= R steps; see docs/generator.md)");
+               "deprecated alias of the design option align=shared (GSE arrays: share the "
+               "per-group hardware among the PEs of each column; see docs/generator.md)");
   app.add_option("--tb-tiles", args->tb_tiles, "testbench: output tiles to stream (1..64)")
       ->check(CLI::Range(1, 64));
   app.add_option("--tb-k", args->tb_k,
@@ -58,14 +58,18 @@ Runner setup_gen(CLI::App& app) {
   app.add_flag("--json", args->json, "print the manifest (and testbench summary) as JSON");
 
   return [args]() -> int {
-    DesignPoint design = DesignPoint::parse(args->design);
+    // The flag is spelt into the design string so that it is re-checked like one and the
+    // canonical string (manifest, slug, caches) records it.
+    DesignPoint design =
+        DesignPoint::parse(args->shared ? args->design + ",align=shared" : args->design);
     GeneratorOptions options;
     options.int_bits = args->int_bits;
-    options.shared_alignment = args->shared;
-    GeneratedDesign generated = design.level == DesignPoint::Level::core &&
-                                        !options.shared_alignment && options.int_bits == 0
-                                    ? generate_core(design, args->core)
-                                    : generate_design(design, options);
+    // A core with options it cannot take goes through generate_design, which says why.
+    const bool plain_core = design.level == DesignPoint::Level::core && options.int_bits == 0 &&
+                            design.alignment == DesignPoint::Alignment::per_pe &&
+                            design.dataflow == DesignPoint::Dataflow::output_stationary;
+    GeneratedDesign generated =
+        plain_core ? generate_core(design, args->core) : generate_design(design, options);
     write_design(generated, args->out);
     nlohmann::json summary = generated.manifest;
     if (args->testbench && design.level == DesignPoint::Level::core) {  // gen/core.h

@@ -45,10 +45,19 @@ std::vector<VerilogFile> emit_leaf_files(const DesignPoint& design, const PeSpec
 // gsqhw_delay (data) and gsqhw_delay_clear (controls) delay lines.
 std::vector<VerilogFile> emit_delay_files(const DesignPoint& design);
 
-// GSE arrays with the alignment hardware shared per column (GeneratorOptions::shared_alignment):
+// GSE arrays with the alignment hardware shared per column (align=shared):
 // gsqhw_pe_gsum, gsqhw_group_acc, the delay lines and gsqhw_array.
 std::vector<VerilogFile> emit_shared_array_files(const DesignPoint& design, const PeSpec& pe);
 int shared_array_latency(const DesignPoint& design, const PeSpec& pe);
+
+// The column unit of the shared-column GSE array (gsqhw_group_acc): exponent add, alignment
+// and accumulation of one finished group sum per cycle into a ring of R accumulators.
+std::string group_acc_file(const DesignPoint& design, const PeSpec& pe);
+
+// Weight-stationary arrays (flow=ws, gen/ws_emit.cpp): leaves, gsqhw_pe_ws, (GSE)
+// gsqhw_group_acc, the delay lines and gsqhw_array.
+std::vector<VerilogFile> emit_ws_array_files(const DesignPoint& design, const PeSpec& pe);
+int ws_array_latency(const DesignPoint& design, const PeSpec& pe);
 
 // PE level: the format's product module, the accumulator's addend and adder modules and
 // gsqhw_pe itself, leaves first.

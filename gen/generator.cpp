@@ -37,9 +37,22 @@ nlohmann::json port(const std::string& name, const std::string& dir, int width,
   return {{"name", name}, {"dir", dir}, {"width", width}, {"meaning", meaning}};
 }
 
+nlohmann::json output_ports(const DesignPoint& d, const gen::PeSpec& pe) {
+  int r = d.rows, c = d.cols, aw = pe.acc_width();
+  nlohmann::json ports = nlohmann::json::array();
+  ports.push_back(port("out_valid", "out", 1, "one row of finished results is on out_acc"));
+  ports.push_back(port("out_row", "out", std::max(1, gen::ceil_log2(r)), "which tile row is on out_acc"));
+  ports.push_back(port("out_acc", "out", c * aw,
+                       pe.acc.kind == AccumulatorSpec::Kind::fixed
+                           ? fmt::format("column j: final accumulator, {}-bit two's complement", aw)
+                           : "column j: final accumulator, IEEE binary32 bits"));
+  ports.push_back(port("out_flags", "out", c * 2, "column j: bit 0 sticky overflow, bit 1 NaN"));
+  return ports;
+}
+
 nlohmann::json port_list(const DesignPoint& d, const gen::PeSpec& pe) {
   const auto& f = pe.format;
-  int r = d.rows, c = d.cols, cw = f.code_bits, xw = f.exp_bits, aw = pe.acc_width();
+  int r = d.rows, c = d.cols, cw = f.code_bits, xw = f.exp_bits;
   nlohmann::json ports = nlohmann::json::array();
   ports.push_back(port("clk", "in", 1, "clock"));
   ports.push_back(port("rst", "in", 1, "synchronous reset, active high"));
@@ -54,13 +67,37 @@ nlohmann::json port_list(const DesignPoint& d, const gen::PeSpec& pe) {
     ports.push_back(port("in_a_exp", "in", r * xw, "row i: exponent code of the group holding A[row0+i][k]"));
     ports.push_back(port("in_b_exp", "in", c * xw, "column j: exponent code of the group holding B[col0+j][k]"));
   }
-  ports.push_back(port("out_valid", "out", 1, "one row of finished results is on out_acc"));
-  ports.push_back(port("out_row", "out", std::max(1, gen::ceil_log2(r)), "which tile row is on out_acc"));
-  ports.push_back(port("out_acc", "out", c * aw,
-                       pe.acc.kind == AccumulatorSpec::Kind::fixed
-                           ? fmt::format("column j: final accumulator, {}-bit two's complement", aw)
-                           : "column j: final accumulator, IEEE binary32 bits"));
-  ports.push_back(port("out_flags", "out", c * 2, "column j: bit 0 sticky overflow, bit 1 NaN"));
+  for (auto& p : output_ports(d, pe)) ports.push_back(p);
+  return ports;
+}
+
+// The weight-stationary array's ports (docs/array-protocol.md): a step is one row of A.
+nlohmann::json ws_port_list(const DesignPoint& d, const gen::PeSpec& pe) {
+  const auto& f = pe.format;
+  int r = d.rows, c = d.cols, cw = f.code_bits, xw = f.exp_bits;
+  nlohmann::json ports = nlohmann::json::array();
+  ports.push_back(port("clk", "in", 1, "clock"));
+  ports.push_back(port("rst", "in", 1, "synchronous reset, active high"));
+  ports.push_back(port("in_valid", "in", 1, "a step (one row of A for the current chunk) is presented"));
+  ports.push_back(port("in_first", "in", 1, f.has_groups() ? "the step's chunk belongs to the tile's first group"
+                                                           : "the step's chunk is the tile's first"));
+  ports.push_back(port("in_last", "in", 1, f.has_groups() ? "the step's chunk belongs to the tile's last group"
+                                                          : "the step's chunk is the tile's last"));
+  if (f.has_groups()) {
+    ports.push_back(port("in_group_first", "in", 1, "the step's chunk is the first of its group"));
+    ports.push_back(port("in_group_last", "in", 1, "the step's chunk is the last of its group"));
+  }
+  ports.push_back(port("in_a", "in", r * cw,
+                       fmt::format("lane i: code of A[row][k0+i] at [i*{0} +: {0}] (k0: the chunk's first element)", cw)));
+  if (xw > 0) {
+    ports.push_back(port("in_a_exp", "in", xw, "exponent code of the group of A[row] the chunk is in"));
+    ports.push_back(port("in_b_exp", "in", c * xw, "column j: exponent code of the chunk's group of B[col0+j]"));
+  }
+  ports.push_back(port("in_w_valid", "in", 1, "in_w carries a weight row of the next chunk"));
+  ports.push_back(port("in_w_row", "in", std::max(1, gen::ceil_log2(r)), "which weight row i is on in_w"));
+  ports.push_back(port("in_w", "in", c * cw,
+                       fmt::format("column j: code of B[col0+j][k0+i] of the next chunk at [j*{0} +: {0}]", cw)));
+  for (auto& p : output_ports(d, pe)) ports.push_back(p);
   return ports;
 }
 
@@ -75,19 +112,28 @@ std::string family_order(const gen::PeSpec& pe) {
 
 GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOptions& options) {
   if (design.level == DesignPoint::Level::core) {  // gen/core.h: the array plus its periphery
-    if (options.int_bits != 0 || options.shared_alignment)
-      throw UsageError("the core (coreRxC) takes neither --int-bits nor --shared-align");
+    if (options.int_bits != 0) throw UsageError("the core (coreRxC) takes no --int-bits");
+    if (design.alignment != DesignPoint::Alignment::per_pe ||
+        design.dataflow != DesignPoint::Dataflow::output_stationary)
+      throw UsageError("the core (coreRxC) wraps the output-stationary per-PE array only: drop "
+                       "align=shared and flow=ws (they are array designs: arrayRxC)");
     return generate_core(design);
   }
   gen::PeSpec pe = gen::make_pe_spec(design, options.int_bits);
   GeneratedDesign out;
   out.design = design;
   bool is_pe = design.level == DesignPoint::Level::pe;
-  bool shared = options.shared_alignment;
+  // DesignPoint::parse refuses align=shared for other families and for pe; a design built
+  // in code is checked again here.
+  bool shared = design.alignment == DesignPoint::Alignment::shared_column;
   if (shared && (pe.format.family != OperandFamily::gse || is_pe))
-    throw UsageError("the shared per-column alignment hardware applies to GSE-INT arrays "
-                     "(gse:...@arrayRxC) only");
-  if (shared) {
+    throw UsageError("align=shared (the shared per-column alignment hardware) applies to "
+                     "GSE-INT arrays (gse:...@arrayRxC) only");
+  const bool ws = design.dataflow == DesignPoint::Dataflow::weight_stationary;
+  if (ws) {
+    out.files = gen::emit_ws_array_files(design, pe);
+    out.top = "gsqhw_array";
+  } else if (shared) {
     out.files = gen::emit_shared_array_files(design, pe);
     out.top = "gsqhw_array";
   } else if (is_pe) {
@@ -102,8 +148,9 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
     out.top = "gsqhw_array";
   }
 
-  int latency = shared ? gen::shared_array_latency(design, pe)
-                       : gen::pe_latency(pe) + (is_pe ? 0 : design.cols);
+  int latency = ws       ? gen::ws_array_latency(design, pe)
+                : shared ? gen::shared_array_latency(design, pe)
+                         : gen::pe_latency(pe) + (is_pe ? 0 : design.cols);
   nlohmann::json files = nlohmann::json::array();
   for (const auto& [name, text] : out.files) files.push_back(name);
   nlohmann::json& m = out.manifest;
@@ -117,23 +164,35 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
   m["acc"] = design.acc.str();
   m["rows"] = design.rows;
   m["cols"] = design.cols;
-  m["dataflow"] = "os";
+  m["dataflow"] = ws ? "ws" : "os";
   m["pipeline"] = design.pipeline;
   if (options.int_bits != 0) m["int_bits"] = pe.format.int_bits;
-  m["architecture"] = shared ? "shared-column" : "per-pe";
+  m["architecture"] = ws ? "weight-stationary" : shared ? "shared-column" : "per-pe";
   m["widths"] = {{"code", pe.format.code_bits},
                  {"exp", pe.format.exp_bits},
                  {"acc", pe.acc_width()},
                  {"flags", 2}};
-  m["ports"] = port_list(design, pe);
+  m["ports"] = ws ? ws_port_list(design, pe) : port_list(design, pe);
   m["timing"] = {{"latency", latency},
                  {"drain_beats", design.rows},
                  {"min_steps_per_tile", design.rows},
                  {"min_steps_per_group", shared ? design.rows : 1},
                  {"macs_per_cycle", design.rows * design.cols}};
-  m["schedule"] =
-      "output tiles in row-major order (tile row, then tile column); each tile streams k = "
-      "0..K-1";
+  if (ws) {
+    // A step is one row of A; a chunk is R steps (the tile's R rows) against R x C held
+    // weights. Every group (GSE) or the whole reduction (others) is padded to whole chunks.
+    m["timing"]["chunk_steps"] = design.rows;
+    m["timing"]["weight_preload"] = design.rows;
+    m["schedule"] =
+        "output tiles in row-major order (tile row, then tile column); each tile streams its "
+        "chunks of R reduction elements in order, each chunk as R steps (tile rows 0..R-1) "
+        "while the next chunk's R weight rows load; the first chunk's weights load in the R "
+        "cycles before the first step";
+  } else {
+    m["schedule"] =
+        "output tiles in row-major order (tile row, then tile column); each tile streams k = "
+        "0..K-1";
+  }
   m["accumulation_order"] = family_order(pe);
   return out;
 }

@@ -22,7 +22,9 @@ struct GeneratedDesign {
 };
 
 // Throws UsageError naming the broken limit for impossible designs (b outside 2..8, R = 0,
-// an accumulator too narrow for the group sum, ...).
+// an accumulator too narrow for the group sum, ...). DesignPoint::alignment = shared_column
+// builds the shared-column GSE array (gen/shared_emit.cpp; manifest "architecture":
+// "shared-column", timing.min_steps_per_group = R).
 GeneratedDesign generate_design(const DesignPoint& design);
 
 // Generator choices that are not part of the design point (extension of the contract above).
@@ -32,11 +34,6 @@ struct GeneratorOptions {
   // Recorded in the manifest as "int_bits"; only the generator and synthesis understand it
   // (the golden model's int8 family is b = 8).
   int int_bits = 0;
-  // GSE arrays only: share the per-group hardware (exponent add, alignment, accumulator adder
-  // and the accumulators themselves) among the PEs of each column; the PEs keep only the
-  // multiplier and the group sum. Needs every group to have >= R steps
-  // (timing.min_steps_per_group in the manifest). Recorded as "architecture": "shared-column".
-  bool shared_alignment = false;
 };
 GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOptions& options);
 

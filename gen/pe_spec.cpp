@@ -172,8 +172,14 @@ PeSpec make_pe_spec(const DesignPoint& design, int int_bits_override) {
           fmt::format("array rows R = {} is outside 1..64", design.rows));
   require(design.cols >= 1 && design.cols <= 64,
           fmt::format("array columns C = {} is outside 1..64", design.cols));
-  require(design.dataflow == DesignPoint::Dataflow::output_stationary,
-          "dataflow ws (weight-stationary) is not implemented by the RTL generator; use flow=os");
+  if (design.dataflow == DesignPoint::Dataflow::weight_stationary) {
+    require(design.level != DesignPoint::Level::pe,
+            "flow=ws needs an array: a lone PE has no weights to hold stationary against "
+            "streaming rows (use array1x1,flow=ws)");
+    require(design.alignment == DesignPoint::Alignment::per_pe,
+            "flow=ws GSE arrays already share the per-group hardware per column; drop "
+            "align=shared");
+  }
   require(design.level != DesignPoint::Level::core,
           "level coreRxC is not implemented by the RTL generator yet; use pe or arrayRxC");
   if (pe.acc.kind == AccumulatorSpec::Kind::fixed) {

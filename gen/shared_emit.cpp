@@ -1,5 +1,5 @@
 // GSE-INT array with the per-group hardware shared by the PEs of a column
-// (GeneratorOptions::shared_alignment).
+// (design option align=shared).
 //
 // Why: a GSE PE needs its exponent add, alignment shifter and wide accumulator adder only once
 // per group (every G steps). Here each PE keeps just the b x b multiplier and the exact
@@ -426,6 +426,8 @@ endmodule
 }
 
 }  // namespace
+
+std::string group_acc_file(const DesignPoint& d, const PeSpec& pe) { return group_acc_module(d, pe); }
 
 int shared_array_latency(const DesignPoint& d, const PeSpec& pe) {
   return d.cols + pe.pipeline + 1;

@@ -9,6 +9,7 @@
 
 #include "gen/pe_spec.h"
 #include "gen/verilog_text.h"
+#include "sim/cycle_model.h"
 #include "sim/errors.h"
 #include "sim/gemm.h"
 
@@ -117,8 +118,8 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   const nlohmann::json& man = design.manifest;
   gen::OperandFormat f = gen::decode_operand_format(design.design.format);
   const int rows = man["rows"], cols = man["cols"];
-  const int cw = man["widths"]["code"], xw = man["widths"]["exp"], aw = man["widths"]["acc"];
-  const int latency = man["timing"]["latency"], min_steps = man["timing"]["min_steps_per_tile"];
+  const int aw = man["widths"]["acc"];
+  const int latency = man["timing"]["latency"];
   const bool groups = f.has_groups();
   if (options.tiles < 1 || options.tiles > 64)
     throw UsageError(fmt::format("testbench tiles = {} is outside 1..64", options.tiles));
@@ -133,74 +134,40 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   tb.n = tiles_n * cols;
   int group = groups ? f.gse_g : 0;
   tb.k = options.k > 0 ? options.k : groups ? 2 * group + group / 2 + 1 : 2 * rows + 3;
-  const int min_group = man["timing"].value("min_steps_per_group", 1);
-  // The steps of one tile: element index (or -1 for padding), group index, group end.
-  // Short groups are padded to min_steps_per_group with zero elements that carry the group's
-  // exponent; a short tile is padded likewise (its last group grows) when groups have a
-  // minimum, else by a separate zero group as the co-simulation driver does.
-  struct Step {
-    int element;
-    int group;
-    bool group_last;
-  };
-  std::vector<Step> plan;
-  if (groups) {
-    int n_groups = (tb.k + group - 1) / group;
-    for (int g = 0; g < n_groups; ++g) {
-      int begin = g * group, end = std::min(tb.k, begin + group);
-      for (int e = begin; e < end; ++e) plan.push_back({e, g, false});
-      for (int pad = end - begin; pad < min_group; ++pad) plan.push_back({-1, g, false});
-      plan.back().group_last = true;
-    }
-    if (static_cast<int>(plan.size()) < min_steps) {
-      if (min_group > 1) {
-        plan.back().group_last = false;
-        while (static_cast<int>(plan.size()) < min_steps) plan.push_back({-1, plan.back().group, false});
-        plan.back().group_last = true;
-      } else {
-        while (static_cast<int>(plan.size()) < min_steps) plan.push_back({-1, -1, false});
-        plan.back().group_last = true;
-      }
-    }
-  } else {
-    for (int e = 0; e < tb.k; ++e) plan.push_back({e, -1, false});
-    while (static_cast<int>(plan.size()) < min_steps) plan.push_back({-1, -1, false});
-  }
-  const int steps = static_cast<int>(plan.size());
+  const ArrayManifest array = ArrayManifest::from_json(man);
   const int tiles = tiles_m * tiles_n;
 
   QuantizedTensor a, b;
   random_operands(design, tb.m, tb.n, tb.k, options.seed, a, b);
   GemmResult golden = golden_gemm(a, b, design.design.acc, 1);
   tb.checked_outputs = tb.m * tb.n;
+  const GemmTiming timing = gemm_timing(array, tb.m, tb.n, tb.k, groups ? group : 0);
+  const int steps = static_cast<int>(timing.steps_per_tile);
 
-  // --- stimulus: one word per cycle, {valid, first, last, [group_last], in_a, in_b, [exps]}
+  // --- stimulus: the co-simulation driver's values (sim/cycle_model.h drive_gemm), one word
+  // per cycle holding every input port in manifest order, the first port in the top bits
+  int record_words = 0;
+  const std::vector<int> offsets = stimulus_layout(array, &record_words);
+  std::vector<const PortSpec*> inputs;
+  for (const auto& port : array.ports)
+    if (port.input) inputs.push_back(&port);
+  const int64_t stimulus_cycles = array.weight_preload + timing.tiles * timing.steps_per_tile;
   std::string stimulus;
   int in_width = 0;
-  for (int tile = 0; tile < tiles; ++tile) {
-    int row0 = (tile / tiles_n) * rows, col0 = (tile % tiles_n) * cols;
-    for (int k = 0; k < steps; ++k) {
-      const Step& step = plan[k];
-      bool padding = step.element < 0;
-      BitWord w;
-      w.put(1, 1);
-      w.put(k == 0, 1);
-      w.put(k == steps - 1, 1);
-      if (groups) w.put(step.group_last, 1);
-      for (int i = rows - 1; i >= 0; --i)
-        w.put(padding ? 0 : static_cast<uint64_t>(a.codes[(row0 + i) * tb.k + step.element]) & mask(cw), cw);
-      for (int j = cols - 1; j >= 0; --j)
-        w.put(padding ? 0 : static_cast<uint64_t>(b.codes[(col0 + j) * tb.k + step.element]) & mask(cw), cw);
-      if (groups) {
-        int64_t gpr = a.groups_per_row();
-        for (int i = rows - 1; i >= 0; --i)
-          w.put(step.group < 0 ? 0 : a.group_exponents[(row0 + i) * gpr + step.group], xw);
-        for (int j = cols - 1; j >= 0; --j)
-          w.put(step.group < 0 ? 0 : b.group_exponents[(col0 + j) * gpr + step.group], xw);
-      }
-      in_width = w.width();
-      stimulus += fmt::format("    stimulus[{}] = {};\n", tile * steps + k, w.hex());
-    }
+  drive_gemm(array, a, b, stimulus_cycles, [&](int64_t cycle, const std::vector<uint64_t>& record) {
+    BitWord w;
+    for (size_t p = 0; p < inputs.size(); ++p)
+      for (int bit = inputs[p]->width - 1; bit >= 0; --bit)
+        w.put((record[static_cast<size_t>(offsets[p] + bit / 64)] >> (bit % 64)) & 1, 1);
+    in_width = w.width();
+    stimulus += fmt::format("    stimulus[{}] = {};\n", cycle, w.hex());
+  });
+  std::string in_decls, in_fields, in_pins;
+  for (const PortSpec* port : inputs) {
+    in_decls += port->width == 1 ? fmt::format("  wire {};\n", port->name)
+                                 : fmt::format("  wire [{}:0] {};\n", port->width - 1, port->name);
+    in_fields += (in_fields.empty() ? "" : ", ") + port->name;
+    in_pins += fmt::format(" .{0}({0}),", port->name);
   }
 
   // --- expected beats: {out_row, out_flags, out_acc} and their cycles
@@ -217,7 +184,7 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
       for (int j = cols - 1; j >= 0; --j)
         w.put(static_cast<uint64_t>(golden.acc_raw[(row0 + r) * tb.n + col0 + j]) & mask(aw), aw);
       out_width = w.width();
-      int64_t cycle = int64_t{tile} * steps + steps - 1 + latency + r;
+      int64_t cycle = beat_cycle(array, timing.steps_per_tile, tile, r);
       last_cycle = std::max(last_cycle, cycle);
       expected += fmt::format("    expected[{}] = {}; expected_cycle[{}] = {};\n", beats, w.hex(),
                               beats, cycle);
@@ -226,18 +193,12 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   }
   tb.expected_cycles = last_cycle + 1;
 
-  // --- port hookup
-  std::string in_fields = groups ? "in_valid, in_first, in_last, in_group_last, in_a, in_b, in_a_exp, in_b_exp"
-                                 : "in_valid, in_first, in_last, in_a, in_b";
-  std::string exp_decl = groups ? fmt::format("  wire [{}:0] in_a_exp;\n  wire [{}:0] in_b_exp;\n",
-                                              rows * xw - 1, cols * xw - 1)
-                                : "";
-  std::string exp_pins = groups ? "\n      .in_group_last(in_group_last), .in_a_exp(in_a_exp), .in_b_exp(in_b_exp)," : "";
   tb.text = gen::fill(R"(`timescale 1ns/1ps
 // ${tb}: self-checking testbench for ${top}.
 // Generated by gsqhw gen --testbench; do not edit by hand.
 // design: ${design}
-// GEMM ${m} x ${n} x ${k} (random codes, seed ${seed}) in ${tiles} tiles of ${steps} steps, back to back;
+// GEMM ${m} x ${n} x ${k} (random codes, seed ${seed}) in ${tiles} tiles of ${steps} steps, back to back
+// (${preload} weight preload cycles first);
 // every out_valid beat is checked against golden_gemm: row, accumulators, flags and its cycle
 // (manifest timing: latency ${latency}). Prints PASS or FAIL with counts.
 module ${tb};
@@ -258,18 +219,14 @@ module ${tb};
   integer cycle, beat, failed_results, failed_beats, j;
 
   wire [IN_W-1:0] drive = (!rst && cycle < STEPS) ? stimulus[cycle] : {IN_W{1'b0}};
-  wire in_valid, in_first, in_last${gl_decl};
-  wire [${a_w1}:0] in_a;
-  wire [${b_w1}:0] in_b;
-${exp_decl}  assign {${in_fields}} = drive;
+${in_decls}  assign {${in_fields}} = drive;
 
   wire out_valid;
   wire [${rw1}:0] out_row;
   wire [${acc_w1}:0] out_acc;
   wire [${flags_w1}:0] out_flags;
   ${top} dut (
-      .clk(clk), .rst(rst), .in_valid(in_valid), .in_first(in_first), .in_last(in_last),${exp_pins}
-      .in_a(in_a), .in_b(in_b),
+      .clk(clk), .rst(rst),${in_pins}
       .out_valid(out_valid), .out_row(out_row), .out_acc(out_acc), .out_flags(out_flags));
   wire [OUT_W-1:0] observed = {out_row, out_flags, out_acc};
 
@@ -338,7 +295,8 @@ endmodule
                        {"tiles", std::to_string(tiles)},
                        {"steps", std::to_string(steps)},
                        {"latency", std::to_string(latency)},
-                       {"total_steps", std::to_string(tiles * steps)},
+                       {"preload", std::to_string(array.weight_preload)},
+                       {"total_steps", std::to_string(stimulus_cycles)},
                        {"beats", std::to_string(beats)},
                        {"in_w", std::to_string(in_width)},
                        {"out_w", std::to_string(out_width)},
@@ -346,16 +304,13 @@ endmodule
                        {"aw", std::to_string(aw)},
                        {"last_cycle", std::to_string(last_cycle)},
                        {"end_cycle", std::to_string(last_cycle + 8)},
-                       {"gl_decl", groups ? ", in_group_last" : ""},
-                       {"a_w1", std::to_string(rows * cw - 1)},
-                       {"b_w1", std::to_string(cols * cw - 1)},
-                       {"exp_decl", exp_decl},
                        {"in_fields", in_fields},
+                       {"in_decls", in_decls},
+                       {"in_pins", in_pins},
                        {"rw1", std::to_string(row_width - 1)},
                        {"rw", std::to_string(row_width)},
                        {"acc_w1", std::to_string(cols * aw - 1)},
                        {"flags_w1", std::to_string(cols * 2 - 1)},
-                       {"exp_pins", exp_pins},
                        {"stimulus", stimulus},
                        {"expected", expected}});
   return tb;

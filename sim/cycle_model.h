@@ -4,10 +4,10 @@
 //
 // Schedule (the manifest's "schedule"): output tiles in row-major order (tile row, then tile
 // column); tile t = tr * tiles_n + tc covers outputs [tr*R, tr*R+R) x [tc*C, tc*C+C). Each tile
-// streams S = max(K, min_steps_per_tile) steps back to back from cycle t*S; steps k >= K are
-// zero padding (codes 0, exponents 0; in_group_last on the last padded step). A tile's R result
-// beats (rows 0..R-1) appear on cycles t*S + S-1 + latency + r, so the GEMM takes
-// T*S + latency + drain_beats - 1 cycles.
+// streams the S steps of tile_steps() back to back from cycle t*S: elements k = 0..K-1 in
+// order, with zero padding (tile_steps says where). A tile's R result beats (rows 0..R-1)
+// appear on cycles t*S + S-1 + latency + r, so the GEMM takes T*S + latency + drain_beats - 1
+// cycles.
 //
 // The fast model produces the same result beats as the RTL (outputs per tile row computed by
 // golden_gemm on the tile's operand stripe; padded lanes are 0), on the same cycles, plus
@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -41,6 +42,13 @@ struct ArrayManifest {
   int code_width = 0, exp_width = 0, acc_width = 0, flags_width = 2;
   std::vector<PortSpec> ports;  // every port except clk and rst, manifest order
   int latency = 0, drain_beats = 0, min_steps_per_tile = 1;
+  int min_steps_per_group = 1;  // > 1: shared-column GSE arrays (absent in old manifests: 1)
+  // Weight-stationary arrays ("dataflow": "ws"): a step is one row of A against R x C held
+  // weights; chunk_steps = R reduction elements per chunk (groups / the reduction are padded
+  // to whole chunks), weight_preload = cycles before the first step that load the first
+  // chunk's weights. Output-stationary: 1 and 0.
+  bool weight_stationary = false;
+  int chunk_steps = 1, weight_preload = 0;
   int64_t macs_per_cycle = 0;
 
   bool has_port(const std::string& name) const;
@@ -64,11 +72,44 @@ struct GemmTiming {
   nlohmann::json to_json() const;
 };
 
+// One step of a tile as the driver presents it (docs/array-protocol.md, padding rules).
+struct TileStep {
+  int64_t element = -1;  // k of the element presented, -1 for a zero padding step (codes 0)
+  int64_t group = -1;    // group whose exponent codes the step carries, -1: exponent codes 0
+  bool group_last = false;
+};
+
+// The steps of every tile of a GEMM with reduction length K (`group_size` 0 when the format
+// has no groups):
+//  - min_steps_per_group == 1: elements 0..K-1, then, when K < min_steps_per_tile, zero steps
+//    forming one extra group with exponent codes 0 (it adds exactly nothing);
+//  - min_steps_per_group > 1: each group (the last may be partial) is padded with zero
+//    elements that carry the group's own exponent codes up to min_steps_per_group steps, and
+//    a tile still shorter than min_steps_per_tile extends its last group the same way.
+// A zero element adds exactly 0 to its group's integer sum, so no result changes.
+std::vector<TileStep> tile_steps(const ArrayManifest& array, int64_t k, int group_size);
+
+// S = tile_steps(...).size() (output-stationary) or chunks x R (weight-stationary), computed
+// without building the list.
+int64_t steps_per_tile(const ArrayManifest& array, int64_t k, int group_size);
+
+// Weight-stationary: one chunk of a tile, R steps (the tile's rows 0..R-1) against the chunk's
+// held weights. Lane i of every step is element elements[i] (-1: a zero element). Groups are
+// padded to whole chunks with zero elements, so a chunk lies in one group.
+struct WsChunk {
+  std::vector<int64_t> elements;  // chunk_steps entries
+  int64_t group = -1;             // -1: the format has no groups
+  bool first = false, last = false;              // first/last chunk (GSE: group) of the tile
+  bool group_first = false, group_last = false;  // GSE: first/last chunk of its group
+};
+std::vector<WsChunk> ws_chunks(const ArrayManifest& array, int64_t k, int group_size);
+
 // Timing and buffer traffic of an M x N x K GEMM; `group_size` 0 when the format has none.
 GemmTiming gemm_timing(const ArrayManifest& array, int64_t m, int64_t n, int64_t k,
                        int group_size);
 
-// The cycle on which beat `beat` (0..drain_beats-1) of tile `tile` appears.
+// The cycle on which beat `beat` (0..drain_beats-1) of tile `tile` appears:
+// weight_preload + tile*S + S-1 + latency + beat.
 int64_t beat_cycle(const ArrayManifest& array, int64_t steps_per_tile, int64_t tile, int beat);
 
 // Result beats as the array emits them, in order. Lane j of beat i is acc[i*cols + j].
@@ -87,6 +128,15 @@ struct Beats {
 // `threads` 0 = all cores (results do not depend on it).
 Beats fast_model_run(const ArrayManifest& array, const QuantizedTensor& a,
                      const QuantizedTensor& b, const AccumulatorSpec& acc, int threads = 0);
+
+// The driver's input values, cycle by cycle: `emit(cycle, record)` gets every input port of
+// the manifest except clk/rst, in manifest order, packed into 64-bit words (port p starts at
+// word stimulus_layout(array)[p], bit 0 = the port's bit 0). Cycles >= the schedule's end are
+// idle (all zero). Throws UsageError as write_stimulus does.
+std::vector<int> stimulus_layout(const ArrayManifest& array, int* words);
+void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const QuantizedTensor& b,
+                int64_t cycles,
+                const std::function<void(int64_t cycle, const std::vector<uint64_t>& record)>& emit);
 
 // The driver: writes the per-cycle stimulus (sim/harness/tb_main.cpp format) that presents the
 // GEMM per the schedule above, followed by `slack_cycles` idle cycles (so late or extra beats

@@ -86,8 +86,9 @@ std::string DesignPoint::str() const {
     case Level::array: level_text = fmt::format("array{}x{}", rows, cols); break;
     case Level::core: level_text = fmt::format("core{}x{}", rows, cols); break;
   }
-  return fmt::format("{}@{},acc={},flow={},pipe={}", format, level_text, acc.str(),
-                     dataflow == Dataflow::output_stationary ? "os" : "ws", pipeline);
+  return fmt::format("{}@{},acc={},flow={},pipe={}{}", format, level_text, acc.str(),
+                     dataflow == Dataflow::output_stationary ? "os" : "ws", pipeline,
+                     alignment == Alignment::shared_column ? ",align=shared" : "");
 }
 
 std::string DesignPoint::slug() const {
@@ -146,9 +147,26 @@ DesignPoint DesignPoint::parse(std::string_view s) {
       design.pipeline = parse_int(value, "pipeline depth pipe");
       if (design.pipeline < 1 || design.pipeline > 4)
         throw UsageError(fmt::format("pipeline depth pipe = {} is outside 1..4", design.pipeline));
+    } else if (key == "align") {
+      if (value == "pe") design.alignment = Alignment::per_pe;
+      else if (value == "shared") design.alignment = Alignment::shared_column;
+      else throw UsageError(fmt::format("alignment '{}' is not one of pe, shared", value));
     } else {
-      throw UsageError(fmt::format("unknown design option '{}' (known: acc, flow, pipe)", key));
+      throw UsageError(
+          fmt::format("unknown design option '{}' (known: acc, flow, pipe, align)", key));
     }
+  }
+  if (design.alignment == Alignment::shared_column) {
+    // Only GSE has per-group hardware to share, and a lone PE has nobody to share it with.
+    if (parse_format(design.format)->family() != "gse")
+      throw UsageError(fmt::format(
+          "align=shared shares the per-group hardware of GSE-INT arrays; format {} has no "
+          "groups (use align=pe)",
+          design.format));
+    if (design.level == Level::pe)
+      throw UsageError(
+          "align=shared needs an array (arrayRxC or coreRxC): a single PE has no column to "
+          "share its per-group hardware with");
   }
   return design;
 }

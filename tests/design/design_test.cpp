@@ -75,5 +75,38 @@ TEST(DesignPoint, RefusesImpossibleDesignsNamingTheLimit) {
   EXPECT_THROW(DesignPoint::parse("gse:b=1@pe"), UsageError);  // the format's own limit
 }
 
+TEST(DesignPoint, SharedAlignmentIsPrintedOnlyWhenSet) {
+  DesignPoint shared = DesignPoint::parse("gse:b=6@array4x4,acc=fixed32.16,align=shared");
+  EXPECT_EQ(shared.alignment, DesignPoint::Alignment::shared_column);
+  EXPECT_EQ(shared.str(),
+            "gse:b=6,g=32,e=5,scale=floor,round=rne,range=symmetric@array4x4,acc=fixed32.16,"
+            "flow=os,pipe=1,align=shared");
+  EXPECT_EQ(DesignPoint::parse(shared.str()), shared);
+  // align=pe is the default and leaves the canonical string (and so every key) unchanged.
+  DesignPoint per_pe = DesignPoint::parse("gse:b=6@array4x4,acc=fixed32.16,align=pe");
+  EXPECT_EQ(per_pe, DesignPoint::parse("gse:b=6@array4x4,acc=fixed32.16"));
+  EXPECT_EQ(per_pe.str().find("align"), std::string::npos);
+  EXPECT_NE(per_pe.slug(), shared.slug());
+  EXPECT_NO_THROW(DesignPoint::parse("gse:b=6@core8x8,align=shared"));
+}
+
+TEST(DesignPoint, SharedAlignmentIsRefusedWhereItMeansNothing) {
+  auto message_of = [](const char* text) {
+    try {
+      DesignPoint::parse(text);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  EXPECT_NE(message_of("fp8:e4m3@array4x4,acc=fp32,align=shared").find("has no groups"),
+            std::string::npos);
+  EXPECT_NE(message_of("int8@array2x2,acc=fixed32.0,align=shared").find("has no groups"),
+            std::string::npos);
+  EXPECT_NE(message_of("gse:b=6@pe,align=shared").find("single PE"), std::string::npos);
+  EXPECT_NE(message_of("gse:b=6@array2x2,align=column").find("alignment 'column'"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace gsqhw

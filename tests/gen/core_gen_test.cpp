@@ -56,9 +56,7 @@ TEST(CoreGenerator, RefusesWhatTheQuantizerCannotDo) {
     SCOPED_TRACE(bad);
     EXPECT_THROW(generate_design(DesignPoint::parse(bad)), UsageError);
   }
-  GeneratorOptions shared;
-  shared.shared_alignment = true;
-  EXPECT_THROW(generate_design(DesignPoint::parse("gse:b=6@core2x2"), shared), UsageError);
+  EXPECT_THROW(generate_design(DesignPoint::parse("gse:b=6@core2x2,align=shared")), UsageError);
   CoreCapacity odd_k;
   odd_k.max_k = 100;
   EXPECT_THROW(generate_core(DesignPoint::parse("gse:b=6@core2x2"), odd_k), UsageError);

@@ -90,15 +90,23 @@ TEST(GeneratedVerilog, LintCleanInVerilatorAndElaboratesInYosys) {
         << read_file(yosys_log);
     ++checked;
   }
-  // The shared-column GSE arrays.
-  for (const char* spec : {"gse:b=6@array1x1,acc=fixed32.16,pipe=1", "gse:b=6@array2x3,acc=fp32,pipe=2",
-                           "gse:b=3,g=8,e=4@array4x4,acc=fixed32.16,pipe=3",
-                           "gse:b=8,g=256,e=8,range=full@array4x4,acc=fp32,pipe=4"}) {
+  // The shared-column GSE arrays and the weight-stationary arrays.
+  for (const char* spec : {"gse:b=6@array4x4,acc=fixed32.16,pipe=1,flow=ws",
+                           "gse:b=3,g=8,e=4@array1x1,acc=fp32,pipe=4,flow=ws",
+                           "gse:b=8,g=256,e=8,range=full@array2x3,acc=fp32,pipe=3,flow=ws",
+                           "fp8:e4m3@array2x3,acc=fp32,pipe=2,flow=ws",
+                           "fp8:e5m2@array3x2,acc=fixed32.16,pipe=4,flow=ws",
+                           "bf16@array1x1,acc=fp32,pipe=3,flow=ws",
+                           "fp16@array4x4,acc=fixed32.16,pipe=1,flow=ws",
+                           "int8:per=channel@array4x4,acc=fixed32.0,pipe=2,flow=ws",
+                           "int8:per=channel@array1x2,acc=fp32,pipe=1,flow=ws",
+                           "gse:b=6@array1x1,acc=fixed32.16,pipe=1,align=shared",
+                           "gse:b=6@array2x3,acc=fp32,pipe=2,align=shared",
+                           "gse:b=3,g=8,e=4@array4x4,acc=fixed32.16,pipe=3,align=shared",
+                           "gse:b=8,g=256,e=8,range=full@array4x4,acc=fp32,pipe=4,align=shared"}) {
     SCOPED_TRACE(spec);
-    GeneratorOptions shared;
-    shared.shared_alignment = true;
-    GeneratedDesign g = generate_design(DesignPoint::parse(spec), shared);
-    fs::path out = dir / ("shared_" + g.design.slug());
+    GeneratedDesign g = generate_design(DesignPoint::parse(spec));
+    fs::path out = dir / ("variant_" + g.design.slug());
     write_design(g, out);
     std::string files = file_list(g, out);
     fs::path lint_log = out / "verilator.log", yosys_log = out / "yosys.log";
@@ -114,7 +122,7 @@ TEST(GeneratedVerilog, LintCleanInVerilatorAndElaboratesInYosys) {
         << read_file(yosys_log);
     ++checked;
   }
-  EXPECT_EQ(checked, 68);
+  EXPECT_EQ(checked, 77);
   fs::remove_all(dir);
 }
 
@@ -178,42 +186,64 @@ TEST(GeneratedVerilog, IcarusTestbenchCoversSaturationAndShortTiles) {
 
 TEST(GeneratedVerilog, IcarusTestbenchPassesForSharedColumnGseArrays) {
   if (!have_tool("iverilog")) GTEST_SKIP() << "Icarus Verilog not installed (apt-get install iverilog)";
-  GeneratorOptions shared;
-  shared.shared_alignment = true;
   for (int pipe = 1; pipe <= 4; ++pipe) {
-    expect_icarus_pass(fmt::format("gse:b=6,g=32,e=5@array4x4,acc=fixed32.16,pipe={}", pipe), {}, shared);
-    expect_icarus_pass(fmt::format("gse:b=5,g=4,e=4@array3x2,acc=fp32,pipe={}", pipe), {}, shared);
+    expect_icarus_pass(
+        fmt::format("gse:b=6,g=32,e=5@array4x4,acc=fixed32.16,pipe={},align=shared", pipe));
+    expect_icarus_pass(fmt::format("gse:b=5,g=4,e=4@array3x2,acc=fp32,pipe={},align=shared", pipe));
   }
   // Groups shorter than R (G = 4 < R = 6) and K < R: padded groups and tiles.
-  expect_icarus_pass("gse:b=6,g=4,e=5@array6x2,acc=fixed16.8", {}, shared);
+  expect_icarus_pass("gse:b=6,g=4,e=5@array6x2,acc=fixed16.8,align=shared");
   TestbenchOptions short_k;
   short_k.k = 3;
   short_k.tiles = 4;
-  expect_icarus_pass("gse:b=6,g=8,e=5@array5x3,acc=fp32", short_k, shared);
-  expect_icarus_pass("gse:b=4,g=8,e=4@array1x1,acc=fixed20.4", short_k, shared);
+  expect_icarus_pass("gse:b=6,g=8,e=5@array5x3,acc=fp32,align=shared", short_k);
+  expect_icarus_pass("gse:b=4,g=8,e=4@array1x1,acc=fixed20.4,align=shared", short_k);
+}
+
+TEST(GeneratedVerilog, IcarusTestbenchPassesForWeightStationaryArrays) {
+  if (!have_tool("iverilog")) GTEST_SKIP() << "Icarus Verilog not installed (apt-get install iverilog)";
+  for (const char* format : {"gse:b=6,g=8,e=5", "fp8:e4m3", "int8:per=tensor", "bf16"})
+    for (const char* acc : {"fixed32.16", "fp32"})
+      expect_icarus_pass(fmt::format("{}@array3x2,acc={},flow=ws", format, acc));
+  for (int pipe = 1; pipe <= 4; ++pipe) {
+    expect_icarus_pass(fmt::format("gse:b=5,g=4,e=4@array2x3,acc=fixed24.8,flow=ws,pipe={}", pipe));
+    expect_icarus_pass(fmt::format("fp8:e5m2@array2x2,acc=fp32,flow=ws,pipe={}", pipe));
+  }
+  // G = 4 < R = 6 (every group padded to a chunk), 1x1, K < R, and a saturating accumulator.
+  expect_icarus_pass("gse:b=6,g=4,e=5@array6x2,acc=fixed16.8,flow=ws");
+  expect_icarus_pass("int8:per=channel@array1x1,acc=fixed24.0,flow=ws,pipe=2");
+  TestbenchOptions short_k;
+  short_k.k = 3;
+  short_k.tiles = 4;
+  expect_icarus_pass("gse:b=6,g=8,e=5@array5x3,acc=fp32,flow=ws", short_k);
+  expect_icarus_pass("fp16@array4x2,acc=fixed12.6,flow=ws", short_k);
 }
 
 TEST(GeneratedVerilog, VerilatorRunsTheSameTestbench) {
   if (!have_tool("verilator")) GTEST_SKIP() << "verilator not installed (apt-get install verilator)";
-  GeneratedDesign g = generate_design(DesignPoint::parse("gse:b=6@array2x2,acc=fp32,pipe=2"));
-  TestbenchOptions options;
-  options.tiles = 2;
-  GeneratedTestbench tb = generate_testbench(g, options);
-  fs::path dir = scratch("verilator");
-  write_design(g, dir);
-  write_testbench(tb, dir);
-  fs::path log = dir / "build.log";
-  ASSERT_EQ(run(fmt::format("verilator --binary -Wno-fatal -Wno-lint -Wno-style -Mdir {} "
-                            "--top-module {} {}{}",
-                            (dir / "obj").string(), tb.module_name, (dir / tb.file_name).string(),
-                            file_list(g, dir)),
-                log),
-            0)
-      << read_file(log);
-  fs::path sim_log = dir / "run.log";
-  EXPECT_EQ(run((dir / "obj" / ("V" + tb.module_name)).string(), sim_log), 0);
-  EXPECT_NE(read_file(sim_log).find("PASS"), std::string::npos) << read_file(sim_log);
-  fs::remove_all(dir);
+  for (const char* spec :
+       {"gse:b=6@array2x2,acc=fp32,pipe=2", "fp8:e4m3@array2x3,acc=fp32,flow=ws"}) {
+    SCOPED_TRACE(spec);
+    GeneratedDesign g = generate_design(DesignPoint::parse(spec));
+    TestbenchOptions options;
+    options.tiles = 2;
+    GeneratedTestbench tb = generate_testbench(g, options);
+    fs::path dir = scratch("verilator");
+    write_design(g, dir);
+    write_testbench(tb, dir);
+    fs::path log = dir / "build.log";
+    ASSERT_EQ(run(fmt::format("verilator --binary -Wno-fatal -Wno-lint -Wno-style -Mdir {} "
+                              "--top-module {} {}{}",
+                              (dir / "obj").string(), tb.module_name, (dir / tb.file_name).string(),
+                              file_list(g, dir)),
+                  log),
+              0)
+        << read_file(log);
+    fs::path sim_log = dir / "run.log";
+    EXPECT_EQ(run((dir / "obj" / ("V" + tb.module_name)).string(), sim_log), 0);
+    EXPECT_NE(read_file(sim_log).find("PASS"), std::string::npos) << read_file(sim_log);
+    fs::remove_all(dir);
+  }
 }
 
 TEST(ReferenceCores, CheckedInRtlMatchesTheGenerator) {
@@ -227,13 +257,10 @@ TEST(ReferenceCores, CheckedInRtlMatchesTheGenerator) {
     std::istringstream fields(line);
     std::string folder, spec, option;
     fields >> folder >> spec;
-    GeneratorOptions options;
-    while (fields >> option) {
-      ASSERT_EQ(option, "--shared-align") << "rtl/designs.txt: unknown option " << option;
-      options.shared_alignment = true;
-    }
+    // Every choice is in the design string; no generator options.
+    ASSERT_FALSE(fields >> option) << "rtl/designs.txt: unexpected option " << option;
     SCOPED_TRACE(spec);
-    GeneratedDesign g = generate_design(DesignPoint::parse(spec), options);
+    GeneratedDesign g = generate_design(DesignPoint::parse(spec));
     for (const auto& [name, text] : g.files)
       EXPECT_EQ(read_file(rtl / folder / name), text)
           << "rtl/" << folder << "/" << name << " is stale: run scripts/regen_rtl.sh";

@@ -197,9 +197,10 @@ TEST(Generator, GseAccumulatesOncePerGroup) {
 }
 
 TEST(Generator, SharedColumnGseArray) {
-  GeneratorOptions shared;
-  shared.shared_alignment = true;
-  auto g = generate_design(DesignPoint::parse("gse:b=6@array8x4,acc=fixed32.16,pipe=2"), shared);
+  auto g = generate_design(DesignPoint::parse("gse:b=6@array8x4,acc=fixed32.16,pipe=2,align=shared"));
+  EXPECT_EQ(g.manifest["design"],
+            "gse:b=6,g=32,e=5,scale=floor,round=rne,range=symmetric@array8x4,acc=fixed32.16,"
+            "flow=os,pipe=2,align=shared");
   EXPECT_EQ(g.manifest["architecture"], "shared-column");
   EXPECT_EQ(g.manifest["timing"]["min_steps_per_group"], 8);
   EXPECT_EQ(g.manifest["timing"]["min_steps_per_tile"], 8);
@@ -214,9 +215,48 @@ TEST(Generator, SharedColumnGseArray) {
   auto plain = generate_design(DesignPoint::parse("gse:b=6@array8x4,acc=fixed32.16"));
   EXPECT_EQ(plain.manifest["architecture"], "per-pe");
   EXPECT_EQ(plain.manifest["timing"]["min_steps_per_group"], 1);
-  EXPECT_THROW(generate_design(DesignPoint::parse("gse:b=6@pe,acc=fp32"), shared), UsageError);
-  EXPECT_THROW(generate_design(DesignPoint::parse("fp8:e4m3@array2x2,acc=fp32"), shared),
-               UsageError);
+  // A design point built in code (not parsed) is checked by the generator too.
+  DesignPoint pe = DesignPoint::parse("gse:b=6@pe,acc=fp32");
+  pe.alignment = DesignPoint::Alignment::shared_column;
+  EXPECT_THROW(generate_design(pe), UsageError);
+  DesignPoint fp8 = DesignPoint::parse("fp8:e4m3@array2x2,acc=fp32");
+  fp8.alignment = DesignPoint::Alignment::shared_column;
+  EXPECT_THROW(generate_design(fp8), UsageError);
+}
+
+TEST(Generator, WeightStationaryArray) {
+  for (const char* spec : {"gse:b=6@array4x3,acc=fixed32.16,flow=ws,pipe=2",
+                           "fp8:e4m3@array2x5,acc=fp32,flow=ws,pipe=4",
+                           "int8@array1x1,acc=fixed32.0,flow=ws"}) {
+    SCOPED_TRACE(spec);
+    auto g = generate_design(DesignPoint::parse(spec));
+    const auto& m = g.manifest;
+    EXPECT_EQ(m["dataflow"], "ws");
+    EXPECT_EQ(m["architecture"], "weight-stationary");
+    EXPECT_EQ(m["timing"]["chunk_steps"], g.design.rows);
+    EXPECT_EQ(m["timing"]["weight_preload"], g.design.rows);
+    EXPECT_EQ(m["timing"]["drain_beats"], g.design.rows);
+    expect_ports_match(g);
+    std::set<std::string> names;
+    for (const auto& p : m["ports"]) names.insert(p["name"].get<std::string>());
+    EXPECT_TRUE(names.count("in_w") && names.count("in_w_valid") && names.count("in_w_row"));
+    EXPECT_FALSE(names.count("in_b"));
+    bool gse = g.design.format.rfind("gse", 0) == 0;
+    EXPECT_EQ(names.count("in_group_first"), gse ? 1u : 0u);
+    // GSE: the PEs add exact integers; the column unit applies exponents once per group.
+    bool has_group_acc = false;
+    for (const auto& [name, text] : g.files) has_group_acc |= name == "gsqhw_group_acc.v";
+    EXPECT_EQ(has_group_acc, gse);
+  }
+  // Latency: C + pipe - 1 (the PE's cuts lag the partial sums), GSE one more (column unit).
+  EXPECT_EQ(generate_design(DesignPoint::parse("gse:b=6@array4x3,flow=ws,pipe=2"))
+                .manifest["timing"]["latency"],
+            3 + 2);
+  EXPECT_EQ(generate_design(DesignPoint::parse("fp8:e4m3@array2x5,acc=fp32,flow=ws,pipe=4"))
+                .manifest["timing"]["latency"],
+            5 + 4 - 1);
+  expect_refused(DesignPoint::parse("gse:b=6@pe,flow=ws"), "array1x1,flow=ws");
+  expect_refused(DesignPoint::parse("gse:b=6@array2x2,flow=ws,align=shared"), "drop align=shared");
 }
 
 TEST(Generator, OutputIsDeterministic) {
