@@ -202,8 +202,12 @@ ActivityPower run_activity_power(const FlowResult& flow, const LibrarySet& libra
   fs::path dir = fs::absolute(options.work_dir);
   fs::create_directories(dir);
   std::string tcl = sta_preamble(flow.netlist, flow.top, library, flow.clock_ns);
-  // Drives each matched name: its driver pin inside the netlist, or the input port itself.
-  // (2.0.17's `set_power_activity -pins` is broken, hence the underlying command.)
+  // Annotates each matched name: an input port itself, else every pin of its net. OpenSTA
+  // 2.0.17 takes a net's user activity from its load pins and ignores the driver's (checked:
+  // setting every output pin leaves report_power unchanged, setting the loads changes it), so
+  // driver and loads both get it. A gate-level simulation names cell pins <instance>.<pin>,
+  // which OpenSTA calls <instance>/<pin>: an output pin stands for its net. (2.0.17's
+  // `set_power_activity -pins` is broken, hence the underlying command.)
   tcl += R"tcl(
 set gsqhw_annotated 0
 set gsqhw_unmatched 0
@@ -216,15 +220,15 @@ proc gsqhw_activity {name activity duty} {
     return
   }
   set net [get_nets -quiet $name]
-  if {[llength $net] != 1} { incr gsqhw_unmatched; return }
-  set driven 0
-  foreach pin [get_pins -quiet -of_objects $net] {
-    if {[get_property $pin direction] == "output"} {
-      sta::set_power_pin_activity $pin $activity $duty
-      set driven 1
-    }
+  set dot [string last . $name]
+  if {[llength $net] != 1 && $dot > 0} {
+    set pin [get_pins -quiet "[string range $name 0 [expr {$dot - 1}]]/[string range $name [expr {$dot + 1}] end]"]
+    if {[llength $pin] == 1 && [get_property $pin direction] == "output"} { set net [get_nets -quiet -of_objects $pin] }
   }
-  if {$driven} { incr gsqhw_annotated } elseif {[llength $port] == 1} { incr gsqhw_annotated } else { incr gsqhw_unmatched }
+  if {[llength $net] != 1} { incr gsqhw_unmatched; return }
+  set pins [get_pins -quiet -of_objects $net]
+  foreach pin $pins { sta::set_power_pin_activity $pin $activity $duty }
+  if {[llength $pins] > 0 || [llength $port] == 1} { incr gsqhw_annotated } else { incr gsqhw_unmatched }
 }
 )tcl";
   tcl += fmt::format("set_power_activity -input -activity {}\n", options.input_activity);

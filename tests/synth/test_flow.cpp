@@ -116,6 +116,39 @@ TEST(Flow, AnnotatedActivityDrivesPower) {
   EXPECT_LT(idle.power.switching, 0.5 * flow.power_vectorless.switching);  // only the clock net switches
 }
 
+// Regression: OpenSTA 2.0.17 ignores user activity on a net's driver pin and reads it from the
+// load pins. With only internal nets annotated (ports left to the vectorless default), the
+// annotation must still move the power, and the gate-level simulation's <instance>.<pin> names
+// must find their nets.
+TEST(Flow, InternalNetAndCellPinActivityDrivesPower) {
+  LibrarySet library = resolve_library({});
+  FlowResult flow = run_tiny_mac(library, "flow_activity_internal");
+  std::string netlist = read_file(flow.netlist);
+  std::vector<std::string> nets, cell_outputs;
+  std::regex wire_re(R"(wire (gsqhw_n\d+);)");
+  for (std::sregex_iterator it(netlist.begin(), netlist.end(), wire_re), end; it != end; ++it) nets.push_back((*it)[1]);
+  // "  INVX1 _12_ (\n    .A(...),\n    .Y(gsqhw_n3)\n  );": instance _12_, output pin Y.
+  std::regex cell_re(R"((_\d+_) \((?:\s*\.\w+\([^)]*\),)*\s*\.Y\()");
+  for (std::sregex_iterator it(netlist.begin(), netlist.end(), cell_re), end; it != end; ++it)
+    cell_outputs.push_back(std::string((*it)[1]) + ".Y");
+  ASSERT_GT(nets.size(), 20u);
+  ASSERT_GT(cell_outputs.size(), 20u);
+  auto annotate = [&](const std::vector<std::string>& names, double rate) {
+    SwitchingActivity activity;
+    activity.cycles = 1000;
+    for (const auto& n : names) activity.nets[n] = {static_cast<int64_t>(rate * 1000), 500};
+    FlowOptions options;
+    options.work_dir = scratch_dir("flow_activity_internal_run");
+    return run_activity_power(flow, library, activity, options);
+  };
+  for (const auto* names : {&nets, &cell_outputs}) {
+    ActivityPower idle = annotate(*names, 0.0), busy = annotate(*names, 1.0);
+    EXPECT_EQ(idle.names_unmatched, 0);
+    EXPECT_EQ(idle.nets_annotated, static_cast<int>(names->size()));
+    EXPECT_GT(busy.power.switching, 1.5 * idle.power.switching) << "the annotation did not reach the power";
+  }
+}
+
 TEST(Flow, Sky130AndAsap7Smoke) {
   FlowResult sky = run_tiny_mac(resolve_library({"sky130", pdk_dir(), {}}), "flow_sky130");
   EXPECT_GT(sky.stat.area, 0);
