@@ -156,7 +156,12 @@ TEST(Sweep, GridAndArguments) {
   // Headline width 5: 10 PEs, GSE-INT5 with fp32, the pair at 2x2, 12 baselines, 2 siblings.
   auto designs = sweep_designs(grid, 5);
   // ... and the plain INT-5 2x2 array (the like-for-like reference of the GSE-INT5 array).
-  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u + 2u + 1u);
+  // ... the shared-column GSE-INT5 2x2 array, and the plain INT-5 2x2 array.
+  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u + 2u + 1u + 1u);
+  EXPECT_NE(std::find(designs.begin(), designs.end(),
+                      "gse:b=5,g=32,e=5,scale=floor,round=rne,range=symmetric@array2x2,acc=fixed32.16,flow=os,pipe=1,"
+                      "align=shared"),
+            designs.end());
   EXPECT_NE(std::find(designs.begin(), designs.end(), "baseline:intarray,b=5,w=32,f=16,array=2x2"), designs.end());
   EXPECT_NE(std::find(designs.begin(), designs.end(),
                       "fp8:e4m3,sat=satfinite,block=0@array2x2,acc=fp32,flow=os,pipe=1"), designs.end());
@@ -167,7 +172,7 @@ TEST(Sweep, GridAndArguments) {
             designs.end());
   grid.array_all_formats = grid.all_iso = true;
   // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines, 2 siblings, 6 INT-b arrays.
-  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u + 2u + 6u);
+  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u + 2u + 6u + 6u);  // + 6 shared-column arrays
   // PE points come first, the arrays (and their INT-b array reference) last.
   EXPECT_NE(designs.back().find("array=2x2"), std::string::npos);
   EXPECT_NE(designs[designs.size() - 2].find("@array2x2"), std::string::npos);
