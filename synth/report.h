@@ -31,7 +31,7 @@ struct Headline {
   // Natural accumulators (GSE fixed, FP8 fp32), same level and clock (equal throughput).
   std::string natural_level;
   double natural_power_ratio = 0, natural_area_ratio = 0, natural_energy_ratio = 0;
-  std::string natural_power_source;  // "workload activity" or "vectorless"
+  std::string natural_power_source;  // "gate-level activity" or "vectorless" (RTL activity is not quoted)
   // Natural accumulators at PE level (also when an array level exists).
   double pe_power_ratio = 0, pe_area_ratio = 0;
   bool pe_available = false;

@@ -152,7 +152,8 @@ SiblingComparison sibling_comparison(const std::vector<json>& results) {
     const json& p = *r.point;
     const double macs = p.value("macs_per_cycle", 1.0);
     const std::optional<double> area = number(p, "area_um2");
-    const bool workload = number(p, "power_activity_mw").has_value();
+    // Only gate-level activity is quoted (RTL activity overstates power: synth/report.cpp).
+    const bool workload = text(p, "activity_source") == "gate" && number(p, "power_activity_mw").has_value();
     const std::optional<double> power = workload ? number(p, "power_activity_mw") : number(p, "power_mw");
     const std::optional<double> energy = workload ? number(p, "pj_per_mac") : number(p, "pj_per_mac_vectorless");
     std::optional<double> bits = number(p, "bits_per_weight");

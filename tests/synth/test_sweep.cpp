@@ -239,6 +239,31 @@ TEST(Headline, SmallestAccurateWidthAtTheLargestCommonLevel) {
   EXPECT_NE(none.explanation.find("no GSE-INT width"), std::string::npos);
 }
 
+// RTL-activity power overstated an FP8 PE's power 3.5x against gate-level activity (OpenSTA
+// propagates the port activity through the datapath), so only gate-level activity is quoted.
+TEST(Headline, QuotesGateLevelActivityPowerButNotRtlActivityPower) {
+  auto with_activity = [](json r, const std::string& source, double activity_mw) {
+    r["activity_source"] = source;
+    r["power_activity_mw"] = activity_mw;
+    return r;
+  };
+  std::vector<json> results = {point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0),
+                               point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.5)};
+  results[0] = with_activity(results[0], "rtl", 40.0);
+  results[1] = with_activity(results[1], "rtl", 1.0);
+  Headline rtl = compute_headline(results);
+  ASSERT_TRUE(rtl.found);
+  EXPECT_EQ(rtl.natural_power_source, "vectorless");
+  EXPECT_DOUBLE_EQ(rtl.natural_power_ratio, 2.0 / 0.5);
+
+  results[0] = with_activity(results[0], "gate", 6.0);
+  results[1] = with_activity(results[1], "gate", 1.0);
+  Headline gate = compute_headline(results);
+  ASSERT_TRUE(gate.found);
+  EXPECT_EQ(gate.natural_power_source, "gate-level activity");
+  EXPECT_DOUBLE_EQ(gate.natural_power_ratio, 6.0);
+}
+
 // A results file holding `results` as one sweep.
 void store(const fs::path& db_path, const std::vector<json>& results) {
   ResultsDb db(db_path);
