@@ -69,9 +69,9 @@ std::string format_label(const json& j) {
 
 // Workload power only from gate-level activity, else vectorless; with its source. RTL activity
 // is not quoted: it annotates little more than the input ports and the register outputs, and
-// OpenSTA 2.0.17 propagates that through the combinational datapath with a transition-density
-// estimate that adds up input densities (no correlation), which overstates the datapath's
-// activity several-fold (docs/synthesis.md, "RTL-activity power is not trusted").
+// OpenSTA 2.0.17's propagation of that through the combinational datapath (inputs taken as
+// independent) overstated a deep FP8 datapath's power 3.5x, a GSE-INT PE's 1.16x: it inflates
+// and biases the comparison (docs/synthesis.md, "RTL-activity power is not trusted").
 bool gate_level_activity(const json& j) { return text(j, "activity_source") == "gate"; }
 std::pair<std::optional<double>, std::string> best_power(const json& j) {
   if (gate_level_activity(j))
@@ -530,8 +530,8 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
        "SQNR is the trace error of the format and accumulator: dequantized GEMM outputs against the unquantized "
        "FP32 products, over all traces. Ratios are to FP8 E4M3 (fp32 accumulator) at the same level. Power from an "
        "RTL simulation's activity is not quoted: it annotates little more than the ports and registers, and "
-       "OpenSTA 2.0.17's propagation through the arithmetic in between adds up input transition densities, which "
-       "overstated an FP8 E4M3 PE's power 3.5x against its gate-level activity (docs/synthesis.md).");
+       "OpenSTA 2.0.17's own propagation through the arithmetic in between overstated an FP8 E4M3 PE's power "
+       "3.5x (a GSE-INT7 PE's 1.16x) against its gate-level activity (docs/synthesis.md).");
 
   // --- headline
   Headline h = compute_headline(results);
