@@ -27,6 +27,7 @@ struct SweepArgs {
   double input_activity = 0.1;
   std::vector<std::string> traces;
   std::string activity = "rtl";
+  std::string headline_activity = "gate";
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;
@@ -67,6 +68,9 @@ Runner setup(CLI::App& app) {
   app.add_option("--input-activity", args->input_activity, "vectorless toggle rate per cycle at data inputs (default 0.1)");
   app.add_option("--trace", args->traces, "trace files/folders (default: built-in tiny LoRA set in each design's format)");
   app.add_option("--activity", args->activity, "workload power from: rtl (default: RTL simulation, ports and registers), gate (gate-level simulation of the netlist, every net; slow), none");
+  app.add_option("--headline-activity", args->headline_activity,
+                 "workload power of the headline PE pair (GSE-INT b* and FP8 E4M3): gate (default: the "
+                 "only activity source the report quotes), rtl, none, or same (as --activity)");
   app.add_option("--activity-traces", args->activity_traces, "traces simulated for activity (default 2)");
   app.add_option("--jobs", args->jobs, "points evaluated in parallel (default 2)");
   app.add_flag("--retry-errors", args->retry_errors, "re-evaluate stored points that ended in an error");
@@ -99,6 +103,11 @@ Runner setup(CLI::App& app) {
     if (args->activity != "gate" && args->activity != "rtl" && args->activity != "none")
       throw UsageError(fmt::format("--activity '{}' is not one of gate, rtl, none", args->activity));
     options.activity = args->activity;
+    if (args->headline_activity != "gate" && args->headline_activity != "rtl" &&
+        args->headline_activity != "none" && args->headline_activity != "same")
+      throw UsageError(fmt::format("--headline-activity '{}' is not one of gate, rtl, none, same",
+                                   args->headline_activity));
+    options.headline_activity = args->headline_activity == "same" ? "" : args->headline_activity;
     if (args->activity_traces < 1) throw UsageError("--activity-traces must be at least 1");
     options.activity_traces = args->activity_traces;
     options.jobs = args->jobs;

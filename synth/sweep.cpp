@@ -124,13 +124,14 @@ void draw_progress(Progress& p, bool final_line) {
 }
 
 // Runs one worker process for `design` and returns its result object.
-nlohmann::json run_worker(const SweepOptions& options, const std::string& design, const fs::path& dir) {
+nlohmann::json run_worker(const SweepOptions& options, const std::string& design, const std::string& activity,
+                          const fs::path& dir) {
   fs::create_directories(dir);
   fs::remove(dir / "result.json");
   std::vector<std::string> argv = {options.worker.string(), "synth", "--design", design, "--json",
                                    "--clock", fmt::format("{}", options.clock_ns),
                                    "--input-activity", fmt::format("{}", options.input_activity),
-                                   "--activity", options.activity,
+                                   "--activity", activity,
                                    "--activity-traces", std::to_string(options.activity_traces),
                                    "--out", dir.string()};
   if (!options.cache_dir.empty()) argv.insert(argv.end(), {"--cache", options.cache_dir.string()});
@@ -291,6 +292,22 @@ int headline_gse_bits(const std::vector<int>& bits, const std::vector<fs::path>&
   return sorted.empty() ? 8 : sorted.back();
 }
 
+std::string point_activity(const SweepOptions& options, const std::string& design, int headline_bits) {
+  if (headline_bits == 0 || options.headline_activity.empty() || Baseline::is_baseline(design))
+    return options.activity;
+  DesignPoint point;
+  try {
+    point = DesignPoint::parse(design);
+  } catch (const std::exception&) {
+    return options.activity;  // not a DesignPoint (a sibling unit): never part of the pair
+  }
+  if (point.level != DesignPoint::Level::pe) return options.activity;
+  bool fp8_e4m3 = point.format.rfind("fp8:e4m3", 0) == 0 && point.acc.kind == AccumulatorSpec::Kind::fp32;
+  bool headline_gse = point.format.rfind(fmt::format("gse:b={},", headline_bits), 0) == 0 &&
+                      point.acc.str() == natural_accumulator(point.format);
+  return fp8_e4m3 || headline_gse ? options.headline_activity : options.activity;
+}
+
 SweepSummary run_sweep(const SweepOptions& input) {
   SweepOptions options = input;
   if (options.jobs < 1 || options.jobs > 64) throw UsageError(fmt::format("--jobs {} is outside 1..64", options.jobs));
@@ -318,7 +335,16 @@ SweepSummary run_sweep(const SweepOptions& input) {
   summary.db = options.out_dir / "results.sqlite";
   ResultsDb db(summary.db);
   std::vector<std::string> keys;
-  for (const auto& d : designs) keys.push_back(ResultsDb::make_key(d, library.hash, tools.str(), settings));
+  // A point simulated with another activity source than the sweep's is another result: its
+  // settings (and so its key) say which source it used.
+  std::vector<std::string> activities, point_settings;
+  for (const auto& d : designs) {
+    activities.push_back(point_activity(options, d, headline_bits));
+    point_settings.push_back(activities.back() == options.activity
+                                 ? settings
+                                 : fmt::format("{},point_activity={}", settings, activities.back()));
+    keys.push_back(ResultsDb::make_key(d, library.hash, tools.str(), point_settings.back()));
+  }
   nlohmann::json arguments = {{"designs", designs}, {"liberty", library.name}, {"liberty_hash", library.hash},
                               {"tools", tools.str()}, {"settings", settings}, {"clock_ns", options.clock_ns}};
   db.begin_sweep(arguments, keys);
@@ -345,12 +371,13 @@ SweepSummary run_sweep(const SweepOptions& input) {
         std::lock_guard lock(progress.mutex);
         progress.running.push_back(designs[i]);
       }
-      nlohmann::json result = run_worker(options, designs[i], options.out_dir / "points" / folder_name(designs[i]));
+      nlohmann::json result =
+          run_worker(options, designs[i], activities[i], options.out_dir / "points" / folder_name(designs[i]));
       if (g_interrupted.load()) return;  // a killed worker's "error" is not a result
       std::string status = result.value("status", "error");
       {
         std::lock_guard lock(db_mutex);
-        ResultRow row{keys[i], designs[i], library.hash, tools.str(), settings, status, result, ""};
+        ResultRow row{keys[i], designs[i], library.hash, tools.str(), point_settings[i], status, result, ""};
         try {
           db.put(row);
         } catch (const std::exception& e) {

@@ -58,6 +58,11 @@ struct SweepOptions {
   // Workload power source (synth/point.h). "rtl" by default: a gate-level Verilator build per
   // point costs minutes at 180 nm netlist sizes and would break the 10-minute sweep budget.
   std::string activity = "rtl";
+  // Activity source for the headline PE pair only (GSE-INT at the headline width with its
+  // natural accumulator, and FP8 E4M3): "gate" by default, because only gate-level activity
+  // gives workload power the report quotes (RTL activity overstates datapath power) and two
+  // gate-level PE points fit the sweep's time budget. Empty: the same as `activity`.
+  std::string headline_activity = "gate";
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;        // re-evaluate stored points whose status is "error"
@@ -77,6 +82,10 @@ struct SweepSummary {
   double seconds = 0;
   std::filesystem::path db, csv, json, report;
 };
+
+// The activity source the sweep uses for `design` (headline_activity for the headline PE pair,
+// else activity). headline_bits 0: no headline pair.
+std::string point_activity(const SweepOptions& options, const std::string& design, int headline_bits);
 
 // Runs (or resumes) the sweep. Ctrl-C stops it cleanly: running workers are killed, finished
 // points stay stored, and `interrupted` is set.

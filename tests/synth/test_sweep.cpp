@@ -199,6 +199,36 @@ TEST(Sweep, CliRejectsBadArguments) {
   }
 }
 
+// Only the headline PE pair gets the headline activity source; every other point, baselines
+// and sibling units included, keeps the sweep's own.
+TEST(Sweep, HeadlinePePairAloneUsesTheHeadlineActivitySource) {
+  SweepOptions options;  // activity "rtl", headline_activity "gate"
+  std::vector<std::string> designs = sweep_designs(SweepGrid{}, 7);
+  std::set<std::string> gate;
+  for (const auto& d : designs)
+    if (point_activity(options, d, 7) == "gate") gate.insert(d);
+  EXPECT_EQ(gate, (std::set<std::string>{
+                      "gse:b=7,g=32,e=5,scale=floor,round=rne,range=symmetric@pe,acc=fixed32.16,flow=os,pipe=1",
+                      "fp8:e4m3,sat=satfinite,block=0@pe,acc=fp32,flow=os,pipe=1"}));
+  EXPECT_EQ(point_activity(options, "gse:b=6,g=32,e=5,scale=floor,round=rne,range=symmetric@pe,acc=fixed32.16", 7), "rtl");
+  EXPECT_EQ(point_activity(options, "gse:b=7,g=32,e=5,scale=floor,round=rne,range=symmetric@pe,acc=fp32", 7), "rtl");
+  EXPECT_EQ(point_activity(options, "fp8:e4m3@array2x2,acc=fp32", 7), "rtl");
+  EXPECT_EQ(point_activity(options, "baseline:intmac,b=7,w=32", 7), "rtl");
+  EXPECT_EQ(point_activity(options, "lota:n=4,g=64,r=8,omega=2,seed=1@pe", 7), "rtl");
+  EXPECT_EQ(point_activity(options, "fp8:e4m3@pe,acc=fp32", 0), "rtl") << "no headline width, no pair";
+  options.headline_activity.clear();
+  EXPECT_EQ(point_activity(options, "fp8:e4m3@pe,acc=fp32", 7), "rtl") << "empty: same as --activity";
+}
+
+TEST(Sweep, CliRejectsAnUnknownHeadlineActivity) {
+  fs::path base = scratch_dir("sweep_bad_headline");
+  EXPECT_EQ(wait_exit(spawn({GSQHW_CLI, "sweep", "--headline-activity", "spice", "--out", (base / "o").string()},
+                            base / "bad.log")),
+            2)
+      << read_file(base / "bad.log");
+  EXPECT_NE(read_file(base / "bad.log").find("--headline-activity"), std::string::npos) << read_file(base / "bad.log");
+}
+
 json point(const std::string& family, const std::string& variant, int bits, const std::string& level,
            const std::string& acc_kind, double sqnr, double area, double power) {
   return {{"status", "ok"}, {"family", family}, {"variant", variant}, {"bits", bits}, {"level", level},
