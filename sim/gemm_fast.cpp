@@ -191,6 +191,16 @@ inline int32_t load_chunk(const void* p) {
   return chunk;
 }
 
+// acc += x, with the sum written into acc's own register. GCC (12) otherwise adds into the
+// product's register and copies it back with a vmovdqa per accumulator and iteration: 8 extra
+// instructions in an inner loop of 23, which is bound by instruction dispatch, not the ALUs.
+GSQHW_INLINE_AVX2 void add_epi32_in_place(__m256i& acc, __m256i x) {
+  asm("vpaddd %1, %0, %0" : "+x"(acc) : "x"(x));
+}
+GSQHW_INLINE_AVX2 void add_epi16_in_place(__m256i& acc, __m256i x) {
+  asm("vpaddw %1, %0, %0" : "+x"(acc) : "x"(x));
+}
+
 // int16 codes, vpmaddwd: each 32-bit lane takes 2 products; |S| <= G * max|a| * max|b|, which
 // the dispatch keeps below 2^24.
 struct Int16Kernel {
@@ -209,8 +219,8 @@ struct Int16Kernel {
 #define GSQHW_ROW(r, lo, hi)                                          \
   {                                                                   \
     const __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 2 * q));   \
-    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(av, b0));             \
-    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(av, b1));             \
+    add_epi32_in_place(lo, _mm256_madd_epi16(av, b0));                \
+    add_epi32_in_place(hi, _mm256_madd_epi16(av, b1));                \
   }
       GSQHW_ROW(0, c00, c01)
       GSQHW_ROW(1, c10, c11)
@@ -252,8 +262,8 @@ struct OffsetInt8Kernel {
 #define GSQHW_ROW(r, lo, hi)                                          \
   {                                                                   \
     const __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 4 * q));   \
-    lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(av, b0));          \
-    hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(av, b1));          \
+    add_epi16_in_place(lo, _mm256_maddubs_epi16(av, b0));             \
+    add_epi16_in_place(hi, _mm256_maddubs_epi16(av, b1));             \
   }
         GSQHW_ROW(0, c00, c01)
         GSQHW_ROW(1, c10, c11)
