@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "sim/design.h"
 #include "sim/errors.h"
 #include "synth/sweep.h"
 
@@ -16,6 +17,7 @@ struct SweepArgs {
   std::vector<std::string> designs;
   std::string bits = "3..8";
   std::vector<std::string> arrays = {"2x2"};
+  std::string amortisation_array = "8x8";
   bool no_pe = false;
   bool no_iso = false;
   bool no_baselines = false;
@@ -45,7 +47,8 @@ Runner setup(CLI::App& app) {
       "Default grid: GSE-INT b=3..8 (G=32, E=5, fixed32.16 accumulator), FP8 E4M3 and E5M2 (fp32), INT8\n"
       "(fixed32.0), BF16 (fp32) as PEs; the headline pair (b* = the narrowest GSE-INT width as accurate\n"
       "as FP8 E4M3 on the traces, and FP8 E4M3) also as 2x2 arrays, and GSE-INT b* with an fp32\n"
-      "accumulator (iso-accumulator comparison); plain INT-b MAC and bare-MAC baselines; OSU 0.18um;\n"
+      "accumulator (iso-accumulator comparison); plain INT-b MAC and bare-MAC baselines; the 1.15x\n"
+      "amortisation check (GSE-INT b* as an 8x8 shared-column array against plain INT-b 8x8 arrays); OSU 0.18um;\n"
       "30 ns clock; the built-in tiny LoRA trace set. Results go to OUT/results.sqlite (committed point by point: an\n"
       "interrupted sweep resumes where it stopped), OUT/results.csv, OUT/results.json, OUT/report.md,\n"
       "OUT/report.html and OUT/plots/.");
@@ -59,6 +62,9 @@ Runner setup(CLI::App& app) {
   app.add_flag("--no-iso-acc", args->no_iso, "skip the GSE fp32-accumulator PE points");
   app.add_flag("--no-baselines", args->no_baselines, "skip the INT-b MAC and bare-MAC baselines");
   app.add_flag("--all-iso-acc", args->all_iso, "GSE fp32-accumulator PEs for every width (default: headline width)");
+  app.add_option("--amortisation-array", args->amortisation_array,
+                 "shape RxC of the 1.15x amortisation check: GSE-INT b* as a shared-column array and the plain "
+                 "INT-b arrays (fixed32.0, fixed32.16), area only; 'none' to skip (default 8x8)");
   app.add_flag("--array-all-formats", args->array_all,
                "every format at array level (default: the headline pair GSE-INT b* and FP8 E4M3)");
   app.add_option("--liberty", args->liberty, "Liberty file(s); default OSU 0.18um");
@@ -94,6 +100,12 @@ Runner setup(CLI::App& app) {
     options.grid.baselines = !args->no_baselines;
     options.grid.all_iso = args->all_iso;
     options.grid.array_all_formats = args->array_all;
+    if (args->amortisation_array != "none") {
+      DesignPoint::parse("int8@array" + args->amortisation_array);  // UsageError names a bad shape
+      options.grid.amortisation_array = args->amortisation_array;
+    } else {
+      options.grid.amortisation_array.clear();
+    }
     options.library.pdk = args->pdk;
     options.library.pdk_dir = args->pdk_dir;
     for (const auto& f : args->liberty) options.library.files.push_back(f);

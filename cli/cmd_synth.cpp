@@ -106,6 +106,11 @@ Runner setup(CLI::App& app) {
         fmt::print("workload    {} mW from {}-level activity ({} nets annotated), {} pJ/MAC\n",
                    number(result, "power_activity_mw", "{:.4f}"), result["activity_source"].get<std::string>(),
                    number(result, "nets_annotated", "{:.0f}"), number(result, "pj_per_mac", "{:.4f}"));
+      if (result.value("activity_source", "none") == "rtl")
+        // OpenSTA propagates the RTL ports' and registers' activity through the arithmetic
+        // between them on its own; for an FP8 PE that overstated power 3.5x (docs/synthesis.md).
+        fmt::print("            (RTL-level activity annotates only ports and registers and can overstate power "
+                   "several times; use --activity gate for a workload figure to quote)\n");
       if (result.contains("sqnr_db"))
         fmt::print("trace SQNR  {} dB over {} traces; co-simulation {}\n", number(result, "sqnr_db", "{:.2f}"),
                    number(result, "traces", "{:.0f}"),

@@ -198,6 +198,36 @@ std::vector<int> parse_bit_range(const std::string& text) {
   return bits;
 }
 
+namespace {
+std::vector<std::string> grid_levels(const SweepGrid& grid) {
+  return grid.levels.empty() ? std::vector<std::string>{"pe", "array2x2"} : grid.levels;
+}
+
+// "array8x8" when the grid adds the amortisation points at that shape; empty when it does not
+// (no shape asked, an explicit design list, or the shape is a level of the grid anyway).
+std::string amortisation_level(const SweepGrid& grid) {
+  if (grid.amortisation_array.empty() || !grid.designs.empty() || !grid.baselines) return "";
+  const std::string level = "array" + grid.amortisation_array;
+  const std::vector<std::string> levels = grid_levels(grid);
+  return std::find(levels.begin(), levels.end(), level) == levels.end() ? level : "";
+}
+
+// "pe", "array8x8", ... of a design point or an INT-b array baseline; empty for anything else.
+std::string design_level(const std::string& design) {
+  try {
+    if (Baseline::is_baseline(design)) {
+      Baseline b = Baseline::parse(design);
+      return b.kind == Baseline::Kind::intarray ? fmt::format("array{}x{}", b.rows, b.cols) : "";
+    }
+    if (SiblingDesign::is_sibling(design)) return "";
+    DesignPoint point = DesignPoint::parse(design);
+    return point.level == DesignPoint::Level::pe ? "pe" : fmt::format("array{}x{}", point.rows, point.cols);
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+}  // namespace
+
 std::vector<std::string> sweep_designs(const SweepGrid& grid, int headline_bits) {
   if (!grid.designs.empty()) {
     std::vector<std::string> designs;
@@ -210,7 +240,7 @@ std::vector<std::string> sweep_designs(const SweepGrid& grid, int headline_bits)
   std::vector<std::string> formats = grid.formats.empty()
       ? std::vector<std::string>{"gse", "fp8:e4m3", "fp8:e5m2", "int8", "bf16"} : grid.formats;
   std::vector<int> bits = grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : grid.bits;
-  std::vector<std::string> levels = grid.levels.empty() ? std::vector<std::string>{"pe", "array2x2"} : grid.levels;
+  const std::vector<std::string> levels = grid_levels(grid);
 
   std::vector<std::string> specs;  // canonical format specs
   for (const auto& f : formats) {
@@ -251,16 +281,29 @@ std::vector<std::string> sweep_designs(const SweepGrid& grid, int headline_bits)
         add(fmt::format("baseline:intmac,b={},w=32", b));
         add(fmt::format("baseline:bare,b={},w=32", b));
       }
-    // The like-for-like reference of every GSE-INT array: a plain INT-b array of the same shape
-    // and accumulator (fixed32.16), for the amortised 1.15x comparison.
+    // The like-for-like references of every GSE-INT array, for the amortised 1.15x comparison:
+    // plain INT-b arrays of the same shape with the same 32-bit accumulator register, once with
+    // its binary point at 0 (a 32-bit integer accumulator, as an INT MAC is built) and once in
+    // the GSE array's own format fixed32.16 (integer products leave its 16 fraction bits zero,
+    // so synthesis keeps a 16-bit integer accumulator).
+    auto add_int_arrays = [&](int b, const std::string& level) {
+      DesignPoint shape = DesignPoint::parse("int8@" + level);
+      for (int frac : {0, 16})
+        add(fmt::format("baseline:intarray,b={},w=32,f={},array={}x{}", b, frac, shape.rows, shape.cols));
+    };
     for (const auto& level : levels) {
       if (level == "pe") continue;
-      DesignPoint shape = DesignPoint::parse("int8@" + level);
       for (const auto& spec : specs)
         if (parse_format(spec)->family() == "gse" && (grid.array_all_formats || is_headline(spec)))
-          add(fmt::format("baseline:intarray,b={},w=32,f=16,array={}x{}", parse_format(spec)->element_bits(),
-                          shape.rows, shape.cols));
+          add_int_arrays(parse_format(spec)->element_bits(), level);
     }
+    // The amortisation check (headline width only: every width would cost minutes each).
+    if (const std::string level = amortisation_level(grid); !level.empty() && headline_bits != 0)
+      for (const auto& spec : specs)
+        if (parse_format(spec)->family() == "gse" && is_headline(spec)) {
+          add(fmt::format("{}@{},acc={},align=shared", spec, level, natural_accumulator(spec)));
+          add_int_arrays(parse_format(spec)->element_bits(), level);
+        }
   }
   if (grid.siblings)
     for (const auto& d : default_sibling_designs()) add(d);
@@ -293,8 +336,12 @@ int headline_gse_bits(const std::vector<int>& bits, const std::vector<fs::path>&
 }
 
 std::string point_activity(const SweepOptions& options, const std::string& design, int headline_bits) {
-  if (headline_bits == 0 || options.headline_activity.empty() || Baseline::is_baseline(design))
-    return options.activity;
+  // The amortisation points (SweepGrid::amortisation_array) are there for their area:
+  // vectorless power is enough for them.
+  const std::string amortisation = amortisation_level(options.grid);
+  if (!amortisation.empty() && design_level(design) == amortisation) return "none";
+  if (Baseline::is_baseline(design)) return options.activity;
+  if (headline_bits == 0 || options.headline_activity.empty()) return options.activity;
   DesignPoint point;
   try {
     point = DesignPoint::parse(design);
@@ -346,7 +393,8 @@ SweepSummary run_sweep(const SweepOptions& input) {
     keys.push_back(ResultsDb::make_key(d, library.hash, tools.str(), point_settings.back()));
   }
   nlohmann::json arguments = {{"designs", designs}, {"liberty", library.name}, {"liberty_hash", library.hash},
-                              {"tools", tools.str()}, {"settings", settings}, {"clock_ns", options.clock_ns}};
+                              {"tools", tools.str()}, {"settings", settings}, {"clock_ns", options.clock_ns},
+                              {"headline_activity", headline_bits == 0 ? "" : options.headline_activity}};
   db.begin_sweep(arguments, keys);
 
   std::vector<size_t> pending;

@@ -28,6 +28,11 @@ struct SweepGrid {
   bool array_all_formats = false;
   bool baselines = true;              // INT-b MAC and bare-MAC PEs for every b
   bool siblings = true;               // LoTA-QAF and PTQ1.61 points (default_sibling_designs())
+  // The amortisation check of the 1.15x target at a size where one column unit serves many
+  // rows: the headline GSE-INT width as a shared-column array of this shape ("RxC") and the
+  // plain INT-b arrays it is compared with (fixed32.0 and fixed32.16). Empty: none. Needs
+  // `baselines`; its points are skipped when the shape is already among `levels`.
+  std::string amortisation_array = "8x8";
   // An explicit list of design/baseline strings: replaces the grid above when not empty.
   std::vector<std::string> designs;
 };

@@ -155,9 +155,14 @@ TEST(Sweep, GridAndArguments) {
   SweepGrid grid;
   // Headline width 5: 10 PEs, GSE-INT5 with fp32, the pair at 2x2, 12 baselines, 2 siblings.
   auto designs = sweep_designs(grid, 5);
-  // ... and the plain INT-5 2x2 array (the like-for-like reference of the GSE-INT5 array).
-  // ... the shared-column GSE-INT5 2x2 array, and the plain INT-5 2x2 array.
-  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u + 2u + 1u + 1u);
+  // ... the shared-column GSE-INT5 2x2 array, the plain INT-5 2x2 arrays (fixed32.0 and
+  // fixed32.16), and the amortisation check at 8x8 (shared-column GSE-INT5, both INT-5 arrays).
+  EXPECT_EQ(designs.size(), 10u + 1u + 2u + 12u + 2u + 1u + 2u + 3u);
+  for (const std::string amortisation :
+       {"gse:b=5,g=32,e=5,scale=floor,round=rne,range=symmetric@array8x8,acc=fixed32.16,flow=os,pipe=1,align=shared",
+        "baseline:intarray,b=5,w=32,f=0,array=8x8", "baseline:intarray,b=5,w=32,f=16,array=8x8"})
+    EXPECT_NE(std::find(designs.begin(), designs.end(), amortisation), designs.end()) << amortisation;
+  EXPECT_NE(std::find(designs.begin(), designs.end(), "baseline:intarray,b=5,w=32,f=0,array=2x2"), designs.end());
   EXPECT_NE(std::find(designs.begin(), designs.end(),
                       "gse:b=5,g=32,e=5,scale=floor,round=rne,range=symmetric@array2x2,acc=fixed32.16,flow=os,pipe=1,"
                       "align=shared"),
@@ -170,12 +175,20 @@ TEST(Sweep, GridAndArguments) {
             designs.end());
   EXPECT_EQ(std::find(designs.begin(), designs.end(), "int8:per=channel@array2x2,acc=fixed32.0,flow=os,pipe=1"),
             designs.end());
+  // PE points come first, the arrays (and their INT-b array references) last.
+  EXPECT_NE(designs.back().find("array=8x8"), std::string::npos);
+  EXPECT_NE(designs[designs.size() - 3].find("@array8x8"), std::string::npos);
+  // No amortisation points without a shape, or when the shape is a level of the grid anyway.
+  SweepGrid without = grid;
+  without.amortisation_array.clear();
+  EXPECT_EQ(sweep_designs(without, 5).size(), designs.size() - 3);
+  SweepGrid at_level = grid;
+  at_level.levels = {"pe", "array8x8"};
+  EXPECT_EQ(sweep_designs(at_level, 5).size(), designs.size() - 3);
   grid.array_all_formats = grid.all_iso = true;
-  // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines, 2 siblings, 6 INT-b arrays.
-  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u + 2u + 6u + 6u);  // + 6 shared-column arrays
-  // PE points come first, the arrays (and their INT-b array reference) last.
-  EXPECT_NE(designs.back().find("array=2x2"), std::string::npos);
-  EXPECT_NE(designs[designs.size() - 2].find("@array2x2"), std::string::npos);
+  // Everything: 10 formats at 2 levels, 6 fp32 GSE PEs, 12 baselines, 2 siblings, 6 shared-column
+  // arrays, 12 INT-b arrays, and the 3 amortisation points.
+  EXPECT_EQ(sweep_designs(grid, 5).size(), 20u + 6u + 12u + 2u + 6u + 12u + 3u);
   EXPECT_EQ(natural_accumulator("gse:b=4"), "fixed32.16");
   EXPECT_EQ(natural_accumulator("int8"), "fixed32.0");
   EXPECT_EQ(natural_accumulator("bf16"), "fp32");
@@ -216,6 +229,10 @@ TEST(Sweep, HeadlinePePairAloneUsesTheHeadlineActivitySource) {
   EXPECT_EQ(point_activity(options, "baseline:intmac,b=7,w=32", 7), "rtl");
   EXPECT_EQ(point_activity(options, "lota:n=4,g=64,r=8,omega=2,seed=1@pe", 7), "rtl");
   EXPECT_EQ(point_activity(options, "fp8:e4m3@pe,acc=fp32", 0), "rtl") << "no headline width, no pair";
+  // The amortisation points are there for their area: vectorless.
+  EXPECT_EQ(point_activity(options, "baseline:intarray,b=7,w=32,f=0,array=8x8", 7), "none");
+  EXPECT_EQ(point_activity(options, "gse:b=7@array8x8,acc=fixed32.16,align=shared", 7), "none");
+  EXPECT_EQ(point_activity(options, "baseline:intarray,b=7,w=32,f=0,array=2x2", 7), "rtl");
   options.headline_activity.clear();
   EXPECT_EQ(point_activity(options, "fp8:e4m3@pe,acc=fp32", 7), "rtl") << "empty: same as --activity";
 }
@@ -315,19 +332,27 @@ TEST(Report, ArrayAgainstThePlainIntArrayPerPe) {
   per_pe["acc"] = "fixed32.16";
   json plain = point("baseline", "int-array", 5, "array", "fixed", 0, 16 * 100.0, 7.0);
   plain.erase("sqnr_db");
-  plain["acc"] = "fixed32.16";
+  plain["acc"] = "fixed32.0";
+  json plain16 = point("baseline", "int-array", 5, "array", "fixed", 0, 16 * 80.0, 6.0);
+  plain16.erase("sqnr_db");
+  plain16["acc"] = "fixed32.16";
   json bare = point("baseline", "bare-mac", 5, "pe", "fixed", 0, 50.0, 0.1);
   bare.erase("sqnr_db");
   std::vector<json> results = {point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0),
-                               point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.8), shared, per_pe, plain, bare};
+                               point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.8), shared, per_pe, plain, plain16, bare};
   fs::path dir = scratch_dir("report_array");
   store(dir / "results.sqlite", results);
   std::string md = read_file(write_report(dir / "results.sqlite", dir));
   EXPECT_NE(md.find("GSE-INT array vs a plain INT-b array of the same shape"), std::string::npos) << md;
-  // 110 / 100 per PE meets the target, 200 / 100 does not; both against the bare 50.
-  EXPECT_NE(md.find("| 4x4 | 5 | fixed32.16 | shared-column | 110 | 100 | 50 | 1.10 | yes | 2.20 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| 4x4 | 5 | fixed32.16 | per-PE | 200 | 100 | 50 | 2.00 | **no** | 4.00 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("4x4 shared-column GSE-INT5: 1.100x (meets 1.15x)"), std::string::npos) << md;
+  // Against the 32-bit integer accumulator (100 per PE) 110 meets the target and 200 does not;
+  // the fixed32.16 INT array (80 per PE) and the bare MAC (50) are shown beside.
+  EXPECT_NE(md.find("| 4x4 | 5 | fixed32.16 | shared-column | 110 | 100 | 1.10 | yes | 80 | 1.38 | 50 | 2.20 |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| 4x4 | 5 | fixed32.16 | per-PE | 200 | 100 | 2.00 | **no** | 80 | 2.50 | 50 | 4.00 |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("4x4 shared-column GSE-INT5: 1.100x the INT-5 array with a 32-bit integer accumulator "
+                    "(meets 1.15x), 1.375x the one with fixed32.16"),
+            std::string::npos) << md;
 }
 
 TEST(Report, CombinesResultFilesOfSeveralLibraries) {
