@@ -9,8 +9,13 @@
 //        2 * (max_a - min_a) * max|b| to fit int16 with room for at least two of them
 //        (b <= 7 on one side, e.g. b=6: 8 chunks of 4 k are added in int16 per widening).
 //      * int16 (vpmaddwd, 16 MACs per instruction): everything else, e.g. b=8 on both sides.
-//   2. A vectorised epilogue adds S_j * 2^x_j to the tile's accumulators. Fast float forms,
-//      used when the group exponents actually present keep every scale an exact float:
+//   2. A vectorised epilogue adds S_j * 2^x_j to the tile's accumulators.
+//      * fixed, tiles proven (TileProof: a Cauchy-Schwarz bound of every partial sum, per
+//        tile from per-row/column group norms) to stay within int32 and W bits: addend =
+//        floor(S_j * 2^x_j) by vpsllvd/vpsravd into an int32 accumulator, no per-output
+//        bound. The usual case; the other tiles use the forms below.
+//      Fast float forms, used when the group exponents actually present keep every scale an
+//      exact float:
 //      * fp32 acc: acc = fma(float(S_j), 2^x_j, acc) -- S_j (< 2^24) and 2^x_j are exact
 //        floats, so the FMA is exactly the one RNE rounding of acc + S_j * 2^x_j, with IEEE
 //        subnormals and overflow to Inf (needs MXCSR at its default: RNE, no FTZ/DAZ);
@@ -62,6 +67,10 @@ bool mxcsr_is_ieee_default() {
   return (_mm_getcsr() & (kRoundingBits | kFlushToZero | kDenormalsAreZero)) == 0;
 }
 
+// The GSE path runs only after that check, so its scans, packing and drivers are compiled for
+// AVX2 too (GCC then vectorises their loops with AVX2 instead of SSE2).
+#define GSQHW_AVX2_FUNCTION __attribute__((target("avx2,fma")))
+
 // ---------------------------------------------------------------------------------------------
 // Aligned scratch memory (zero-initialised unless asked not to)
 
@@ -92,15 +101,16 @@ struct CodeRange {
   int64_t max_abs() const { return std::max<int64_t>(-static_cast<int64_t>(min), max); }
 };
 
-CodeRange code_range(const QuantizedTensor& t, int64_t row_begin, int64_t row_end) {
-  CodeRange range;
-  const int32_t* codes = t.codes.data() + row_begin * t.cols;
+GSQHW_AVX2_FUNCTION CodeRange code_range(const QuantizedTensor& t, int64_t row_begin,
+                                         int64_t row_end) {
+  const int32_t* __restrict codes = t.codes.data() + row_begin * t.cols;
   const int64_t count = (row_end - row_begin) * t.cols;
+  int32_t lo = 0, hi = 0;  // (locals, not members: GCC vectorises the min/max reduction)
   for (int64_t i = 0; i < count; ++i) {
-    range.min = std::min(range.min, codes[i]);
-    range.max = std::max(range.max, codes[i]);
+    lo = std::min(lo, codes[i]);
+    hi = std::max(hi, codes[i]);
   }
-  return range;
+  return {lo, hi};
 }
 
 // Unbiased scale exponents u = code + offset over the groups of rows [row_begin, row_end),
@@ -110,7 +120,7 @@ struct ExponentRange {
   bool codes_valid = true;  // every code in 0 .. nan_code (hand-built tensors may differ)
 };
 
-ExponentRange exponent_range(const QuantizedTensor& t, int64_t row_begin, int64_t row_end,
+GSQHW_AVX2_FUNCTION ExponentRange exponent_range(const QuantizedTensor& t, int64_t row_begin, int64_t row_end,
                              int nan_code, int offset) {
   ExponentRange range;
   const int64_t groups = t.groups_per_row();
@@ -133,21 +143,36 @@ ExponentRange exponent_range(const QuantizedTensor& t, int64_t row_begin, int64_
 
 // (Local copies of sizes and __restrict pointers: stores through int8_t* may alias anything,
 // which would otherwise reload every bound and pointer per element.)
+// The sum of code^2 over each group of one row of codes (a factor of the fixed-point tile
+// proof, TileProof). Called right after packing the row, while it is still in L1.
+GSQHW_AVX2_FUNCTION void row_group_square_sums(const int32_t* __restrict codes, int64_t cols,
+                                               int g, int64_t* __restrict out) {
+  for (int64_t k0 = 0, j = 0; k0 < cols; k0 += g, ++j) {
+    const int64_t k_end = std::min<int64_t>(cols, k0 + g);
+    int64_t sum = 0;
+    for (int64_t k = k0; k < k_end; ++k) sum += static_cast<int64_t>(codes[k]) * codes[k];
+    out[j] = sum;
+  }
+}
+
 // A codes minus `offset` (the offset-binary int8 kernel: 0..255 stored as the byte pattern).
+// square_sums (unless null): row_group_square_sums of each row, `groups` per row.
 template <typename Code>
-void pack_a_rows(const QuantizedTensor& t, int64_t row_begin, int64_t row_end, int64_t padded_k,
-                 int32_t offset, Code* __restrict out) {
-  const int64_t cols = t.cols;
+GSQHW_AVX2_FUNCTION void pack_a_rows(const QuantizedTensor& t, int64_t row_begin, int64_t row_end,
+                                     int64_t padded_k, int32_t offset, Code* __restrict out,
+                                     int g, int64_t* square_sums) {
+  const int64_t cols = t.cols, groups = t.groups_per_row();
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int32_t* __restrict src = t.codes.data() + r * cols;
     Code* __restrict dst = out + (r - row_begin) * padded_k;
     for (int64_t k = 0; k < cols; ++k) dst[k] = static_cast<Code>(src[k] - offset);
+    if (square_sums) row_group_square_sums(src, cols, g, square_sums + (r - row_begin) * groups);
   }
 }
 
 // min_a * (sum of B's codes in group j of column n), per panel, group and column: the start
 // value of the offset-binary kernel's sums.
-std::vector<int32_t> offset_corrections(const QuantizedTensor& b, int64_t groups, int g,
+GSQHW_AVX2_FUNCTION std::vector<int32_t> offset_corrections(const QuantizedTensor& b, int64_t groups, int g,
                                         int32_t min_a) {
   const int64_t panels = (b.rows + kTileCols - 1) / kTileCols, cols = b.cols;
   std::vector<int32_t> out(static_cast<size_t>(panels * groups * kTileCols), 0);
@@ -160,10 +185,12 @@ std::vector<int32_t> offset_corrections(const QuantizedTensor& b, int64_t groups
   return out;
 }
 
+// square_sums as in pack_a_rows, per B row (output column).
 template <typename Code>
-void pack_b_panels(const QuantizedTensor& b, int64_t padded_k, Code* __restrict out) {
+GSQHW_AVX2_FUNCTION void pack_b_panels(const QuantizedTensor& b, int64_t padded_k,
+                                       Code* __restrict out, int g, int64_t* square_sums) {
   constexpr int per_chunk = kChunkBytes / sizeof(Code);
-  const int64_t cols = b.cols, full_chunks = cols / per_chunk;
+  const int64_t cols = b.cols, full_chunks = cols / per_chunk, groups = b.groups_per_row();
   for (int64_t n = 0; n < b.rows; ++n) {
     const int32_t* __restrict src = b.codes.data() + n * cols;
     Code* __restrict dst = out + (n / kTileCols) * padded_k * kTileCols + (n % kTileCols) * per_chunk;
@@ -172,6 +199,7 @@ void pack_b_panels(const QuantizedTensor& b, int64_t padded_k, Code* __restrict 
         dst[q * per_chunk * kTileCols + i] = static_cast<Code>(src[q * per_chunk + i]);
     for (int64_t k = full_chunks * per_chunk; k < cols; ++k)  // the rest of a partial chunk
       dst[full_chunks * per_chunk * kTileCols + k % per_chunk] = static_cast<Code>(src[k]);
+    if (square_sums) row_group_square_sums(src, cols, g, square_sums + n * groups);
   }
 }
 
@@ -432,6 +460,105 @@ struct DoubleFp32Epilogue {
   }
 };
 
+// fixed, any W, on tiles proven free of saturation and within int32 (TileProof below):
+// addend = floor(S * 2^x), x = u_a + u_b, by integer shifts (exact: what fixed_addend computes
+// when nothing saturates); int32 accumulator; no per-output bound. x's signs present in the
+// job pick the shifts: x >= 0 everywhere needs one vpsllvd, x <= 0 one vpsravd (counts >= 32
+// fill with the sign bit: still the floor), mixed signs both.
+enum class ShiftDirection { left, right, both };
+
+template <ShiftDirection kDirection>
+struct ShiftFixedEpilogue {
+  using Scale = int32_t;  // x's parts u_a, u_b (right: -u_a, -u_b, so the count is their sum)
+  struct State {
+    alignas(32) int32_t acc[kTileRows][kTileCols];
+  };
+  GSQHW_INLINE_AVX2 void add_group(const TileSums& sums, const int32_t* a_shifts,
+                                   const int32_t* b_shifts, State& s) {
+    const __m256i b_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(b_shifts));
+    const __m256i b_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(b_shifts + 8));
+    for (int r = 0; r < kTileRows; ++r) {
+      const __m256i a_shift = _mm256_set1_epi32(a_shifts[r]);
+      for (int v = 0; v < 2; ++v) {
+        const __m256i x = _mm256_add_epi32(a_shift, v ? b_hi : b_lo);
+        __m256i addend;
+        if constexpr (kDirection == ShiftDirection::left) {
+          addend = _mm256_sllv_epi32(sums[r][v], x);
+        } else if constexpr (kDirection == ShiftDirection::right) {
+          addend = _mm256_srav_epi32(sums[r][v], x);
+        } else {  // left by max(x, 0), then right by max(x, 0) - x = max(-x, 0)
+          const __m256i left = _mm256_max_epi32(x, _mm256_setzero_si256());
+          addend = _mm256_srav_epi32(_mm256_sllv_epi32(sums[r][v], left), _mm256_sub_epi32(left, x));
+        }
+        __m256i* acc = reinterpret_cast<__m256i*>(&s.acc[r][8 * v]);
+        _mm256_store_si256(acc, _mm256_add_epi32(_mm256_load_si256(acc), addend));
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The fixed-point tile proof. For one output, the fixed accumulator adds floor(S_j * 2^x_j)
+// per group j, and |floor(y)| < |y| + 1, |S_j| <= |a_j| |b_j| (Cauchy-Schwarz over the group's
+// codes, |.| the Euclidean norm), x_j = u_aj + u_bj. So with
+//   A_tile[j] = max over the tile's rows    of |a_j| * 2^u_aj,
+//   B_panel[j] = max over the panel's columns of |b_j| * 2^u_bj,
+// every partial sum of every output of the tile is at most sum_j A_tile[j] B_panel[j] + groups.
+// When that is <= min(fixed_max(W), INT32_MAX), no addend and no partial sum saturates and an
+// int32 accumulator holds them all: ShiftFixedEpilogue is exact. Tiles that fail the proof
+// use the per-output bound epilogues. (Typical data passes by a wide margin: the norms are
+// ~sqrt(g) times the elements' RMS, not g times their maximum.)
+class TileProof {
+ public:
+  // Factors of row tiles (A) or panels (B): `units` of `unit_rows` rows each; square_sums and
+  // exponent codes per row and group; powers = 2^(code + offset) (power_table<double>).
+  // NaN groups give 0 (tiles with NaN groups take the scalar path anyway).
+  GSQHW_AVX2_FUNCTION static std::vector<double> factors(const int64_t* square_sums,
+                                                         const int32_t* exponent_codes,
+                                                         int64_t rows, int64_t groups,
+                                                         int unit_rows, int nan_code,
+                                                         const std::vector<double>& powers) {
+    const int64_t units = (rows + unit_rows - 1) / unit_rows;
+    std::vector<double> norms(static_cast<size_t>(rows * groups));
+    for (int64_t i = 0; i < rows * groups; ++i)
+      norms[i] = static_cast<double>(square_sums[i]);
+    sqrt_in_place(norms.data(), rows * groups);
+    std::vector<double> out(static_cast<size_t>(units * groups), 0.0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < groups; ++j) {
+        const int code = exponent_codes[r * groups + j];
+        if (code == nan_code) continue;
+        double& f = out[(r / unit_rows) * groups + j];
+        f = std::max(f, norms[r * groups + j] * powers[code]);
+      }
+    return out;
+  }
+
+  // Whether the tile with these factors is proven for accumulator limit `limit`.
+  GSQHW_AVX2_FUNCTION static bool holds(const double* a_factors, const double* b_factors,
+                                        int64_t groups, double limit) {
+    // Four partial sums of non-negative terms; every rounding is relative and at most 2^-53,
+    // so with groups < 2^20 the computed sum is at least the true one times (1 - 2^-31): the
+    // factor 1 + 2^-30 covers it (and the rounding of each norm's sqrt).
+    __m256d sum = _mm256_setzero_pd();
+    int64_t j = 0;
+    for (; j + 4 <= groups; j += 4)
+      sum = _mm256_fmadd_pd(_mm256_loadu_pd(a_factors + j), _mm256_loadu_pd(b_factors + j), sum);
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, sum);
+    double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; j < groups; ++j) total += a_factors[j] * b_factors[j];
+    return total * (1 + 0x1.0p-30) + static_cast<double>(groups) + 1 <= limit;
+  }
+
+ private:
+  GSQHW_AVX2_FUNCTION static void sqrt_in_place(double* v, int64_t count) {
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4) _mm256_storeu_pd(v + i, _mm256_sqrt_pd(_mm256_loadu_pd(v + i)));
+    for (; i < count; ++i) v[i] = std::sqrt(v[i]);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Writing the outputs (the dequantize step of sim/gemm.h for GSE: no scales, flags 0)
 
@@ -448,6 +575,9 @@ class FixedToFp32 {
       return static_cast<float>(static_cast<double>(acc) * scale_);
     return scaled_int_to_fp32(acc, -frac_bits_);
   }
+  // Whether every int32 accumulator converts as double(acc) * scale() (the vector writers).
+  bool int32_by_scale() const { return fast_; }
+  double scale() const { return scale_; }
 
  private:
   int frac_bits_;
@@ -477,6 +607,29 @@ struct ResultPointers {
     out[index] = acc;
     flags[index] = 0;
   }
+
+  // The same for 16 outputs (m, col .. col + 15) at once, from int32 fixed accumulators
+  // (needs to_fp32.int32_by_scale(): the one RNE rounding is cvtpd_ps's) or fp32 ones.
+  GSQHW_AVX2_FUNCTION void fixed_outputs_16(int64_t m, int64_t col, const int32_t* acc,
+                                            const FixedToFp32& to_fp32) const {
+    const int64_t index = m * n + col;
+    const __m256d scale = _mm256_set1_pd(to_fp32.scale());
+    for (int h = 0; h < 16; h += 4) {
+      const __m128i acc4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + h));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_raw + index + h), _mm256_cvtepi32_epi64(acc4));
+      _mm_storeu_ps(out + index + h, _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(acc4), scale)));
+    }
+    std::memset(flags + index, 0, 16);
+  }
+  GSQHW_AVX2_FUNCTION void fp32_outputs_16(int64_t m, int64_t col, const float* acc) const {
+    const int64_t index = m * n + col;
+    for (int h = 0; h < 16; h += 4) {
+      const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + h));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_raw + index + h), _mm256_cvtepu32_epi64(bits));
+    }
+    std::memcpy(out + index, acc, 16 * sizeof(float));
+    std::memset(flags + index, 0, 16);
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -494,6 +647,9 @@ struct GseJob {
   int32_t a_offset = 0;       // offset-binary int8 kernel: min_a, subtracted from A's codes
   int64_t int16_steps = 1;    // offset-binary int8 kernel only
   double fixed_bound_limit = 0;  // fixed epilogues: largest bound that proves no saturation
+  // Fixed: TileProof's limit (0: no tile proofs) and the signs of x = u_a + u_b present.
+  double tile_proof_limit = 0;
+  ShiftDirection shift_direction = ShiftDirection::both;
 };
 
 // One 4x16 tile over all groups: group sums, then the epilogue, group after group.
@@ -515,60 +671,123 @@ __attribute__((target("avx2,fma"))) void tile_over_groups(
   }
 }
 
-// 2^(code + offset) for every exponent code of an E-bit format (the NaN code's entry unused).
+// 2^(code + offset) for every exponent code of an E-bit format (the NaN code's entry unused);
+// for the shift epilogue (Scale int32_t) the exponent code + offset itself, negated when the
+// shifts go right.
 template <typename Scale>
-std::vector<Scale> power_table(int nan_code, int offset) {
+std::vector<Scale> power_table(int nan_code, int offset, bool negate = false) {
   std::vector<Scale> table(static_cast<size_t>(nan_code + 1));
-  for (int code = 0; code <= nan_code; ++code)
-    table[code] = static_cast<Scale>(std::ldexp(1.0, code + offset));
+  for (int code = 0; code <= nan_code; ++code) {
+    if constexpr (std::is_integral_v<Scale>) table[code] = negate ? -(code + offset) : code + offset;
+    else table[code] = static_cast<Scale>(std::ldexp(1.0, code + offset));
+  }
   return table;
 }
 
+// Per-tile / per-panel scale tables of one epilogue: a[(tile * groups + j) * 4 + r] for A row
+// r of a row tile, b[(panel * groups + j) * 16 + c] for column c of a panel; padding rows and
+// columns and NaN groups get the table's entry for... nothing: `fill` (1, or shift 0).
+template <typename Scale>
+struct ScaleTables {
+  AlignedArray<Scale> a, b;
+  ScaleTables(const GseJob& job, Scale fill, bool negate_shifts)
+      : a(static_cast<size_t>(tiles(job) * job.groups * kTileRows), false),
+        b(static_cast<size_t>(panels(job) * job.groups * kTileCols), false) {
+    const QuantizedTensor &ta = *job.a, &tb = *job.b;
+    const int nan_a = job.ops->gse_a.nan_code(), nan_b = job.ops->gse_b.nan_code();
+    const std::vector<Scale> a_powers = power_table<Scale>(nan_a, job.offset_a, negate_shifts);
+    const std::vector<Scale> b_powers = power_table<Scale>(nan_b, job.offset_b, negate_shifts);
+    const int64_t groups = job.groups, row_count = job.row_end - job.row_begin;
+    std::fill_n(a.data(), tiles(job) * groups * kTileRows, fill);
+    std::fill_n(b.data(), panels(job) * groups * kTileCols, fill);
+    for (int64_t r = 0; r < row_count; ++r)
+      for (int64_t j = 0; j < groups; ++j) {
+        const int code = ta.group_exponents[(job.row_begin + r) * groups + j];
+        if (code != nan_a) a[((r / kTileRows) * groups + j) * kTileRows + r % kTileRows] = a_powers[code];
+      }
+    for (int64_t n = 0; n < tb.rows; ++n)
+      for (int64_t j = 0; j < groups; ++j) {
+        const int code = tb.group_exponents[n * groups + j];
+        if (code != nan_b) b[((n / kTileCols) * groups + j) * kTileCols + n % kTileCols] = b_powers[code];
+      }
+  }
+  static int64_t tiles(const GseJob& job) {
+    return (job.row_end - job.row_begin + kTileRows - 1) / kTileRows;
+  }
+  static int64_t panels(const GseJob& job) { return (job.b->rows + kTileCols - 1) / kTileCols; }
+};
+
+// A tile proven by TileProof: the shift epilogue of the job's direction.
+template <class Kernel>
+GSQHW_AVX2_FUNCTION void proven_fixed_tile(const GseJob& job, const typename Kernel::Code* const a_rows[kTileRows],
+                                           const typename Kernel::Code* b_panel, const int32_t* panel_init,
+                                           const int32_t* a_shifts, const int32_t* b_shifts,
+                                           int32_t acc[kTileRows][kTileCols]) {
+  const int g = job.ops->gse_a.g;
+  auto run = [&](auto epilogue) {
+    using Epilogue = decltype(epilogue);
+    typename Epilogue::State state{};
+    tile_over_groups<Kernel, Epilogue>(a_rows, b_panel, panel_init, a_shifts, b_shifts, job.groups, g,
+                                       job.int16_steps, state);
+    std::memcpy(acc, state.acc, sizeof state.acc);
+  };
+  switch (job.shift_direction) {
+    case ShiftDirection::left: run(ShiftFixedEpilogue<ShiftDirection::left>{}); break;
+    case ShiftDirection::right: run(ShiftFixedEpilogue<ShiftDirection::right>{}); break;
+    case ShiftDirection::both: run(ShiftFixedEpilogue<ShiftDirection::both>{}); break;
+  }
+}
+
 template <class Kernel, class Epilogue>
-void gse_rows(const GseJob& job, GemmResult& result) {
+GSQHW_AVX2_FUNCTION void gse_rows(const GseJob& job, GemmResult& result) {
   using Code = typename Kernel::Code;
   using Scale = typename Epilogue::Scale;
+  constexpr bool kFp32 = std::is_same_v<Epilogue, FloatFp32Epilogue> ||
+                         std::is_same_v<Epilogue, DoubleFp32Epilogue>;
+  constexpr bool kOffset = std::is_same_v<Kernel, OffsetInt8Kernel>;
   const QuantizedTensor &a = *job.a, &b = *job.b;
   const int g = job.ops->gse_a.g;
   const int nan_a = job.ops->gse_a.nan_code(), nan_b = job.ops->gse_b.nan_code();
   const int64_t groups = job.groups, padded_k = job.padded_k;
   const int64_t row_count = job.row_end - job.row_begin;
-  const int64_t row_tiles = (row_count + kTileRows - 1) / kTileRows;
-  const int64_t panels = (b.rows + kTileCols - 1) / kTileCols;
-  // A rows (+ a zero row for partial tiles), B panels, the offset kernel's start values.
-  constexpr bool kOffset = std::is_same_v<Kernel, OffsetInt8Kernel>;
+  const int64_t row_tiles = ScaleTables<Scale>::tiles(job), panels = ScaleTables<Scale>::panels(job);
+  const bool tile_proofs = !kFp32 && job.tile_proof_limit > 0;
+
+  // A rows (+ a zero row for partial tiles), B panels, the offset kernel's start values, and
+  // the codes' group square sums when the tile proof is used.
   // (Zero padding is needed only where k or the last panel is partial; the zero row always.)
   const bool k_padded = padded_k != a.cols;
   AlignedArray<Code> pa(static_cast<size_t>((row_count + 1) * padded_k), k_padded);
   AlignedArray<Code> pb(static_cast<size_t>(panels * padded_k * kTileCols),
                         k_padded || b.rows % kTileCols != 0);
+  std::vector<int64_t> a_squares(tile_proofs ? static_cast<size_t>(row_count * groups) : 0);
+  std::vector<int64_t> b_squares(tile_proofs ? static_cast<size_t>(b.rows * groups) : 0);
   std::fill_n(pa.data() + row_count * padded_k, padded_k, Code{0});
-  pack_a_rows(a, job.row_begin, job.row_end, padded_k, kOffset ? job.a_offset : 0, pa.data());
-  pack_b_panels(b, padded_k, pb.data());
+  pack_a_rows(a, job.row_begin, job.row_end, padded_k, kOffset ? job.a_offset : 0, pa.data(), g,
+              tile_proofs ? a_squares.data() : nullptr);
+  pack_b_panels(b, padded_k, pb.data(), g, tile_proofs ? b_squares.data() : nullptr);
   const std::vector<int32_t> init =
       kOffset ? offset_corrections(b, groups, g, job.a_offset) : std::vector<int32_t>();
 
-  // 2^u per row tile, group and row (rows past the end: 1); per panel, group and column.
-  const std::vector<Scale> a_powers = power_table<Scale>(nan_a, job.offset_a);
-  const std::vector<Scale> b_powers = power_table<Scale>(nan_b, job.offset_b);
-  AlignedArray<Scale> a_scales(static_cast<size_t>(row_tiles * groups * kTileRows));
-  AlignedArray<Scale> b_scales(static_cast<size_t>(panels * groups * kTileCols));
-  std::fill_n(a_scales.data(), row_tiles * groups * kTileRows, Scale{1});
-  std::fill_n(b_scales.data(), panels * groups * kTileCols, Scale{1});
+  const ScaleTables<Scale> scales(job, Scale{1}, false);
   std::vector<uint8_t> tile_has_nan(static_cast<size_t>(row_tiles), 0);
   std::vector<uint8_t> panel_has_nan(static_cast<size_t>(panels), 0);
-  for (int64_t r = 0; r < row_count; ++r)
-    for (int64_t j = 0; j < groups; ++j) {
-      int code = a.group_exponents[(job.row_begin + r) * groups + j];
-      if (code == nan_a) tile_has_nan[r / kTileRows] = 1;
-      else a_scales[((r / kTileRows) * groups + j) * kTileRows + r % kTileRows] = a_powers[code];
-    }
-  for (int64_t n = 0; n < b.rows; ++n)
-    for (int64_t j = 0; j < groups; ++j) {
-      int code = b.group_exponents[n * groups + j];
-      if (code == nan_b) panel_has_nan[n / kTileCols] = 1;
-      else b_scales[((n / kTileCols) * groups + j) * kTileCols + n % kTileCols] = b_powers[code];
-    }
+  for (int64_t i = 0; i < row_count * groups; ++i)
+    if (a.group_exponents[job.row_begin * groups + i] == nan_a) tile_has_nan[i / groups / kTileRows] = 1;
+  for (int64_t i = 0; i < b.rows * groups; ++i)
+    if (b.group_exponents[i] == nan_b) panel_has_nan[i / groups / kTileCols] = 1;
+
+  // The tile proof's factors and the shift epilogue's tables (fixed accumulators only).
+  std::vector<double> a_factors, b_factors;
+  std::unique_ptr<ScaleTables<int32_t>> shifts;
+  if (tile_proofs) {
+    a_factors = TileProof::factors(a_squares.data(), a.group_exponents.data() + job.row_begin * groups,
+                                   row_count, groups, kTileRows, nan_a,
+                                   power_table<double>(nan_a, job.offset_a));
+    b_factors = TileProof::factors(b_squares.data(), b.group_exponents.data(), b.rows, groups,
+                                   kTileCols, nan_b, power_table<double>(nan_b, job.offset_b));
+    shifts = std::make_unique<ScaleTables<int32_t>>(job, 0, job.shift_direction == ShiftDirection::right);
+  }
 
   const FixedToFp32 fixed_to_fp32(job.acc->frac_bits);
   const ResultPointers out(result);
@@ -577,6 +796,7 @@ void gse_rows(const GseJob& job, GemmResult& result) {
       std::max<int64_t>(1, padded_k * kTileCols * static_cast<int64_t>(sizeof(Code)));
   const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / panel_bytes);
   auto state = std::make_unique<typename Epilogue::State>();
+  alignas(32) int32_t proven_acc[kTileRows][kTileCols];
   for (int64_t block = 0; block < panels; block += panels_per_block) {
     const int64_t block_end = std::min(panels, block + panels_per_block);
     for (int64_t tile = 0; tile < row_tiles; ++tile) {
@@ -594,16 +814,38 @@ void gse_rows(const GseJob& job, GemmResult& result) {
               scalar_gemm_output(*job.ops, a, b, *job.acc, m0 + r, n0 + c, result);
           continue;
         }
+        const Code* b_panel = pb.data() + panel * padded_k * kTileCols;
+        const int32_t* panel_init = kOffset ? init.data() + panel * groups * kTileCols : nullptr;
+        if (tile_proofs && TileProof::holds(a_factors.data() + tile * groups,
+                                            b_factors.data() + panel * groups, groups,
+                                            job.tile_proof_limit)) {
+          proven_fixed_tile<Kernel>(job, a_rows, b_panel, panel_init,
+                                    shifts->a.data() + tile * groups * kTileRows,
+                                    shifts->b.data() + panel * groups * kTileCols, proven_acc);
+          for (int r = 0; r < rows_here; ++r) {
+            if (cols_here == kTileCols && fixed_to_fp32.int32_by_scale()) {
+              out.fixed_outputs_16(m0 + r, n0, proven_acc[r], fixed_to_fp32);
+            } else {
+              for (int c = 0; c < cols_here; ++c)
+                out.fixed_output(m0 + r, n0 + c, proven_acc[r][c], fixed_to_fp32);
+            }
+          }
+          continue;
+        }
         std::memset(state.get(), 0, sizeof(*state));
-        tile_over_groups<Kernel, Epilogue>(a_rows, pb.data() + panel * padded_k * kTileCols,
-                                           kOffset ? init.data() + panel * groups * kTileCols : nullptr,
-                                           a_scales.data() + tile * groups * kTileRows,
-                                           b_scales.data() + panel * groups * kTileCols, groups, g,
+        tile_over_groups<Kernel, Epilogue>(a_rows, b_panel, panel_init,
+                                           scales.a.data() + tile * groups * kTileRows,
+                                           scales.b.data() + panel * groups * kTileCols, groups, g,
                                            job.int16_steps, *state);
         for (int r = 0; r < rows_here; ++r) {
+          if constexpr (std::is_same_v<Epilogue, FloatFp32Epilogue>) {
+            if (cols_here == kTileCols) {
+              out.fp32_outputs_16(m0 + r, n0, state->acc[r]);
+              continue;
+            }
+          }
           for (int c = 0; c < cols_here; ++c) {
-            if constexpr (std::is_same_v<Epilogue, FloatFp32Epilogue> ||
-                          std::is_same_v<Epilogue, DoubleFp32Epilogue>) {
+            if constexpr (kFp32) {
               out.fp32_output(m0 + r, n0 + c, static_cast<float>(state->acc[r][c]));
             } else if (static_cast<double>(state->bound[r][c]) <= job.fixed_bound_limit) {
               out.fixed_output(m0 + r, n0 + c, static_cast<int64_t>(state->acc[r][c]),
@@ -642,6 +884,11 @@ void gse_rows_with_epilogue(const GseJob& job, bool float_scales, GemmResult& re
     return;
   }
   GseJob fixed_job = job;
+  // Tiles proven by TileProof (see there; its rounding margin needs groups < 2^20) use the
+  // shift epilogue, whatever the scales; the others the per-output bound epilogues below.
+  if (job.groups < (int64_t{1} << 20))
+    fixed_job.tile_proof_limit =
+        static_cast<double>(std::min<int64_t>(fixed_max(acc.width), INT32_MAX));
   // The float bound is a sum of `groups` exact terms, each addition rounded to nearest: it is
   // at least (true sum) * (1 - 2^-24)^groups, so a computed bound <= L / (1 + 2 groups 2^-24)
   // proves the true sum <= L (groups * 2^-24 is tiny here).
@@ -660,7 +907,7 @@ void gse_rows_with_epilogue(const GseJob& job, bool float_scales, GemmResult& re
 
 // Picks the integer kernel from the codes present and the epilogue from the exponents present.
 // Returns false when no kernel is exact for these codes (malformed, out-of-format values).
-bool gse_rows_fast(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+GSQHW_AVX2_FUNCTION bool gse_rows_fast(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
                    const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
                    GemmResult& result) {
   GseJob job{&ops, &a, &b, &acc, row_begin, row_end, a.groups_per_row(), 0, 0, 0};
@@ -673,6 +920,10 @@ bool gse_rows_fast(const GemmOperands& ops, const QuantizedTensor& a, const Quan
   const ExponentRange eb = exponent_range(b, 0, b.rows, ops.gse_b.nan_code(), job.offset_b);
   if (!ea.codes_valid || !eb.codes_valid) return false;
   if (!scales_fit_double(ea, eb)) return false;  // extreme F: the scalar path
+  if (ea.lo <= ea.hi && eb.lo <= eb.hi) {  // the signs of x = u_a + u_b (shift epilogue)
+    if (ea.lo + eb.lo >= 0) job.shift_direction = ShiftDirection::left;
+    else if (ea.hi + eb.hi <= 0) job.shift_direction = ShiftDirection::right;
+  }
 
   const CodeRange ca = code_range(a, row_begin, row_end), cb = code_range(b, 0, b.rows);
   const int64_t max_a = ca.max_abs(), max_b = cb.max_abs();

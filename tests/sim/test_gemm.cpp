@@ -377,6 +377,29 @@ TEST(GoldenGemm, FastGseEpilogueChoiceFollowsTheExponentsPresent) {
   }
 }
 
+// Fixed accumulators: a 4x16 tile whose outputs provably stay within int32 and W bits
+// (Cauchy-Schwarz bound of the group sums, sim/gemm_fast.cpp TileProof) accumulates
+// floor(S * 2^x) by integer shifts: left when every x >= 0, right when every x <= 0 (counts
+// >= 32 included), both otherwise. Tiles that fail the proof (here: the rows of one row tile
+// get the largest exponents, so they saturate) take the per-output bound epilogues and the
+// scalar path, in the same GEMM. Partial tiles, partial groups, W < 32, W = 32 and W > 32.
+TEST(GoldenGemm, FastGseFixedTileProofAndShiftDirections) {
+  const std::string spec = "gse:b=8,g=32,e=5";  // u = code - 21; x = ca + cb - 42 + F
+  const std::vector<std::string> accs = {"fixed32.16", "fixed24.8", "fixed64.30", "fixed16.0",
+                                         "fixed40.26"};
+  struct Window { int lo, hi; const char* what; };
+  for (Window w : {Window{13, 20, "x >= 0 at F=16"}, Window{0, 12, "x <= 0 at F=16"},
+                   Window{5, 20, "mixed signs"}, Window{0, 31, "every exponent code"}}) {
+    for (int codes : {3, 127}) {
+      QuantizedTensor a = random_gse_tensor(spec, 13, 32 * 5 + 7, 41 + w.lo, -codes, codes, w.lo, w.hi);
+      QuantizedTensor b = random_gse_tensor(spec, 37, 32 * 5 + 7, 42 + w.hi, -codes, codes, w.lo, w.hi);
+      for (int64_t r = 4; r < 8; ++r)  // row tile 1: the largest exponent (not NaN): unproven
+        for (int64_t j = 0; j < a.groups_per_row(); ++j) a.group_exponents[r * a.groups_per_row() + j] = 30;
+      expect_fast_matches_scalar(a, b, accs, fmt::format("{}, codes +-{}", w.what, codes));
+    }
+  }
+}
+
 // Minifloats with fp32 accumulation: a float FMA per element when every decoded value
 // (MX scale included) is exactly a float, else the double form. Random codes and scales
 // around the edges: subnormal and overflowing sums, scales beyond the float range.
