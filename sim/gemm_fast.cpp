@@ -26,8 +26,10 @@
 //      fp32 by TwoSum + cvtpd_ps with the rare undecidable lanes redone by add_exact_fp32.
 //   Tiles touching a NaN group are computed by the scalar reference.
 //   Blocking: B is packed once into panels of 16 columns (k-chunks of 4 bytes interleaved);
-//   the driver walks blocks of panels that fit in L2, and for each block all row tiles, so
-//   a B panel is reused from L2 by every row tile and the 4 A rows stay in L1.
+//   the driver walks blocks of panels, and for each block K in blocks (whole groups) and all
+//   row tiles, so a block's slices of B are reused from L2 by every row tile and a row tile's
+//   slice of A (<= 8 KiB) stays in L1 across the block's panels. Tile accumulators persist
+//   across K blocks, which run in order (each output adds its groups in order).
 // Minifloats with the fp32 accumulator: decoded values (MX scales folded in), 1x32 tiles of
 // independent accumulators, one exact rounding per element in order: a float FMA when every
 // value is exactly a float (FP8, BF16, FP16 without out-of-range MX scales), else the double
@@ -467,12 +469,14 @@ struct DoubleFp32Epilogue {
 // fill with the sign bit: still the floor), mixed signs both.
 enum class ShiftDirection { left, right, both };
 
+struct Int32TileState {
+  alignas(32) int32_t acc[kTileRows][kTileCols];
+};
+
 template <ShiftDirection kDirection>
 struct ShiftFixedEpilogue {
   using Scale = int32_t;  // x's parts u_a, u_b (right: -u_a, -u_b, so the count is their sum)
-  struct State {
-    alignas(32) int32_t acc[kTileRows][kTileCols];
-  };
+  using State = Int32TileState;
   GSQHW_INLINE_AVX2 void add_group(const TileSums& sums, const int32_t* a_shifts,
                                    const int32_t* b_shifts, State& s) {
     const __m256i b_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(b_shifts));
@@ -717,19 +721,60 @@ struct ScaleTables {
   static int64_t panels(const GseJob& job) { return (job.b->rows + kTileCols - 1) / kTileCols; }
 };
 
-// A tile proven by TileProof: the shift epilogue of the job's direction.
+// A proven tile's outputs: its int32 accumulators are the final W-bit values.
+GSQHW_AVX2_FUNCTION void write_proven_outputs(const ResultPointers& out, int64_t m0, int64_t n0,
+                                              int rows_here, int cols_here,
+                                              const Int32TileState& state,
+                                              const FixedToFp32& fixed_to_fp32) {
+  for (int r = 0; r < rows_here; ++r) {
+    if (cols_here == kTileCols && fixed_to_fp32.int32_by_scale()) {
+      out.fixed_outputs_16(m0 + r, n0, state.acc[r], fixed_to_fp32);
+    } else {
+      for (int c = 0; c < cols_here; ++c)
+        out.fixed_output(m0 + r, n0 + c, state.acc[r][c], fixed_to_fp32);
+    }
+  }
+}
+
+// A bounded tile's outputs: fp32 as they are; fixed ones whose bound may have been exceeded
+// (they may have saturated) are recomputed by the scalar path, which saturates exactly.
+template <class Epilogue>
+GSQHW_AVX2_FUNCTION void write_bounded_outputs(const GseJob& job, const ResultPointers& out,
+                                               int64_t m0, int64_t n0, int rows_here,
+                                               int cols_here, const typename Epilogue::State& state,
+                                               const FixedToFp32& fixed_to_fp32,
+                                               GemmResult& result) {
+  constexpr bool kFp32 = std::is_same_v<Epilogue, FloatFp32Epilogue> ||
+                         std::is_same_v<Epilogue, DoubleFp32Epilogue>;
+  for (int r = 0; r < rows_here; ++r) {
+    if constexpr (std::is_same_v<Epilogue, FloatFp32Epilogue>) {
+      if (cols_here == kTileCols) {
+        out.fp32_outputs_16(m0 + r, n0, state.acc[r]);
+        continue;
+      }
+    }
+    for (int c = 0; c < cols_here; ++c) {
+      if constexpr (kFp32) {
+        out.fp32_output(m0 + r, n0 + c, static_cast<float>(state.acc[r][c]));
+      } else if (static_cast<double>(state.bound[r][c]) <= job.fixed_bound_limit) {
+        out.fixed_output(m0 + r, n0 + c, static_cast<int64_t>(state.acc[r][c]), fixed_to_fp32);
+      } else {
+        scalar_gemm_output(*job.ops, *job.a, *job.b, *job.acc, m0 + r, n0 + c, result);
+      }
+    }
+  }
+}
+
+// One tile's slice of the groups through the shift epilogue of the job's direction.
 template <class Kernel>
 GSQHW_AVX2_FUNCTION void proven_fixed_tile(const GseJob& job, const typename Kernel::Code* const a_rows[kTileRows],
                                            const typename Kernel::Code* b_panel, const int32_t* panel_init,
                                            const int32_t* a_shifts, const int32_t* b_shifts,
-                                           int32_t acc[kTileRows][kTileCols]) {
+                                           int64_t groups, Int32TileState& state) {
   const int g = job.ops->gse_a.g;
   auto run = [&](auto epilogue) {
-    using Epilogue = decltype(epilogue);
-    typename Epilogue::State state{};
-    tile_over_groups<Kernel, Epilogue>(a_rows, b_panel, panel_init, a_shifts, b_shifts, job.groups, g,
-                                       job.int16_steps, state);
-    std::memcpy(acc, state.acc, sizeof state.acc);
+    tile_over_groups<Kernel, decltype(epilogue)>(a_rows, b_panel, panel_init, a_shifts, b_shifts,
+                                                 groups, g, job.int16_steps, state);
   };
   switch (job.shift_direction) {
     case ShiftDirection::left: run(ShiftFixedEpilogue<ShiftDirection::left>{}); break;
@@ -737,6 +782,9 @@ GSQHW_AVX2_FUNCTION void proven_fixed_tile(const GseJob& job, const typename Ker
     case ShiftDirection::both: run(ShiftFixedEpilogue<ShiftDirection::both>{}); break;
   }
 }
+
+// How a (row tile, panel) pair is computed.
+enum class TilePath : uint8_t { scalar /* NaN groups */, proven /* shift epilogue */, bounded };
 
 template <class Kernel, class Epilogue>
 GSQHW_AVX2_FUNCTION void gse_rows(const GseJob& job, GemmResult& result) {
@@ -788,70 +836,78 @@ GSQHW_AVX2_FUNCTION void gse_rows(const GseJob& job, GemmResult& result) {
                                    kTileCols, nan_b, power_table<double>(nan_b, job.offset_b));
     shifts = std::make_unique<ScaleTables<int32_t>>(job, 0, job.shift_direction == ShiftDirection::right);
   }
+  auto tile_path = [&](int64_t tile, int64_t panel) {
+    if (tile_has_nan[tile] || panel_has_nan[panel]) return TilePath::scalar;
+    if (tile_proofs && TileProof::holds(a_factors.data() + tile * groups,
+                                        b_factors.data() + panel * groups, groups,
+                                        job.tile_proof_limit))
+      return TilePath::proven;
+    return TilePath::bounded;
+  };
 
+  // Blocking (as in GotoBLAS): blocks of B panels whose slices of one block of K stay in L2
+  // (~384 KiB) while every row tile runs over them, and K blocks small enough that a row
+  // tile's slice of A (<= 8 KiB) stays in L1 across the panels of the block. The tiles'
+  // accumulators live in `proven` / `bounded` between K blocks, which run in order, so each
+  // output still adds its groups in order j = 0, 1, 2, ... as the semantics require.
+  const int64_t k_block_groups =
+      std::max<int64_t>(1, (8 << 10) / (kTileRows * g * static_cast<int64_t>(sizeof(Code))));
+  const int64_t panel_slice_bytes = k_block_groups * g * kTileCols * static_cast<int64_t>(sizeof(Code));
+  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / panel_slice_bytes);
+  const int64_t pair_stride = std::min(panels, panels_per_block);  // pairs of one row tile
+  const int64_t block_pairs = row_tiles * pair_stride;
+  AlignedArray<Int32TileState> proven(static_cast<size_t>(tile_proofs ? block_pairs : 0), false);
+  AlignedArray<typename Epilogue::State> bounded(static_cast<size_t>(block_pairs), false);
+  std::vector<TilePath> paths(static_cast<size_t>(block_pairs));
   const FixedToFp32 fixed_to_fp32(job.acc->frac_bits);
   const ResultPointers out(result);
-  // Blocks of B panels that stay in L2 (~384 KiB) while every row tile runs over them.
-  const int64_t panel_bytes =
-      std::max<int64_t>(1, padded_k * kTileCols * static_cast<int64_t>(sizeof(Code)));
-  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / panel_bytes);
-  auto state = std::make_unique<typename Epilogue::State>();
-  alignas(32) int32_t proven_acc[kTileRows][kTileCols];
+
   for (int64_t block = 0; block < panels; block += panels_per_block) {
     const int64_t block_end = std::min(panels, block + panels_per_block);
-    for (int64_t tile = 0; tile < row_tiles; ++tile) {
-      const int64_t m0 = job.row_begin + tile * kTileRows;
-      const int rows_here = static_cast<int>(std::min<int64_t>(kTileRows, job.row_end - m0));
-      const Code* a_rows[kTileRows];
-      for (int r = 0; r < kTileRows; ++r)  // rows past the end read the zero row
-        a_rows[r] = pa.data() + (r < rows_here ? tile * kTileRows + r : row_count) * padded_k;
-      for (int64_t panel = block; panel < block_end; ++panel) {
-        const int64_t n0 = panel * kTileCols;
-        const int cols_here = static_cast<int>(std::min<int64_t>(kTileCols, b.rows - n0));
-        if (tile_has_nan[tile] || panel_has_nan[panel]) {  // rare: scalar handles NaN groups
-          for (int r = 0; r < rows_here; ++r)
-            for (int c = 0; c < cols_here; ++c)
-              scalar_gemm_output(*job.ops, a, b, *job.acc, m0 + r, n0 + c, result);
-          continue;
-        }
-        const Code* b_panel = pb.data() + panel * padded_k * kTileCols;
-        const int32_t* panel_init = kOffset ? init.data() + panel * groups * kTileCols : nullptr;
-        if (tile_proofs && TileProof::holds(a_factors.data() + tile * groups,
-                                            b_factors.data() + panel * groups, groups,
-                                            job.tile_proof_limit)) {
-          proven_fixed_tile<Kernel>(job, a_rows, b_panel, panel_init,
-                                    shifts->a.data() + tile * groups * kTileRows,
-                                    shifts->b.data() + panel * groups * kTileCols, proven_acc);
-          for (int r = 0; r < rows_here; ++r) {
-            if (cols_here == kTileCols && fixed_to_fp32.int32_by_scale()) {
-              out.fixed_outputs_16(m0 + r, n0, proven_acc[r], fixed_to_fp32);
-            } else {
-              for (int c = 0; c < cols_here; ++c)
-                out.fixed_output(m0 + r, n0 + c, proven_acc[r][c], fixed_to_fp32);
+    for (int64_t j0 = 0; j0 < groups; j0 += k_block_groups) {
+      const int64_t j_count = std::min(k_block_groups, groups - j0);
+      const bool first = j0 == 0, last = j0 + j_count == groups;
+      for (int64_t tile = 0; tile < row_tiles; ++tile) {
+        const int64_t m0 = job.row_begin + tile * kTileRows;
+        const int rows_here = static_cast<int>(std::min<int64_t>(kTileRows, job.row_end - m0));
+        const Code* a_rows[kTileRows];
+        for (int r = 0; r < kTileRows; ++r)  // rows past the end read the zero row
+          a_rows[r] = pa.data() + (r < rows_here ? tile * kTileRows + r : row_count) * padded_k + j0 * g;
+        for (int64_t panel = block; panel < block_end; ++panel) {
+          const int64_t pair = tile * pair_stride + (panel - block);
+          const int64_t n0 = panel * kTileCols;
+          const int cols_here = static_cast<int>(std::min<int64_t>(kTileCols, b.rows - n0));
+          if (first) paths[pair] = tile_path(tile, panel);
+          const Code* b_panel = pb.data() + (panel * padded_k + j0 * g) * kTileCols;
+          const int32_t* panel_init =
+              kOffset ? init.data() + (panel * groups + j0) * kTileCols : nullptr;
+          switch (paths[pair]) {
+            case TilePath::scalar:  // rare: the scalar path handles NaN groups
+              if (last)
+                for (int r = 0; r < rows_here; ++r)
+                  for (int c = 0; c < cols_here; ++c)
+                    scalar_gemm_output(*job.ops, a, b, *job.acc, m0 + r, n0 + c, result);
+              break;
+            case TilePath::proven: {
+              Int32TileState& state = proven[pair];
+              if (first) state = Int32TileState{};
+              proven_fixed_tile<Kernel>(job, a_rows, b_panel, panel_init,
+                                        shifts->a.data() + (tile * groups + j0) * kTileRows,
+                                        shifts->b.data() + (panel * groups + j0) * kTileCols,
+                                        j_count, state);
+              if (last) write_proven_outputs(out, m0, n0, rows_here, cols_here, state, fixed_to_fp32);
+              break;
             }
-          }
-          continue;
-        }
-        std::memset(state.get(), 0, sizeof(*state));
-        tile_over_groups<Kernel, Epilogue>(a_rows, b_panel, panel_init,
-                                           scales.a.data() + tile * groups * kTileRows,
-                                           scales.b.data() + panel * groups * kTileCols, groups, g,
-                                           job.int16_steps, *state);
-        for (int r = 0; r < rows_here; ++r) {
-          if constexpr (std::is_same_v<Epilogue, FloatFp32Epilogue>) {
-            if (cols_here == kTileCols) {
-              out.fp32_outputs_16(m0 + r, n0, state->acc[r]);
-              continue;
-            }
-          }
-          for (int c = 0; c < cols_here; ++c) {
-            if constexpr (kFp32) {
-              out.fp32_output(m0 + r, n0 + c, static_cast<float>(state->acc[r][c]));
-            } else if (static_cast<double>(state->bound[r][c]) <= job.fixed_bound_limit) {
-              out.fixed_output(m0 + r, n0 + c, static_cast<int64_t>(state->acc[r][c]),
-                               fixed_to_fp32);
-            } else {  // may have saturated: the scalar path saturates exactly
-              scalar_gemm_output(*job.ops, a, b, *job.acc, m0 + r, n0 + c, result);
+            case TilePath::bounded: {
+              typename Epilogue::State& state = bounded[pair];
+              if (first) state = typename Epilogue::State{};
+              tile_over_groups<Kernel, Epilogue>(a_rows, b_panel, panel_init,
+                                                 scales.a.data() + (tile * groups + j0) * kTileRows,
+                                                 scales.b.data() + (panel * groups + j0) * kTileCols,
+                                                 j_count, g, job.int16_steps, state);
+              if (last) write_bounded_outputs<Epilogue>(job, out, m0, n0, rows_here, cols_here, state,
+                                                        fixed_to_fp32, result);
+              break;
             }
           }
         }

@@ -400,6 +400,25 @@ TEST(GoldenGemm, FastGseFixedTileProofAndShiftDirections) {
   }
 }
 
+// The fast GSE driver blocks K (a row tile's A slice <= 8 KiB: 1024 k for int16 codes, 2048
+// for int8) and the B panels (12 panels of 16 columns per block here), keeping the tiles'
+// accumulators between K blocks. Shapes with several K blocks (the last one partial, ending
+// in a partial group) and several panel blocks (the last partial), with proven, bounded
+// (saturating) and NaN tiles, every accumulator kind: order of additions included (fp32).
+TEST(GoldenGemm, FastGseAcrossKBlocksAndPanelBlocks) {
+  struct Case { const char* spec; int codes; };
+  for (Case c : {Case{"gse:b=8,g=32,e=5", 127}, Case{"gse:b=6,g=32,e=5", 31},
+                 Case{"gse:b=8,g=256,e=5,range=full", 128}}) {
+    const int64_t k = 4500;
+    QuantizedTensor a = random_gse_tensor(c.spec, 7, k, 51, -c.codes, c.codes - 1, 5, 20);
+    QuantizedTensor b = random_gse_tensor(c.spec, 16 * 13 + 5, k, 52, -c.codes + 1, c.codes, 5, 20);
+    const int64_t groups = a.groups_per_row();
+    for (int64_t j = 0; j < groups; ++j) a.group_exponents[5 * groups + j] = 30;  // row tile 1
+    b.group_exponents[100 * groups + groups / 2] = 31;  // one NaN group (panel 6)
+    expect_fast_matches_scalar(a, b, {"fixed32.16", "fixed16.0", "fixed64.30", "fp32"}, c.spec);
+  }
+}
+
 // Minifloats with fp32 accumulation: a float FMA per element when every decoded value
 // (MX scale included) is exactly a float, else the double form. Random codes and scales
 // around the edges: subnormal and overflowing sums, scales beyond the float range.
