@@ -86,29 +86,17 @@ std::vector<VerilogFile> emit_array_files(const DesignPoint& d, const PeSpec& pe
       fmt::format("{} x {} output-stationary systolic array of gsqhw_pe; ports of "
                   "docs/array-protocol.md",
                   r, c));
-  std::string exp_ports =
-      groups ? fmt::format("  input  wire [{}:0] in_a_exp,\n  input  wire [{}:0] in_b_exp,\n",
-                           r * xw - 1, c * xw - 1)
-             : "";
   text += fmt::format(R"(// Timing: a tile whose in_last step is presented in cycle t has row r of its results on
 // out_acc in cycle t + {} + r (pipe {} + C {}). Tiles need at least R = {} steps each.
 module gsqhw_array (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-{}  input  wire [{}:0] in_a,
-  input  wire [{}:0] in_b,
 {}  output reg         out_valid,
   output reg  [{}:0] out_row,
   output wire [{}:0] out_acc,
   output wire [{}:0] out_flags
 );
 )",
-                      pe.pipeline + c, pe.pipeline, c, r,
-                      groups ? "  input  wire        in_group_last,\n" : "", r * cw - 1, c * cw - 1,
-                      exp_ports, rw - 1, c * aw - 1, c * 2 - 1);
+                      pe.pipeline + c, pe.pipeline, c, r, os_step_inputs(pe, r, c), rw - 1,
+                      c * aw - 1, c * 2 - 1);
   text += fill(R"(  localparam R = ${r};
   localparam C = ${c};
   localparam CW = ${cw};   // element code width
@@ -150,20 +138,7 @@ ${xw_param}  localparam AW = ${aw};  // accumulator width
     end
 
     // --- the PE grid: A and controls move right, B moves down, one PE per cycle
-    for (i = 0; i < R; i = i + 1) begin : row
-      for (j = 0; j < C; j = j + 1) begin : column
-        localparam integer K = i*C + j;
-        if (j + 1 < C) begin : pass_right
-          gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(1)) ctrl_reg (
-              .clk(clk), .rst(rst), .d(ctrl_at[K*NC +: NC]), .q(ctrl_at[(K+1)*NC +: NC]));
-          gsqhw_delay #(.WIDTH(LA), .DEPTH(1)) a_reg (
-              .clk(clk), .d(a_at[K*LA +: LA]), .q(a_at[(K+1)*LA +: LA]));
-        end
-        if (i + 1 < R) begin : pass_down
-          gsqhw_delay #(.WIDTH(LB), .DEPTH(1)) b_reg (
-              .clk(clk), .d(b_at[K*LB +: LB]), .q(b_at[(K+C)*LB +: LB]));
-        end
-        gsqhw_pe pe (
+${forwarding}        gsqhw_pe pe (
             .clk(clk), .rst(rst),
             .in_valid(ctrl_at[K*NC + NC-1]), .in_first(ctrl_at[K*NC + NC-2]),
             .in_last(ctrl_at[K*NC + NC-3]),${group_last_pin}
@@ -243,6 +218,7 @@ endmodule
                 {"exp_pins",
                  groups ? "\n            .in_a_exp(a_at[K*LA + CW +: XW]), .in_b_exp(b_at[K*LB + CW +: XW]),"
                         : ""},
+                {"forwarding", grid_forwarding("LA", "LB")},
                 {"rw1", std::to_string(rw - 1)},
                 {"rw_zero", vlit(rw, 0)}});
   return {{"gsqhw_delay.v", delay_module(d)},

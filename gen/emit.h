@@ -38,6 +38,45 @@ std::string stage_cut(const std::string& from, const std::string& to,
 // Significand width of the fp32 accumulator's datapath: at least binary32's 24 bits.
 int fp32_mant_width(const PeSpec& pe);
 
+// --- PE datapath stages (gen/stage_emit.cpp), shared by gsqhw_pe, gsqhw_pe_ws, gsqhw_pe_gsum
+// and gsqhw_group_acc. Each returns Verilog text and appends the data signals it drives to
+// the caller's list for the next stage_cut.
+
+// The format's gsqhw_product (instance u_product) on the element codes `a` and `b`: declares
+// its outputs p_* (minifloats: sign, magnitude, exp_code, nan[, inf]; GSE and integers: the
+// two's-complement product).
+std::string product_instance(const PeSpec& pe, const std::string& a, const std::string& b,
+                             std::vector<Signal>& signals);
+
+// The addend unit (gsqhw_addend_fixed|fp32, instance u_prepare) with the input connections
+// `inputs` (e.g. ".value(a_sum), .exp_code(a_exp_code), "): declares its outputs q_*.
+std::string addend_unit(const PeSpec& pe, const std::string& inputs,
+                        std::vector<Signal>& q_signals);
+
+// A PE's prepare stage: the addend unit fed from the stage signals <from>_* (GSE <from>_value,
+// minifloats <from>_sign/_magnitude, integers <from>_product, and <from>_exp_code), plus the
+// NaN/Inf flags q_nan/q_inf the format needs.
+std::string prepare_addend_stage(const PeSpec& pe, const std::string& from,
+                                 std::vector<Signal>& q_signals);
+
+// The accumulator adder (gsqhw_acc_fixed|fp32, instance u_adder) adding the prepared addend
+// r_* to `acc_in`/`flags_in`, or to zero with clear flags while `restart` is high: declares
+// acc_base, flags_base, acc_sum (fixed: sum_overflow).
+std::string accumulator_adder(const PeSpec& pe, const std::string& restart,
+                              const std::string& acc_in, const std::string& flags_in);
+
+// Where a PE's accumulate stage reads and writes its running sum.
+struct AccumulateWiring {
+  std::string restart;   // high: start from zero with clear flags (r_first / r_restart)
+  std::string acc_in;    // the running sum and its flags before this step
+  std::string flags_in;
+  std::string acc_out;   // the register written (the flags always go to out_flags)
+  bool tile_end_valid;   // also drive out_valid the cycle after a tile's last step
+};
+
+// A PE's accumulate stage: accumulator_adder plus the registers it loads on r_valid.
+std::string accumulate_stage(const PeSpec& pe, const AccumulateWiring& wiring);
+
 // The leaves of every PE: the format's product module and the accumulator's addend and adder
 // modules (gsqhw_product, gsqhw_addend_fixed|fp32, gsqhw_acc_fixed|fp32).
 std::vector<VerilogFile> emit_leaf_files(const DesignPoint& design, const PeSpec& pe);
@@ -53,6 +92,28 @@ int shared_array_latency(const DesignPoint& design, const PeSpec& pe);
 // The column unit of the shared-column GSE array (gsqhw_group_acc): exponent add, alignment
 // and accumulation of one finished group sum per cycle into a ring of R accumulators.
 std::string group_acc_file(const DesignPoint& design, const PeSpec& pe);
+
+// --- Pieces of gsqhw_array shared by the OS, shared-column and WS arrays (gen/grid_emit.cpp),
+// indented for their place in the array's generate blocks.
+
+// The inputs of an output-stationary PE or array (docs/array-protocol.md) with `rows` A lanes
+// and `cols` B lanes: clk, rst, the step controls, (GSE) in_group_last, in_a, in_b and (GSE)
+// in_a_exp, in_b_exp; one port a line, each ending in a comma.
+std::string os_step_inputs(const PeSpec& pe, int rows, int cols);
+
+// The loops over PE(i,j) (genvars i, j; K = i*C + j) opening with the forwarding registers:
+// controls (NC wide) and the A lane (`a_lane` wide, a localparam name) move one PE right per
+// cycle; with a `b_lane` name the B lane moves one PE down per cycle. The caller adds the PE
+// instance and closes both loops.
+std::string grid_forwarding(const std::string& a_lane, const std::string& b_lane);
+
+// out_row's counter over the R = `rows` rows of a result wave, stepping while `valid`.
+std::string result_row_counter(int rows, const std::string& valid);
+
+// Column j's unit results (result_valid/_acc/_flags) onto the outputs: the last column drives
+// them directly (with out_valid and `row_counter`), the others through a deskew line of
+// C-1-j cycles so that all columns of a row leave together.
+std::string column_result_deskew(const std::string& row_counter);
 
 // Weight-stationary arrays (flow=ws, gen/ws_emit.cpp): leaves, gsqhw_pe_ws, (GSE)
 // gsqhw_group_acc, the delay lines and gsqhw_array.

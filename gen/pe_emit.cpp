@@ -58,7 +58,6 @@ std::string stage_cut(const std::string& from, const std::string& to,
 namespace {
 
 bool is_fixed(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::fixed; }
-bool has_nan(const PeSpec& pe) { return pe.format.family != OperandFamily::integer; }
 bool has_inf(const PeSpec& pe) {
   return pe.format.family == OperandFamily::minifloat && pe.format.mf_ieee_specials;
 }
@@ -482,8 +481,7 @@ namespace {
 std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
   bool gse = f.family == OperandFamily::gse;
-  bool mini = f.family == OperandFamily::minifloat;
-  int cw = f.code_bits, xw = f.exp_bits, aw = pe.acc_width();
+  int aw = pe.acc_width();
   int uw = pe.exp_code_width();
   int pw = pe.product_width();
   bool cut1 = pe.pipeline >= 2, cut2 = pe.pipeline >= 4, cut3 = pe.pipeline >= 3;
@@ -497,13 +495,6 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
 // after a tile's in_last step has been accumulated, out_valid is high for one cycle and
 // out_acc/out_flags hold the tile's result (the next tile may already be streaming in).
 module gsqhw_pe (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-{}  input  wire [{}:0] in_a,
-  input  wire [{}:0] in_b,
 {}  output reg         out_valid,
   output wire        out_row,
   output reg  [{}:0] out_acc,
@@ -511,12 +502,7 @@ module gsqhw_pe (
 );
   assign out_row = 1'b0;  // a PE is a 1x1 array: its only row
 )",
-                      pe.pipeline, gse ? "  input  wire        in_group_last,\n" : "", cw - 1, cw - 1,
-                      xw > 0 ? fmt::format("  input  wire [{}:0] in_a_exp,\n  input  wire [{}:0] "
-                                           "in_b_exp,\n",
-                                           xw - 1, xw - 1)
-                             : "",
-                      aw - 1);
+                      pe.pipeline, os_step_inputs(pe, 1, 1), aw - 1);
 
   // --- product stage
   std::vector<Signal> p_signals = {{"valid", 1, false, true},
@@ -526,34 +512,17 @@ module gsqhw_pe (
   text += "  wire p_valid = in_valid;\n  wire p_first = in_first;\n  wire p_last = in_last;\n";
   if (gse) {
     p_signals.push_back({"group_last", 1, false, true});
-    p_signals.push_back({"product", pw, true, false});
+    text += "  wire p_group_last = in_group_last;\n";
+    text += product_instance(pe, "in_a", "in_b", p_signals);
     p_signals.push_back({"exp_code", uw, false, false});
     p_signals.push_back({"group_nan", 1, false, false});
-    text += "  wire p_group_last = in_group_last;\n";
-    text += fmt::format("  wire signed [{}:0] p_product;\n", pw - 1);
-    text += "  gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));\n";
     text += "  // the group's scale: exponent codes add (biases are folded into the shift offset);\n"
             "  // an all-ones code marks a NaN group\n";
     text += fmt::format("  wire [{}:0] p_exp_code = {{1'b0, in_a_exp}} + {{1'b0, in_b_exp}};\n",
                         uw - 1);
     text += "  wire p_group_nan = (&in_a_exp) | (&in_b_exp);\n";
-  } else if (mini) {
-    p_signals.push_back({"sign", 1, false, false});
-    p_signals.push_back({"magnitude", pw, false, false});
-    p_signals.push_back({"exp_code", uw, false, false});
-    p_signals.push_back({"nan", 1, false, false});
-    if (has_inf(pe)) p_signals.push_back({"inf", 1, false, false});
-    text += fmt::format("  wire p_sign;\n  wire [{}:0] p_magnitude;\n  wire [{}:0] p_exp_code;\n",
-                        pw - 1, uw - 1);
-    text += has_inf(pe) ? "  wire p_nan, p_inf;\n" : "  wire p_nan;\n";
-    text += fmt::format(
-        "  gsqhw_product u_product (.a(in_a), .b(in_b), .sign(p_sign), .magnitude(p_magnitude),\n"
-        "                           .exp_code(p_exp_code), .is_nan(p_nan){});\n",
-        has_inf(pe) ? ", .is_inf(p_inf)" : "");
   } else {
-    p_signals.push_back({"product", pw, true, false});
-    text += fmt::format("  wire signed [{}:0] p_product;\n", pw - 1);
-    text += "  gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));\n";
+    text += product_instance(pe, "in_a", "in_b", p_signals);
   }
   text += stage_cut("p", "m", p_signals, cut1,
                     cut1 ? "[cut 1] pipeline register after the product"
@@ -588,8 +557,7 @@ module gsqhw_pe (
                  {{"sw", std::to_string(sw)},
                   {"sw1", std::to_string(sw - 1)},
                   {"sw_zero", vlit(sw, 0, true)},
-                  {"product_ext", fmt::format("{{{{{}{{m_product[{}]}}}}, m_product}}", sw - pw,
-                                              pw - 1)}});
+                  {"product_ext", sign_extend("m_product", pw, sw)}});
     if (cut2) {
       text += R"(
   // [cut 2] the group-sum register is this stage's register: the cycle after a group ends it
@@ -635,97 +603,18 @@ module gsqhw_pe (
                                    {"last", 1, false, true}};
   text += "\n  // --- prepare the addend for the accumulator\n";
   text += "  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n";
-  std::string nan_source = gse ? "a_nan" : mini ? (has_inf(pe) ? "a_nan | a_inf" : "a_nan") : "";
-  if (is_fixed(pe)) {
-    int w = pe.acc.width;
-    q_signals.push_back({"addend", w, true, false});
-    q_signals.push_back({"overflow", 1, false, false});
-    std::string value = gse ? "a_value" : mini ? "a_signed" : "a_product";
-    if (mini) {
-      text += "  // floor() of a negative product needs its two's complement form\n";
-      text += fmt::format(
-          "  wire signed [{}:0] a_signed = a_sign ? -{{1'b0, a_magnitude}} : {{1'b0, "
-          "a_magnitude}};\n",
-          pw);
-    }
-    text += fmt::format("  wire signed [{}:0] q_addend;\n  wire q_overflow;\n", w - 1);
-    text += fmt::format("  gsqhw_addend_fixed u_prepare (.value({}), {}.addend(q_addend), "
-                        ".overflow(q_overflow));\n",
-                        value, uw > 0 ? ".exp_code(a_exp_code), " : "");
-    if (has_nan(pe)) {
-      q_signals.push_back({"nan", 1, false, false});
-      text += fmt::format("  // fixed accumulators add nothing for a NaN{} and raise the NaN flag\n",
-                          gse ? " group" : " or Inf operand");
-      text += fmt::format("  wire q_nan = {};\n", nan_source);
-    }
-  } else {
-    int p = fp32_mant_width(pe);
-    q_signals.push_back({"sign", 1, false, false});
-    q_signals.push_back({"mant", p, false, false});
-    q_signals.push_back({"top", kTopWidth, true, false});
-    text += fmt::format("  wire q_sign;\n  wire [{}:0] q_mant;\n  wire signed [{}:0] q_top;\n",
-                        p - 1, kTopWidth - 1);
-    std::string in = gse ? ".value(a_value), " : mini ? ".value_sign(a_sign), .magnitude(a_magnitude), "
-                                                      : ".value(a_product), ";
-    text += fmt::format("  gsqhw_addend_fp32 u_prepare ({}{}.sign(q_sign), .mant(q_mant), .top(q_top));\n",
-                        in, uw > 0 ? ".exp_code(a_exp_code), " : "");
-    if (has_nan(pe)) {
-      q_signals.push_back({"nan", 1, false, false});
-      text += gse ? "  // a NaN group adds nothing and raises the NaN flag\n" : "";
-      text += "  wire q_nan = a_nan;\n";
-    }
-    if (has_inf(pe)) {
-      q_signals.push_back({"inf", 1, false, false});
-      text += "  wire q_inf = a_inf;\n";
-    }
-  }
+  text += prepare_addend_stage(pe, "a", q_signals);
   text += stage_cut("q", "r", q_signals, cut3,
                     cut3 ? "[cut 3] pipeline register between the prepared addend and the accumulator"
                          : "(no register before the accumulator at this pipeline depth)");
 
   // --- accumulate
   text += "\n  // --- accumulate: a tile's first step starts from zero with clear flags\n";
-  if (is_fixed(pe)) {
-    int w = pe.acc.width;
-    text += fmt::format("  wire signed [{}:0] acc_base = r_first ? {} : $signed(out_acc);\n", w - 1,
-                        vlit(w, 0, true));
-    text += "  wire [1:0] flags_base = r_first ? 2'b00 : out_flags;\n";
-    text += fmt::format("  wire signed [{}:0] acc_sum;\n  wire sum_overflow;\n", w - 1);
-    text += "  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), "
-            ".overflow(sum_overflow));\n";
-    text += "  always @(posedge clk) begin\n    out_valid <= rst ? 1'b0 : r_valid & r_last;\n";
-    text += "    if (r_valid) begin\n";
-    if (has_nan(pe)) {
-      text += "      out_acc <= r_nan ? acc_base : acc_sum;\n";
-      text += "      out_flags <= flags_base | {r_nan, ~r_nan & (r_overflow | sum_overflow)};\n";
-    } else {
-      text += "      out_acc <= acc_sum;\n";
-      text += "      out_flags <= flags_base | {1'b0, r_overflow | sum_overflow};\n";
-    }
-    text += "    end\n  end\n";
-  } else {
-    text += "  wire [31:0] acc_base = r_first ? 32'd0 : out_acc;  // +0.0\n";
-    text += "  wire [1:0] flags_base = r_first ? 2'b00 : out_flags;\n";
-    text += "  wire [31:0] acc_sum;\n";
-    std::string specials = has_nan(pe) ? (gse ? ".add_nan(1'b0), " : ".add_nan(r_nan), ") : ".add_nan(1'b0), ";
-    if (has_inf(pe)) specials += ".add_inf(r_inf), ";
-    text += fmt::format(
-        "  gsqhw_acc_fp32 u_adder (.acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), "
-        ".add_top(r_top), {}.sum(acc_sum));\n",
-        specials);
-    text += "  // a NaN result is always the canonical quiet NaN and raises the sticky NaN flag\n";
-    text += "  wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);\n";
-    text += "  always @(posedge clk) begin\n    out_valid <= rst ? 1'b0 : r_valid & r_last;\n";
-    text += "    if (r_valid) begin\n";
-    if (gse) {
-      text += "      out_acc <= r_nan ? acc_base : acc_sum;\n";
-      text += "      out_flags <= flags_base | {r_nan | sum_is_nan, 1'b0};\n";
-    } else {
-      text += "      out_acc <= acc_sum;\n";
-      text += "      out_flags <= flags_base | {sum_is_nan, 1'b0};\n";
-    }
-    text += "    end\n  end\n";
-  }
+  text += accumulate_stage(pe, {.restart = "r_first",
+                                .acc_in = "out_acc",
+                                .flags_in = "out_flags",
+                                .acc_out = "out_acc",
+                                .tile_end_valid = true});
   text += "endmodule\n";
   return text;
 }

@@ -65,19 +65,14 @@ module gsqhw_pe_gsum (
   wire p_first = in_first;
   wire p_last = in_last;
   wire p_group_last = in_group_last;
-  wire signed [${pw1}:0] p_product;
-  gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));
 )",
-               {{"cw1", std::to_string(cw - 1)},
-                {"sw1", std::to_string(sw - 1)},
-                {"pw1", std::to_string(pw - 1)}});
-  text += stage_cut("p", "m",
-                    {{"valid", 1, false, true},
-                     {"first", 1, false, true},
-                     {"last", 1, false, true},
-                     {"group_last", 1, false, true},
-                     {"product", pw, true, false}},
-                    cuts.product,
+               {{"cw1", std::to_string(cw - 1)}, {"sw1", std::to_string(sw - 1)}});
+  std::vector<Signal> p_signals = {{"valid", 1, false, true},
+                                   {"first", 1, false, true},
+                                   {"last", 1, false, true},
+                                   {"group_last", 1, false, true}};
+  text += product_instance(pe, "in_a", "in_b", p_signals);
+  text += stage_cut("p", "m", p_signals, cuts.product,
                     cuts.product ? "[cut 1] pipeline register after the product"
                                  : "(no register after the product at this pipeline depth)");
   text += fill(R"(
@@ -102,8 +97,7 @@ module gsqhw_pe_gsum (
 endmodule
 )",
                {{"sw_zero", vlit(sw, 0, true)},
-                {"product_ext",
-                 fmt::format("{{{{{}{{m_product[{}]}}}}, m_product}}", sw - pw, pw - 1)}});
+                {"product_ext", sign_extend("m_product", pw, sw)}});
   return text;
 }
 
@@ -154,22 +148,7 @@ module gsqhw_group_acc (
   text += "\n  // --- prepare the addend\n";
   text += "  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n"
           "  wire q_nan = a_nan;\n";
-  if (fixed_acc(pe)) {
-    q_signals.push_back({"addend", aw, true, false});
-    q_signals.push_back({"overflow", 1, false, false});
-    text += fmt::format("  wire signed [{}:0] q_addend;\n  wire q_overflow;\n", aw - 1);
-    text += "  gsqhw_addend_fixed u_prepare (.value(a_sum), .exp_code(a_exp_code), "
-            ".addend(q_addend), .overflow(q_overflow));\n";
-  } else {
-    int p = fp32_mant_width(pe);
-    q_signals.push_back({"sign", 1, false, false});
-    q_signals.push_back({"mant", p, false, false});
-    q_signals.push_back({"top", kTopWidth, true, false});
-    text += fmt::format("  wire q_sign;\n  wire [{}:0] q_mant;\n  wire signed [{}:0] q_top;\n",
-                        p - 1, kTopWidth - 1);
-    text += "  gsqhw_addend_fp32 u_prepare (.value(a_sum), .exp_code(a_exp_code), "
-            ".sign(q_sign), .mant(q_mant), .top(q_top));\n";
-  }
+  text += addend_unit(pe, ".value(a_sum), .exp_code(a_exp_code), ", q_signals);
   text += stage_cut("q", "r", q_signals, cuts.accumulate_in,
                     cuts.accumulate_in ? "[cut 3] pipeline register before the accumulator"
                                        : "(no register before the accumulator at this depth)");
@@ -182,23 +161,15 @@ module gsqhw_group_acc (
   wire [1:0] head_flags = ring[{}:{}];
 )",
                       r * slot - 1, aw - 1, aw - 1, aw + 1, aw);
+  text += accumulator_adder(pe, "r_first", "head_acc", "head_flags");
   if (fixed_acc(pe)) {
-    text += fmt::format(R"(  wire signed [{}:0] acc_base = r_first ? {} : $signed(head_acc);
-  wire [1:0] flags_base = r_first ? 2'b00 : head_flags;
-  wire signed [{}:0] acc_sum;
-  wire sum_overflow;
-  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
-  // a NaN group adds nothing and raises the NaN flag
+    text += fmt::format(R"(  // a NaN group adds nothing and raises the NaN flag
   wire [{}:0] acc_new = r_nan ? acc_base : acc_sum;
   wire [1:0] flags_new = flags_base | {{r_nan, ~r_nan & (r_overflow | sum_overflow)}};
 )",
-                        aw - 1, vlit(aw, 0, true), aw - 1, aw - 1);
+                        aw - 1);
   } else {
-    text += R"(  wire [31:0] acc_base = r_first ? 32'd0 : head_acc;  // +0.0
-  wire [1:0] flags_base = r_first ? 2'b00 : head_flags;
-  wire [31:0] acc_sum;
-  gsqhw_acc_fp32 u_adder (.acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), .add_top(r_top), .add_nan(1'b0), .sum(acc_sum));
-  // a NaN group adds nothing; a NaN result is the canonical quiet NaN: both raise the NaN flag
+    text += R"(  // a NaN group adds nothing; a NaN result is the canonical quiet NaN: both raise the NaN flag
   wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);
   wire [31:0] acc_new = r_nan ? acc_base : acc_sum;
   wire [1:0] flags_new = flags_base | {r_nan | sum_is_nan, 1'b0};
@@ -237,24 +208,14 @@ std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
   text += fmt::format(R"(// Timing: a tile whose in_last step is presented in cycle t has row r of its results on
 // out_acc in cycle t + {} + r. Tiles and groups need at least R = {} steps each.
 module gsqhw_array (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-  input  wire        in_group_last,
-  input  wire [{}:0] in_a,
-  input  wire [{}:0] in_b,
-  input  wire [{}:0] in_a_exp,
-  input  wire [{}:0] in_b_exp,
-  output wire        out_valid,
+{}  output wire        out_valid,
   output reg  [{}:0] out_row,
   output wire [{}:0] out_acc,
   output wire [{}:0] out_flags
 );
 )",
-                      shared_array_latency(d, pe), r, r * cw - 1, c * cw - 1, r * xw - 1,
-                      c * xw - 1, rw - 1, c * aw - 1, c * 2 - 1);
+                      shared_array_latency(d, pe), r, os_step_inputs(pe, r, c), rw - 1, c * aw - 1,
+                      c * 2 - 1);
   text += fill(R"(  localparam R = ${r};
   localparam C = ${c};
   localparam CW = ${cw};  // element code width
@@ -300,20 +261,7 @@ module gsqhw_array (
     end
 
     // --- the PE grid: codes and controls move right, codes move down, one PE per cycle
-    for (i = 0; i < R; i = i + 1) begin : row
-      for (j = 0; j < C; j = j + 1) begin : column
-        localparam integer K = i*C + j;
-        if (j + 1 < C) begin : pass_right
-          gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(1)) ctrl_reg (
-              .clk(clk), .rst(rst), .d(ctrl_at[K*NC +: NC]), .q(ctrl_at[(K+1)*NC +: NC]));
-          gsqhw_delay #(.WIDTH(CW), .DEPTH(1)) a_reg (
-              .clk(clk), .d(a_at[K*CW +: CW]), .q(a_at[(K+1)*CW +: CW]));
-        end
-        if (i + 1 < R) begin : pass_down
-          gsqhw_delay #(.WIDTH(CW), .DEPTH(1)) b_reg (
-              .clk(clk), .d(b_at[K*CW +: CW]), .q(b_at[(K+C)*CW +: CW]));
-        end
-        gsqhw_pe_gsum pe (
+${forwarding}        gsqhw_pe_gsum pe (
             .clk(clk), .rst(rst),
             .in_valid(ctrl_at[K*NC + 3]), .in_first(ctrl_at[K*NC + 2]),
             .in_last(ctrl_at[K*NC + 1]), .in_group_last(ctrl_at[K*NC]),
@@ -388,20 +336,7 @@ ${b_exp_delay}
           .in_sum(bus_sum), .in_a_exp(a_exp_bottom[j*XW +: XW]), .in_b_exp(b_exp_at_unit),
           .out_valid(result_valid), .out_acc(result_acc), .out_flags(result_flags));
       // deskew: column j is C-1-j cycles ahead of the last column
-      if (j == C-1) begin : direct
-        assign {out_flags[j*2 +: 2], out_acc[j*AW +: AW]} = {result_flags, result_acc};
-        assign out_valid = result_valid;
-        // results leave in complete waves of R rows, in order: count them
-        always @(posedge clk) begin
-          if (rst) out_row <= ${rw_zero};
-          else if (result_valid) out_row <= ${next_row};
-        end
-      end else begin : deskew
-        wire unused_result_valid = result_valid;
-        gsqhw_delay #(.WIDTH(AW+2), .DEPTH(C-1-j)) deskew_line (
-            .clk(clk), .d({result_flags, result_acc}), .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
-      end
-    end
+${deskew}    end
   endgenerate
 endmodule
 )",
@@ -412,10 +347,11 @@ endmodule
                 {"sw", std::to_string(sw)},
                 {"aw", std::to_string(aw)},
                 {"to_unit", std::to_string(to_unit)},
-                {"rw_zero", vlit(rw, 0)},
-                {"next_row", r == 1 ? vlit(rw, 0)
-                                    : fmt::format("out_row == {} ? {} : out_row + {}",
-                                                  vlit(rw, r - 1), vlit(rw, 0), vlit(rw, 1))},
+                {"forwarding", grid_forwarding("CW", "CW")},
+                {"deskew",
+                 column_result_deskew(
+                     "        // results leave in complete waves of R rows, in order: count them\n" +
+                     result_row_counter(r, "result_valid"))},
                 {"b_exp_delay",
                  to_unit - 1 == 0
                      ? "      assign b_exp_at_unit = b_exp_held;"

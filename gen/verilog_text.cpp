@@ -75,6 +75,10 @@ int ceil_log2(uint64_t v) {
 
 std::string range(int width) { return width > 1 ? fmt::format("[{}:0]", width - 1) : ""; }
 
+std::string sign_extend(std::string_view signal, int from, int to) {
+  return fmt::format("{{{{{}{{{}[{}]}}}}, {}}}", to - from, signal, from - 1, signal);
+}
+
 std::string msb_index_assign(std::string_view target, std::string_view source, int width,
                              int target_width) {
   std::string text = fmt::format("  assign {} =", target);

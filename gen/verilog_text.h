@@ -29,6 +29,10 @@ int bits_for_signed_range(int64_t lo, int64_t hi);
 // ceil(log2(v)) for v >= 1 (0 for v == 1).
 int ceil_log2(uint64_t v);
 
+// `signal` (a `from`-bit two's-complement value) sign-extended to `to` > `from` bits:
+// "{{N{signal[from-1]}}, signal}".
+std::string sign_extend(std::string_view signal, int from, int to);
+
 // "[W-1:0]" for W > 1, "" for W == 1 (keeps declarations tidy).
 std::string range(int width);
 

@@ -35,10 +35,7 @@
 namespace gsqhw::gen {
 namespace {
 
-bool fixed_acc(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::fixed; }
 bool is_gse(const PeSpec& pe) { return pe.format.family == OperandFamily::gse; }
-bool is_mini(const PeSpec& pe) { return pe.format.family == OperandFamily::minifloat; }
-bool has_inf(const PeSpec& pe) { return is_mini(pe) && pe.format.mf_ieee_specials; }
 
 // Width of the partial sum that flows down a column: the exact group sum (GSE) or the
 // accumulator.
@@ -52,8 +49,8 @@ int psum_lag(const PeSpec& pe) { return is_gse(pe) ? (pe.pipeline >= 2 ? 1 : 0) 
 
 std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
-  const bool gse = is_gse(pe), mini = is_mini(pe), fixed = fixed_acc(pe);
-  const int cw = f.code_bits, pw = pe.product_width(), uw = pe.exp_code_width();
+  const bool gse = is_gse(pe);
+  const int cw = f.code_bits, pw = pe.product_width();
   const int sw = psum_width(pe);
   std::string text = file_header(
       d, "gsqhw_pe_ws",
@@ -107,24 +104,7 @@ ${flags_in}  output reg  [${sw1}:0] out_psum${flags_out}
   std::vector<Signal> p_signals = {{"valid", 1, false, true}, {"restart", 1, false, true}};
   text += "\n  // --- product: exact, format specific\n";
   text += "  wire p_valid = o_valid;\n  wire p_restart = o_restart;\n";
-  if (mini) {
-    p_signals.push_back({"sign", 1, false, false});
-    p_signals.push_back({"magnitude", pw, false, false});
-    p_signals.push_back({"exp_code", uw, false, false});
-    p_signals.push_back({"nan", 1, false, false});
-    if (has_inf(pe)) p_signals.push_back({"inf", 1, false, false});
-    text += fmt::format("  wire p_sign;\n  wire [{}:0] p_magnitude;\n  wire [{}:0] p_exp_code;\n",
-                        pw - 1, uw - 1);
-    text += has_inf(pe) ? "  wire p_nan, p_inf;\n" : "  wire p_nan;\n";
-    text += fmt::format(
-        "  gsqhw_product u_product (.a(o_a), .b(o_w), .sign(p_sign), .magnitude(p_magnitude),\n"
-        "                           .exp_code(p_exp_code), .is_nan(p_nan){});\n",
-        has_inf(pe) ? ", .is_inf(p_inf)" : "");
-  } else {
-    p_signals.push_back({"product", pw, true, false});
-    text += fmt::format("  wire signed [{}:0] p_product;\n", pw - 1);
-    text += "  gsqhw_product u_product (.a(o_a), .b(o_w), .product(p_product));\n";
-  }
+  text += product_instance(pe, "o_a", "o_w", p_signals);
   const bool cut_product = pe.pipeline >= 2;
   text += stage_cut("p", "m", p_signals, cut_product,
                     cut_product ? "[cut 1] pipeline register after the product"
@@ -141,8 +121,7 @@ endmodule
                  {{"sw", std::to_string(sw)},
                   {"sw1", std::to_string(sw - 1)},
                   {"sw_zero", vlit(sw, 0, true)},
-                  {"product_ext",
-                   fmt::format("{{{{{}{{m_product[{}]}}}}, m_product}}", sw - pw, pw - 1)}});
+                  {"product_ext", sign_extend("m_product", pw, sw)}});
     return text;
   }
 
@@ -150,46 +129,7 @@ endmodule
   std::vector<Signal> q_signals = {{"valid", 1, false, true}, {"restart", 1, false, true}};
   text += "\n  // --- prepare the addend\n";
   text += "  wire q_valid = m_valid;\n  wire q_restart = m_restart;\n";
-  if (fixed) {
-    const int w = pe.acc.width;
-    q_signals.push_back({"addend", w, true, false});
-    q_signals.push_back({"overflow", 1, false, false});
-    if (mini) {
-      text += "  // floor() of a negative product needs its two's complement form\n";
-      text += fmt::format(
-          "  wire signed [{}:0] m_signed = m_sign ? -{{1'b0, m_magnitude}} : {{1'b0, "
-          "m_magnitude}};\n",
-          pw);
-    }
-    text += fmt::format("  wire signed [{}:0] q_addend;\n  wire q_overflow;\n", w - 1);
-    text += fmt::format("  gsqhw_addend_fixed u_prepare (.value({}), {}.addend(q_addend), "
-                        ".overflow(q_overflow));\n",
-                        mini ? "m_signed" : "m_product", uw > 0 ? ".exp_code(m_exp_code), " : "");
-    if (mini) {
-      q_signals.push_back({"nan", 1, false, false});
-      text += "  // fixed accumulators add nothing for a NaN or Inf operand and raise the NaN flag\n";
-      text += fmt::format("  wire q_nan = {};\n", has_inf(pe) ? "m_nan | m_inf" : "m_nan");
-    }
-  } else {
-    const int p = fp32_mant_width(pe);
-    q_signals.push_back({"sign", 1, false, false});
-    q_signals.push_back({"mant", p, false, false});
-    q_signals.push_back({"top", kTopWidth, true, false});
-    text += fmt::format("  wire q_sign;\n  wire [{}:0] q_mant;\n  wire signed [{}:0] q_top;\n",
-                        p - 1, kTopWidth - 1);
-    text += fmt::format(
-        "  gsqhw_addend_fp32 u_prepare ({}{}.sign(q_sign), .mant(q_mant), .top(q_top));\n",
-        mini ? ".value_sign(m_sign), .magnitude(m_magnitude), " : ".value(m_product), ",
-        uw > 0 ? ".exp_code(m_exp_code), " : "");
-    if (mini) {
-      q_signals.push_back({"nan", 1, false, false});
-      text += "  wire q_nan = m_nan;\n";
-    }
-    if (has_inf(pe)) {
-      q_signals.push_back({"inf", 1, false, false});
-      text += "  wire q_inf = m_inf;\n";
-    }
-  }
+  text += prepare_addend_stage(pe, "m", q_signals);
   const bool cut_addend = pe.pipeline >= 3;
   text += stage_cut("q", "r", q_signals, cut_addend,
                     cut_addend ? "[cut 2] pipeline register between the prepared addend and the adder"
@@ -197,40 +137,11 @@ endmodule
 
   // --- add into the partial sum
   text += "\n  // --- one addition into the partial sum; a chunk's restart begins from zero\n";
-  if (fixed) {
-    const int w = pe.acc.width;
-    text += fmt::format("  wire signed [{}:0] acc_base = r_restart ? {} : $signed(in_psum);\n",
-                        w - 1, vlit(w, 0, true));
-    text += "  wire [1:0] flags_base = r_restart ? 2'b00 : in_flags;\n";
-    text += fmt::format("  wire signed [{}:0] acc_sum;\n  wire sum_overflow;\n", w - 1);
-    text += "  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), "
-            ".overflow(sum_overflow));\n";
-    text += "  always @(posedge clk) begin\n    if (r_valid) begin\n";
-    if (mini) {
-      text += "      out_psum <= r_nan ? acc_base : acc_sum;\n";
-      text += "      out_flags <= flags_base | {r_nan, ~r_nan & (r_overflow | sum_overflow)};\n";
-    } else {
-      text += "      out_psum <= acc_sum;\n";
-      text += "      out_flags <= flags_base | {1'b0, r_overflow | sum_overflow};\n";
-    }
-    text += "    end\n  end\n";
-  } else {
-    text += "  wire [31:0] acc_base = r_restart ? 32'd0 : in_psum;  // +0.0\n";
-    text += "  wire [1:0] flags_base = r_restart ? 2'b00 : in_flags;\n";
-    text += "  wire [31:0] acc_sum;\n";
-    std::string specials = mini ? ".add_nan(r_nan), " : ".add_nan(1'b0), ";
-    if (has_inf(pe)) specials += ".add_inf(r_inf), ";
-    text += fmt::format(
-        "  gsqhw_acc_fp32 u_adder (.acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), "
-        ".add_top(r_top), {}.sum(acc_sum));\n",
-        specials);
-    text += "  // a NaN result is always the canonical quiet NaN and raises the sticky NaN flag\n";
-    text += "  wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);\n";
-    text += "  always @(posedge clk) begin\n    if (r_valid) begin\n";
-    text += "      out_psum <= acc_sum;\n";
-    text += "      out_flags <= flags_base | {sum_is_nan, 1'b0};\n";
-    text += "    end\n  end\n";
-  }
+  text += accumulate_stage(pe, {.restart = "r_restart",
+                                .acc_in = "in_psum",
+                                .flags_in = "in_flags",
+                                .acc_out = "out_psum",
+                                .tile_end_valid = false});
   text += "endmodule\n";
   return text;
 }
@@ -324,16 +235,7 @@ ${flag_wires}
     end
 
     // --- the PE grid: rows move right; partial sums move down, the bottom feeding the top
-    for (i = 0; i < R; i = i + 1) begin : row
-      for (j = 0; j < C; j = j + 1) begin : column
-        localparam integer K = i*C + j;
-        if (j + 1 < C) begin : pass_right
-          gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(1)) ctrl_reg (
-              .clk(clk), .rst(rst), .d(ctrl_at[K*NC +: NC]), .q(ctrl_at[(K+1)*NC +: NC]));
-          gsqhw_delay #(.WIDTH(CW), .DEPTH(1)) a_reg (
-              .clk(clk), .d(a_at[K*CW +: CW]), .q(a_at[(K+1)*CW +: CW]));
-        end
-        if (i == 0) begin : ring
+${forwarding}        if (i == 0) begin : ring
           assign psum_above[K*SW +: SW] = psum[((R-1)*C + j)*SW +: SW];
 ${flags_ring}        end else begin : chain
           assign psum_above[K*SW +: SW] = psum[(K-C)*SW +: SW];
@@ -377,6 +279,7 @@ ${flags_chain}        end
                 {"flags_ring",
                  gse ? "" : "          assign flags_above[K*2 +: 2] = flags[((R-1)*C + j)*2 +: 2];\n"},
                 {"flags_chain", gse ? "" : "          assign flags_above[K*2 +: 2] = flags[(K-C)*2 +: 2];\n"},
+                {"forwarding", grid_forwarding("CW", "")},
                 {"pe_restart", "i == 0 && restart_top[j]"},
                 {"row_pad", std::to_string(32 - rw)},
                 {"pe_flags",
@@ -384,17 +287,7 @@ ${flags_chain}        end
 
   // --- the bottom of each column, then the deskew that lines the columns up (column j is
   // C-1-j cycles ahead of the last one); results leave in complete waves of R rows, in order
-  const std::string row_counter = fill(R"(        always @(posedge clk) begin
-          if (rst) out_row <= ${rw_zero};
-          else if (${valid}) out_row <= ${next_row};
-        end
-)",
-                                       {{"rw_zero", vlit(rw, 0)},
-                                        {"valid", gse ? "result_valid" : "out_valid"},
-                                        {"next_row", r == 1 ? vlit(rw, 0)
-                                                            : fmt::format("out_row == {} ? {} : out_row + {}",
-                                                                          vlit(rw, r - 1), vlit(rw, 0),
-                                                                          vlit(rw, 1))}});
+  const std::string row_counter = result_row_counter(r, gse ? "result_valid" : "out_valid");
   if (gse) {
     text += fill(R"(
   // --- after a group's last chunk the column's sums (rows in order, one per cycle) go to the
@@ -416,22 +309,14 @@ ${flags_chain}        end
           .in_first(bottom_ctrl[2]), .in_last(bottom_ctrl[1]),
           .in_sum(psum[((R-1)*C + j)*SW +: SW]), .in_a_exp(a_exp_bottom), .in_b_exp(b_exp_bottom),
           .out_valid(result_valid), .out_acc(result_acc), .out_flags(result_flags));
-      if (j == C-1) begin : direct
-        assign {out_flags[j*2 +: 2], out_acc[j*AW +: AW]} = {result_flags, result_acc};
-        assign out_valid = result_valid;
-${row_counter}      end else begin : deskew
-        wire unused_result_valid = result_valid;
-        gsqhw_delay #(.WIDTH(AW+2), .DEPTH(C-1-j)) deskew_line (
-            .clk(clk), .d({result_flags, result_acc}), .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
-      end
-    end
+${deskew}    end
   endgenerate
 endmodule
 )",
                  {{"xw1", std::to_string(xw - 1)},
                   {"xw", std::to_string(xw)},
                   {"xw2", std::to_string(2 * xw)},
-                  {"row_counter", row_counter}});
+                  {"deskew", column_result_deskew(row_counter)}});
   } else {
     text += fill(R"(
   // --- after a tile's last chunk the bottom PE of column j holds row r's result in cycle
