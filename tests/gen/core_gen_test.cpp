@@ -5,49 +5,20 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "gen/core.h"
 #include "gen/generator.h"
 #include "sim/errors.h"
 #include "sim/verilator_build.h"
+#include "tests/gen/gen_test_tools.h"
 
 namespace gsqhw {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool have_tool(const std::string& tool) {
-  return std::system(fmt::format("command -v {} >/dev/null 2>&1", tool).c_str()) == 0;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-int run(const std::string& command, const fs::path& log) {
-  int status = std::system(fmt::format("{} >{} 2>&1", command, log.string()).c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / fmt::format("gsqhw_core_test_{}_{}", getpid(), name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string file_list(const GeneratedDesign& g, const fs::path& dir) {
-  std::string files;
-  for (const auto& [name, text] : g.files) files += " " + (dir / name).string();
-  return files;
-}
+using namespace gen_test;
 
 TEST(CoreGenerator, RefusesWhatTheQuantizerCannotDo) {
   for (const char* bad : {"int8:per=channel@core2x2,acc=fixed32.0",
@@ -100,18 +71,8 @@ TEST(CoreGenerator, LintCleanInVerilatorAndElaboratesInYosys) {
     GeneratedDesign g = generate_design(DesignPoint::parse(spec));
     fs::path out = dir / std::to_string(index++);
     write_design(g, out);
-    std::string files = file_list(g, out);
-    fs::path lint_log = out / "verilator.log", yosys_log = out / "yosys.log";
-    EXPECT_EQ(run(fmt::format("verilator --lint-only -Wall --top-module gsqhw_core{}", files),
-                  lint_log),
-              0)
-        << read_file(lint_log);
-    EXPECT_EQ(run(fmt::format("yosys -q -p 'read_verilog{}; hierarchy -check -top gsqhw_core; "
-                              "proc; check -assert'",
-                              files),
-                  yosys_log),
-              0)
-        << read_file(yosys_log);
+    ASSERT_EQ(g.top, "gsqhw_core");
+    expect_lint_clean(g, out);
   }
 }
 
@@ -126,11 +87,7 @@ void expect_testbench_passes_in_icarus(const std::string& spec, uint64_t seed,
   write_design(g, out);
   write_core_testbench(tb, out);
   fs::path log = out / "iverilog.log";
-  ASSERT_EQ(run(fmt::format("iverilog -g2005 -o {} {}{}", (out / "tb").string(),
-                            (out / tb.file_name).string(), file_list(g, out)),
-                log),
-            0)
-      << read_file(log);
+  ASSERT_NO_FATAL_FAILURE(compile_in_icarus(g, out, tb.file_name, out / "tb", log));
   ASSERT_EQ(run(fmt::format("vvp -n {}", (out / "tb").string()), log), 0) << read_file(log);
   std::string text = read_file(log);
   EXPECT_NE(text.find(fmt::format("PASS: {} results", tb.checked_outputs)), std::string::npos)
@@ -195,11 +152,7 @@ TEST(CoreTestbench, CatchesAFaultInTheDequantizer) {
   write_design(g, out);
   write_core_testbench(tb, out);
   fs::path log = out / "iverilog.log";
-  ASSERT_EQ(run(fmt::format("iverilog -g2005 -o {} {}{}", (out / "tb").string(),
-                            (out / tb.file_name).string(), file_list(g, out)),
-                log),
-            0)
-      << read_file(log);
+  ASSERT_NO_FATAL_FAILURE(compile_in_icarus(g, out, tb.file_name, out / "tb", log));
   run(fmt::format("vvp -n {}", (out / "tb").string()), log);
   std::string text = read_file(log);
   EXPECT_NE(text.find("FAIL: result ("), std::string::npos) << text;

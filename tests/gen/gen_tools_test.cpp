@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,41 +12,14 @@
 #include "gen/generator.h"
 #include "gen/testbench.h"
 #include "sim/errors.h"
+#include "tests/gen/gen_test_tools.h"
 
 namespace gsqhw {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool have_tool(const std::string& tool) {
-  return std::system(fmt::format("command -v {} >/dev/null 2>&1", tool).c_str()) == 0;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs a shell command, returns its exit status; output goes to `log`.
-int run(const std::string& command, const fs::path& log) {
-  int status = std::system(fmt::format("{} >{} 2>&1", command, log.string()).c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / fmt::format("gsqhw_gen_test_{}_{}", getpid(), name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string file_list(const GeneratedDesign& g, const fs::path& dir) {
-  std::string files;
-  for (const auto& [name, text] : g.files) files += " " + (dir / name).string();
-  return files;
-}
+using namespace gen_test;
 
 // The representative grid: every PE family x accumulator kind x level, pipeline depths spread
 // over the grid so that each depth meets every family.
@@ -76,18 +48,7 @@ TEST(GeneratedVerilog, LintCleanInVerilatorAndElaboratesInYosys) {
     GeneratedDesign g = generate_design(DesignPoint::parse(spec));
     fs::path out = dir / g.design.slug();
     write_design(g, out);
-    std::string files = file_list(g, out);
-    fs::path lint_log = out / "verilator.log", yosys_log = out / "yosys.log";
-    EXPECT_EQ(run(fmt::format("verilator --lint-only -Wall --top-module {}{}", g.top, files),
-                  lint_log),
-              0)
-        << read_file(lint_log);
-    EXPECT_EQ(run(fmt::format("yosys -q -p 'read_verilog{}; hierarchy -check -top {}; proc; "
-                              "check -assert'",
-                              files, g.top),
-                  yosys_log),
-              0)
-        << read_file(yosys_log);
+    expect_lint_clean(g, out);
     ++checked;
   }
   // The shared-column GSE arrays and the weight-stationary arrays.
@@ -108,18 +69,7 @@ TEST(GeneratedVerilog, LintCleanInVerilatorAndElaboratesInYosys) {
     GeneratedDesign g = generate_design(DesignPoint::parse(spec));
     fs::path out = dir / ("variant_" + g.design.slug());
     write_design(g, out);
-    std::string files = file_list(g, out);
-    fs::path lint_log = out / "verilator.log", yosys_log = out / "yosys.log";
-    EXPECT_EQ(run(fmt::format("verilator --lint-only -Wall --top-module {}{}", g.top, files),
-                  lint_log),
-              0)
-        << read_file(lint_log);
-    EXPECT_EQ(run(fmt::format("yosys -q -p 'read_verilog{}; hierarchy -check -top {}; proc; "
-                              "check -assert'",
-                              files, g.top),
-                  yosys_log),
-              0)
-        << read_file(yosys_log);
+    expect_lint_clean(g, out);
     ++checked;
   }
   EXPECT_EQ(checked, 77);
@@ -136,11 +86,7 @@ void expect_icarus_pass(const std::string& spec, const TestbenchOptions& options
   write_design(g, dir);
   write_testbench(tb, dir);
   fs::path log = dir / "iverilog.log";
-  ASSERT_EQ(run(fmt::format("iverilog -g2005 -o {} {}{}", (dir / "tb.vvp").string(),
-                            (dir / tb.file_name).string(), file_list(g, dir)),
-                log),
-            0)
-      << read_file(log);
+  ASSERT_NO_FATAL_FAILURE(compile_in_icarus(g, dir, tb.file_name, dir / "tb.vvp", log));
   fs::path sim_log = dir / "vvp.log";
   EXPECT_EQ(run(fmt::format("vvp -n {}", (dir / "tb.vvp").string()), sim_log), 0);
   std::string output = read_file(sim_log);
