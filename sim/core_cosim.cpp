@@ -15,6 +15,7 @@
 #include "gen/verilog_text.h"
 #include "sim/errors.h"
 #include "sim/fp32_round.h"
+#include "sim/scratch_dir.h"
 #include "sim/verilator_build.h"
 #include "workloads/trace.h"
 
@@ -39,23 +40,6 @@ constexpr uint32_t kOutputWords = 6;  // one u64 per output port
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / fmt::format("gsqhw-core-cosim-{}-{:08x}", ::getpid(), rd());
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -301,7 +285,7 @@ class CoreChecker {
   CoreCosimOptions options_;
   CoreManifest cm_;
   fs::path tb_;
-  ScratchDir scratch_;
+  ScratchDir scratch_{"gsqhw-core-cosim"};
   CosimResult result_;
   uint64_t runs_ = 0;
 };
@@ -403,7 +387,7 @@ std::vector<SimulatedBeat> simulate_cycles(const VerilatorBuildSpec& spec,
     (p.input ? in_ports : out_ports) += 1;
   }
   VerilatedModel model = build_verilated_model(spec, cache_dir);
-  ScratchDir scratch;
+  ScratchDir scratch("gsqhw-core-cosim");
   const fs::path stimulus = scratch.path() / "stimulus.bin", results = scratch.path() / "results.bin";
   {
     std::ofstream out(stimulus, std::ios::binary | std::ios::trunc);

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <istream>
-#include <random>
 #include <sstream>
 
 #include "gen/generator.h"
@@ -18,6 +17,7 @@
 #include "sim/core_cosim.h"
 #include "sim/errors.h"
 #include "sim/format.h"
+#include "sim/scratch_dir.h"
 #include "sim/verilator_build.h"
 #include "workloads/trace.h"
 
@@ -134,24 +134,6 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
-
-// A private scratch folder, removed with everything in it.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / fmt::format("gsqhw-cosim-{}-{:08x}", ::getpid(), rd());
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // An std::istream over a file descriptor (the testbench's stdout pipe carrying the VCD).
 class FdStreamBuf : public std::streambuf {
@@ -510,7 +492,7 @@ class Checker {
   std::string design_key_;
   bool int8_ = false;
   fs::path tb_;
-  ScratchDir scratch_;
+  ScratchDir scratch_{"gsqhw-cosim"};
   SwitchingActivity activity_;
   CosimResult result_;
 };
