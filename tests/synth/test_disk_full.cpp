@@ -6,19 +6,13 @@
 
 #include <signal.h>
 #include <sqlite3.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include "synth/liberty.h"
 #include "synth/process.h"
 #include "synth/results_db.h"
 #include "test_util.h"
-
-extern char** environ;
 
 namespace gsqhw::synth {
 namespace {
@@ -100,23 +94,6 @@ TEST(DiskFull, CauseIsNamedForAFileAtTheLimit) {
   EXPECT_FALSE(mentions_full_disk("yosys failed: syntax error"));
 }
 
-int run(const std::vector<std::string>& argv, const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 TEST(DiskFull, APointThatFillsItsDiskFailsAloneAndIsMarked) {
   resolve_library({});  // the library cache is written now, not under the limit
   fs::path base = scratch_dir("disk_full_sweep");
@@ -124,9 +101,9 @@ TEST(DiskFull, APointThatFillsItsDiskFailsAloneAndIsMarked) {
   // The bare 3-bit MAC writes files of at most ~30 KB; the 2x3 INT-4 array's Yosys log and
   // netlist are several times larger, so a 100 KB cap stops only the array.
   const std::string small = "baseline:bare,b=3,w=24", large = "baseline:intarray,b=4,w=20,f=4,array=2x3";
-  int exit_code = run({GSQHW_CLI, "sweep", "--jobs", "2", "--quiet", "--max-file-size", "0.1", "--out", out.string(),
-                       "--designs", small, large},
-                      base / "sweep.log");
+  const std::vector<std::string> argv = {GSQHW_CLI, "sweep", "--jobs", "2", "--quiet", "--max-file-size", "0.1",
+                                         "--out", out.string(), "--designs", small, large};
+  int exit_code = test::wait_exit(test::spawn(argv, base / "sweep.log"));
   EXPECT_EQ(exit_code, 0) << read_file(base / "sweep.log");  // a failed point is not a failed sweep
   EXPECT_NE(read_file(base / "sweep.log").find("1 failed"), std::string::npos) << read_file(base / "sweep.log");
 

@@ -4,11 +4,7 @@
 
 #include <signal.h>
 #include <sqlite3.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <chrono>
 #include <map>
@@ -21,14 +17,14 @@
 #include "synth/sweep.h"
 #include "test_util.h"
 
-extern char** environ;
-
 namespace gsqhw::synth {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using test::read_file;
 using test::scratch_dir;
+using test::spawn;
+using test::wait_exit;
 
 // Eight quick points (baselines synthesize in about a second each, no co-simulation).
 const std::vector<std::string> kDesigns = {
@@ -40,26 +36,6 @@ std::vector<std::string> sweep_argv(const fs::path& out, bool report) {
   argv.insert(argv.end(), kDesigns.begin(), kDesigns.end());
   if (!report) argv.push_back("--no-report");
   return argv;
-}
-
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int rows_in(const fs::path& db) {
