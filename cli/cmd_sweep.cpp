@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/synthesis_options.h"
 #include "sim/design.h"
 #include "sim/errors.h"
 #include "synth/sweep.h"
@@ -23,10 +24,7 @@ struct SweepArgs {
   bool no_baselines = false;
   bool all_iso = false;
   bool array_all = false;
-  std::vector<std::string> liberty;
-  std::string pdk, pdk_dir;
-  double clock_ns = 30.0;
-  double input_activity = 0.1;
+  SynthesisArgs synthesis;
   std::vector<std::string> traces;
   std::string activity = "rtl";
   std::string headline_activity = "gate";
@@ -67,11 +65,7 @@ Runner setup(CLI::App& app) {
                  "INT-b arrays (fixed32.0, fixed32.16), area only; 'none' to skip (default 8x8)");
   app.add_flag("--array-all-formats", args->array_all,
                "every format at array level (default: the headline pair GSE-INT b* and FP8 E4M3)");
-  app.add_option("--liberty", args->liberty, "Liberty file(s); default OSU 0.18um");
-  app.add_option("--pdk", args->pdk, "named library: sky130 or asap7 (needs --pdk-dir)");
-  app.add_option("--pdk-dir", args->pdk_dir, "folder holding the PDK's .lib.gz files");
-  app.add_option("--clock", args->clock_ns, "clock period in ns (default 30: every default design meets it at 180 nm)");
-  app.add_option("--input-activity", args->input_activity, "vectorless toggle rate per cycle at data inputs (default 0.1)");
+  add_synthesis_options(app, args->synthesis);
   app.add_option("--trace", args->traces, "trace files/folders (default: built-in tiny LoRA set in each design's format)");
   app.add_option("--activity", args->activity, "workload power from: rtl (default: RTL simulation, ports and registers), gate (gate-level simulation of the netlist, every net; slow), none");
   app.add_option("--headline-activity", args->headline_activity,
@@ -106,11 +100,9 @@ Runner setup(CLI::App& app) {
     } else {
       options.grid.amortisation_array.clear();
     }
-    options.library.pdk = args->pdk;
-    options.library.pdk_dir = args->pdk_dir;
-    for (const auto& f : args->liberty) options.library.files.push_back(f);
-    options.clock_ns = args->clock_ns;
-    options.input_activity = args->input_activity;
+    options.library = library_choice(args->synthesis);
+    options.clock_ns = args->synthesis.clock_ns;
+    options.input_activity = args->synthesis.input_activity;
     for (const auto& t : args->traces) options.traces.push_back(t);
     if (args->activity != "gate" && args->activity != "rtl" && args->activity != "none")
       throw UsageError(fmt::format("--activity '{}' is not one of gate, rtl, none", args->activity));

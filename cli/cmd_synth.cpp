@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/synthesis_options.h"
 #include "sim/design.h"
 #include "sim/errors.h"
 #include "synth/baseline.h"
@@ -17,11 +18,7 @@ namespace {
 
 struct SynthArgs {
   std::string design;
-  std::vector<std::string> liberty;
-  std::string pdk;
-  std::string pdk_dir;
-  double clock_ns = 30.0;
-  double input_activity = 0.1;
+  SynthesisArgs synthesis;
   std::vector<std::string> traces;
   bool no_cosim = false;
   std::string activity = "gate";
@@ -49,12 +46,7 @@ Runner setup(CLI::App& app) {
       "lota:n=4,g=64,r=8,omega=2@pe and ptq161:salient=0.2@array8x1 (docs/siblings.md). Units: area um^2 (library units), power mW,\n"
       "energy pJ per MAC.");
   app.add_option("--design", args->design, "design point, e.g. gse:b=6@pe or fp8:e4m3@array4x4,acc=fp32")->required();
-  app.add_option("--liberty", args->liberty, "Liberty file(s) (.lib or .lib.gz); default OSU 0.18um");
-  app.add_option("--pdk", args->pdk, "named library: sky130 or asap7 (needs --pdk-dir)");
-  app.add_option("--pdk-dir", args->pdk_dir, "folder holding the PDK's .lib.gz files");
-  app.add_option("--clock", args->clock_ns, "clock period in ns (default 30: every default design meets it at 180 nm)");
-  app.add_option("--input-activity", args->input_activity,
-                 "vectorless power: transitions per cycle at each data input (default 0.1)");
+  add_synthesis_options(app, args->synthesis);
   app.add_option("--trace", args->traces, "trace files or folders (default: the built-in tiny LoRA set)");
   app.add_flag("--no-cosim", args->no_cosim, "skip the RTL co-simulation (numbers are then unverified)");
   app.add_option("--activity", args->activity, "workload power from: gate (default), rtl, none");
@@ -65,13 +57,9 @@ Runner setup(CLI::App& app) {
   return [args]() -> int {
     synth::PointRequest request;
     request.design = args->design;
-    request.library.pdk = args->pdk;
-    request.library.pdk_dir = args->pdk_dir;
-    for (const auto& f : args->liberty) request.library.files.push_back(f);
-    if (!request.library.pdk.empty() && args->pdk_dir.empty())
-      throw UsageError(fmt::format("--pdk {} needs --pdk-dir DIR", args->pdk));
-    request.clock_ns = args->clock_ns;
-    request.input_activity = args->input_activity;
+    request.library = library_choice(args->synthesis);
+    request.clock_ns = args->synthesis.clock_ns;
+    request.input_activity = args->synthesis.input_activity;
     for (const auto& t : args->traces) request.traces.push_back(t);
     request.cosim = !args->no_cosim;
     request.activity = args->activity;
