@@ -193,6 +193,46 @@ TraceError trace_error(const std::string& format_spec, const std::string& acc_sp
   return error;
 }
 
+FlowOptions point_flow_options(const PointRequest& request, const fs::path& out) {
+  FlowOptions options;
+  options.clock_ns = request.clock_ns;
+  options.input_activity = request.input_activity;
+  options.work_dir = out / "synth";
+  return options;
+}
+
+nlohmann::json run_point_stages(const PointRequest& request, nlohmann::json result,
+                                const std::function<void(PointContext& ctx, nlohmann::json& result)>& stages) {
+  result["clock_ns"] = request.clock_ns;
+  result["status"] = "running";
+  PointContext ctx;
+  ctx.out = fs::absolute(request.out_dir);
+  ctx.cache = request.cache_dir.empty() ? default_cache_dir() : request.cache_dir;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    fs::create_directories(ctx.out);
+    ctx.stage = "liberty";
+    ctx.library = resolve_library(request.library);
+    result["liberty"] = ctx.library.name;
+    result["liberty_hash"] = ctx.library.hash;
+    result["tools"] = tool_versions().str();
+    stages(ctx, result);
+    if (result["status"] == "running") result["status"] = "ok";
+  } catch (const ToolMissing&) {
+    throw;  // the whole sweep cannot proceed without its tools
+  } catch (const std::exception& e) {
+    result["status"] = "error";
+    result["error"] = fmt::format("{}: {}", ctx.stage, e.what());
+    // A tool that ran out of disk often says only "failed": name the cause when it is that.
+    if (std::string cause = disk_full_cause(ctx.out); !cause.empty())
+      result["error"] = fmt::format("{}: {} [{}]", ctx.stage, cause, e.what());
+    else if (mentions_full_disk(e.what()))
+      result["error"] = fmt::format("{}: disk full (a write failed): {}", ctx.stage, e.what());
+  }
+  finish_result(result, seconds_since(start), ctx.out);
+  return result;
+}
+
 nlohmann::json evaluate_point(const PointRequest& request) {
   if (request.out_dir.empty()) throw UsageError("evaluate_point: no output folder");
   if (request.activity != "gate" && request.activity != "rtl" && request.activity != "none")
@@ -204,26 +244,17 @@ nlohmann::json evaluate_point(const PointRequest& request) {
   if (is_baseline) baseline = Baseline::parse(request.design);
   else design = DesignPoint::parse(request.design);
 
-  nlohmann::json result;
-  result["design"] = is_baseline ? baseline->str() : design->str();
-  result["kind"] = is_baseline ? "baseline" : "design";
-  if (is_baseline) describe_baseline(*baseline, result);
-  else describe_design(*design, result);
-  result["clock_ns"] = request.clock_ns;
-  result["status"] = "running";
+  nlohmann::json described;
+  described["design"] = is_baseline ? baseline->str() : design->str();
+  described["kind"] = is_baseline ? "baseline" : "design";
+  if (is_baseline) describe_baseline(*baseline, described);
+  else describe_design(*design, described);
 
-  const fs::path out = fs::absolute(request.out_dir);
-  const fs::path cache = request.cache_dir.empty() ? default_cache_dir() : request.cache_dir;
-  auto total_start = std::chrono::steady_clock::now();
-  std::string stage = "setup";
-  try {
-    fs::create_directories(out);
-    stage = "liberty";
-    LibrarySet library = resolve_library(request.library);
-    result["liberty"] = library.name;
-    result["liberty_hash"] = library.hash;
-    const ToolVersions& tools = tool_versions();
-    result["tools"] = tools.str();
+  return run_point_stages(request, std::move(described), [&](PointContext& ctx, nlohmann::json& result) {
+    const fs::path& out = ctx.out;
+    const fs::path& cache = ctx.cache;
+    const LibrarySet& library = ctx.library;
+    std::string& stage = ctx.stage;
 
     // --- RTL
     stage = "generate";
@@ -285,19 +316,14 @@ nlohmann::json evaluate_point(const PointRequest& request) {
         if (!cosim.pass) {
           result["status"] = "cosim_failed";
           result["error"] = "RTL differs from the golden model: " + first_mismatch(cosim);
-          result["seconds"] = seconds_since(total_start);
-          write_json_atomically(out / "result.json", result);
-          return result;
+          return;
         }
       }
     }
 
     // --- synthesis, timing, vectorless power
     stage = "synthesis";
-    FlowOptions flow_options;
-    flow_options.clock_ns = request.clock_ns;
-    flow_options.input_activity = request.input_activity;
-    flow_options.work_dir = out / "synth";
+    const FlowOptions flow_options = point_flow_options(request, out);
     FlowResult flow = run_flow(verilog, top, library, flow_options);
     record_flow(flow, macs_per_cycle, result);
 
@@ -340,20 +366,7 @@ nlohmann::json evaluate_point(const PointRequest& request) {
       double energy_j = power.power.total * static_cast<double>(activity.cycles) * request.clock_ns * 1e-9;
       result["pj_per_mac"] = macs > 0 ? energy_j / macs * 1e12 : 0.0;
     }
-    result["status"] = "ok";
-  } catch (const ToolMissing&) {
-    throw;  // the whole sweep cannot proceed without its tools
-  } catch (const std::exception& e) {
-    result["status"] = "error";
-    result["error"] = fmt::format("{}: {}", stage, e.what());
-    // A tool that ran out of disk often says only "failed": name the cause when it is that.
-    if (std::string cause = disk_full_cause(out); !cause.empty())
-      result["error"] = fmt::format("{}: {} [{}]", stage, cause, e.what());
-    else if (mentions_full_disk(e.what()))
-      result["error"] = fmt::format("{}: disk full (a write failed): {}", stage, e.what());
-  }
-  finish_result(result, seconds_since(total_start), out);
-  return result;
+  });
 }
 
 }  // namespace gsqhw::synth

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,27 @@ void record_flow_figures(const FlowResult& flow, int64_t macs_per_cycle, nlohman
 
 // Default cache folder: $GSQHW_CACHE or ~/.cache/gsqhw.
 std::filesystem::path default_cache_dir();
+
+// What the stages of a point evaluation work with (run_point_stages).
+struct PointContext {
+  std::filesystem::path out;    // the request's output folder, absolute
+  std::filesystem::path cache;  // the request's cache folder, or default_cache_dir()
+  LibrarySet library;           // resolved; its name and hash are in the result
+  std::string stage = "setup";  // the stage running now: an error names it
+};
+
+// The frame every point evaluation (designs, baselines, sibling designs) runs its stages in.
+// `result` already describes the design; this records the clock and status "running", creates
+// the output folder, resolves the library (recorded with the tool versions) and calls
+// `stages`. An exception becomes status "error" naming ctx.stage (and a full disk when that was
+// the cause); ToolMissing is rethrown, since no other point can run without the tools either.
+// Stages that stop early set the status themselves, otherwise it becomes "ok". The run time
+// and out/result.json are written last.
+nlohmann::json run_point_stages(const PointRequest& request, nlohmann::json result,
+                                const std::function<void(PointContext& ctx, nlohmann::json& result)>& stages);
+
+// Synthesis options of a point: the request's clock and input activity, work folder out/synth.
+struct FlowOptions;
+FlowOptions point_flow_options(const PointRequest& request, const std::filesystem::path& out);
 
 }  // namespace gsqhw::synth

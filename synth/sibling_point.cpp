@@ -173,24 +173,14 @@ double sibling_bits_per_weight(const SiblingDesign& design, int64_t rows, int64_
 nlohmann::json evaluate_sibling_point(const PointRequest& request) {
   if (request.out_dir.empty()) throw UsageError("evaluate_point: no output folder");
   const SiblingDesign design = SiblingDesign::parse(request.design);
-  nlohmann::json result;
-  result["design"] = design.str();
-  result["kind"] = "sibling";
-  describe(design, result);
-  result["clock_ns"] = request.clock_ns;
-  result["status"] = "running";
+  nlohmann::json described;
+  described["design"] = design.str();
+  described["kind"] = "sibling";
+  describe(design, described);
 
-  const fs::path out = fs::absolute(request.out_dir);
-  const fs::path cache = request.cache_dir.empty() ? default_cache_dir() : request.cache_dir;
-  auto total_start = std::chrono::steady_clock::now();
-  std::string stage = "setup";
-  try {
-    fs::create_directories(out);
-    stage = "liberty";
-    LibrarySet library = resolve_library(request.library);
-    result["liberty"] = library.name;
-    result["liberty_hash"] = library.hash;
-    result["tools"] = tool_versions().str();
+  return run_point_stages(request, std::move(described), [&](PointContext& ctx, nlohmann::json& result) {
+    const fs::path& out = ctx.out;
+    std::string& stage = ctx.stage;
 
     stage = "generate";
     const rtlcheck::RtlBundle rtl = design.generate();
@@ -199,7 +189,7 @@ nlohmann::json evaluate_sibling_point(const PointRequest& request) {
     for (const auto& f : rtl.files) verilog.push_back(out / "rtl" / f.first);
 
     stage = "traces";
-    const std::vector<fs::path> traces = sibling_traces(request, cache, result);
+    const std::vector<fs::path> traces = sibling_traces(request, ctx.cache, result);
     result["traces"] = traces.size();
     nlohmann::json names = nlohmann::json::array(), files = nlohmann::json::array();
     std::vector<SiblingCase> cases;
@@ -234,36 +224,23 @@ nlohmann::json evaluate_sibling_point(const PointRequest& request) {
     ActivityRun activity;
     if (request.cosim) {
       stage = "co-simulation";
-      if (!cosimulate(design, rtl, cases, activity_traces, out / "cosim", activity, result)) {
-        finish_result(result, seconds_since(total_start), out);
-        return result;
-      }
+      if (!cosimulate(design, rtl, cases, activity_traces, out / "cosim", activity, result))
+        return;  // the result says why (status cosim_failed)
     }
 
     stage = "synthesis";
-    FlowOptions flow_options;
-    flow_options.clock_ns = request.clock_ns;
-    flow_options.input_activity = request.input_activity;
-    flow_options.work_dir = out / "synth";
-    FlowResult flow = run_flow(verilog, rtl.top, library, flow_options);
+    const FlowOptions flow_options = point_flow_options(request, out);
+    FlowResult flow = run_flow(verilog, rtl.top, ctx.library, flow_options);
     record_flow_figures(flow, design.macs_per_cycle(), result);
 
     result["activity_source"] = "none";
     if (activity_traces > 0) {
       stage = "activity";
       fs::create_directories(out / "activity");
-      workload_power(design, rtl, cases, activity_traces, std::move(activity), request, flow, library, flow_options,
-                     out / "activity", result);
+      workload_power(design, rtl, cases, activity_traces, std::move(activity), request, flow, ctx.library,
+                     flow_options, out / "activity", result);
     }
-    result["status"] = "ok";
-  } catch (const ToolMissing&) {
-    throw;
-  } catch (const std::exception& e) {
-    result["status"] = "error";
-    result["error"] = fmt::format("{}: {}", stage, e.what());
-  }
-  finish_result(result, seconds_since(total_start), out);
-  return result;
+  });
 }
 
 }  // namespace gsqhw::synth
