@@ -72,6 +72,9 @@ bool mxcsr_is_ieee_default() {
 // The GSE path runs only after that check, so its scans, packing and drivers are compiled for
 // AVX2 too (GCC then vectorises their loops with AVX2 instead of SSE2).
 #define GSQHW_AVX2_FUNCTION __attribute__((target("avx2,fma")))
+// Kernels and epilogues are inlined into the tile loop (tile_over_groups), so that the group
+// sums stay in registers between them.
+#define GSQHW_INLINE_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
 
 // ---------------------------------------------------------------------------------------------
 // Aligned scratch memory (zero-initialised unless asked not to)
@@ -187,16 +190,60 @@ GSQHW_AVX2_FUNCTION std::vector<int32_t> offset_corrections(const QuantizedTenso
   return out;
 }
 
-// square_sums as in pack_a_rows, per B row (output column).
+// Four k-chunks of the 16 columns of one full panel: chunk i of column c (its 4 bytes: 2
+// int16 or 4 int8 codes, narrowed from int32 with saturation, which never applies: the
+// kernels are only chosen for codes that fit) goes to 32-bit lane c of the panel's chunk i.
+// Per column the 4 chunks are one 128-bit vector; 4x4 transposes of 32-bit lanes regroup
+// them by chunk.
+template <typename Code>
+GSQHW_INLINE_AVX2 __m128i column_chunks(const int32_t* src) {
+  if constexpr (sizeof(Code) == 2) {  // 8 codes -> 8 int16
+    const __m256i codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+    return _mm256_castsi256_si128(
+        _mm256_permute4x64_epi64(_mm256_packs_epi32(codes, codes), 0b1000));
+  } else {  // 16 codes -> 16 int8; packs work per 128-bit half, the permute restores order
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 8));
+    const __m256i words = _mm256_packs_epi16(_mm256_packs_epi32(lo, hi), _mm256_setzero_si256());
+    return _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0)));
+  }
+}
+
+template <typename Code>
+GSQHW_INLINE_AVX2 void pack_four_chunks(const int32_t* src, int64_t cols, Code* dst) {
+  constexpr int per_chunk = kChunkBytes / sizeof(Code);
+  for (int c0 = 0; c0 < kTileCols; c0 += 4) {
+    const __m128i v0 = column_chunks<Code>(src + (c0 + 0) * cols);
+    const __m128i v1 = column_chunks<Code>(src + (c0 + 1) * cols);
+    const __m128i v2 = column_chunks<Code>(src + (c0 + 2) * cols);
+    const __m128i v3 = column_chunks<Code>(src + (c0 + 3) * cols);
+    const __m128i t0 = _mm_unpacklo_epi32(v0, v1), t1 = _mm_unpacklo_epi32(v2, v3);
+    const __m128i t2 = _mm_unpackhi_epi32(v0, v1), t3 = _mm_unpackhi_epi32(v2, v3);
+    const __m128i rows[4] = {_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1),
+                             _mm_unpacklo_epi64(t2, t3), _mm_unpackhi_epi64(t2, t3)};
+    for (int i = 0; i < 4; ++i)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (i * kTileCols + c0) * per_chunk), rows[i]);
+  }
+}
+
+// square_sums as in pack_a_rows, per B row (output column). Full panels go 4 chunks at a
+// time (pack_four_chunks); a partial last panel and the last k (< 4 chunks) element-wise.
 template <typename Code>
 GSQHW_AVX2_FUNCTION void pack_b_panels(const QuantizedTensor& b, int64_t padded_k,
                                        Code* __restrict out, int g, int64_t* square_sums) {
   constexpr int per_chunk = kChunkBytes / sizeof(Code);
   const int64_t cols = b.cols, full_chunks = cols / per_chunk, groups = b.groups_per_row();
+  const int64_t full_panels = b.rows / kTileCols, vector_k = cols / (4 * per_chunk) * (4 * per_chunk);
+  for (int64_t panel = 0; panel < full_panels; ++panel)
+    for (int64_t k0 = 0; k0 < vector_k; k0 += 4 * per_chunk)
+      pack_four_chunks<Code>(b.codes.data() + panel * kTileCols * cols + k0, cols,
+                             out + panel * padded_k * kTileCols + k0 * kTileCols);
   for (int64_t n = 0; n < b.rows; ++n) {
     const int32_t* __restrict src = b.codes.data() + n * cols;
     Code* __restrict dst = out + (n / kTileCols) * padded_k * kTileCols + (n % kTileCols) * per_chunk;
-    for (int64_t q = 0; q < full_chunks; ++q)
+    const int64_t first_chunk = n < full_panels * kTileCols ? vector_k / per_chunk : 0;
+    for (int64_t q = first_chunk; q < full_chunks; ++q)
       for (int i = 0; i < per_chunk; ++i)
         dst[q * per_chunk * kTileCols + i] = static_cast<Code>(src[q * per_chunk + i]);
     for (int64_t k = full_chunks * per_chunk; k < cols; ++k)  // the rest of a partial chunk
@@ -210,10 +257,6 @@ GSQHW_AVX2_FUNCTION void pack_b_panels(const QuantizedTensor& b, int64_t padded_
 // sums[r][v] = the 8 int32 sums of A row r with columns 8v..8v+7.
 
 using TileSums = __m256i[kTileRows][2];
-
-// Kernels and epilogues are inlined into the tile loop (tile_over_groups), so that the group
-// sums stay in registers between them.
-#define GSQHW_INLINE_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
 
 inline int32_t load_chunk(const void* p) {
   int32_t chunk;
