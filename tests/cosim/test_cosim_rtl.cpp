@@ -166,27 +166,37 @@ void expect_pass(const CosimDesign& d, const std::vector<CosimGemm>& gemms,
   for (const auto& g : r.per_gemm) EXPECT_EQ(g.measured_cycles, g.timing.cycles) << g.trace;
 }
 
+// The format's random GEMMs followed by `adversarial` ones.
+std::vector<CosimGemm> with_random_gemms(const std::string& format_spec,
+                                         const std::vector<CosimGemm>& adversarial) {
+  auto gemms = random_gemms(format_spec);
+  gemms.insert(gemms.end(), adversarial.begin(), adversarial.end());
+  return gemms;
+}
+
+// The tiny model's LoRA layer (56 GEMMs, quantized with the design's format): bit-exact, in
+// exactly the cycles the manifest's timing predicts.
+CosimResult expect_tiny_traces_pass(const CosimDesign& d) {
+  auto traces = ensure_builtin_tiny_traces(test_cache() / "traces", d.design.format, d.design.acc);
+  CosimResult r = run_cosim_traces(d, traces, options());
+  EXPECT_TRUE(r.pass) << describe(r);
+  EXPECT_EQ(r.gemms, static_cast<int64_t>(traces.size()));
+  for (const auto& g : r.per_gemm) EXPECT_EQ(g.measured_cycles, g.timing.cycles) << g.trace;
+  return r;
+}
+
 // ---- one test per design ----
 
 TEST(CosimRtl, GsePeRandomAndAdversarial) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse("gse:b=6,g=8,e=5@pe,acc=fixed32.16"));
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : gse_adversarial(d.design.format, 6, 8, 5, false)) gemms.push_back(g);
-  expect_pass(d, gemms);
+  expect_pass(d, with_random_gemms(d.design.format, gse_adversarial(d.design.format, 6, 8, 5, false)));
 }
 
 TEST(CosimRtl, GseArrayPipelinedNarrowAccumulatorAndTinyTraces) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse(
       "gse:b=4,g=4,e=4,scale=floor,round=rne,range=full@array2x3,acc=fixed20.6,pipe=2"));
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : gse_adversarial(d.design.format, 4, 4, 4, true)) gemms.push_back(g);
-  expect_pass(d, gemms);
-  // The tiny model's LoRA layer (56 GEMMs, quantized with the design's format).
-  auto traces = ensure_builtin_tiny_traces(test_cache() / "traces", d.design.format, d.design.acc);
-  CosimResult r = run_cosim_traces(d, traces, options());
-  EXPECT_TRUE(r.pass) << describe(r);
-  EXPECT_EQ(r.gemms, static_cast<int64_t>(traces.size()));
-  EXPECT_GT(r.macs, 0);
+  expect_pass(d, with_random_gemms(d.design.format, gse_adversarial(d.design.format, 4, 4, 4, true)));
+  EXPECT_GT(expect_tiny_traces_pass(d).macs, 0);
 }
 
 // The shared-column GSE arrays (align=shared): groups shorter than R, partial last groups and
@@ -197,9 +207,7 @@ void expect_shared_column_pass(const std::string& spec, int b, int G, int E) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse(spec));
   ASSERT_EQ(d.manifest["architecture"], "shared-column");
   ASSERT_EQ(d.array.min_steps_per_group, d.array.rows);
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : gse_adversarial(d.design.format, b, G, E, false)) gemms.push_back(g);
-  expect_pass(d, gemms);
+  expect_pass(d, with_random_gemms(d.design.format, gse_adversarial(d.design.format, b, G, E, false)));
   auto traces = ensure_builtin_tiny_traces(test_cache() / "traces", d.design.format, d.design.acc);
   CosimResult r = run_cosim_traces(d, traces, options());
   EXPECT_TRUE(r.pass) << describe(r);
@@ -226,14 +234,8 @@ void expect_ws_pass(const std::string& spec, const std::vector<CosimGemm>& adver
   SCOPED_TRACE(spec);
   CosimDesign d = cosim_design_generate(DesignPoint::parse(spec));
   ASSERT_TRUE(d.array.weight_stationary);
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : adversarial) gemms.push_back(g);
-  expect_pass(d, gemms);
-  auto traces = ensure_builtin_tiny_traces(test_cache() / "traces", d.design.format, d.design.acc);
-  CosimResult r = run_cosim_traces(d, traces, options());
-  EXPECT_TRUE(r.pass) << describe(r);
-  EXPECT_EQ(r.gemms, static_cast<int64_t>(traces.size()));
-  for (const auto& g : r.per_gemm) EXPECT_EQ(g.measured_cycles, g.timing.cycles) << g.trace;
+  expect_pass(d, with_random_gemms(d.design.format, adversarial));
+  expect_tiny_traces_pass(d);
 }
 
 TEST(CosimRtl, WeightStationaryGseArray) {
@@ -253,39 +255,30 @@ TEST(CosimRtl, WeightStationaryInt8Array) {
 
 TEST(CosimRtl, Fp8E4m3PeFp32Accumulator) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse("fp8:e4m3@pe,acc=fp32"));
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : minifloat_adversarial(d.design.format, 8)) gemms.push_back(g);
-  expect_pass(d, gemms);
+  expect_pass(d, with_random_gemms(d.design.format, minifloat_adversarial(d.design.format, 8)));
 }
 
 TEST(CosimRtl, Fp8E5m2ArrayFixedAccumulator) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse("fp8:e5m2@array3x2,acc=fixed32.16"));
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : minifloat_adversarial(d.design.format, 8)) gemms.push_back(g);
-  expect_pass(d, gemms);
+  expect_pass(d, with_random_gemms(d.design.format, minifloat_adversarial(d.design.format, 8)));
 }
 
 TEST(CosimRtl, Int8ArraySaturatingAccumulator) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse("int8@array2x2,acc=fixed24.0"));
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : int8_adversarial(d.design.format)) gemms.push_back(g);
-  expect_pass(d, gemms);
+  expect_pass(d, with_random_gemms(d.design.format, int8_adversarial(d.design.format)));
 }
 
 TEST(CosimRtl, Bf16AndFp16Pes) {
   for (const char* spec : {"bf16@pe,acc=fp32", "fp16@pe,acc=fixed32.16"}) {
     SCOPED_TRACE(spec);
     CosimDesign d = cosim_design_generate(DesignPoint::parse(spec));
-    auto gemms = random_gemms(d.design.format);
-    for (auto& g : minifloat_adversarial(d.design.format, 16)) gemms.push_back(g);
-    expect_pass(d, gemms);
+    expect_pass(d, with_random_gemms(d.design.format, minifloat_adversarial(d.design.format, 16)));
   }
 }
 
 TEST(CosimRtl, SystemCTestbenchGivesTheSameVerdict) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse("gse:b=6,g=8,e=5@pe,acc=fixed32.16"));
-  auto gemms = random_gemms(d.design.format);
-  for (auto& g : gse_adversarial(d.design.format, 6, 8, 5, false)) gemms.push_back(g);
+  auto gemms = with_random_gemms(d.design.format, gse_adversarial(d.design.format, 6, 8, 5, false));
   CosimOptions o = options();
   o.systemc = true;
   CosimResult r = run_cosim_gemms(d, gemms, o);
