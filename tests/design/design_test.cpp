@@ -56,22 +56,24 @@ TEST(DesignPoint, SlugIsFilesystemSafeAndDistinguishesDesigns) {
   }
 }
 
+// The UsageError message parsing `text` gives, "<no error>" when it parses.
+std::string parse_error_of(const char* text) {
+  try {
+    DesignPoint::parse(text);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
 TEST(DesignPoint, RefusesImpossibleDesignsNamingTheLimit) {
-  auto message_of = [](const char* text) {
-    try {
-      DesignPoint::parse(text);
-    } catch (const UsageError& e) {
-      return std::string(e.what());
-    }
-    return std::string("<no error>");
-  };
-  EXPECT_NE(message_of("gse:b=6@array0x4").find("rows R = 0"), std::string::npos);
-  EXPECT_NE(message_of("gse:b=6@array4x65").find("columns C = 65"), std::string::npos);
-  EXPECT_NE(message_of("gse:b=6@pe,pipe=9").find("pipe = 9"), std::string::npos);
-  EXPECT_NE(message_of("gse:b=6@tile4x4").find("not one of pe"), std::string::npos);
-  EXPECT_NE(message_of("gse:b=6").find("needs <format>@<level>"), std::string::npos);
-  EXPECT_NE(message_of("gse:b=6@pe,flow=diag").find("dataflow 'diag'"), std::string::npos);
-  EXPECT_NE(message_of("gse:b=6@pe,speed=9").find("unknown design option"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6@array0x4").find("rows R = 0"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6@array4x65").find("columns C = 65"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6@pe,pipe=9").find("pipe = 9"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6@tile4x4").find("not one of pe"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6").find("needs <format>@<level>"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6@pe,flow=diag").find("dataflow 'diag'"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6@pe,speed=9").find("unknown design option"), std::string::npos);
   EXPECT_THROW(DesignPoint::parse("gse:b=1@pe"), UsageError);  // the format's own limit
 }
 
@@ -91,20 +93,12 @@ TEST(DesignPoint, SharedAlignmentIsPrintedOnlyWhenSet) {
 }
 
 TEST(DesignPoint, SharedAlignmentIsRefusedWhereItMeansNothing) {
-  auto message_of = [](const char* text) {
-    try {
-      DesignPoint::parse(text);
-    } catch (const UsageError& e) {
-      return std::string(e.what());
-    }
-    return std::string("<no error>");
-  };
-  EXPECT_NE(message_of("fp8:e4m3@array4x4,acc=fp32,align=shared").find("has no groups"),
+  EXPECT_NE(parse_error_of("fp8:e4m3@array4x4,acc=fp32,align=shared").find("has no groups"),
             std::string::npos);
-  EXPECT_NE(message_of("int8@array2x2,acc=fixed32.0,align=shared").find("has no groups"),
+  EXPECT_NE(parse_error_of("int8@array2x2,acc=fixed32.0,align=shared").find("has no groups"),
             std::string::npos);
-  EXPECT_NE(message_of("gse:b=6@pe,align=shared").find("single PE"), std::string::npos);
-  EXPECT_NE(message_of("gse:b=6@array2x2,align=column").find("alignment 'column'"),
+  EXPECT_NE(parse_error_of("gse:b=6@pe,align=shared").find("single PE"), std::string::npos);
+  EXPECT_NE(parse_error_of("gse:b=6@array2x2,align=column").find("alignment 'column'"),
             std::string::npos);
 }
 
