@@ -24,6 +24,14 @@ float tensor_value(int tensor_id, int64_t i) {
 // vocab 10, seq_len 8.
 ModelShape small_shape() { return {"small", 16, 32, 2, 4, 2, 10, 8, true}; }
 
+// Options of a test checkpoint: the defaults with one lambda's edits (l2c, hf below).
+template <typename Options, typename Edit>
+Options edited(Edit edit) {
+  Options o;
+  edit(o);
+  return o;
+}
+
 struct Llama2cOptions {
   bool shared = true;
   bool legacy_freq = true;
@@ -32,13 +40,8 @@ struct Llama2cOptions {
   int64_t drop_bytes = 0;
   bool nan_in_wk = false;
 };
-
-template <typename F>
-Llama2cOptions l2c(F edit) {
-  Llama2cOptions o;
-  edit(o);
-  return o;
-}
+template <typename Edit>
+Llama2cOptions l2c(Edit edit) { return edited<Llama2cOptions>(edit); }
 
 // Writes a llama2.c checkpoint; tensor t (in file order) holds tensor_value(t, i).
 void write_llama2c(const std::filesystem::path& file, const Llama2cOptions& o = {}) {
@@ -148,13 +151,8 @@ struct HfOptions {
   int64_t truncate = 0;
   bool config = false;
 };
-
-template <typename F>
-HfOptions hf(F edit) {
-  HfOptions o;
-  edit(o);
-  return o;
-}
+template <typename Edit>
+HfOptions hf(Edit edit) { return edited<HfOptions>(edit); }
 
 // Writes a Hugging Face LLaMA checkpoint; tensor t (in name order) holds tensor_value(t, i).
 void write_hf(const std::filesystem::path& file, const HfOptions& o = {}) {
