@@ -13,6 +13,7 @@
 #include "gen/lota.h"
 #include "sim/errors.h"
 #include "sim/lota.h"
+#include "workloads/lora.h"
 #include "workloads/synthetic.h"
 
 namespace {
@@ -105,8 +106,8 @@ int run_lota(LotaOptions o) {
 
   const QuantizedTensor xq = lota::quantize_activations(d.x.data(), l.tokens, d.d_in);
   const lota::MergedGemmResult y = lota::merged_gemm(xq, merged.merged);
-  const std::vector<float> y_fp32 = cli::fp32_product(d.x, target, l.tokens, d.d_out, d.d_in);
-  const std::vector<float> y_merged_fp32 = cli::fp32_product(d.x, merged_deq, l.tokens, d.d_out, d.d_in);
+  const std::vector<float> y_fp32 = reference_product(d.x, target, l.tokens, d.d_out, d.d_in);
+  const std::vector<float> y_merged_fp32 = reference_product(d.x, merged_deq, l.tokens, d.d_out, d.d_in);
 
   const double weights = static_cast<double>(d.d_out) * d.d_in;
   const double bits_merged = p.bits + 32.0 / p.group;  // FP16 scale and zero per group

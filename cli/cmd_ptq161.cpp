@@ -12,6 +12,7 @@
 #include "gen/ptq161.h"
 #include "sim/errors.h"
 #include "sim/ptq161.h"
+#include "workloads/lora.h"
 
 namespace {
 
@@ -44,7 +45,7 @@ int run_ptq161(const Ptq161Options& options) {
   layer.dequantize(deq.data());
   const QuantizedTensor xq = ptq161::quantize_activations(d.x.data(), o.tokens, layer);
   const ptq161::Ptq161GemmResult y = ptq161::gemm(xq, layer);
-  const std::vector<float> y_fp32 = cli::fp32_product(d.x, d.w, o.tokens, d.d_out, d.d_in);
+  const std::vector<float> y_fp32 = reference_product(d.x, d.w, o.tokens, d.d_out, d.d_in);
   const double binary_only = output_error(d, std::vector<uint8_t>(d.d_in, 0), options.params, o.tokens, y_fp32);
 
   const ptq161::BitsBreakdown bits = ptq161::storage_bits(layer);

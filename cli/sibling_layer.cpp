@@ -76,18 +76,6 @@ double relative_error(const std::vector<float>& a, const std::vector<float>& ref
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-std::vector<float> fp32_product(const std::vector<float>& x, const std::vector<float>& w,
-                                int64_t tokens, int64_t d_out, int64_t d_in) {
-  std::vector<float> y(tokens * d_out);
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t o = 0; o < d_out; ++o) {
-      double s = 0;
-      for (int64_t i = 0; i < d_in; ++i) s += static_cast<double>(x[t * d_in + i]) * w[o * d_in + i];
-      y[t * d_out + o] = static_cast<float>(s);
-    }
-  return y;
-}
-
 nlohmann::json synthesize(const rtlcheck::RtlBundle& rtl, const std::filesystem::path& dir,
                           double clock_ns, double input_activity, double macs_per_cycle) {
   std::vector<std::filesystem::path> files;

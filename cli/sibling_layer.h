@@ -43,9 +43,6 @@ LayerData load_layer(const SiblingLayerOptions& o);
 
 // Relative Frobenius error ||a - ref|| / ||ref|| (absolute when ref is zero).
 double relative_error(const std::vector<float>& a, const std::vector<float>& ref);
-// Y = X W^T in binary64, rounded to FP32 (X tokens x d_in, W d_out x d_in).
-std::vector<float> fp32_product(const std::vector<float>& x, const std::vector<float>& w,
-                                int64_t tokens, int64_t d_out, int64_t d_in);
 
 // Yosys + OpenSTA on the default library (synth/flow.h, vectorless power): the same flow and
 // settings as `gsqhw synth` / the sweep, so the figures sit next to their GSE-INT/FP8 rows.

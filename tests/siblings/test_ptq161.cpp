@@ -9,6 +9,7 @@
 #include "sim/lota.h"
 #include "sim/ptq161.h"
 #include "tests/siblings/random_data.h"
+#include "workloads/lora.h"
 
 namespace gsqhw {
 namespace {
@@ -100,25 +101,9 @@ TEST(Ptq161Quantize, CodesScalesAndSalientReconstruction) {
   }
 }
 
+// ||a - ref|| / ||ref|| over same-sized outputs.
 double relative_error(const std::vector<float>& a, const std::vector<float>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - ref[i]) * (static_cast<double>(a[i]) - ref[i]);
-    den += static_cast<double>(ref[i]) * ref[i];
-  }
-  return std::sqrt(num / den);
-}
-
-std::vector<float> fp32_product(const std::vector<float>& x, const std::vector<float>& w,
-                                int64_t tokens, int64_t d_out, int64_t d_in) {
-  std::vector<float> y(tokens * d_out);
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t o = 0; o < d_out; ++o) {
-      double s = 0;
-      for (int64_t c = 0; c < d_in; ++c) s += static_cast<double>(x[t * d_in + c]) * w[o * d_in + c];
-      y[t * d_out + o] = static_cast<float>(s);
-    }
-  return y;
+  return error_stats(a.data(), ref.data(), static_cast<int64_t>(ref.size())).rel_rms;
 }
 
 // The point of the method: with outlier activation channels, keeping the salient ones at
@@ -126,12 +111,12 @@ std::vector<float> fp32_product(const std::vector<float>& x, const std::vector<f
 // fit does not make the binary part worse than plain per-row binarisation.
 TEST(Ptq161Quantize, SalientChannelsAndScaleFitReduceOutputError) {
   Data d = synthetic(64, 320, 16, 0.2, 2);
-  auto ref = fp32_product(d.x, d.w, 16, 64, 320);
+  auto ref = reference_product(d.x, d.w, 16, 64, 320);
   auto output_error = [&](const std::vector<uint8_t>& mask, int iterations) {
     auto L = ptq161::quantize(d.w.data(), 64, 320, mask, {0.2, iterations});
     std::vector<float> deq(64 * 320);
     L.dequantize(deq.data());
-    return relative_error(fp32_product(d.x, deq, 16, 64, 320), ref);
+    return relative_error(reference_product(d.x, deq, 16, 64, 320), ref);
   };
   const double salient = output_error(d.mask, 3);
   const double binary_only = output_error(std::vector<uint8_t>(320, 0), 3);
@@ -193,7 +178,7 @@ TEST(Ptq161Gemm, IntegerSumsExactAndOutputMatchesElementwiseReference) {
     }
   }
   // End to end it still approximates the FP32 layer.
-  auto ref = fp32_product(d.x, d.w, 6, 8, 96);
+  auto ref = reference_product(d.x, d.w, 6, 8, 96);
   EXPECT_LT(relative_error(r.out, ref), 0.6);
 }
 
