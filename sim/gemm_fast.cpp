@@ -106,16 +106,22 @@ struct CodeRange {
   int64_t max_abs() const { return std::max<int64_t>(-static_cast<int64_t>(min), max); }
 };
 
-GSQHW_AVX2_FUNCTION CodeRange code_range(const QuantizedTensor& t, int64_t row_begin,
-                                         int64_t row_end) {
-  const int32_t* __restrict codes = t.codes.data() + row_begin * t.cols;
-  const int64_t count = (row_end - row_begin) * t.cols;
-  int32_t lo = 0, hi = 0;  // (locals, not members: GCC vectorises the min/max reduction)
+// Widens `range` to cover codes[0 .. count).
+GSQHW_AVX2_FUNCTION void widen_code_range(const int32_t* __restrict codes, int64_t count,
+                                          CodeRange& range) {
+  int32_t lo = range.min, hi = range.max;  // (locals: GCC vectorises the min/max reduction)
   for (int64_t i = 0; i < count; ++i) {
     lo = std::min(lo, codes[i]);
     hi = std::max(hi, codes[i]);
   }
-  return {lo, hi};
+  range = {lo, hi};
+}
+
+GSQHW_AVX2_FUNCTION CodeRange code_range(const QuantizedTensor& t, int64_t row_begin,
+                                         int64_t row_end) {
+  CodeRange range;
+  widen_code_range(t.codes.data() + row_begin * t.cols, (row_end - row_begin) * t.cols, range);
+  return range;
 }
 
 // Unbiased scale exponents u = code + offset over the groups of rows [row_begin, row_end),
@@ -160,18 +166,25 @@ GSQHW_AVX2_FUNCTION void row_group_square_sums(const int32_t* __restrict codes, 
   }
 }
 
+// What the packing also computes from each row while it is in L1 (either may be null): the
+// group square sums (row_group_square_sums, `groups` per row) and the range of the codes.
+struct PackStats {
+  int64_t* square_sums = nullptr;
+  CodeRange* range = nullptr;
+};
+
 // A codes minus `offset` (the offset-binary int8 kernel: 0..255 stored as the byte pattern).
-// square_sums (unless null): row_group_square_sums of each row, `groups` per row.
 template <typename Code>
 GSQHW_AVX2_FUNCTION void pack_a_rows(const QuantizedTensor& t, int64_t row_begin, int64_t row_end,
                                      int64_t padded_k, int32_t offset, Code* __restrict out,
-                                     int g, int64_t* square_sums) {
+                                     int g, PackStats stats) {
   const int64_t cols = t.cols, groups = t.groups_per_row();
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int32_t* __restrict src = t.codes.data() + r * cols;
     Code* __restrict dst = out + (r - row_begin) * padded_k;
     for (int64_t k = 0; k < cols; ++k) dst[k] = static_cast<Code>(src[k] - offset);
-    if (square_sums) row_group_square_sums(src, cols, g, square_sums + (r - row_begin) * groups);
+    if (stats.square_sums) row_group_square_sums(src, cols, g, stats.square_sums + (r - row_begin) * groups);
+    if (stats.range) widen_code_range(src, cols, *stats.range);
   }
 }
 
@@ -227,11 +240,11 @@ GSQHW_INLINE_AVX2 void pack_four_chunks(const int32_t* src, int64_t cols, Code* 
   }
 }
 
-// square_sums as in pack_a_rows, per B row (output column). Full panels go 4 chunks at a
+// stats as in pack_a_rows, per B row (output column). Full panels go 4 chunks at a
 // time (pack_four_chunks); a partial last panel and the last k (< 4 chunks) element-wise.
 template <typename Code>
 GSQHW_AVX2_FUNCTION void pack_b_panels(const QuantizedTensor& b, int64_t padded_k,
-                                       Code* __restrict out, int g, int64_t* square_sums) {
+                                       Code* __restrict out, int g, PackStats stats) {
   constexpr int per_chunk = kChunkBytes / sizeof(Code);
   const int64_t cols = b.cols, full_chunks = cols / per_chunk, groups = b.groups_per_row();
   const int64_t full_panels = b.rows / kTileCols, vector_k = cols / (4 * per_chunk) * (4 * per_chunk);
@@ -248,7 +261,8 @@ GSQHW_AVX2_FUNCTION void pack_b_panels(const QuantizedTensor& b, int64_t padded_
         dst[q * per_chunk * kTileCols + i] = static_cast<Code>(src[q * per_chunk + i]);
     for (int64_t k = full_chunks * per_chunk; k < cols; ++k)  // the rest of a partial chunk
       dst[full_chunks * per_chunk * kTileCols + k % per_chunk] = static_cast<Code>(src[k]);
-    if (square_sums) row_group_square_sums(src, cols, g, square_sums + n * groups);
+    if (stats.square_sums) row_group_square_sums(src, cols, g, stats.square_sums + n * groups);
+    if (stats.range) widen_code_range(src, cols, *stats.range);
   }
 }
 
@@ -697,6 +711,10 @@ struct GseJob {
   // Fixed: TileProof's limit (0: no tile proofs) and the signs of x = u_a + u_b present.
   double tile_proof_limit = 0;
   ShiftDirection shift_direction = ShiftDirection::both;
+  // The int16 kernel was picked from the declared formats, not from scanned codes: gse_rows
+  // checks the codes while packing and declines (returns false, writes nothing) if they do
+  // not fit it or the epilogue.
+  bool codes_unchecked = false;
 };
 
 // One 4x16 tile over all groups: group sums, then the epilogue, group after group.
@@ -829,8 +847,17 @@ GSQHW_AVX2_FUNCTION void proven_fixed_tile(const GseJob& job, const typename Ker
 // How a (row tile, panel) pair is computed.
 enum class TilePath : uint8_t { scalar /* NaN groups */, proven /* shift epilogue */, bounded };
 
+// Whether int16 codes in these ranges give exact group sums (|S| < 2^31) that the epilogue
+// takes exactly (float epilogues: |S| < 2^24, an exact float).
+bool int16_kernel_fits(const CodeRange& ca, const CodeRange& cb, int64_t g, bool float_epilogue) {
+  const int64_t max_a = ca.max_abs(), max_b = cb.max_abs();
+  return max_a <= 32767 && max_b <= 32767 && ca.min > -32768 && cb.min > -32768 &&
+         g * max_a * max_b < (int64_t{1} << (float_epilogue ? 24 : 31));
+}
+
+// Returns false (having written nothing) only when job.codes_unchecked and the codes do not fit.
 template <class Kernel, class Epilogue>
-GSQHW_AVX2_FUNCTION void gse_rows(const GseJob& job, GemmResult& result) {
+GSQHW_AVX2_FUNCTION bool gse_rows(const GseJob& job, GemmResult& result) {
   using Code = typename Kernel::Code;
   using Scale = typename Epilogue::Scale;
   constexpr bool kFp32 = std::is_same_v<Epilogue, FloatFp32Epilogue> ||
@@ -854,9 +881,13 @@ GSQHW_AVX2_FUNCTION void gse_rows(const GseJob& job, GemmResult& result) {
   std::vector<int64_t> a_squares(tile_proofs ? static_cast<size_t>(row_count * groups) : 0);
   std::vector<int64_t> b_squares(tile_proofs ? static_cast<size_t>(b.rows * groups) : 0);
   std::fill_n(pa.data() + row_count * padded_k, padded_k, Code{0});
+  CodeRange a_range, b_range;
   pack_a_rows(a, job.row_begin, job.row_end, padded_k, kOffset ? job.a_offset : 0, pa.data(), g,
-              tile_proofs ? a_squares.data() : nullptr);
-  pack_b_panels(b, padded_k, pb.data(), g, tile_proofs ? b_squares.data() : nullptr);
+              {tile_proofs ? a_squares.data() : nullptr, job.codes_unchecked ? &a_range : nullptr});
+  pack_b_panels(b, padded_k, pb.data(), g,
+                {tile_proofs ? b_squares.data() : nullptr, job.codes_unchecked ? &b_range : nullptr});
+  if (job.codes_unchecked && !int16_kernel_fits(a_range, b_range, g, std::is_same_v<Scale, float>))
+    return false;
   const std::vector<int32_t> init =
       kOffset ? offset_corrections(b, groups, g, job.a_offset) : std::vector<int32_t>();
 
@@ -957,6 +988,7 @@ GSQHW_AVX2_FUNCTION void gse_rows(const GseJob& job, GemmResult& result) {
       }
     }
   }
+  return true;
 }
 
 // Every 2^u_a, 2^u_b and 2^(u_a + u_b) an exact float (normal or subnormal)?
@@ -975,12 +1007,11 @@ bool scales_fit_double(const ExponentRange& ea, const ExponentRange& eb) {
 }
 
 template <class Kernel>
-void gse_rows_with_epilogue(const GseJob& job, bool float_scales, GemmResult& result) {
+bool gse_rows_with_epilogue(const GseJob& job, bool float_scales, GemmResult& result) {
   const AccumulatorSpec& acc = *job.acc;
   if (acc.kind == AccumulatorSpec::Kind::fp32) {
-    if (float_scales) gse_rows<Kernel, FloatFp32Epilogue>(job, result);
-    else gse_rows<Kernel, DoubleFp32Epilogue>(job, result);
-    return;
+    return float_scales ? gse_rows<Kernel, FloatFp32Epilogue>(job, result)
+                        : gse_rows<Kernel, DoubleFp32Epilogue>(job, result);
   }
   GseJob fixed_job = job;
   // Tiles proven by TileProof (see there; its rounding margin needs groups < 2^20) use the
@@ -994,13 +1025,13 @@ void gse_rows_with_epilogue(const GseJob& job, bool float_scales, GemmResult& re
   const double rounding_margin = 1 + 2.0 * static_cast<double>(job.groups) * 0x1.0p-24;
   if (float_scales && acc.width <= 32 && job.groups < (int64_t{1} << 20)) {
     fixed_job.fixed_bound_limit = static_cast<double>(fixed_max(acc.width)) / rounding_margin;
-    gse_rows<Kernel, FloatFixedEpilogue>(fixed_job, result);
+    return gse_rows<Kernel, FloatFixedEpilogue>(fixed_job, result);
   } else {
     // Double bound: at most 2^52 and exact sums of integers; the 2^-30 absorbs the rounding
     // of the bound once it exceeds 2^53 (not reached below the limit).
     fixed_job.fixed_bound_limit =
         std::min(static_cast<double>(fixed_max(acc.width)), 0x1.0p52) * (1 - 0x1.0p-30);
-    gse_rows<Kernel, DoubleFixedEpilogue>(fixed_job, result);
+    return gse_rows<Kernel, DoubleFixedEpilogue>(fixed_job, result);
   }
 }
 
@@ -1024,9 +1055,20 @@ GSQHW_AVX2_FUNCTION bool gse_rows_fast(const GemmOperands& ops, const QuantizedT
     else if (ea.hi + eb.hi <= 0) job.shift_direction = ShiftDirection::right;
   }
 
+  const int64_t g = ops.gse_a.g;
+  // b = 8 on both sides: the int16 kernel, as the codes of these formats (|code| <= 128) need
+  // it (the offset-binary int8 kernel needs b <= 7 on one side). Then the codes are not
+  // scanned here first (a pass over all of them, ~4% of the time): gse_rows checks them while
+  // packing and declines if they are not what the formats declare; the scan below decides.
+  if (ops.gse_a.b == 8 && ops.gse_b.b == 8) {
+    GseJob unchecked = job;
+    unchecked.codes_unchecked = true;
+    const bool float_scales = scales_are_floats(ea, eb) && g * 128 * 128 < (int64_t{1} << 24);
+    if (gse_rows_with_epilogue<Int16Kernel>(unchecked, float_scales, result)) return true;
+  }
+
   const CodeRange ca = code_range(a, row_begin, row_end), cb = code_range(b, 0, b.rows);
   const int64_t max_a = ca.max_abs(), max_b = cb.max_abs();
-  const int64_t g = ops.gse_a.g;
   // The float epilogues need |S| < 2^24 (exact float); the double ones |S| < 2^31.
   const bool float_scales = scales_are_floats(ea, eb) && g * max_a * max_b < (int64_t{1} << 24) &&
                             cpu_has_avx2_fma();
@@ -1040,14 +1082,10 @@ GSQHW_AVX2_FUNCTION bool gse_rows_fast(const GemmOperands& ops, const QuantizedT
   if (a_span <= 255 && cb.min >= -128 && cb.max <= 127 && int16_steps >= 2) {
     job.a_offset = ca.min;
     job.int16_steps = int16_steps;
-    gse_rows_with_epilogue<OffsetInt8Kernel>(job, float_scales, result);
-    return true;
+    return gse_rows_with_epilogue<OffsetInt8Kernel>(job, float_scales, result);
   }
-  if (max_a <= 32767 && max_b <= 32767 && ca.min > -32768 && cb.min > -32768 &&
-      g * max_a * max_b < (int64_t{1} << 31)) {
-    gse_rows_with_epilogue<Int16Kernel>(job, float_scales, result);
-    return true;
-  }
+  if (int16_kernel_fits(ca, cb, g, false))
+    return gse_rows_with_epilogue<Int16Kernel>(job, float_scales, result);
   return false;
 }
 

@@ -333,8 +333,13 @@ QuantizedTensor random_gse_tensor(const std::string& spec, int64_t rows, int64_t
   return gse_tensor(spec, rows, cols, std::move(codes), std::move(exps));
 }
 
+// When both formats declare b = 8 the int16 kernel is taken without scanning the codes first;
+// the codes are checked while packing, and codes outside the declared format (e.g. +-5000,
+// whose group sums are no longer exact floats) send the call back to the scan. With b = 7
+// declared on one side, the scan picks the kernel from the codes present.
 TEST(GoldenGemm, FastGseKernelChoiceFollowsTheCodesPresent) {
   const std::string full = "gse:b=8,g=256,e=5,range=full";
+  const std::string full7 = "gse:b=7,g=256,e=5,range=full";
   const std::vector<std::string> accs = {"fixed32.16", "fixed64.40", "fp32"};
   // Extremes of every kernel: constant A codes (offset-binary int8 kernel with u8 = 0: the
   // whole sum comes from min_a * sum(b); |S| = 2^22 per group for -128 x -128), wide A with
@@ -346,13 +351,15 @@ TEST(GoldenGemm, FastGseKernelChoiceFollowsTheCodesPresent) {
                  Case{-128, 127, -128, 127, "full x full"}, Case{-128, 127, -32, 31, "wide x b=6"},
                  Case{-128, 127, -64, 63, "wide x b=7"}, Case{-8, 7, -128, 127, "b=4 x wide"},
                  Case{0, 0, 0, 0, "zeros"}}) {
-    QuantizedTensor a = random_gse_tensor(full, 6, 600, 11, c.a_lo, c.a_hi, 10, 20);
-    QuantizedTensor b = random_gse_tensor(full, 18, 600, 12, c.b_lo, c.b_hi, 10, 20);
-    expect_fast_matches_scalar(a, b, accs, c.what);
+    for (const std::string& spec_a : {full7, full}) {
+      QuantizedTensor a = random_gse_tensor(spec_a, 6, 600, 11, c.a_lo, c.a_hi, 10, 20);
+      QuantizedTensor b = random_gse_tensor(full, 18, 600, 12, c.b_lo, c.b_hi, 10, 20);
+      expect_fast_matches_scalar(a, b, accs, fmt::format("{} ({} x b=8)", c.what, spec_a));
+    }
   }
   // Codes that no b <= 8 format produces: int16 kernel (|code| < 2^15), scalar beyond.
   const std::string small = "gse:b=8,g=8,e=5";
-  for (int limit : {300, 20000, 70000}) {
+  for (int limit : {300, 5000, 20000, 70000}) {
     QuantizedTensor a = random_gse_tensor(small, 5, 40, 13, -limit, limit, 0, 6);
     QuantizedTensor b = random_gse_tensor(small, 17, 40, 14, -limit, limit, 0, 6);
     expect_fast_matches_scalar(a, b, {"fixed64.0", "fp32"}, fmt::format("codes +-{}", limit));
