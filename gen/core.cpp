@@ -10,7 +10,6 @@
 
 #include "gen/core_internal.h"
 #include "gen/verilog_text.h"
-#include "gsqhw_version.h"
 #include "sim/errors.h"
 #include "sim/format.h"
 #include "sim/fp32_round.h"
@@ -140,21 +139,8 @@ GeneratedDesign generate_core(const DesignPoint& design, const CoreCapacity& cap
   for (auto& f : gen::emit_dequantizer_files(p)) out.files.push_back(f);
   out.files.push_back(gen::emit_core_top(p));
 
-  nlohmann::json files = nlohmann::json::array();
-  for (const auto& [name, text] : out.files) files.push_back(name);
+  out.manifest = gen::manifest_identity(design, "core", out.top, out.files);
   nlohmann::json& m = out.manifest;
-  m["generator"] = std::string("gsqhw ") + GSQHW_VERSION;
-  m["design"] = design.str();
-  m["slug"] = design.slug();
-  m["level"] = "core";
-  m["top"] = out.top;
-  m["files"] = files;
-  m["format"] = design.format;
-  m["acc"] = design.acc.str();
-  m["rows"] = design.rows;
-  m["cols"] = design.cols;
-  m["dataflow"] = "os";
-  m["pipeline"] = design.pipeline;
   m["architecture"] = "per-pe";
   m["widths"] = array.manifest["widths"];
   m["ports"] = gen::core_ports();

@@ -1,6 +1,7 @@
 // Internal interface between the generator's emitters (not part of the public contract).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,11 @@
 namespace gsqhw::gen {
 
 using VerilogFile = std::pair<std::string, std::string>;  // (file name, text)
+
+// The manifest fields that identify any generated design (docs/array-protocol.md): generator,
+// design, slug, level, top, files (in `files` order), format, acc, rows, cols, dataflow, pipeline.
+nlohmann::json manifest_identity(const DesignPoint& design, const std::string& level,
+                                 const std::string& top, const std::vector<VerilogFile>& files);
 
 // The header every generated file starts with: generator version, design, module purpose.
 std::string file_header(const DesignPoint& design, const std::string& module,

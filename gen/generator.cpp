@@ -26,6 +26,24 @@ std::string file_header(const DesignPoint& design, const std::string& module,
       module, purpose, GSQHW_VERSION, design.str());
 }
 
+nlohmann::json manifest_identity(const DesignPoint& design, const std::string& level,
+                                 const std::string& top, const std::vector<VerilogFile>& files) {
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& [name, text] : files) names.push_back(name);
+  return {{"generator", std::string("gsqhw ") + GSQHW_VERSION},
+          {"design", design.str()},
+          {"slug", design.slug()},
+          {"level", level},
+          {"top", top},
+          {"files", names},
+          {"format", design.format},
+          {"acc", design.acc.str()},
+          {"rows", design.rows},
+          {"cols", design.cols},
+          {"dataflow", design.dataflow == DesignPoint::Dataflow::weight_stationary ? "ws" : "os"},
+          {"pipeline", design.pipeline}};
+}
+
 }  // namespace gen
 
 namespace {
@@ -151,21 +169,8 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
   int latency = ws       ? gen::ws_array_latency(design, pe)
                 : shared ? gen::shared_array_latency(design, pe)
                          : gen::pe_latency(pe) + (is_pe ? 0 : design.cols);
-  nlohmann::json files = nlohmann::json::array();
-  for (const auto& [name, text] : out.files) files.push_back(name);
+  out.manifest = gen::manifest_identity(design, is_pe ? "pe" : "array", out.top, out.files);
   nlohmann::json& m = out.manifest;
-  m["generator"] = std::string("gsqhw ") + GSQHW_VERSION;
-  m["design"] = design.str();
-  m["slug"] = design.slug();
-  m["level"] = is_pe ? "pe" : "array";
-  m["top"] = out.top;
-  m["files"] = files;
-  m["format"] = design.format;
-  m["acc"] = design.acc.str();
-  m["rows"] = design.rows;
-  m["cols"] = design.cols;
-  m["dataflow"] = ws ? "ws" : "os";
-  m["pipeline"] = design.pipeline;
   if (options.int_bits != 0) m["int_bits"] = pe.format.int_bits;
   m["architecture"] = ws ? "weight-stationary" : shared ? "shared-column" : "per-pe";
   m["widths"] = {{"code", pe.format.code_bits},
