@@ -24,6 +24,14 @@ constexpr const char* kStepInputs = R"(  input  wire                clk,
   input  wire signed [7:0]   in_x,
 )";
 
+// kStepInputs connected to the same-named signals of the enclosing module, indented by `indent`.
+std::string step_connections(int indent) {
+  std::string text;
+  for (const char* port : {"clk", "rst", "in_valid", "in_last", "in_salient", "in_x"})
+    text += fmt::format("{:{}}.{}({}),\n", "", indent, port, port);
+  return text;
+}
+
 // The registers of a pair of tile sums (acc_sal, acc_bin; their next values sum_sal, sum_bin):
 // a tile's in_last step restarts them from zero and registers its sums on `out_sal` /
 // `out_bin`.
@@ -117,13 +125,7 @@ module gsqhw_ptq161_array (
   generate
     for (i = 0; i < {r}; i = i + 1) begin : row
       gsqhw_ptq161_pe pe (
-        .clk(clk),
-        .rst(rst),
-        .in_valid(in_valid),
-        .in_last(in_last),
-        .in_salient(in_salient),
-        .in_x(in_x),
-        .in_w(in_w[4*i +: 4]),
+{pe_steps}        .in_w(in_w[4*i +: 4]),
         .out_p_sal(out_p_sal[{ps}*i +: {ps}]),
         .out_p_bin(out_p_bin[{pb}*i +: {pb}])
       );
@@ -131,13 +133,7 @@ module gsqhw_ptq161_array (
   endgenerate
 
   gsqhw_ptq161_colsum colsum (
-    .clk(clk),
-    .rst(rst),
-    .in_valid(in_valid),
-    .in_last(in_last),
-    .in_salient(in_salient),
-    .in_x(in_x),
-    .out_x_sal(out_x_sal),
+{colsum_steps}    .out_x_sal(out_x_sal),
     .out_x_bin(out_x_bin)
   );
 
@@ -151,7 +147,8 @@ endmodule
                      fmt::arg("w_m1", 4 * r - 1), fmt::arg("ps", w.p_sal),
                      fmt::arg("pb", w.p_bin), fmt::arg("ps_all_m1", r * w.p_sal - 1),
                      fmt::arg("pb_all_m1", r * w.p_bin - 1), fmt::arg("pb_m1", w.p_bin - 1),
-                     fmt::arg("inputs", kStepInputs));
+                     fmt::arg("inputs", kStepInputs), fmt::arg("pe_steps", step_connections(8)),
+                     fmt::arg("colsum_steps", step_connections(4)));
 }
 
 }  // namespace
