@@ -89,14 +89,9 @@ std::vector<VerilogFile> emit_array_files(const DesignPoint& d, const PeSpec& pe
   text += fmt::format(R"(// Timing: a tile whose in_last step is presented in cycle t has row r of its results on
 // out_acc in cycle t + {} + r (pipe {} + C {}). Tiles need at least R = {} steps each.
 module gsqhw_array (
-{}  output reg         out_valid,
-  output reg  [{}:0] out_row,
-  output wire [{}:0] out_acc,
-  output wire [{}:0] out_flags
-);
-)",
-                      pe.pipeline + c, pe.pipeline, c, r, os_step_inputs(pe, r, c), rw - 1,
-                      c * aw - 1, c * 2 - 1);
+{}{})",
+                      pe.pipeline + c, pe.pipeline, c, r, os_step_inputs(pe, r, c),
+                      array_result_ports(d, pe, true));
   text += fill(R"(  localparam R = ${r};
   localparam C = ${c};
   localparam CW = ${cw};   // element code width

@@ -107,6 +107,10 @@ std::string group_acc_file(const DesignPoint& design, const PeSpec& pe);
 // in_a_exp, in_b_exp; one port a line, each ending in a comma.
 std::string os_step_inputs(const PeSpec& pe, int rows, int cols);
 
+// The result ports that close gsqhw_array's port list (docs/array-protocol.md): out_valid (a
+// reg or a wire), out_row, out_acc, out_flags, and the closing ");".
+std::string array_result_ports(const DesignPoint& d, const PeSpec& pe, bool out_valid_is_reg);
+
 // The loops over PE(i,j) (genvars i, j; K = i*C + j) opening with the forwarding registers:
 // controls (NC wide) and the A lane (`a_lane` wide, a localparam name) move one PE right per
 // cycle; with a `b_lane` name the B lane moves one PE down per cycle. The caller adds the PE

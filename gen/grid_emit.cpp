@@ -28,6 +28,18 @@ std::string os_step_inputs(const PeSpec& pe, int rows, int cols) {
   return text;
 }
 
+std::string array_result_ports(const DesignPoint& d, const PeSpec& pe, bool out_valid_is_reg) {
+  const int rw = std::max(1, ceil_log2(d.rows));
+  return fmt::format(R"(  output {}        out_valid,
+  output reg  [{}:0] out_row,
+  output wire [{}:0] out_acc,
+  output wire [{}:0] out_flags
+);
+)",
+                     out_valid_is_reg ? "reg " : "wire", rw - 1, d.cols * pe.acc_width() - 1,
+                     d.cols * 2 - 1);
+}
+
 std::string grid_forwarding(const std::string& a_lane, const std::string& b_lane) {
   std::string text = fill(R"(    for (i = 0; i < R; i = i + 1) begin : row
       for (j = 0; j < C; j = j + 1) begin : column

@@ -195,7 +195,6 @@ endmodule
 std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
   int r = d.rows, c = d.cols, cw = pe.format.code_bits, xw = pe.format.exp_bits;
   int aw = pe.acc_width(), sw = pe.group_sum_width();
-  int rw = std::max(1, ceil_log2(r));
   Cuts cuts(pe.pipeline);
   // Cycles from a group's last step at PE(i,j) to its sum at the column unit's input:
   // product cut, the group-sum register, the bus register.
@@ -208,14 +207,9 @@ std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
   text += fmt::format(R"(// Timing: a tile whose in_last step is presented in cycle t has row r of its results on
 // out_acc in cycle t + {} + r. Tiles and groups need at least R = {} steps each.
 module gsqhw_array (
-{}  output wire        out_valid,
-  output reg  [{}:0] out_row,
-  output wire [{}:0] out_acc,
-  output wire [{}:0] out_flags
-);
-)",
-                      shared_array_latency(d, pe), r, os_step_inputs(pe, r, c), rw - 1, c * aw - 1,
-                      c * 2 - 1);
+{}{})",
+                      shared_array_latency(d, pe), r, os_step_inputs(pe, r, c),
+                      array_result_ports(d, pe, false));
   text += fill(R"(  localparam R = ${r};
   localparam C = ${c};
   localparam CW = ${cw};  // element code width

@@ -175,14 +175,9 @@ module gsqhw_array (
 {}  input  wire        in_w_valid,
   input  wire [{}:0] in_w_row,
   input  wire [{}:0] in_w,
-  output wire        out_valid,
-  output reg  [{}:0] out_row,
-  output wire [{}:0] out_acc,
-  output wire [{}:0] out_flags
-);
-)",
+{})",
                       ws_array_latency(d, pe), group_ports, r * cw - 1, exp_ports, rw - 1,
-                      c * cw - 1, rw - 1, c * aw - 1, c * 2 - 1);
+                      c * cw - 1, array_result_ports(d, pe, false));
   text += fill(R"(  localparam R = ${r};
   localparam C = ${c};
   localparam CW = ${cw};  // element code width
