@@ -76,6 +76,27 @@ TEST(GeneratedVerilog, LintCleanInVerilatorAndElaboratesInYosys) {
   fs::remove_all(dir);
 }
 
+// The shape limits of issue #4 (R, C from 1 to 64): a column and a row of 64 PEs in both
+// dataflows, and one full 64 x 64 array (the shared-column GSE array; about 1.5 min of lint and
+// elaboration on the 2-core machine, so only one).
+TEST(GeneratedVerilog, ShapeLimitsLintCleanAndElaborate) {
+  if (!have_tool("verilator") || !have_tool("yosys"))
+    GTEST_SKIP() << "verilator/yosys not installed (apt-get install verilator yosys)";
+  fs::path dir = scratch("lint_limits");
+  for (const char* spec : {"gse:b=6@array64x1,acc=fixed32.16", "fp8:e4m3@array1x64,acc=fp32",
+                           "int8:per=channel@array64x1,acc=fixed32.0,flow=ws", "bf16@array1x64,acc=fp32,flow=ws",
+                           "gse:b=6@array64x64,acc=fixed32.16,align=shared"}) {
+    SCOPED_TRACE(spec);
+    GeneratedDesign g = generate_design(DesignPoint::parse(spec));
+    fs::path out = dir / g.design.slug();
+    write_design(g, out);
+    expect_lint_clean(g, out);
+  }
+  EXPECT_THROW(DesignPoint::parse("gse:b=6@array65x1"), UsageError);
+  EXPECT_THROW(DesignPoint::parse("gse:b=6@array1x65"), UsageError);
+  fs::remove_all(dir);
+}
+
 // Generates the testbench, compiles it with Icarus and checks that it prints PASS.
 void expect_icarus_pass(const std::string& spec, const TestbenchOptions& options = {},
                         const GeneratorOptions& gen_options = {}) {
