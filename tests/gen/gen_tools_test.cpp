@@ -230,7 +230,7 @@ TEST(ReferenceCores, CheckedInRtlMatchesTheGenerator) {
     GeneratedDesign g = generate_design(DesignPoint::parse(spec));
     for (const auto& [name, text] : g.files)
       EXPECT_EQ(read_file(rtl / folder / name), text)
-          << "rtl/" << folder << "/" << name << " is stale: run scripts/regen_rtl.sh";
+          << "rtl/" << folder << "/" << name << " is stale: run rtl/regen.sh";
     EXPECT_EQ(nlohmann::json::parse(read_file(rtl / folder / "manifest.json")), g.manifest);
     ++designs;
   }
