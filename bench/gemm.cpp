@@ -2,9 +2,13 @@
 // LLaMA-like tile shape M = N = 512, K = 4096. Quantization is outside the timed loop.
 // Counters (from the thread's CPU time, so other processes on a loaded machine matter less):
 //   GMAC/s    multiply-accumulates per second / 1e9
-//   x_sgemm   GMAC/s divided by the median GMAC/s of the sgemm runs of this process
-//             (sgemm is measured first; a filtered run measures it on demand)
-//   build/bench/bench_gemm                                  (everything, ~1-2 minutes)
+//   x_sgemm   the golden GEMM's speed relative to sgemm, paired: every iteration of a golden
+//             benchmark runs one sgemm and then the golden GEMM, and x_sgemm = (sum of the
+//             sgemm times) / (sum of the golden times). Both see the same machine load, which
+//             on the shared machine drifts by +-15% between benchmarks run seconds apart.
+//   sgemm_GMAC/s  the sgemm rate of those paired runs
+// The reported time per iteration is the golden GEMM's alone (manual time: its CPU time).
+//   build/bench/bench_gemm                                  (everything, ~2-3 minutes)
 //   build/bench/bench_gemm --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //   build/bench/bench_gemm --benchmark_filter=Gse
 #include <benchmark/benchmark.h>
@@ -58,29 +62,6 @@ void sgemm_once(std::vector<float>& c) {
               input_b().data(), kK, 0.0f, c.data(), kN);
 }
 
-// GMAC/s of every sgemm run so far in this process; the median is the reference.
-std::vector<double>& sgemm_rates() {
-  static std::vector<double> rates;
-  return rates;
-}
-
-double reference_sgemm_rate() {
-  auto& rates = sgemm_rates();
-  if (rates.empty()) {  // filtered run: measure sgemm here (about a second)
-    if (openblas_set_num_threads) openblas_set_num_threads(1);
-    std::vector<float> c(static_cast<size_t>(kM * kN));
-    sgemm_once(c);  // warm-up
-    for (int run = 0; run < 3; ++run) {
-      double start = thread_cpu_seconds();
-      for (int i = 0; i < 5; ++i) sgemm_once(c);
-      rates.push_back(5.0 * kM * kN * kK / (thread_cpu_seconds() - start) / 1e9);
-    }
-  }
-  std::vector<double> sorted = rates;
-  std::sort(sorted.begin(), sorted.end());
-  return sorted[sorted.size() / 2];
-}
-
 double set_rate_counters(benchmark::State& state, double macs_per_iteration, double seconds) {
   double rate = macs_per_iteration * static_cast<double>(state.iterations()) / seconds / 1e9;
   state.counters["GMAC/s"] = rate;
@@ -94,15 +75,29 @@ void golden(benchmark::State& state, const char* format_spec, const char* acc_sp
   gsqhw::QuantizedTensor a = format->quantize(input_a().data(), m, kK);
   gsqhw::QuantizedTensor b = format->quantize(input_b().data(), kN, kK);
   gsqhw::AccumulatorSpec acc = gsqhw::AccumulatorSpec::parse(acc_spec);
-  const double sgemm = reference_sgemm_rate();
-  double start = thread_cpu_seconds();
+  if (openblas_set_num_threads) openblas_set_num_threads(1);
+  std::vector<float> c(static_cast<size_t>(kM * kN));
+  double golden_seconds = 0, sgemm_seconds = 0;
   for (auto _ : state) {
+    double start = thread_cpu_seconds();
+    sgemm_once(c);
+    benchmark::DoNotOptimize(c.data());
+    double middle = thread_cpu_seconds();
     gsqhw::GemmResult r = scalar ? gsqhw::golden_gemm_scalar(a, b, acc)
                                  : gsqhw::golden_gemm(a, b, acc, /*threads=*/1);
     benchmark::DoNotOptimize(r.out.data());
+    double end = thread_cpu_seconds();
+    state.SetIterationTime(end - middle);
+    sgemm_seconds += middle - start;
+    golden_seconds += end - middle;
   }
-  double rate = set_rate_counters(state, static_cast<double>(m) * kN * kK, thread_cpu_seconds() - start);
-  state.counters["x_sgemm"] = rate / sgemm;
+  const double macs = static_cast<double>(m) * kN * kK;
+  const double rate = set_rate_counters(state, macs, golden_seconds);
+  // sgemm always runs the full M: scale its time to the golden GEMM's rows.
+  const double sgemm_rate = static_cast<double>(kM) * kN * kK * static_cast<double>(state.iterations()) /
+                            sgemm_seconds / 1e9;
+  state.counters["sgemm_GMAC/s"] = sgemm_rate;
+  state.counters["x_sgemm"] = rate / sgemm_rate;
   state.SetLabel(std::string(format_spec) + " acc=" + acc_spec + (scalar ? " (scalar reference)" : ""));
 }
 
@@ -114,8 +109,7 @@ void BM_OpenblasSgemm(benchmark::State& state) {
     sgemm_once(c);
     benchmark::DoNotOptimize(c.data());
   }
-  double rate = set_rate_counters(state, static_cast<double>(kM) * kN * kK, thread_cpu_seconds() - start);
-  sgemm_rates().push_back(rate);
+  set_rate_counters(state, static_cast<double>(kM) * kN * kK, thread_cpu_seconds() - start);
   state.counters["x_sgemm"] = 1.0;
   state.SetLabel("cblas_sgemm fp32, 1 thread");
 }
@@ -133,15 +127,15 @@ void BM_GoldenFp8E4m3Fp32(benchmark::State& s) { golden(s, "fp8:e4m3", "fp32"); 
 void BM_ScalarGse8Fixed_M32(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fixed32.16", 32, true); }
 
 BENCHMARK(BM_OpenblasSgemm)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenGse8Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenGse6Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenGse4Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenGse8Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenGse6Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenGse4Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenGse8FullFixed)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_GoldenFp8E4m3Fp32)->Unit(benchmark::kMillisecond)->MinTime(1.0);
-BENCHMARK(BM_ScalarGse8Fixed_M32)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_GoldenGse8Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
+BENCHMARK(BM_GoldenGse6Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
+BENCHMARK(BM_GoldenGse4Fixed)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
+BENCHMARK(BM_GoldenGse8Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
+BENCHMARK(BM_GoldenGse6Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
+BENCHMARK(BM_GoldenGse4Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
+BENCHMARK(BM_GoldenGse8FullFixed)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
+BENCHMARK(BM_GoldenFp8E4m3Fp32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
+BENCHMARK(BM_ScalarGse8Fixed_M32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
 
 }  // namespace
 
