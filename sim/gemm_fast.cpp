@@ -39,7 +39,10 @@
 
 #include <immintrin.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -96,6 +99,59 @@ class AlignedArray {
  private:
   size_t bytes_;
   std::unique_ptr<T, decltype(&std::free)> data_;
+};
+
+// Per-thread scratch memory kept across calls, for the packed operands (megabytes each).
+// Fresh allocations of that size come from mmap, and each call then paid one page fault per
+// 4 KiB page it wrote, a third of the packing time measured on this machine's VM. A slot keeps
+// its pages until a larger request replaces it (or the thread ends). Blocks of 2 MiB or more
+// are 2 MiB-aligned and ask for transparent huge pages, which also spares the TLB while the
+// kernels stream B.
+enum class ScratchSlot {
+  packed_a, packed_b, proven_tiles, bounded_tiles,  // GSE-INT
+  squares_a, squares_b, scales_a, scales_b, shifts_a, shifts_b,
+  float_a, float_b, float_tiles,                    // minifloats, float form
+  count
+};
+
+template <typename T>
+class ScratchArray {
+ public:
+  ScratchArray(ScratchSlot slot, size_t count, bool zeroed) {
+    static_assert(std::is_trivially_copyable_v<T> && alignof(T) <= 64);
+    const size_t bytes = std::max<size_t>(count, 1) * sizeof(T);
+    Block& block = blocks()[static_cast<size_t>(slot)];
+    if (block.bytes < bytes) block.reset(bytes);
+    data_ = static_cast<T*>(block.data.get());
+    if (zeroed) std::memset(static_cast<void*>(data_), 0, bytes);
+  }
+  T* data() { return data_; }
+  T& operator[](size_t i) { return data_[i]; }
+
+ private:
+  static constexpr size_t kHugePage = size_t{2} << 20;
+  struct Block {
+    size_t bytes = 0;
+    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+    void reset(size_t min_bytes) {
+      data.reset();
+      // Small blocks (most calls of the tests) stay small: a huge page costs 2 MiB of zeroing.
+      const bool huge = min_bytes >= kHugePage;
+      const size_t alignment = huge ? kHugePage : 64;
+      bytes = (min_bytes + alignment - 1) / alignment * alignment;
+      data.reset(std::aligned_alloc(alignment, bytes));
+      if (!data) {
+        bytes = 0;
+        throw std::bad_alloc();
+      }
+      if (huge) madvise(data.get(), bytes, MADV_HUGEPAGE);  // a hint: without THP, 4 KiB pages
+    }
+  };
+  static std::array<Block, static_cast<size_t>(ScratchSlot::count)>& blocks() {
+    thread_local std::array<Block, static_cast<size_t>(ScratchSlot::count)> per_thread;
+    return per_thread;
+  }
+  T* data_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -580,18 +636,18 @@ class TileProof {
                                                          int unit_rows, int nan_code,
                                                          const std::vector<double>& powers) {
     const int64_t units = (rows + unit_rows - 1) / unit_rows;
-    std::vector<double> norms(static_cast<size_t>(rows * groups));
-    for (int64_t i = 0; i < rows * groups; ++i)
-      norms[i] = static_cast<double>(square_sums[i]);
-    sqrt_in_place(norms.data(), rows * groups);
+    std::vector<double> norms(static_cast<size_t>(groups));  // of one row
     std::vector<double> out(static_cast<size_t>(units * groups), 0.0);
-    for (int64_t r = 0; r < rows; ++r)
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < groups; ++j) norms[j] = static_cast<double>(square_sums[r * groups + j]);
+      sqrt_in_place(norms.data(), groups);
       for (int64_t j = 0; j < groups; ++j) {
         const int code = exponent_codes[r * groups + j];
         if (code == nan_code) continue;
         double& f = out[(r / unit_rows) * groups + j];
-        f = std::max(f, norms[r * groups + j] * powers[code]);
+        f = std::max(f, norms[j] * powers[code]);
       }
+    }
     return out;
   }
 
@@ -754,10 +810,10 @@ std::vector<Scale> power_table(int nan_code, int offset, bool negate = false) {
 // columns and NaN groups get the table's entry for... nothing: `fill` (1, or shift 0).
 template <typename Scale>
 struct ScaleTables {
-  AlignedArray<Scale> a, b;
-  ScaleTables(const GseJob& job, Scale fill, bool negate_shifts)
-      : a(static_cast<size_t>(tiles(job) * job.groups * kTileRows), false),
-        b(static_cast<size_t>(panels(job) * job.groups * kTileCols), false) {
+  ScratchArray<Scale> a, b;
+  ScaleTables(const GseJob& job, Scale fill, bool negate_shifts, ScratchSlot slot_a, ScratchSlot slot_b)
+      : a(slot_a, static_cast<size_t>(tiles(job) * job.groups * kTileRows), false),
+        b(slot_b, static_cast<size_t>(panels(job) * job.groups * kTileCols), false) {
     const QuantizedTensor &ta = *job.a, &tb = *job.b;
     const int nan_a = job.ops->gse_a.nan_code(), nan_b = job.ops->gse_b.nan_code();
     const std::vector<Scale> a_powers = power_table<Scale>(nan_a, job.offset_a, negate_shifts);
@@ -875,11 +931,11 @@ GSQHW_AVX2_FUNCTION bool gse_rows(const GseJob& job, GemmResult& result) {
   // the codes' group square sums when the tile proof is used.
   // (Zero padding is needed only where k or the last panel is partial; the zero row always.)
   const bool k_padded = padded_k != a.cols;
-  AlignedArray<Code> pa(static_cast<size_t>((row_count + 1) * padded_k), k_padded);
-  AlignedArray<Code> pb(static_cast<size_t>(panels * padded_k * kTileCols),
+  ScratchArray<Code> pa(ScratchSlot::packed_a, static_cast<size_t>((row_count + 1) * padded_k), k_padded);
+  ScratchArray<Code> pb(ScratchSlot::packed_b, static_cast<size_t>(panels * padded_k * kTileCols),
                         k_padded || b.rows % kTileCols != 0);
-  std::vector<int64_t> a_squares(tile_proofs ? static_cast<size_t>(row_count * groups) : 0);
-  std::vector<int64_t> b_squares(tile_proofs ? static_cast<size_t>(b.rows * groups) : 0);
+  ScratchArray<int64_t> a_squares(ScratchSlot::squares_a, tile_proofs ? static_cast<size_t>(row_count * groups) : 0, false);
+  ScratchArray<int64_t> b_squares(ScratchSlot::squares_b, tile_proofs ? static_cast<size_t>(b.rows * groups) : 0, false);
   std::fill_n(pa.data() + row_count * padded_k, padded_k, Code{0});
   CodeRange a_range, b_range;
   pack_a_rows(a, job.row_begin, job.row_end, padded_k, kOffset ? job.a_offset : 0, pa.data(), g,
@@ -891,7 +947,13 @@ GSQHW_AVX2_FUNCTION bool gse_rows(const GseJob& job, GemmResult& result) {
   const std::vector<int32_t> init =
       kOffset ? offset_corrections(b, groups, g, job.a_offset) : std::vector<int32_t>();
 
-  const ScaleTables<Scale> scales(job, Scale{1}, false);
+  // The scales of the bounded epilogue, made when the first tile needs them (with tile proofs
+  // usually none does).
+  std::unique_ptr<ScaleTables<Scale>> scales;
+  auto bounded_scales = [&]() -> ScaleTables<Scale>& {
+    if (!scales) scales = std::make_unique<ScaleTables<Scale>>(job, Scale{1}, false, ScratchSlot::scales_a, ScratchSlot::scales_b);
+    return *scales;
+  };
   std::vector<uint8_t> tile_has_nan(static_cast<size_t>(row_tiles), 0);
   std::vector<uint8_t> panel_has_nan(static_cast<size_t>(panels), 0);
   for (int64_t i = 0; i < row_count * groups; ++i)
@@ -908,7 +970,8 @@ GSQHW_AVX2_FUNCTION bool gse_rows(const GseJob& job, GemmResult& result) {
                                    power_table<double>(nan_a, job.offset_a));
     b_factors = TileProof::factors(b_squares.data(), b.group_exponents.data(), b.rows, groups,
                                    kTileCols, nan_b, power_table<double>(nan_b, job.offset_b));
-    shifts = std::make_unique<ScaleTables<int32_t>>(job, 0, job.shift_direction == ShiftDirection::right);
+    shifts = std::make_unique<ScaleTables<int32_t>>(job, 0, job.shift_direction == ShiftDirection::right,
+                                                    ScratchSlot::shifts_a, ScratchSlot::shifts_b);
   }
   auto tile_path = [&](int64_t tile, int64_t panel) {
     if (tile_has_nan[tile] || panel_has_nan[panel]) return TilePath::scalar;
@@ -930,8 +993,10 @@ GSQHW_AVX2_FUNCTION bool gse_rows(const GseJob& job, GemmResult& result) {
   const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / panel_slice_bytes);
   const int64_t pair_stride = std::min(panels, panels_per_block);  // pairs of one row tile
   const int64_t block_pairs = row_tiles * pair_stride;
-  AlignedArray<Int32TileState> proven(static_cast<size_t>(tile_proofs ? block_pairs : 0), false);
-  AlignedArray<typename Epilogue::State> bounded(static_cast<size_t>(block_pairs), false);
+  ScratchArray<Int32TileState> proven(ScratchSlot::proven_tiles,
+                                      static_cast<size_t>(tile_proofs ? block_pairs : 0), false);
+  ScratchArray<typename Epilogue::State> bounded(ScratchSlot::bounded_tiles,
+                                                 static_cast<size_t>(block_pairs), false);
   std::vector<TilePath> paths(static_cast<size_t>(block_pairs));
   const FixedToFp32 fixed_to_fp32(job.acc->frac_bits);
   const ResultPointers out(result);
@@ -975,6 +1040,7 @@ GSQHW_AVX2_FUNCTION bool gse_rows(const GseJob& job, GemmResult& result) {
             case TilePath::bounded: {
               typename Epilogue::State& state = bounded[pair];
               if (first) state = typename Epilogue::State{};
+              ScaleTables<Scale>& scales = bounded_scales();
               tile_over_groups<Kernel, Epilogue>(a_rows, b_panel, panel_init,
                                                  scales.a.data() + (tile * groups + j0) * kTileRows,
                                                  scales.b.data() + (panel * groups + j0) * kTileCols,
@@ -1238,13 +1304,16 @@ void minifloat_fp32_rows(const GemmOperands& ops, const QuantizedTensor& a,
   if (use_float) {
     const int64_t row_count = row_end - row_begin, panels16 = (b.rows + 15) / 16;
     const int64_t row_tiles = (row_count + kMfTileRows - 1) / kMfTileRows;
-    AlignedArray<float> af(static_cast<size_t>((row_count + 1) * k_len));  // + a zero row
-    AlignedArray<float> bf(static_cast<size_t>(panels16 * k_len * 16));
+    ScratchArray<float> af(ScratchSlot::float_a, static_cast<size_t>((row_count + 1) * k_len), false);
+    ScratchArray<float> bf(ScratchSlot::float_b, static_cast<size_t>(panels16 * k_len * 16),
+                           b.rows % 16 != 0);  // (missing columns of the last panel: zeros)
     for (size_t i = 0; i < ad.size(); ++i) af[i] = static_cast<float>(ad[i]);
+    std::fill_n(af.data() + row_count * k_len, k_len, 0.0f);  // the zero row
     for (int64_t n = 0; n < b.rows; ++n)
       for (int64_t k = 0; k < k_len; ++k)
         bf[static_cast<size_t>(((n / 16) * k_len + k) * 16 + n % 16)] = static_cast<float>(bd[n * k_len + k]);
-    AlignedArray<float> state(static_cast<size_t>(row_tiles * panels16 * kMfTileRows * 16));  // +0.0
+    ScratchArray<float> state(ScratchSlot::float_tiles,
+                              static_cast<size_t>(row_tiles * panels16 * kMfTileRows * 16), true);  // +0.0
     minifloat_fp32_float_rows({af.data(), bf.data(), row_count, k_len, panels16}, state.data());
     for (int64_t row = 0; row < row_count; ++row)
       for (int64_t n = 0; n < b.rows; ++n) {
