@@ -821,16 +821,18 @@ struct ScaleTables {
     const int64_t groups = job.groups, row_count = job.row_end - job.row_begin;
     std::fill_n(a.data(), tiles(job) * groups * kTileRows, fill);
     std::fill_n(b.data(), panels(job) * groups * kTileCols, fill);
-    for (int64_t r = 0; r < row_count; ++r)
-      for (int64_t j = 0; j < groups; ++j) {
-        const int code = ta.group_exponents[(job.row_begin + r) * groups + j];
-        if (code != nan_a) a[((r / kTileRows) * groups + j) * kTileRows + r % kTileRows] = a_powers[code];
-      }
-    for (int64_t n = 0; n < tb.rows; ++n)
-      for (int64_t j = 0; j < groups; ++j) {
-        const int code = tb.group_exponents[n * groups + j];
-        if (code != nan_b) b[((n / kTileCols) * groups + j) * kTileCols + n % kTileCols] = b_powers[code];
-      }
+    for (int64_t r = 0; r < row_count; ++r) {
+      const int32_t* codes = ta.group_exponents.data() + (job.row_begin + r) * groups;
+      Scale* out = a.data() + (r / kTileRows) * groups * kTileRows + r % kTileRows;
+      for (int64_t j = 0; j < groups; ++j)
+        if (codes[j] != nan_a) out[j * kTileRows] = a_powers[codes[j]];
+    }
+    for (int64_t n = 0; n < tb.rows; ++n) {
+      const int32_t* codes = tb.group_exponents.data() + n * groups;
+      Scale* out = b.data() + (n / kTileCols) * groups * kTileCols + n % kTileCols;
+      for (int64_t j = 0; j < groups; ++j)
+        if (codes[j] != nan_b) out[j * kTileCols] = b_powers[codes[j]];
+    }
   }
   static int64_t tiles(const GseJob& job) {
     return (job.row_end - job.row_begin + kTileRows - 1) / kTileRows;
@@ -956,10 +958,14 @@ GSQHW_AVX2_FUNCTION bool gse_rows(const GseJob& job, GemmResult& result) {
   };
   std::vector<uint8_t> tile_has_nan(static_cast<size_t>(row_tiles), 0);
   std::vector<uint8_t> panel_has_nan(static_cast<size_t>(panels), 0);
-  for (int64_t i = 0; i < row_count * groups; ++i)
-    if (a.group_exponents[job.row_begin * groups + i] == nan_a) tile_has_nan[i / groups / kTileRows] = 1;
-  for (int64_t i = 0; i < b.rows * groups; ++i)
-    if (b.group_exponents[i] == nan_b) panel_has_nan[i / groups / kTileCols] = 1;
+  auto any_nan_group = [&](const QuantizedTensor& t, int64_t row, int nan_code) {
+    const int32_t* codes = t.group_exponents.data() + row * groups;
+    return std::find(codes, codes + groups, nan_code) != codes + groups;
+  };
+  for (int64_t r = 0; r < row_count; ++r)
+    if (any_nan_group(a, job.row_begin + r, nan_a)) tile_has_nan[r / kTileRows] = 1;
+  for (int64_t n = 0; n < b.rows; ++n)
+    if (any_nan_group(b, n, nan_b)) panel_has_nan[n / kTileCols] = 1;
 
   // The tile proof's factors and the shift epilogue's tables (fixed accumulators only).
   std::vector<double> a_factors, b_factors;
