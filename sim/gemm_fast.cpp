@@ -1297,42 +1297,128 @@ void minifloat_fp32_float_rows(const MinifloatFloatJob& job, float* state /* row
   }
 }
 
+// The float form's operands straight from the codes, without the double copies: for formats
+// without MX block scales whose every value is exactly a float (FP8, BF16, FP16), through a
+// float table of the codes. A in rows (+ the zero row), B in panels of 16 columns
+// [panel][k][16]; `a_bad` per row and `b_bad` per 32-column panel mark Inf/NaN operands, as
+// decoded_facts does. Returns false (the caller then takes the general route) for other
+// formats or codes outside the format's range.
+struct FloatOperands {
+  std::vector<uint8_t> a_bad, b_bad;
+};
+
+bool decode_floats_directly(const GemmOperands& ops, const QuantizedTensor& a,
+                            const QuantizedTensor& b, int64_t row_begin, int64_t row_end,
+                            float* af, float* bf, FloatOperands& facts) {
+  if (ops.block_a || ops.block_b || ops.mf_a->total_bits() > 16 || ops.mf_b->total_bits() > 16)
+    return false;
+  struct Table {
+    std::vector<float> value;
+    std::vector<uint8_t> bad;  // Inf or NaN
+  };
+  auto make_table = [](const MinifloatParams& p, Table& t) {
+    const size_t size = size_t{1} << p.total_bits();
+    t.value.resize(size);
+    t.bad.resize(size);
+    for (uint32_t code = 0; code < size; ++code) {
+      const double v = decode_minifloat(p, code);
+      if (std::isfinite(v) && static_cast<double>(static_cast<float>(v)) != v) return false;
+      t.value[code] = static_cast<float>(v);
+      t.bad[code] = !std::isfinite(v);
+    }
+    return true;
+  };
+  Table ta, tb;
+  if (!make_table(*ops.mf_a, ta) || !make_table(*ops.mf_b, tb)) return false;
+  const int64_t k_len = a.cols, row_count = row_end - row_begin;
+  facts.a_bad.assign(static_cast<size_t>(row_count), 0);
+  facts.b_bad.assign(static_cast<size_t>((b.rows + kMfCols - 1) / kMfCols), 0);
+  uint32_t out_of_range = 0;  // any code >= the table size (hand-built tensors)
+  for (int64_t r = 0; r < row_count; ++r) {
+    const int32_t* codes = a.codes.data() + (row_begin + r) * k_len;
+    float* dst = af + r * k_len;
+    uint8_t bad = 0;
+    for (int64_t k = 0; k < k_len; ++k) {
+      const uint32_t code = static_cast<uint32_t>(codes[k]);
+      out_of_range |= code >= ta.value.size();
+      const uint32_t index = code < ta.value.size() ? code : 0;
+      dst[k] = ta.value[index];
+      bad |= ta.bad[index];
+    }
+    facts.a_bad[r] = bad;
+  }
+  for (int64_t n = 0; n < b.rows; ++n) {
+    const int32_t* codes = b.codes.data() + n * k_len;
+    float* dst = bf + (n / 16) * k_len * 16 + n % 16;
+    uint8_t bad = 0;
+    for (int64_t k = 0; k < k_len; ++k) {
+      const uint32_t code = static_cast<uint32_t>(codes[k]);
+      out_of_range |= code >= tb.value.size();
+      const uint32_t index = code < tb.value.size() ? code : 0;
+      dst[k * 16] = tb.value[index];
+      bad |= tb.bad[index];
+    }
+    facts.b_bad[n / kMfCols] |= bad;
+  }
+  return !out_of_range;
+}
+
+// The float form on operands in af (rows, then the zero row) and bf (panels of 16), and the
+// outputs: Inf/NaN operands (a_bad per row, b_bad per 32-column panel) by the scalar path.
+void minifloat_fp32_float_form(const GemmOperands& ops, const QuantizedTensor& a,
+                               const QuantizedTensor& b, const AccumulatorSpec& acc,
+                               int64_t row_begin, int64_t row_end, const float* af, const float* bf,
+                               const std::vector<uint8_t>& a_bad, const std::vector<uint8_t>& b_bad,
+                               GemmResult& result) {
+  const int64_t k_len = a.cols, row_count = row_end - row_begin, panels16 = (b.rows + 15) / 16;
+  const int64_t row_tiles = (row_count + kMfTileRows - 1) / kMfTileRows;
+  ScratchArray<float> state(ScratchSlot::float_tiles,
+                            static_cast<size_t>(row_tiles * panels16 * kMfTileRows * 16), true);  // +0.0
+  minifloat_fp32_float_rows({af, bf, row_count, k_len, panels16}, state.data());
+  const ResultPointers out(result);
+  for (int64_t row = 0; row < row_count; ++row)
+    for (int64_t n = 0; n < b.rows; ++n) {
+      if (a_bad[row] || b_bad[n / kMfCols]) {  // Inf/NaN operands: scalar
+        scalar_gemm_output(ops, a, b, acc, row_begin + row, n, result);
+        continue;
+      }
+      const int64_t tile = row / kMfTileRows, panel = n / 16;
+      out.fp32_output(row_begin + row, n,
+                      state[static_cast<size_t>(((tile * panels16 + panel) * kMfTileRows + row % kMfTileRows) * 16 + n % 16)]);
+    }
+}
+
 void minifloat_fp32_rows(const GemmOperands& ops, const QuantizedTensor& a,
                          const QuantizedTensor& b, const AccumulatorSpec& acc, int64_t row_begin,
                          int64_t row_end, GemmResult& result) {
   const int64_t k_len = a.cols, panels = (b.rows + kMfCols - 1) / kMfCols;
+  const int64_t row_count = row_end - row_begin, panels16 = (b.rows + 15) / 16;
+  ScratchArray<float> af(ScratchSlot::float_a, static_cast<size_t>((row_count + 1) * k_len), false);
+  ScratchArray<float> bf(ScratchSlot::float_b, static_cast<size_t>(panels16 * k_len * 16),
+                         b.rows % 16 != 0);  // (missing columns of the last panel: zeros)
+  std::fill_n(af.data() + row_count * k_len, k_len, 0.0f);  // the zero row
+  FloatOperands direct;
+  if (decode_floats_directly(ops, a, b, row_begin, row_end, af.data(), bf.data(), direct)) {
+    minifloat_fp32_float_form(ops, a, b, acc, row_begin, row_end, af.data(), bf.data(),
+                              direct.a_bad, direct.b_bad, result);
+    return;
+  }
+  // The general route: decoded doubles (MX scales folded in), then the float form if every
+  // value is a float, else the double form.
   const std::vector<double> bd = decoded_rows(*ops.mf_b, ops.block_b, b, 0, b.rows);
   const std::vector<double> ad = decoded_rows(*ops.mf_a, ops.block_a, a, row_begin, row_end);
   const DecodedFacts b_facts = decoded_facts(bd, b.rows, k_len, kMfCols);
-  const DecodedFacts a_facts = decoded_facts(ad, row_end - row_begin, k_len, 1);
-  const bool use_float = a_facts.all_floats && b_facts.all_floats;
-  const ResultPointers out(result);
-  if (use_float) {
-    const int64_t row_count = row_end - row_begin, panels16 = (b.rows + 15) / 16;
-    const int64_t row_tiles = (row_count + kMfTileRows - 1) / kMfTileRows;
-    ScratchArray<float> af(ScratchSlot::float_a, static_cast<size_t>((row_count + 1) * k_len), false);
-    ScratchArray<float> bf(ScratchSlot::float_b, static_cast<size_t>(panels16 * k_len * 16),
-                           b.rows % 16 != 0);  // (missing columns of the last panel: zeros)
+  const DecodedFacts a_facts = decoded_facts(ad, row_count, k_len, 1);
+  if (a_facts.all_floats && b_facts.all_floats) {
     for (size_t i = 0; i < ad.size(); ++i) af[i] = static_cast<float>(ad[i]);
-    std::fill_n(af.data() + row_count * k_len, k_len, 0.0f);  // the zero row
     for (int64_t n = 0; n < b.rows; ++n)
       for (int64_t k = 0; k < k_len; ++k)
         bf[static_cast<size_t>(((n / 16) * k_len + k) * 16 + n % 16)] = static_cast<float>(bd[n * k_len + k]);
-    ScratchArray<float> state(ScratchSlot::float_tiles,
-                              static_cast<size_t>(row_tiles * panels16 * kMfTileRows * 16), true);  // +0.0
-    minifloat_fp32_float_rows({af.data(), bf.data(), row_count, k_len, panels16}, state.data());
-    for (int64_t row = 0; row < row_count; ++row)
-      for (int64_t n = 0; n < b.rows; ++n) {
-        if (a_facts.bad[row] || b_facts.bad[n / kMfCols]) {  // Inf/NaN operands: scalar
-          scalar_gemm_output(ops, a, b, acc, row_begin + row, n, result);
-          continue;
-        }
-        const int64_t tile = row / kMfTileRows, panel = n / 16;
-        out.fp32_output(row_begin + row, n,
-                        state[static_cast<size_t>(((tile * panels16 + panel) * kMfTileRows + row % kMfTileRows) * 16 + n % 16)]);
-      }
+    minifloat_fp32_float_form(ops, a, b, acc, row_begin, row_end, af.data(), bf.data(),
+                              a_facts.bad, b_facts.bad, result);
     return;
   }
+  const ResultPointers out(result);
   // Double form. B panel-major: [panel][k][32], padding columns 0.
   AlignedArray<double> bp(static_cast<size_t>(panels * k_len * kMfCols));
   for (int64_t n = 0; n < b.rows; ++n)

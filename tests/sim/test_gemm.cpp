@@ -468,6 +468,26 @@ TEST(GoldenGemm, FastMinifloatFp32MatchesScalarAtTheRangeEdges) {
   }
 }
 
+// The float form reads FP8/BF16/FP16 codes through a table of the format's codes; a code
+// outside it (a hand-built tensor) must take the general route and still match the reference.
+TEST(GoldenGemm, FastMinifloatFp32WithCodesOutsideTheFormat) {
+  for (const char* spec : {"fp8:e4m3", "bf16"}) {
+    const bool is_bf16 = std::string(spec) == "bf16";
+    const int bits = is_bf16 ? 16 : 8;
+    const MinifloatParams& p = is_bf16 ? bf16_params() : e4m3_params();
+    QuantizedTensor a = random_minifloat_tensor(spec, 6, 40, 41, bits, 0, 0);
+    QuantizedTensor b = random_minifloat_tensor(spec, 17, 40, 42, bits, 0, 0);
+    for (auto* t : {&a, &b})  // finite operands, so that the fast path computes every output
+      for (auto& code : t->codes)
+        if (!std::isfinite(decode_minifloat(p, static_cast<uint32_t>(code)))) code = 0;
+    a.codes[3] = (1 << bits) + 5;
+    expect_fast_matches_scalar(a, b, {"fp32"}, std::string(spec) + " code beyond the table in A");
+    a.codes[3] = 0;
+    b.codes[40 * 16 + 7] = -1;
+    expect_fast_matches_scalar(a, b, {"fp32"}, std::string(spec) + " negative code in B");
+  }
+}
+
 TEST(GoldenGemm, RejectsOperandsThatDoNotFit) {
   Operands g8 = make_operands("gse:b=8,g=32", "gse:b=8,g=32", 2, 2, 64, 1);
   Operands g16 = make_operands("gse:b=8,g=16", "gse:b=8,g=16", 2, 2, 64, 1);
