@@ -352,25 +352,44 @@ struct Int16Kernel {
 
   GSQHW_INLINE_AVX2 void group_sums(const Code* const a[kTileRows], const Code* b,
                                     int64_t chunks, int64_t, const int32_t*, TileSums& sums) {
+    // G = 32 (16 chunks), the formats' default, runs fully unrolled: measured 8% faster in
+    // the whole GEMM (no loop branch and counter per chunk, which the dispatch-bound loop
+    // feels), paired in one process against the loop.
+    if (chunks == 16) return sums_over_chunks<16>(a, b, chunks, sums);
+    sums_over_chunks<0>(a, b, chunks, sums);
+  }
+
+  // kChunks > 0: a compile-time chunk count (the loop is unrolled); 0: `chunks` at run time.
+  template <int kChunks>
+  GSQHW_INLINE_AVX2 void sums_over_chunks(const Code* const a[kTileRows], const Code* b,
+                                          int64_t chunks, TileSums& sums) {
     // Named accumulators, not an array: GCC keeps an array of vectors in memory and stores
     // it back every iteration.
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
             c21 = c00, c30 = c00, c31 = c00;
-    for (int64_t q = 0; q < chunks; ++q) {
-      const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32));
-      const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32 + 16));
-#define GSQHW_ROW(r, lo, hi)                                          \
+#define GSQHW_ROW(q, r, lo, hi)                                       \
   {                                                                   \
     const __m256i av = _mm256_set1_epi32(load_chunk(a[r] + 2 * q));   \
     add_epi32_in_place(lo, _mm256_madd_epi16(av, b0));                \
     add_epi32_in_place(hi, _mm256_madd_epi16(av, b1));                \
   }
-      GSQHW_ROW(0, c00, c01)
-      GSQHW_ROW(1, c10, c11)
-      GSQHW_ROW(2, c20, c21)
-      GSQHW_ROW(3, c30, c31)
-#undef GSQHW_ROW
+#define GSQHW_CHUNK(q)                                                                    \
+  {                                                                                       \
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32));   \
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + q * 32 + 16)); \
+    GSQHW_ROW(q, 0, c00, c01)                                                             \
+    GSQHW_ROW(q, 1, c10, c11)                                                             \
+    GSQHW_ROW(q, 2, c20, c21)                                                             \
+    GSQHW_ROW(q, 3, c30, c31)                                                             \
+  }
+    if constexpr (kChunks > 0) {
+#pragma GCC unroll 16
+      for (int q = 0; q < kChunks; ++q) GSQHW_CHUNK(q)
+    } else {
+      for (int64_t q = 0; q < chunks; ++q) GSQHW_CHUNK(q)
     }
+#undef GSQHW_CHUNK
+#undef GSQHW_ROW
     sums[0][0] = c00, sums[0][1] = c01, sums[1][0] = c10, sums[1][1] = c11;
     sums[2][0] = c20, sums[2][1] = c21, sums[3][0] = c30, sums[3][1] = c31;
   }
