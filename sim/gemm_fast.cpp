@@ -229,6 +229,46 @@ struct PackStats {
   CodeRange* range = nullptr;
 };
 
+// One row's stats (PackStats) and, if `dst` is not null, the row narrowed to int16, in one
+// pass over the codes (they come from memory once; the separate loops read the row three
+// times). Needs g % 16 == 0 (16 codes per step, whole groups). Narrowing saturates; codes
+// beyond int16 widen the range past what int16_kernel_fits accepts, so the kernel declines
+// before the sums are used. The squares: vpmaddwd of the int16 codes with themselves, each
+// lane at most 2 * 32767^2 < 2^31, collected per group in int64 lanes.
+GSQHW_AVX2_FUNCTION void int16_row_pass(const int32_t* __restrict src, int64_t cols, int g,
+                                        int16_t* __restrict dst, PackStats stats,
+                                        int64_t* __restrict square_sums) {
+  __m256i lo = _mm256_set1_epi32(stats.range ? stats.range->min : 0);
+  __m256i hi = _mm256_set1_epi32(stats.range ? stats.range->max : 0);
+  for (int64_t k0 = 0, j = 0; k0 < cols; k0 += g, ++j) {
+    __m256i squares = _mm256_setzero_si256();  // 4 int64 lanes
+    for (int64_t k = k0; k < k0 + g; k += 16) {
+      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k));
+      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k + 8));
+      lo = _mm256_min_epi32(lo, _mm256_min_epi32(x0, x1));
+      hi = _mm256_max_epi32(hi, _mm256_max_epi32(x0, x1));
+      // packs works per 128-bit half: restore the order of the 16 codes
+      const __m256i narrow = _mm256_permute4x64_epi64(_mm256_packs_epi32(x0, x1), 0b11011000);
+      if (dst) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k), narrow);
+      const __m256i pair_squares = _mm256_madd_epi16(narrow, narrow);  // non-negative
+      squares = _mm256_add_epi64(squares, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(pair_squares)));
+      squares = _mm256_add_epi64(squares, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(pair_squares, 1)));
+    }
+    if (square_sums) {
+      alignas(32) int64_t lanes[4];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), squares);
+      square_sums[j] = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    }
+  }
+  if (stats.range) {
+    alignas(32) int32_t l[8], h[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(l), lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(h), hi);
+    stats.range->min = *std::min_element(l, l + 8);
+    stats.range->max = *std::max_element(h, h + 8);
+  }
+}
+
 // A codes minus `offset` (the offset-binary int8 kernel: 0..255 stored as the byte pattern).
 template <typename Code>
 GSQHW_AVX2_FUNCTION void pack_a_rows(const QuantizedTensor& t, int64_t row_begin, int64_t row_end,
@@ -238,6 +278,13 @@ GSQHW_AVX2_FUNCTION void pack_a_rows(const QuantizedTensor& t, int64_t row_begin
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int32_t* __restrict src = t.codes.data() + r * cols;
     Code* __restrict dst = out + (r - row_begin) * padded_k;
+    if constexpr (std::is_same_v<Code, int16_t>) {
+      if (offset == 0 && g % 16 == 0 && cols % g == 0) {
+        int16_row_pass(src, cols, g, dst, stats,
+                       stats.square_sums ? stats.square_sums + (r - row_begin) * groups : nullptr);
+        continue;
+      }
+    }
     for (int64_t k = 0; k < cols; ++k) dst[k] = static_cast<Code>(src[k] - offset);
     if (stats.square_sums) row_group_square_sums(src, cols, g, stats.square_sums + (r - row_begin) * groups);
     if (stats.range) widen_code_range(src, cols, *stats.range);
@@ -304,21 +351,31 @@ GSQHW_AVX2_FUNCTION void pack_b_panels(const QuantizedTensor& b, int64_t padded_
   constexpr int per_chunk = kChunkBytes / sizeof(Code);
   const int64_t cols = b.cols, full_chunks = cols / per_chunk, groups = b.groups_per_row();
   const int64_t full_panels = b.rows / kTileCols, vector_k = cols / (4 * per_chunk) * (4 * per_chunk);
-  for (int64_t panel = 0; panel < full_panels; ++panel)
-    for (int64_t k0 = 0; k0 < vector_k; k0 += 4 * per_chunk)
-      pack_four_chunks<Code>(b.codes.data() + panel * kTileCols * cols + k0, cols,
-                             out + panel * padded_k * kTileCols + k0 * kTileCols);
-  for (int64_t n = 0; n < b.rows; ++n) {
-    const int32_t* __restrict src = b.codes.data() + n * cols;
-    Code* __restrict dst = out + (n / kTileCols) * padded_k * kTileCols + (n % kTileCols) * per_chunk;
-    const int64_t first_chunk = n < full_panels * kTileCols ? vector_k / per_chunk : 0;
-    for (int64_t q = first_chunk; q < full_chunks; ++q)
-      for (int i = 0; i < per_chunk; ++i)
-        dst[q * per_chunk * kTileCols + i] = static_cast<Code>(src[q * per_chunk + i]);
-    for (int64_t k = full_chunks * per_chunk; k < cols; ++k)  // the rest of a partial chunk
-      dst[full_chunks * per_chunk * kTileCols + k % per_chunk] = static_cast<Code>(src[k]);
-    if (stats.square_sums) row_group_square_sums(src, cols, g, stats.square_sums + n * groups);
-    if (stats.range) widen_code_range(src, cols, *stats.range);
+  const bool one_pass_stats = std::is_same_v<Code, int16_t> && g % 16 == 0 && cols % g == 0;
+  // Panel by panel: first each row's stats and element-wise leftovers (reading the rows from
+  // memory once), then the 4-chunk transposes of a full panel, from the rows now in L2.
+  for (int64_t panel = 0; panel * kTileCols < b.rows; ++panel) {
+    const bool full = panel < full_panels;
+    for (int64_t n = panel * kTileCols; n < std::min(b.rows, (panel + 1) * kTileCols); ++n) {
+      const int32_t* __restrict src = b.codes.data() + n * cols;
+      Code* __restrict dst = out + panel * padded_k * kTileCols + (n % kTileCols) * per_chunk;
+      for (int64_t q = full ? vector_k / per_chunk : 0; q < full_chunks; ++q)
+        for (int i = 0; i < per_chunk; ++i)
+          dst[q * per_chunk * kTileCols + i] = static_cast<Code>(src[q * per_chunk + i]);
+      for (int64_t k = full_chunks * per_chunk; k < cols; ++k)  // the rest of a partial chunk
+        dst[full_chunks * per_chunk * kTileCols + k % per_chunk] = static_cast<Code>(src[k]);
+      int64_t* square_sums = stats.square_sums ? stats.square_sums + n * groups : nullptr;
+      if (one_pass_stats) {
+        if (stats.square_sums || stats.range) int16_row_pass(src, cols, g, nullptr, stats, square_sums);
+      } else {
+        if (square_sums) row_group_square_sums(src, cols, g, square_sums);
+        if (stats.range) widen_code_range(src, cols, *stats.range);
+      }
+    }
+    if (full)
+      for (int64_t k0 = 0; k0 < vector_k; k0 += 4 * per_chunk)
+        pack_four_chunks<Code>(b.codes.data() + panel * kTileCols * cols + k0, cols,
+                               out + panel * padded_k * kTileCols + k0 * kTileCols);
   }
 }
 

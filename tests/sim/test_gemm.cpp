@@ -357,12 +357,16 @@ TEST(GoldenGemm, FastGseKernelChoiceFollowsTheCodesPresent) {
       expect_fast_matches_scalar(a, b, accs, fmt::format("{} ({} x b=8)", c.what, spec_a));
     }
   }
-  // Codes that no b <= 8 format produces: int16 kernel (|code| < 2^15), scalar beyond.
-  const std::string small = "gse:b=8,g=8,e=5";
-  for (int limit : {300, 5000, 20000, 70000}) {
-    QuantizedTensor a = random_gse_tensor(small, 5, 40, 13, -limit, limit, 0, 6);
-    QuantizedTensor b = random_gse_tensor(small, 17, 40, 14, -limit, limit, 0, 6);
-    expect_fast_matches_scalar(a, b, {"fixed64.0", "fp32"}, fmt::format("codes +-{}", limit));
+  // Codes that no b <= 8 format produces: int16 kernel (|code| < 2^15), scalar beyond. G = 16
+  // with whole groups takes the one-pass packing, which narrows with saturation and must see
+  // the out-of-range codes in its range.
+  for (const std::string small : {"gse:b=8,g=8,e=5", "gse:b=8,g=16,e=5"}) {
+    for (auto [lo, hi] : {std::pair{-300, 300}, {-5000, 5000}, {-20000, 20000}, {-32767, 32767},
+                          {-32768, 32768}, {-70000, 70000}, {0, 40000}, {-40000, 0}}) {
+      QuantizedTensor a = random_gse_tensor(small, 5, 48, 13, lo, hi, 0, 6);
+      QuantizedTensor b = random_gse_tensor(small, 17, 48, 14, lo, hi, 0, 6);
+      expect_fast_matches_scalar(a, b, {"fixed64.0", "fp32"}, fmt::format("{} codes {}..{}", small, lo, hi));
+    }
   }
 }
 
@@ -397,13 +401,15 @@ TEST(GoldenGemm, FastGseFixedTileProofAndShiftDirections) {
   struct Window { int lo, hi; const char* what; };
   for (Window w : {Window{13, 20, "x >= 0 at F=16"}, Window{0, 12, "x <= 0 at F=16"},
                    Window{5, 20, "mixed signs"}, Window{0, 31, "every exponent code"}}) {
-    for (int codes : {3, 127}) {
-      QuantizedTensor a = random_gse_tensor(spec, 13, 32 * 5 + 7, 41 + w.lo, -codes, codes, w.lo, w.hi);
-      QuantizedTensor b = random_gse_tensor(spec, 37, 32 * 5 + 7, 42 + w.hi, -codes, codes, w.lo, w.hi);
-      for (int64_t r = 4; r < 8; ++r)  // row tile 1: the largest exponent (not NaN): unproven
-        for (int64_t j = 0; j < a.groups_per_row(); ++j) a.group_exponents[r * a.groups_per_row() + j] = 30;
-      expect_fast_matches_scalar(a, b, accs, fmt::format("{}, codes +-{}", w.what, codes));
-    }
+    // (K = 192 is whole groups: the one-pass packing computes the proof's square sums)
+    for (int codes : {3, 127})
+      for (int64_t k : {32 * 5 + 7, 32 * 6}) {
+        QuantizedTensor a = random_gse_tensor(spec, 13, k, 41 + w.lo, -codes, codes, w.lo, w.hi);
+        QuantizedTensor b = random_gse_tensor(spec, 37, k, 42 + w.hi, -codes, codes, w.lo, w.hi);
+        for (int64_t r = 4; r < 8; ++r)  // row tile 1: the largest exponent (not NaN): unproven
+          for (int64_t j = 0; j < a.groups_per_row(); ++j) a.group_exponents[r * a.groups_per_row() + j] = 30;
+        expect_fast_matches_scalar(a, b, accs, fmt::format("{}, codes +-{}, K={}", w.what, codes, k));
+      }
   }
 }
 
@@ -415,8 +421,8 @@ TEST(GoldenGemm, FastGseFixedTileProofAndShiftDirections) {
 TEST(GoldenGemm, FastGseAcrossKBlocksAndPanelBlocks) {
   struct Case { const char* spec; int codes; };
   for (Case c : {Case{"gse:b=8,g=32,e=5", 127}, Case{"gse:b=6,g=32,e=5", 31},
-                 Case{"gse:b=8,g=256,e=5,range=full", 128}}) {
-    const int64_t k = 4500;
+                 Case{"gse:b=8,g=256,e=5,range=full", 128}})
+  for (int64_t k : {4500, 4096}) {  // (4096: whole groups, the one-pass packing)
     QuantizedTensor a = random_gse_tensor(c.spec, 7, k, 51, -c.codes, c.codes - 1, 5, 20);
     QuantizedTensor b = random_gse_tensor(c.spec, 16 * 13 + 5, k, 52, -c.codes + 1, c.codes, 5, 20);
     const int64_t groups = a.groups_per_row();
