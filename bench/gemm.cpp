@@ -131,6 +131,13 @@ void BM_GoldenGse4Fp32(benchmark::State& s) { golden(s, "gse:b=4,g=32,e=5", "fp3
 // range=full at b=8 may hold -128 on both sides: the int16 (vpmaddwd) kernel.
 void BM_GoldenGse8FullFixed(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5,range=full", "fixed32.16"); }
 void BM_GoldenFp8E4m3Fp32(benchmark::State& s) { golden(s, "fp8:e4m3", "fp32"); }
+// INT8 (sim/gemm_fast_int8.cpp): fp32 through the float form; fixed32.0 (the INT8 design
+// point's accumulator, docs/siblings.md) through vpmaddwd with the Cauchy-Schwarz bound.
+void BM_GoldenInt8Fp32(benchmark::State& s) { golden(s, "int8:per=channel", "fp32"); }
+void BM_GoldenInt8Fixed(benchmark::State& s) { golden(s, "int8:per=channel", "fixed32.0"); }
+// FP8 with a fixed accumulator: the double floor form (E4M3 subnormals at 2^-9 keep the
+// products off the integer grid at F=16).
+void BM_GoldenFp8Fixed(benchmark::State& s) { golden(s, "fp8:e4m3", "fixed32.16"); }
 // The plain scalar reference on 32 rows, for the speed-up of the kernels.
 void BM_ScalarGse8Fixed_M32(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fixed32.16", 32, true); }
 
@@ -143,6 +150,9 @@ BENCHMARK(BM_GoldenGse6Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseMa
 BENCHMARK(BM_GoldenGse4Fp32)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
 BENCHMARK(BM_GoldenGse8FullFixed)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseManualTime();
 BENCHMARK(BM_GoldenFp8E4m3Fp32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
+BENCHMARK(BM_GoldenInt8Fp32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
+BENCHMARK(BM_GoldenInt8Fixed)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
+BENCHMARK(BM_GoldenFp8Fixed)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
 BENCHMARK(BM_ScalarGse8Fixed_M32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
 
 }  // namespace

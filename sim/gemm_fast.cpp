@@ -34,6 +34,7 @@
 // independent accumulators, one exact rounding per element in order: a float FMA when every
 // value is exactly a float (FP8, BF16, FP16 without out-of-range MX scales), else the double
 // product and the TwoSum step.
+// INT8 (fp32 and fixed) and minifloats with a fixed accumulator: gemm_fast_int8.cpp.
 // Everything else uses the scalar reference. Dispatch: __builtin_cpu_supports("avx2"/"fma").
 #include "sim/gemm_fast.h"
 
@@ -1310,7 +1311,7 @@ __attribute__((target("avx2,fma"))) void minifloat_fp32_panel(const double* a_ro
 // cannot arise from finite operands).
 // Float form for 4 rows x 16 columns (8 accumulators: two FMAs per cycle at latency 4) over
 // one half of a 32-column panel: out[r][c] for A rows a_rows[r], columns 16h..16h+15.
-constexpr int kMfTileRows = 4;  // (the kernel names 4 rows of accumulators)
+constexpr int kMfTileRows = kFloatFormTileRows;  // (the kernel names 4 rows of accumulators)
 
 __attribute__((target("avx2,fma"))) void minifloat_fp32_tile_4x16(const float* const a_rows[kMfTileRows],
                                                                    const float* b_panel, int64_t k_len,
@@ -1344,11 +1345,8 @@ __attribute__((target("avx2,fma"))) void minifloat_fp32_tile_4x16(const float* c
 // K in blocks (4 A rows of a block: 8 KiB, in L1), panels in blocks of ~384 KiB (in L2). The
 // accumulators persist in `state` across K blocks, which run in order: the per-output
 // order of additions is k = 0, 1, 2, ... as the semantics require.
-struct MinifloatFloatJob {
-  const float* a;  // (row_count + 1) x k_len, the last row zero
-  const float* b;  // panels16 x k_len x 16
-  int64_t row_count, k_len, panels16;
-};
+// (MinifloatFloatJob is declared in gemm_fast.h: the INT8 fp32 path reuses this form.)
+}  // namespace
 
 void minifloat_fp32_float_rows(const MinifloatFloatJob& job, float* state /* row tiles x panels x 4 x 16 */) {
   constexpr int64_t kBlockK = 512;
@@ -1372,6 +1370,8 @@ void minifloat_fp32_float_rows(const MinifloatFloatJob& job, float* state /* row
     }
   }
 }
+
+namespace {
 
 // The float form's operands straight from the codes, without the double copies: for formats
 // without MX block scales whose every value is exactly a float (FP8, BF16, FP16), through a
@@ -1529,6 +1529,10 @@ bool fast_gemm_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qua
     minifloat_fp32_rows(ops, a, b, acc, row_begin, row_end, result);
     return true;
   }
+  if (ops.kind == GemmOperands::Kind::int8)  // gemm_fast_int8.cpp
+    return fast_int8_rows(ops, a, b, acc, row_begin, row_end, result);
+  if (ops.kind == GemmOperands::Kind::minifloat)  // fixed accumulator: gemm_fast_int8.cpp
+    return fast_minifloat_fixed_rows(ops, a, b, acc, row_begin, row_end, result);
   return false;
 }
 

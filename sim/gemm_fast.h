@@ -44,4 +44,28 @@ bool fast_gemm_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qua
                     const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
                     GemmResult& result);
 
+// The fast paths of sim/gemm_fast_int8.cpp, called by fast_gemm_rows() (same contract):
+// int8 x int8 (fp32 and fixed accumulators) and minifloat x minifloat with a fixed accumulator.
+bool fast_int8_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+                    const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
+                    GemmResult& result);
+bool fast_minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
+                               const QuantizedTensor& b, const AccumulatorSpec& acc,
+                               int64_t row_begin, int64_t row_end, GemmResult& result);
+
+// The minifloat "float form" of gemm_fast.cpp, shared with the INT8 fp32 path: for every
+// output, acc = fma(a[m][k], b[n][k], acc) in k order, which is exactly the one RNE rounding
+// of acc + a*b per element when every operand is an exact float (the product inside an FMA
+// is exact). Needs AVX2+FMA and the default MXCSR (fast_gemm_rows checks both).
+inline constexpr int kFloatFormTileRows = 4;  // A rows per tile of `state`
+struct MinifloatFloatJob {
+  const float* a;  // (row_count + 1) x k_len, the last row zero (pads the last row tile)
+  const float* b;  // panels16 x k_len x 16, 32-byte aligned; missing columns zero
+  int64_t row_count, k_len, panels16;
+};
+// state: row tiles x panels16 x kFloatFormTileRows x 16 floats, 32-byte aligned, zeroed
+// (+0.0) by the caller; on return, output (row, n) of the job is
+// state[((row / 4 * panels16 + n / 16) * 4 + row % 4) * 16 + n % 16].
+void minifloat_fp32_float_rows(const MinifloatFloatJob& job, float* state);
+
 }  // namespace gsqhw

@@ -519,5 +519,147 @@ TEST(GoldenGemm, RejectsOperandsThatDoNotFit) {
   EXPECT_EQ(golden_gemm(empty.a, empty.b, acc).out.size(), 0u);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// INT8 and minifloat-with-fixed-accumulator fast paths (sim/gemm_fast_int8.cpp)
+
+// Random int8 codes in [lo, hi] (a hand-built tensor: -128 included), random scales.
+QuantizedTensor random_int8_tensor(bool per_channel, int64_t rows, int64_t cols, uint32_t seed,
+                                   int lo = -128, int hi = 127) {
+  std::mt19937 rng(seed);
+  QuantizedTensor t;
+  t.format_spec = per_channel ? "int8:per=channel" : "int8:per=tensor";
+  t.rows = rows;
+  t.cols = cols;
+  std::uniform_int_distribution<int> code(lo, hi);
+  for (int64_t i = 0; i < rows * cols; ++i) t.codes.push_back(code(rng));
+  std::uniform_real_distribution<float> scale(1e-3f, 1.0f);
+  for (int64_t i = 0; i < (per_channel ? rows : 1); ++i) t.scales.push_back(scale(rng));
+  return t;
+}
+
+// Random shapes (K odd and even, across the kernels' K blocks of 512 / 1024; M, N not
+// multiples of the 4x16 tile), quantized and hand-built codes, accumulators that never, sometimes
+// and always saturate, F >= 0 and F < 0 (shifts beyond the products' 15 bits too).
+TEST(GoldenGemm, FastInt8MatchesScalarOnRandomShapes) {
+  std::mt19937 rng(77);
+  const std::vector<std::string> accs = {"fp32",       "fixed32.0",  "fixed32.16", "fixed16.0",
+                                         "fixed64.30", "fixed64.62", "fixed24.-3", "fixed20.-7",
+                                         "fixed64.-20", "fixed8.-2", "fixed2.0"};
+  for (int trial = 0; trial < 16; ++trial) {
+    const int64_t m = 1 + rng() % 13, n = 1 + rng() % 40;
+    const int64_t k = trial % 4 == 0 ? 1030 + rng() % 200 : 1 + rng() % 300;
+    QuantizedTensor a, b;
+    if (trial % 2 == 0) {
+      a = random_int8_tensor(trial % 4 == 0, m, k, 100 + trial);
+      b = random_int8_tensor(true, n, k, 200 + trial, -20, 20);
+    } else {
+      Operands o = make_operands(trial % 3 ? "int8:per=channel" : "int8:per=tensor",
+                                 "int8:per=channel", m, n, k, 300 + trial, static_cast<int>(rng() % 8));
+      a = o.a;
+      b = o.b;
+    }
+    for (const auto& acc_text : accs) {
+      AccumulatorSpec acc = AccumulatorSpec::parse(acc_text);
+      GemmResult reference = golden_gemm_scalar(a, b, acc);
+      std::string what = fmt::format("int8 {}x{}x{} {}", m, n, k, acc_text);
+      for (int threads : {1, 2, 3}) expect_identical(golden_gemm(a, b, acc, threads), reference, what);
+    }
+  }
+}
+
+// One GEMM with outputs that saturate (sticky flag), outputs proven per tile and outputs
+// proven only one by one (their tile fails the Cauchy-Schwarz bound), across panel blocks
+// (N > 192) and K blocks (K > 1024).
+TEST(GoldenGemm, FastInt8FixedSaturatesExactlyWhereTheScalarDoes) {
+  const int64_t m = 9, n = 203, k = 1100;
+  QuantizedTensor a = random_int8_tensor(true, m, k, 11, -3, 3);
+  QuantizedTensor b = random_int8_tensor(false, n, k, 12, -3, 3);
+  for (int64_t i = 0; i < k; ++i) {
+    a.codes[5 * k + i] = 127;         // row 5: saturates with every column of the same sign
+    b.codes[17 * k + i] = i % 2 ? -128 : 127;
+    b.codes[100 * k + i] = 127;
+  }
+  for (const char* acc_text : {"fixed16.0", "fixed20.-2", "fixed24.0", "fixed32.10", "fixed12.-6"}) {
+    AccumulatorSpec acc = AccumulatorSpec::parse(acc_text);
+    GemmResult reference = golden_gemm_scalar(a, b, acc);
+    int saturated = 0;
+    for (uint8_t f : reference.flags) saturated += (f & kFlagOverflow) != 0;
+    EXPECT_GT(saturated, 0) << acc_text << ": the case must saturate somewhere";
+    EXPECT_LT(saturated, m * n) << acc_text << ": and not everywhere";
+    for (int threads : {1, 2}) expect_identical(golden_gemm(a, b, acc, threads), reference, acc_text);
+  }
+}
+
+// Codes outside -128..127 (hand-built) make the int8 path decline; the result is still exact.
+TEST(GoldenGemm, FastInt8DeclinesCodesOutsideInt8) {
+  QuantizedTensor a = random_int8_tensor(true, 6, 70, 21);
+  QuantizedTensor b = random_int8_tensor(true, 19, 70, 22);
+  a.codes[5] = 200;
+  expect_fast_matches_scalar(a, b, {"fp32", "fixed32.0", "fixed24.-3"}, "A code 200");
+  a.codes[5] = 0;
+  b.codes[70 * 18 + 69] = -129;
+  expect_fast_matches_scalar(a, b, {"fp32", "fixed32.0", "fixed24.-3"}, "B code -129");
+}
+
+// Minifloats with a fixed accumulator: random codes (NaN and Inf included, then a finite copy),
+// MX block scales, accumulators whose F makes every product an integer (the FMA form) or not
+// (the floor form), F < 0, and small W that saturates; 1, 2, 3 threads.
+TEST(GoldenGemm, FastMinifloatFixedMatchesScalar) {
+  struct Case { const char* spec_a; const char* spec_b; int bits, scale_lo, scale_hi; };
+  const std::vector<std::string> accs = {"fixed32.16", "fixed48.12", "fixed16.4", "fixed64.-4",
+                                         "fixed64.20", "fixed64.40", "fixed24.0", "fixed40.-30"};
+  int seed = 60;
+  for (Case c : {Case{"fp8:e4m3", "fp8:e4m3", 8, 0, 0}, Case{"fp8:e5m2", "fp8:e4m3", 8, 0, 0},
+                 Case{"bf16", "bf16", 16, 0, 0}, Case{"fp16", "fp16", 16, 0, 0},
+                 Case{"fp8:e4m3,block=32", "fp8:e4m3,block=32", 8, 120, 130},
+                 Case{"fp8:e5m2,block=32", "fp8:e5m2,block=32", 8, 0, 254}}) {
+    const int64_t m = 7, n = 21, k = seed % 2 ? 77 : 300;
+    QuantizedTensor a = random_minifloat_tensor(c.spec_a, m, k, seed++, c.bits, c.scale_lo, c.scale_hi);
+    QuantizedTensor b = random_minifloat_tensor(c.spec_b, n, k, seed++, c.bits, c.scale_lo, c.scale_hi);
+    for (bool clean : {false, true}) {
+      if (clean) {
+        int block = 0;
+        const MinifloatParams* pa = minifloat_operand_params(a.format_spec, &block);
+        const MinifloatParams* pb = minifloat_operand_params(b.format_spec, &block);
+        for (auto [t, p] : {std::pair{&a, pa}, std::pair{&b, pb}})
+          for (auto& code : t->codes)
+            if (!std::isfinite(decode_minifloat(*p, static_cast<uint32_t>(code)))) code = 0;
+      }
+      const std::string what = fmt::format("{} x {}{}", c.spec_a, c.spec_b, clean ? " finite" : "");
+      for (const auto& acc_text : accs) {
+        AccumulatorSpec acc = AccumulatorSpec::parse(acc_text);
+        GemmResult reference = golden_gemm_scalar(a, b, acc);
+        for (int threads : {1, 2, 3})
+          expect_identical(golden_gemm(a, b, acc, threads), reference, what + " " + acc_text);
+      }
+    }
+  }
+}
+
+// Quantized (realistic) minifloat operands over K blocks (K > 256) and panel blocks
+// (N > 384), with one row and one column driven into saturation and an Inf in another row.
+TEST(GoldenGemm, FastMinifloatFixedSaturationAndNonFiniteOutputs) {
+  const int64_t m = 6, n = 389, k = 530;
+  Operands o = make_operands("fp8:e4m3", "fp8:e5m2", m, n, k, 71, 2);
+  for (int64_t i = 0; i < k; ++i) {
+    o.a.codes[2 * k + i] = 0x7e;  // 448: row 2 saturates a 16-bit accumulator
+    o.b.codes[300 * k + i] = 0x7b;  // 57344
+  }
+  o.a.codes[4 * k + 9] = 0x7f;  // the E4M3 NaN: row 4's outputs are NaN
+  for (const char* acc_text : {"fixed16.0", "fixed32.8", "fixed48.20"}) {
+    AccumulatorSpec acc = AccumulatorSpec::parse(acc_text);
+    GemmResult reference = golden_gemm_scalar(o.a, o.b, acc);
+    int saturated = 0, nan = 0;
+    for (uint8_t f : reference.flags) {
+      saturated += (f & kFlagOverflow) != 0;
+      nan += (f & kFlagNaN) != 0;
+    }
+    EXPECT_GT(saturated, 0) << acc_text;
+    EXPECT_EQ(nan, n) << acc_text << ": row 4 holds a NaN";
+    for (int threads : {1, 2}) expect_identical(golden_gemm(o.a, o.b, acc, threads), reference, acc_text);
+  }
+}
+
 }  // namespace
 }  // namespace gsqhw

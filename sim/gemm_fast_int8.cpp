@@ -1,0 +1,573 @@
+// Fast kernels of the golden GEMM (sim/gemm_fast.h) for INT8 x INT8 (fp32 and fixed
+// accumulators) and for minifloat x minifloat with a fixed accumulator. Like gemm_fast.cpp,
+// they compute exactly what the scalar reference in gemm.cpp computes (acc_raw, out, flags)
+// and decline (return false, nothing written) when no exact form applies; outputs a form
+// cannot prove exact are handed to the scalar reference one by one.
+//
+// INT8, fp32 accumulator: the product of two int8 codes is an exact float, so
+// fma(float(a), float(b), acc) is the one RNE rounding of acc + a*b: the minifloat float form
+// of gemm_fast.cpp (minifloat_fp32_float_rows) on the codes converted to floats.
+//
+// INT8, fixed(W, F) accumulator (addend = fixed_addend(a*b, F, W), saturating sum):
+//   * F >= 0: addend = a*b*2^F. If sum_k |a_k b_k| * 2^F <= fixed_max(W), no addend and no
+//     partial sum saturates, so acc = 2^F * (exact integer dot product), which vpmaddwd
+//     computes in int32 lanes (exact while the dot product fits int32, also part of the bound;
+//     int32 adds wrap, so only the final value has to fit).
+//   * F < 0: addend = floor(a*b / 2^s), s = -F, per element: vpmullw (|a*b| <= 2^14 fits
+//     int16), vpsraw (counts >= 16 fill with the sign: still the floor), then vpmaddwd with
+//     ones to add pairs into int32. |floor(p / 2^s)| <= |p|, and <= |p| / 2^s + 1, so the
+//     same bound on sum |a_k b_k| proves no saturation.
+//   The bound per output is min(sqrt(Sa * Sb), max|a| * L1(b), L1(a) * max|b|) (Cauchy-Schwarz
+//   with the rows' sums of squares Sa, Sb; Hoelder), checked in exact 128-bit integers, first
+//   per 4x16 tile from the tile's largest Sa and Sb, then per output for tiles that fail.
+//   Outputs that fail it (they may saturate) go to the scalar reference.
+//
+// Minifloat x minifloat, fixed(W, F) (addend = floor(a*b*2^F), saturating; Inf/NaN operands
+// set the NaN flag): decoded doubles (MX scales folded in), A pre-scaled by 2^F (exact: the
+// exponent range is checked), a 4x8 double tile: acc += floor(a2F * b) (vroundpd), or, when
+// every a2F * b is an integer (the operands' lowest set bits say so), acc = fma(a2F, b, acc).
+// Both are exact while every partial sum is an integer below 2^53: per output,
+// sum |addend| <= 2^F * sqrt(Sa * Sb) + K must stay within min(fixed_max(W), 2^53 - 1).
+// Outputs that fail it, or whose row/column holds an Inf or NaN, go to the scalar reference.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "sim/gemm_fast.h"
+#include "sim/gemm_impl.h"
+#include "sim/minifloat.h"
+
+namespace gsqhw {
+namespace {
+
+#define GSQHW_INT8_AVX2 __attribute__((target("avx2,fma")))
+#define GSQHW_INT8_INLINE_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
+
+constexpr int kTileRows = 4;   // A rows per register tile (the kernels name 4 rows)
+constexpr int kIntCols = 16;   // output columns per int8 tile: two ymm of 8 int32 lanes
+constexpr int kDoubleCols = 8; // output columns per double tile: two ymm of 4 doubles
+static_assert(kTileRows == kFloatFormTileRows);
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread scratch memory, kept across calls (fresh multi-megabyte allocations come from
+// mmap and cost a page fault per 4 KiB page on every call). 64-byte aligned.
+
+enum class Buffer { a, b, state, count };
+
+template <typename T>
+T* scratch(Buffer which, size_t count, bool zeroed) {
+  struct Block {
+    size_t bytes = 0;
+    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+  };
+  thread_local std::array<Block, static_cast<size_t>(Buffer::count)> blocks;
+  Block& block = blocks[static_cast<size_t>(which)];
+  const size_t bytes = (std::max<size_t>(count, 1) * sizeof(T) + 63) / 64 * 64;
+  if (block.bytes < bytes) {
+    block.data.reset();
+    block.bytes = 0;
+    block.data.reset(std::aligned_alloc(64, bytes));
+    if (!block.data) throw std::bad_alloc();
+    block.bytes = bytes;
+  }
+  if (zeroed) std::memset(block.data.get(), 0, bytes);
+  return static_cast<T*>(block.data.get());
+}
+
+// ---------------------------------------------------------------------------------------------
+// INT8 operands: one scan per row checks the codes and gathers what the fixed bound needs.
+
+struct RowNorms {
+  int64_t squares = 0;  // sum of code^2 (Sa)
+  int64_t abs_sum = 0;  // sum of |code| (L1)
+  int64_t abs_max = 0;  // max |code|
+};
+
+// Norms of one row of codes; false when a code is outside -128..127 (hand-built tensors may
+// hold such codes; the kernels' exactness arguments need int8). Unsigned arithmetic: codes
+// out of range may wrap the partial sums, and are then declined anyway. Chunks of 2^15 codes
+// keep int8 partial sums (<= 2^15 * 2^14) within 32 bits, which lets GCC vectorise.
+GSQHW_INT8_AVX2 bool scan_int8_row(const int32_t* __restrict codes, int64_t count, RowNorms& norms) {
+  constexpr int64_t kChunk = int64_t{1} << 15;
+  int32_t lo = 0, hi = 0;
+  uint32_t abs_max = 0;
+  norms = RowNorms{};
+  for (int64_t start = 0; start < count; start += kChunk) {
+    const int64_t end = std::min(count, start + kChunk);
+    uint32_t squares = 0, abs_sum = 0;
+    for (int64_t k = start; k < end; ++k) {
+      const int32_t c = codes[k];
+      const uint32_t magnitude = c < 0 ? 0u - static_cast<uint32_t>(c) : static_cast<uint32_t>(c);
+      lo = std::min(lo, c);
+      hi = std::max(hi, c);
+      squares += magnitude * magnitude;
+      abs_sum += magnitude;
+      abs_max = std::max(abs_max, magnitude);
+    }
+    norms.squares += squares;
+    norms.abs_sum += abs_sum;
+  }
+  norms.abs_max = abs_max;
+  return lo >= -128 && hi <= 127;
+}
+
+// Norms of rows [row_begin, row_end) of t; false when a code is not int8.
+bool scan_int8_rows(const QuantizedTensor& t, int64_t row_begin, int64_t row_end,
+                    std::vector<RowNorms>& norms) {
+  norms.resize(static_cast<size_t>(row_end - row_begin));
+  bool all_int8 = true;
+  for (int64_t r = row_begin; r < row_end; ++r)
+    all_int8 &= scan_int8_row(t.codes.data() + r * t.cols, t.cols, norms[r - row_begin]);
+  return all_int8;
+}
+
+// ---------------------------------------------------------------------------------------------
+// INT8, fp32 accumulator: the minifloat float form on the codes as floats.
+
+GSQHW_INT8_AVX2 void codes_to_floats(const int32_t* __restrict codes, int64_t count, float* __restrict out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(codes[i]);
+}
+
+void int8_fp32_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+                    const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
+                    GemmResult& result) {
+  const int64_t k_len = a.cols, row_count = row_end - row_begin, panels16 = (b.rows + 15) / 16;
+  const int64_t row_tiles = (row_count + kTileRows - 1) / kTileRows;
+  float* af = scratch<float>(Buffer::a, static_cast<size_t>((row_count + 1) * k_len), false);
+  float* bf = scratch<float>(Buffer::b, static_cast<size_t>(panels16 * k_len * 16),
+                             b.rows % 16 != 0);  // missing columns of the last panel: zeros
+  float* state = scratch<float>(Buffer::state,
+                                static_cast<size_t>(row_tiles * panels16 * kTileRows * 16), true);
+  codes_to_floats(a.codes.data() + row_begin * k_len, row_count * k_len, af);
+  std::fill_n(af + row_count * k_len, k_len, 0.0f);  // the zero row
+  for (int64_t n = 0; n < b.rows; ++n) {
+    const int32_t* codes = b.codes.data() + n * k_len;
+    float* dst = bf + (n / 16) * k_len * 16 + n % 16;
+    for (int64_t k = 0; k < k_len; ++k) dst[k * 16] = static_cast<float>(codes[k]);
+  }
+  minifloat_fp32_float_rows({af, bf, row_count, k_len, panels16}, state);
+  // No NaN or Inf can arise (|sum| <= K * 2^14), so the flags are 0; finish_gemm_output
+  // applies the int8 scales.
+  for (int64_t row = 0; row < row_count; ++row)
+    for (int64_t n = 0; n < b.rows; ++n) {
+      const float value = state[((row / kTileRows * panels16 + n / 16) * kTileRows +
+                                 row % kTileRows) * 16 + n % 16];
+      finish_gemm_output(ops, a, b, acc, row_begin + row, n, 0, value, 0, result);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// INT8, fixed accumulator.
+
+// The largest bound on sum_k |a_k b_k| that still proves an output exact (see the top of the
+// file): the outputs whose bound is <= this need no saturation and fit the int32 lanes.
+int64_t int8_fixed_bound_limit(const AccumulatorSpec& acc, int64_t k_len) {
+  const int64_t int32_max = std::numeric_limits<int32_t>::max();
+  const int64_t acc_max = fixed_max(acc.width);
+  if (acc.frac_bits >= 0) {  // sum |addend| = 2^F * sum |p|; the int32 lanes hold sum p
+    const int64_t fits_acc = acc.frac_bits >= 63 ? 0 : acc_max >> acc.frac_bits;
+    return std::min(int32_max, fits_acc);
+  }
+  // F < 0: sum |addend| <= min(sum |p|, floor(sum |p| / 2^s) + K), which the int32 lanes
+  // (holding sum addend) and the accumulator must both hold.
+  const int64_t limit = std::min(int32_max, acc_max);
+  if (limit < k_len) return limit;
+  const int s = std::min(-acc.frac_bits, 40);  // (beyond 40 the result only grows past 2^62)
+  const __int128 alt = (static_cast<__int128>(limit - k_len) + 1) * (static_cast<__int128>(1) << s) - 1;
+  return static_cast<int64_t>(std::min<__int128>(std::max<__int128>(alt, limit), int64_t{1} << 62));
+}
+
+// Cauchy-Schwarz: sum_k |a_k b_k| <= sqrt(Sa * Sb), so floor(sqrt(Sa * Sb)) <= limit proves
+// the bound; in integers, Sa * Sb < (limit + 1)^2 (Sa, Sb < 2^62 / 2^14 for K < 2^48).
+bool squares_bound_within(int64_t squares_a, int64_t squares_b, int64_t limit) {
+  const __int128 next = static_cast<__int128>(limit) + 1;
+  return static_cast<__int128>(squares_a) * squares_b < next * next;
+}
+
+// Whether sum_k |a_k b_k| <= limit is proven for one output from its two rows' norms: by
+// Cauchy-Schwarz or by max|a| * sum|b| (or the reverse), whichever holds.
+bool int8_output_bounded(const RowNorms& ra, const RowNorms& rb, int64_t limit) {
+  return squares_bound_within(ra.squares, rb.squares, limit) ||
+         static_cast<__int128>(ra.abs_max) * rb.abs_sum <= limit ||
+         static_cast<__int128>(ra.abs_sum) * rb.abs_max <= limit;
+}
+
+// One 4x16 tile over `pairs` k-pairs. a_rows[r]: int16 codes of A row r (pairs of k read as
+// one 32-bit lane); b_panel: [pair][16 columns] 32-bit lanes, each (b[k], b[k+1]) of one column.
+// kFloorProducts false (F >= 0): acc += a*b summed in pairs (vpmaddwd).
+// kFloorProducts true (F < 0):  acc += floor(a*b / 2^s) per element (vpmullw, vpsraw by
+// `shift`), pairs added by vpmaddwd with ones.
+template <bool kFloorProducts>
+GSQHW_INT8_INLINE_AVX2 void int8_tile_4x16(const int16_t* const a_rows[kTileRows],
+                                           const int32_t* b_panel, int64_t pairs, __m128i shift,
+                                           int32_t* acc /* 4 x 16 */) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  // Named accumulators: GCC keeps an array of vectors in memory (see gemm_fast.cpp).
+  __m256i c00 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 0));
+  __m256i c01 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 8));
+  __m256i c10 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16));
+  __m256i c11 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 24));
+  __m256i c20 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 32));
+  __m256i c21 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 40));
+  __m256i c30 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 48));
+  __m256i c31 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 56));
+  for (int64_t p = 0; p < pairs; ++p) {
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b_panel + p * 16));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b_panel + p * 16 + 8));
+#define GSQHW_ROW(r, lo, hi)                                                          \
+  {                                                                                   \
+    int32_t pair;                                                                     \
+    std::memcpy(&pair, a_rows[r] + 2 * p, sizeof pair);                               \
+    const __m256i av = _mm256_set1_epi32(pair);                                       \
+    if constexpr (kFloorProducts) {                                                   \
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(                                    \
+                                    _mm256_sra_epi16(_mm256_mullo_epi16(av, b0), shift), ones)); \
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(                                    \
+                                    _mm256_sra_epi16(_mm256_mullo_epi16(av, b1), shift), ones)); \
+    } else {                                                                          \
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(av, b0));                           \
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(av, b1));                           \
+    }                                                                                 \
+  }
+    GSQHW_ROW(0, c00, c01)
+    GSQHW_ROW(1, c10, c11)
+    GSQHW_ROW(2, c20, c21)
+    GSQHW_ROW(3, c30, c31)
+#undef GSQHW_ROW
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 0), c00);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 8), c01);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 16), c10);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 24), c11);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 32), c20);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 40), c21);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 48), c30);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 56), c31);
+}
+
+struct Int8FixedJob {
+  const int16_t* a;  // (row_count + 1) x 2*pairs, the last row zero
+  const int32_t* b;  // panels x pairs x 16
+  int64_t row_count, pairs, panels;
+  int shift;         // s = -F (F < 0), clamped to 16 (vpsraw fills with the sign from 16 on)
+};
+
+// All tiles over all k-pairs. The sums are exact integers, so their order does not matter;
+// K blocks (4 A rows of a block: 8 KiB, in L1) and panel blocks (~384 KiB of B, in L2) as
+// in the float form, the tile accumulators persisting across K blocks.
+template <bool kFloorProducts>
+GSQHW_INT8_AVX2 void int8_fixed_tiles(const Int8FixedJob& job, int32_t* state) {
+  constexpr int64_t kBlockPairs = 512;
+  const int64_t row_tiles = (job.row_count + kTileRows - 1) / kTileRows;
+  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockPairs * 16 * 4));
+  const __m128i shift = _mm_cvtsi32_si128(job.shift);
+  for (int64_t p0 = 0; p0 < job.pairs; p0 += kBlockPairs) {
+    const int64_t count = std::min(kBlockPairs, job.pairs - p0);
+    for (int64_t block = 0; block < job.panels; block += panels_per_block) {
+      const int64_t block_end = std::min(job.panels, block + panels_per_block);
+      for (int64_t tile = 0; tile < row_tiles; ++tile) {
+        const int16_t* a_rows[kTileRows];
+        for (int r = 0; r < kTileRows; ++r) {
+          const int64_t row = std::min(tile * kTileRows + r, job.row_count);
+          a_rows[r] = job.a + row * 2 * job.pairs + 2 * p0;
+        }
+        for (int64_t panel = block; panel < block_end; ++panel)
+          int8_tile_4x16<kFloorProducts>(a_rows, job.b + (panel * job.pairs + p0) * 16, count,
+                                         shift, state + (tile * job.panels + panel) * kTileRows * 16);
+      }
+    }
+  }
+}
+
+GSQHW_INT8_AVX2 void codes_to_int16(const int32_t* __restrict codes, int64_t count, int16_t* __restrict out) {
+  for (int64_t k = 0; k < count; ++k) out[k] = static_cast<int16_t>(codes[k]);
+}
+
+// One B row's codes as int16 pairs (k even in the low half) into every 16th 32-bit lane of
+// its panel; an odd K's last pair takes a zero.
+GSQHW_INT8_AVX2 void pack_int16_pairs(const int32_t* __restrict codes, int64_t count, int32_t* __restrict lanes) {
+  const int64_t pairs = count / 2;
+  for (int64_t p = 0; p < pairs; ++p)
+    lanes[p * 16] = static_cast<int32_t>(static_cast<uint16_t>(codes[2 * p]) |
+                                         (static_cast<uint32_t>(static_cast<uint16_t>(codes[2 * p + 1])) << 16));
+  if (count % 2) lanes[pairs * 16] = static_cast<int32_t>(static_cast<uint16_t>(codes[count - 1]));
+}
+
+// a_norms: rows [row_begin, row_end) of A, b_norms: all rows of B (scan_int8_rows).
+void int8_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+                     const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
+                     const std::vector<RowNorms>& a_norms, const std::vector<RowNorms>& b_norms,
+                     GemmResult& result) {
+  const int64_t k_len = a.cols, row_count = row_end - row_begin;
+  const int64_t pairs = (k_len + 1) / 2, padded_k = 2 * pairs;
+  const int64_t panels = (b.rows + kIntCols - 1) / kIntCols;
+  const int64_t row_tiles = (row_count + kTileRows - 1) / kTileRows;
+
+  // Pack A as int16 rows (+ the zero row), B as panels of int16 pairs.
+  int16_t* a16 = scratch<int16_t>(Buffer::a, static_cast<size_t>((row_count + 1) * padded_k), true);
+  int32_t* b32 = scratch<int32_t>(Buffer::b, static_cast<size_t>(panels * pairs * 16), true);
+  int32_t* state = scratch<int32_t>(Buffer::state,
+                                    static_cast<size_t>(row_tiles * panels * kTileRows * 16), true);
+  for (int64_t row = 0; row < row_count; ++row)
+    codes_to_int16(a.codes.data() + (row_begin + row) * k_len, k_len, a16 + row * padded_k);
+  for (int64_t n = 0; n < b.rows; ++n)
+    pack_int16_pairs(b.codes.data() + n * k_len, k_len, b32 + (n / kIntCols) * pairs * 16 + n % kIntCols);
+
+  const Int8FixedJob job{a16, b32, row_count, pairs, panels,
+                         acc.frac_bits < 0 ? std::min(-acc.frac_bits, 16) : 0};
+  if (acc.frac_bits < 0) int8_fixed_tiles<true>(job, state);
+  else int8_fixed_tiles<false>(job, state);
+
+  // Outputs: tiles proven from their largest norms at once, the others output by output.
+  const int64_t limit = int8_fixed_bound_limit(acc, k_len);
+  for (int64_t tile = 0; tile < row_tiles; ++tile) {
+    const int64_t r0 = tile * kTileRows, r1 = std::min(row_count, r0 + kTileRows);
+    int64_t tile_squares = 0;  // the tile's largest Sa
+    for (int64_t r = r0; r < r1; ++r) tile_squares = std::max(tile_squares, a_norms[r].squares);
+    for (int64_t panel = 0; panel < panels; ++panel) {
+      const int64_t n0 = panel * kIntCols, n1 = std::min(b.rows, n0 + kIntCols);
+      int64_t panel_squares = 0;  // the panel's largest Sb
+      for (int64_t n = n0; n < n1; ++n) panel_squares = std::max(panel_squares, b_norms[n].squares);
+      const bool tile_proven = squares_bound_within(tile_squares, panel_squares, limit);
+      const int32_t* sums = state + (tile * panels + panel) * kTileRows * 16;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t n = n0; n < n1; ++n) {
+          const int64_t m = row_begin + r;
+          if (!tile_proven && !int8_output_bounded(a_norms[r], b_norms[n], limit)) {
+            scalar_gemm_output(ops, a, b, acc, m, n, result);  // may saturate: exactly there
+            continue;
+          }
+          const int64_t sum = sums[(r - r0) * 16 + (n - n0)];
+          // F >= 0 and sum != 0 imply F <= 62 (the bound limit is 0 beyond), so no overflow.
+          const int64_t value = acc.frac_bits <= 0 || sum == 0 ? sum : sum * (int64_t{1} << acc.frac_bits);
+          finish_gemm_output(ops, a, b, acc, m, n, value, 0.0f, 0, result);
+        }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minifloat x minifloat, fixed accumulator.
+
+// Decoded values of one operand (rows of the job, MX scales folded in) and what the kernel
+// needs to know of them.
+struct DecodedOperand {
+  std::vector<double> values;      // rows x cols, row-major
+  std::vector<uint8_t> bad;        // per row: an Inf or NaN value
+  std::vector<double> squares;     // per row: sum of v^2 over its finite values
+  int min_exponent = std::numeric_limits<int>::max();  // ilogb over finite nonzero values
+  int max_exponent = std::numeric_limits<int>::min();
+  int min_lowest_bit = std::numeric_limits<int>::max();  // exponent of the lowest set bit
+};
+
+// Exponent of the lowest set bit of a finite nonzero normal double.
+int lowest_bit_exponent(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
+  return std::ilogb(v) - 52 + __builtin_ctzll(mantissa);
+}
+
+DecodedOperand decode_operand(const MinifloatParams& p, int block, const QuantizedTensor& t,
+                              int64_t row_begin, int64_t row_end) {
+  std::vector<double> table;
+  if (p.total_bits() <= 16) {
+    table.resize(size_t{1} << p.total_bits());
+    for (uint32_t code = 0; code < table.size(); ++code) table[code] = decode_minifloat(p, code);
+  }
+  const int64_t cols = t.cols, rows = row_end - row_begin;
+  DecodedOperand d;
+  d.values.resize(static_cast<size_t>(rows * cols));
+  d.bad.assign(static_cast<size_t>(rows), 0);
+  d.squares.assign(static_cast<size_t>(rows), 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    double squares = 0;
+    for (int64_t k = 0; k < cols; ++k) {
+      // As minifloat_value() in gemm.cpp (codes outside the table: decode_minifloat).
+      const uint32_t code = static_cast<uint32_t>(t.codes[(row_begin + r) * cols + k]);
+      double v = code < table.size() ? table[code] : decode_minifloat(p, code);
+      if (block) {
+        const int scale = t.group_exponents[(row_begin + r) * t.groups_per_row() + k / block];
+        v = scale == 255 ? std::numeric_limits<double>::quiet_NaN() : std::ldexp(v, scale - 127);
+      }
+      d.values[r * cols + k] = v;
+      if (!std::isfinite(v)) {
+        d.bad[r] = 1;
+        continue;
+      }
+      if (v == 0) continue;
+      squares += v * v;
+      d.min_exponent = std::min(d.min_exponent, std::ilogb(v));
+      d.max_exponent = std::max(d.max_exponent, std::ilogb(v));
+      d.min_lowest_bit = std::min(d.min_lowest_bit, lowest_bit_exponent(v));
+    }
+    d.squares[r] = squares;
+  }
+  return d;
+}
+
+// One 4x8 tile over k_len elements: acc[r][c] += floor(a_rows[r][k] * b[k][c]), or
+// fma(a, b, acc) when every product is an integer (kIntegerProducts).
+template <bool kIntegerProducts>
+GSQHW_INT8_INLINE_AVX2 void double_tile_4x8(const double* const a_rows[kTileRows],
+                                            const double* b_panel, int64_t k_len,
+                                            double* acc /* 4 x 8 */) {
+  __m256d c00 = _mm256_load_pd(acc + 0), c01 = _mm256_load_pd(acc + 4);
+  __m256d c10 = _mm256_load_pd(acc + 8), c11 = _mm256_load_pd(acc + 12);
+  __m256d c20 = _mm256_load_pd(acc + 16), c21 = _mm256_load_pd(acc + 20);
+  __m256d c30 = _mm256_load_pd(acc + 24), c31 = _mm256_load_pd(acc + 28);
+  for (int64_t k = 0; k < k_len; ++k) {
+    const __m256d b0 = _mm256_load_pd(b_panel + k * 8), b1 = _mm256_load_pd(b_panel + k * 8 + 4);
+#define GSQHW_ROW(r, lo, hi)                                                                 \
+  {                                                                                          \
+    const __m256d av = _mm256_broadcast_sd(a_rows[r] + k);                                   \
+    if constexpr (kIntegerProducts) {                                                        \
+      lo = _mm256_fmadd_pd(av, b0, lo);                                                      \
+      hi = _mm256_fmadd_pd(av, b1, hi);                                                      \
+    } else {                                                                                 \
+      lo = _mm256_add_pd(lo, _mm256_round_pd(_mm256_mul_pd(av, b0), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)); \
+      hi = _mm256_add_pd(hi, _mm256_round_pd(_mm256_mul_pd(av, b1), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)); \
+    }                                                                                        \
+  }
+    GSQHW_ROW(0, c00, c01)
+    GSQHW_ROW(1, c10, c11)
+    GSQHW_ROW(2, c20, c21)
+    GSQHW_ROW(3, c30, c31)
+#undef GSQHW_ROW
+  }
+  _mm256_store_pd(acc + 0, c00), _mm256_store_pd(acc + 4, c01);
+  _mm256_store_pd(acc + 8, c10), _mm256_store_pd(acc + 12, c11);
+  _mm256_store_pd(acc + 16, c20), _mm256_store_pd(acc + 20, c21);
+  _mm256_store_pd(acc + 24, c30), _mm256_store_pd(acc + 28, c31);
+}
+
+struct DoubleFixedJob {
+  const double* a;  // (row_count + 1) x k_len, scaled by 2^F, the last row zero
+  const double* b;  // panels x k_len x 8
+  int64_t row_count, k_len, panels;
+};
+
+// All tiles, K in blocks (4 A rows: 8 KiB) and panels in blocks (~384 KiB of B); the sums
+// are exact integers, so the order does not matter.
+template <bool kIntegerProducts>
+GSQHW_INT8_AVX2 void double_fixed_tiles(const DoubleFixedJob& job, double* state) {
+  constexpr int64_t kBlockK = 256;
+  const int64_t row_tiles = (job.row_count + kTileRows - 1) / kTileRows;
+  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockK * kDoubleCols * 8));
+  for (int64_t k0 = 0; k0 < job.k_len; k0 += kBlockK) {
+    const int64_t count = std::min(kBlockK, job.k_len - k0);
+    for (int64_t block = 0; block < job.panels; block += panels_per_block) {
+      const int64_t block_end = std::min(job.panels, block + panels_per_block);
+      for (int64_t tile = 0; tile < row_tiles; ++tile) {
+        const double* a_rows[kTileRows];
+        for (int r = 0; r < kTileRows; ++r) {
+          const int64_t row = std::min(tile * kTileRows + r, job.row_count);
+          a_rows[r] = job.a + row * job.k_len + k0;
+        }
+        for (int64_t panel = block; panel < block_end; ++panel)
+          double_tile_4x8<kIntegerProducts>(a_rows, job.b + (panel * job.k_len + k0) * kDoubleCols,
+                                            count, state + (tile * job.panels + panel) * kTileRows * kDoubleCols);
+      }
+    }
+  }
+}
+
+// Whether every product a * b (and a * 2^F, a * b * 2^F) of finite nonzero values is a normal
+// double, in both the scalar reference's order (a*b, then * 2^F) and ours (a * 2^F, then * b):
+// then all of them are exact (<= 2 x 11 significant bits) and floor sees the true value.
+bool exponents_keep_products_exact(const DecodedOperand& da, const DecodedOperand& db, int frac_bits) {
+  if (da.max_exponent < da.min_exponent || db.max_exponent < db.min_exponent)
+    return true;  // an operand has no finite nonzero value: every product is 0
+  constexpr int64_t kLowest = -1020, kHighest = 1000;  // (margins: significands up to 2)
+  const int64_t f = frac_bits;
+  const int64_t lo_a = da.min_exponent, hi_a = da.max_exponent;
+  const int64_t lo_b = db.min_exponent, hi_b = db.max_exponent;
+  return lo_a + lo_b >= kLowest && lo_a + lo_b + f >= kLowest && lo_a + f >= kLowest &&
+         hi_a + f <= kHighest && hi_a + hi_b <= kHighest && hi_a + hi_b + f <= kHighest;
+}
+
+// Returns false (nothing written) when the exponents present could make a product inexact.
+bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
+                          const QuantizedTensor& b, const AccumulatorSpec& acc, int64_t row_begin,
+                          int64_t row_end, GemmResult& result) {
+  const int64_t k_len = a.cols, row_count = row_end - row_begin;
+  const int64_t panels = (b.rows + kDoubleCols - 1) / kDoubleCols;
+  const int64_t row_tiles = (row_count + kTileRows - 1) / kTileRows;
+  const DecodedOperand da = decode_operand(*ops.mf_a, ops.block_a, a, row_begin, row_end);
+  const DecodedOperand db = decode_operand(*ops.mf_b, ops.block_b, b, 0, b.rows);
+  if (!exponents_keep_products_exact(da, db, acc.frac_bits)) return false;
+  // Every a * 2^F * b an integer (its lowest set bit at 2^0 or above): floor changes nothing.
+  const bool integer_products =
+      static_cast<int64_t>(da.min_lowest_bit) + db.min_lowest_bit + acc.frac_bits >= 0;
+
+  double* ad = scratch<double>(Buffer::a, static_cast<size_t>((row_count + 1) * k_len), false);
+  double* bd = scratch<double>(Buffer::b, static_cast<size_t>(panels * k_len * kDoubleCols),
+                               b.rows % kDoubleCols != 0);
+  double* state = scratch<double>(Buffer::state,
+                                  static_cast<size_t>(row_tiles * panels * kTileRows * kDoubleCols), true);
+  // Non-finite values stay as they are: their outputs are redone by the scalar path.
+  for (int64_t i = 0; i < row_count * k_len; ++i) ad[i] = std::ldexp(da.values[i], acc.frac_bits);
+  std::fill_n(ad + row_count * k_len, k_len, 0.0);  // the zero row
+  for (int64_t n = 0; n < b.rows; ++n)
+    for (int64_t k = 0; k < k_len; ++k)
+      bd[((n / kDoubleCols) * k_len + k) * kDoubleCols + n % kDoubleCols] = db.values[n * k_len + k];
+
+  const DoubleFixedJob job{ad, bd, row_count, k_len, panels};
+  if (integer_products) double_fixed_tiles<true>(job, state);
+  else double_fixed_tiles<false>(job, state);
+
+  // sum |addend| <= sum (|a b| 2^F + 1) <= 2^F sqrt(Sa Sb) + K (Cauchy-Schwarz). The margin
+  // covers the rounding of Sa, Sb (K terms each) and of this bound's own operations.
+  const double limit = static_cast<double>(fixed_max(std::min(acc.width, 54)));  // <= 2^53 - 1
+  // (Each sum of K squares is within a factor 1 + K * 2^-53 of the true one.)
+  const double margin = 1.0 + static_cast<double>(k_len + 8) * 0x1.0p-50;
+  for (int64_t r = 0; r < row_count; ++r)
+    for (int64_t n = 0; n < b.rows; ++n) {
+      const int64_t m = row_begin + r;
+      const double bound =
+          std::ldexp(std::sqrt(da.squares[r]) * std::sqrt(db.squares[n]), acc.frac_bits) * margin +
+          static_cast<double>(k_len);
+      if (da.bad[r] || db.bad[n] || !(bound <= limit)) {
+        scalar_gemm_output(ops, a, b, acc, m, n, result);  // Inf/NaN or may saturate
+        continue;
+      }
+      const int64_t tile = r / kTileRows, panel = n / kDoubleCols;
+      const double sum = state[((tile * panels + panel) * kTileRows + r % kTileRows) * kDoubleCols +
+                               n % kDoubleCols];
+      finish_gemm_output(ops, a, b, acc, m, n, static_cast<int64_t>(sum), 0.0f, 0, result);
+    }
+  return true;
+}
+
+}  // namespace
+
+bool fast_int8_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+                    const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
+                    GemmResult& result) {
+  std::vector<RowNorms> a_norms, b_norms;
+  if (!scan_int8_rows(a, row_begin, row_end, a_norms) || !scan_int8_rows(b, 0, b.rows, b_norms))
+    return false;
+  if (acc.kind == AccumulatorSpec::Kind::fp32)
+    int8_fp32_rows(ops, a, b, acc, row_begin, row_end, result);
+  else
+    int8_fixed_rows(ops, a, b, acc, row_begin, row_end, a_norms, b_norms, result);
+  return true;
+}
+
+bool fast_minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
+                               const QuantizedTensor& b, const AccumulatorSpec& acc,
+                               int64_t row_begin, int64_t row_end, GemmResult& result) {
+  if (acc.kind != AccumulatorSpec::Kind::fixed) return false;
+  return minifloat_fixed_rows(ops, a, b, acc, row_begin, row_end, result);
+}
+
+}  // namespace gsqhw
