@@ -139,6 +139,7 @@ void BM_GoldenInt8Fixed(benchmark::State& s) { golden(s, "int8:per=channel", "fi
 // products off the integer grid at F=16).
 void BM_GoldenFp8Fixed(benchmark::State& s) { golden(s, "fp8:e4m3", "fixed32.16"); }
 // The plain scalar reference on 32 rows, for the speed-up of the kernels.
+void BM_ScalarInt8Fixed_M32(benchmark::State& s) { golden(s, "int8:per=channel", "fixed32.0", 32, true); }
 void BM_ScalarGse8Fixed_M32(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5", "fixed32.16", 32, true); }
 
 BENCHMARK(BM_OpenblasSgemm)->Unit(benchmark::kMillisecond)->MinTime(2.0);
@@ -154,6 +155,7 @@ BENCHMARK(BM_GoldenInt8Fp32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseMa
 BENCHMARK(BM_GoldenInt8Fixed)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
 BENCHMARK(BM_GoldenFp8Fixed)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
 BENCHMARK(BM_ScalarGse8Fixed_M32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
+BENCHMARK(BM_ScalarInt8Fixed_M32)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseManualTime();
 
 }  // namespace
 

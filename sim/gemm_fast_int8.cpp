@@ -358,61 +358,113 @@ void int8_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qu
 // ---------------------------------------------------------------------------------------------
 // Minifloat x minifloat, fixed accumulator.
 
-// Decoded values of one operand (rows of the job, MX scales folded in) and what the kernel
-// needs to know of them.
-struct DecodedOperand {
-  std::vector<double> values;      // rows x cols, row-major
-  std::vector<uint8_t> bad;        // per row: an Inf or NaN value
-  std::vector<double> squares;     // per row: sum of v^2 over its finite values
-  int min_exponent = std::numeric_limits<int>::max();  // ilogb over finite nonzero values
-  int max_exponent = std::numeric_limits<int>::min();
-  int min_lowest_bit = std::numeric_limits<int>::max();  // exponent of the lowest set bit
+// A format's codes: value and, for finite nonzero values, the exponent (ilogb) and the
+// exponent of the lowest set bit.
+struct CodeTable {
+  std::vector<double> value;
+  std::vector<int> exponent, lowest_bit;
+  std::vector<uint8_t> finite_nonzero;
 };
 
-// Exponent of the lowest set bit of a finite nonzero normal double.
-int lowest_bit_exponent(double v) {
-  uint64_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
-  return std::ilogb(v) - 52 + __builtin_ctzll(mantissa);
+CodeTable make_code_table(const MinifloatParams& p) {
+  const size_t size = size_t{1} << p.total_bits();  // (operand formats have <= 16 bits)
+  CodeTable t;
+  t.value.resize(size);
+  t.exponent.assign(size, 0);
+  t.lowest_bit.assign(size, 0);
+  t.finite_nonzero.assign(size, 0);
+  for (uint32_t code = 0; code < size; ++code) {
+    const double v = decode_minifloat(p, code);
+    t.value[code] = v;
+    if (!std::isfinite(v) || v == 0) continue;
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
+    t.finite_nonzero[code] = 1;
+    t.exponent[code] = std::ilogb(v);
+    t.lowest_bit[code] = std::ilogb(v) - 52 + __builtin_ctzll(mantissa);  // (v is a normal double)
+  }
+  return t;
 }
 
-DecodedOperand decode_operand(const MinifloatParams& p, int block, const QuantizedTensor& t,
-                              int64_t row_begin, int64_t row_end) {
-  std::vector<double> table;
-  if (p.total_bits() <= 16) {
-    table.resize(size_t{1} << p.total_bits());
-    for (uint32_t code = 0; code < table.size(); ++code) table[code] = decode_minifloat(p, code);
-  }
+// What the kernel and the checks need of one decoded operand. The exponent facts are bounds
+// over its finite nonzero values (MX scales included as the range of the scales present, so
+// they may be loose, which only makes the checks decline more often).
+struct OperandFacts {
+  std::vector<double> squares;  // per row: sum of v^2; Inf or NaN iff the row holds an Inf/NaN
+  bool has_values = false;      // any finite nonzero value
+  int min_exponent = 0, max_exponent = 0, min_lowest_bit = 0;
+  bool codes_in_table = true;   // false: a hand-built code outside the format (then decline)
+};
+
+// Where decode_rows writes: row r at dst + (r / rows_per_panel) * panel_stride +
+// r % rows_per_panel, element k `element_stride` further on. A: rows one after the other;
+// B: panels of 8 columns.
+struct DecodeLayout {
+  double* dst;
+  int64_t rows_per_panel, panel_stride, element_stride;
+  double multiplier;  // A: 2^F (exact under the exponent checks), B: 1
+};
+
+// Decodes rows [row_begin, row_end) of t (MX scales folded in, scale code 255 -> NaN, as
+// minifloat_value() in gemm.cpp) into `layout`.
+GSQHW_INT8_AVX2 OperandFacts decode_rows(const CodeTable& table, int block, const QuantizedTensor& t,
+                                         int64_t row_begin, int64_t row_end, const DecodeLayout& layout) {
+  static const std::array<double, 256> scale_values = [] {
+    std::array<double, 256> v{};
+    for (int code = 0; code < 255; ++code) v[code] = std::ldexp(1.0, code - 127);
+    v[255] = std::numeric_limits<double>::quiet_NaN();
+    return v;
+  }();
+  const uint32_t size = static_cast<uint32_t>(table.value.size());
   const int64_t cols = t.cols, rows = row_end - row_begin;
-  DecodedOperand d;
-  d.values.resize(static_cast<size_t>(rows * cols));
-  d.bad.assign(static_cast<size_t>(rows), 0);
-  d.squares.assign(static_cast<size_t>(rows), 0.0);
+  const int64_t group = block ? block : std::max<int64_t>(cols, 1);
+  std::vector<uint8_t> seen(size, 0);
+  int scale_lo = 255, scale_hi = -1;  // codes of the MX scales present (255 excluded)
+  bool in_table = true;
+  OperandFacts facts;
+  facts.squares.assign(static_cast<size_t>(rows), 0.0);
   for (int64_t r = 0; r < rows; ++r) {
-    double squares = 0;
-    for (int64_t k = 0; k < cols; ++k) {
-      // As minifloat_value() in gemm.cpp (codes outside the table: decode_minifloat).
-      const uint32_t code = static_cast<uint32_t>(t.codes[(row_begin + r) * cols + k]);
-      double v = code < table.size() ? table[code] : decode_minifloat(p, code);
+    const int32_t* codes = t.codes.data() + (row_begin + r) * cols;
+    double* dst = layout.dst + (r / layout.rows_per_panel) * layout.panel_stride + r % layout.rows_per_panel;
+    double partial[4] = {0, 0, 0, 0};  // (four chains: the adds' latency, not their count)
+    for (int64_t k0 = 0; k0 < cols; k0 += group) {
+      double scale = 1.0;
       if (block) {
-        const int scale = t.group_exponents[(row_begin + r) * t.groups_per_row() + k / block];
-        v = scale == 255 ? std::numeric_limits<double>::quiet_NaN() : std::ldexp(v, scale - 127);
+        const int code = t.group_exponents[(row_begin + r) * t.groups_per_row() + k0 / block];
+        scale = scale_values[static_cast<size_t>(code & 255)];
+        if (code != 255) scale_lo = std::min(scale_lo, code), scale_hi = std::max(scale_hi, code);
       }
-      d.values[r * cols + k] = v;
-      if (!std::isfinite(v)) {
-        d.bad[r] = 1;
-        continue;
+      const int64_t k1 = std::min(cols, k0 + group);
+      for (int64_t k = k0; k < k1; ++k) {
+        const uint32_t code = static_cast<uint32_t>(codes[k]);
+        in_table &= code < size;
+        const uint32_t index = code < size ? code : 0;
+        seen[index] = 1;
+        const double v = table.value[index] * scale;  // exact: a power of two in range
+        partial[k & 3] += v * v;
+        dst[k * layout.element_stride] = v * layout.multiplier;
       }
-      if (v == 0) continue;
-      squares += v * v;
-      d.min_exponent = std::min(d.min_exponent, std::ilogb(v));
-      d.max_exponent = std::max(d.max_exponent, std::ilogb(v));
-      d.min_lowest_bit = std::min(d.min_lowest_bit, lowest_bit_exponent(v));
     }
-    d.squares[r] = squares;
+    facts.squares[r] = (partial[0] + partial[1]) + (partial[2] + partial[3]);
   }
-  return d;
+  facts.codes_in_table = in_table;
+  if (block && scale_hi < 0) return facts;  // every scale NaN: no finite value
+  const int offset_lo = block ? scale_lo - 127 : 0, offset_hi = block ? scale_hi - 127 : 0;
+  int min_e = std::numeric_limits<int>::max(), max_e = std::numeric_limits<int>::min();
+  int min_low = std::numeric_limits<int>::max();
+  for (uint32_t code = 0; code < size; ++code) {
+    if (!seen[code] || !table.finite_nonzero[code]) continue;
+    min_e = std::min(min_e, table.exponent[code]);
+    max_e = std::max(max_e, table.exponent[code]);
+    min_low = std::min(min_low, table.lowest_bit[code]);
+  }
+  if (min_e > max_e) return facts;
+  facts.has_values = true;
+  facts.min_exponent = min_e + offset_lo;
+  facts.max_exponent = max_e + offset_hi;
+  facts.min_lowest_bit = min_low + offset_lo;
+  return facts;
 }
 
 // One 4x8 tile over k_len elements: acc[r][c] += floor(a_rows[r][k] * b[k][c]), or
@@ -484,13 +536,12 @@ GSQHW_INT8_AVX2 void double_fixed_tiles(const DoubleFixedJob& job, double* state
 // Whether every product a * b (and a * 2^F, a * b * 2^F) of finite nonzero values is a normal
 // double, in both the scalar reference's order (a*b, then * 2^F) and ours (a * 2^F, then * b):
 // then all of them are exact (<= 2 x 11 significant bits) and floor sees the true value.
-bool exponents_keep_products_exact(const DecodedOperand& da, const DecodedOperand& db, int frac_bits) {
-  if (da.max_exponent < da.min_exponent || db.max_exponent < db.min_exponent)
-    return true;  // an operand has no finite nonzero value: every product is 0
+bool exponents_keep_products_exact(const OperandFacts& fa, const OperandFacts& fb, int frac_bits) {
+  if (!fa.has_values || !fb.has_values) return true;  // every product of finite values is 0
   constexpr int64_t kLowest = -1020, kHighest = 1000;  // (margins: significands up to 2)
   const int64_t f = frac_bits;
-  const int64_t lo_a = da.min_exponent, hi_a = da.max_exponent;
-  const int64_t lo_b = db.min_exponent, hi_b = db.max_exponent;
+  const int64_t lo_a = fa.min_exponent, hi_a = fa.max_exponent;
+  const int64_t lo_b = fb.min_exponent, hi_b = fb.max_exponent;
   return lo_a + lo_b >= kLowest && lo_a + lo_b + f >= kLowest && lo_a + f >= kLowest &&
          hi_a + f <= kHighest && hi_a + hi_b <= kHighest && hi_a + hi_b + f <= kHighest;
 }
@@ -502,25 +553,25 @@ bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
   const int64_t k_len = a.cols, row_count = row_end - row_begin;
   const int64_t panels = (b.rows + kDoubleCols - 1) / kDoubleCols;
   const int64_t row_tiles = (row_count + kTileRows - 1) / kTileRows;
-  const DecodedOperand da = decode_operand(*ops.mf_a, ops.block_a, a, row_begin, row_end);
-  const DecodedOperand db = decode_operand(*ops.mf_b, ops.block_b, b, 0, b.rows);
-  if (!exponents_keep_products_exact(da, db, acc.frac_bits)) return false;
-  // Every a * 2^F * b an integer (its lowest set bit at 2^0 or above): floor changes nothing.
-  const bool integer_products =
-      static_cast<int64_t>(da.min_lowest_bit) + db.min_lowest_bit + acc.frac_bits >= 0;
-
+  if (acc.frac_bits < -1000 || acc.frac_bits > 1000) return false;  // 2^F must be a normal double
+  if (ops.mf_a->total_bits() > 16 || ops.mf_b->total_bits() > 16) return false;
   double* ad = scratch<double>(Buffer::a, static_cast<size_t>((row_count + 1) * k_len), false);
   double* bd = scratch<double>(Buffer::b, static_cast<size_t>(panels * k_len * kDoubleCols),
-                               b.rows % kDoubleCols != 0);
+                               b.rows % kDoubleCols != 0);  // missing columns of the last panel: 0
+  const OperandFacts fa = decode_rows(make_code_table(*ops.mf_a), ops.block_a, a, row_begin, row_end,
+                                      {ad, 1, k_len, 1, std::ldexp(1.0, acc.frac_bits)});
+  const OperandFacts fb = decode_rows(make_code_table(*ops.mf_b), ops.block_b, b, 0, b.rows,
+                                      {bd, kDoubleCols, k_len * kDoubleCols, kDoubleCols, 1.0});
+  if (!fa.codes_in_table || !fb.codes_in_table) return false;
+  if (!exponents_keep_products_exact(fa, fb, acc.frac_bits)) return false;
+  std::fill_n(ad + row_count * k_len, k_len, 0.0);  // the zero row
+  // Every a * 2^F * b an integer (its lowest set bit at 2^0 or above): floor changes nothing.
+  // (Inf/NaN values in ad/bd only reach the outputs of their row/column: those are redone.)
+  const bool integer_products =
+      !fa.has_values || !fb.has_values ||
+      static_cast<int64_t>(fa.min_lowest_bit) + fb.min_lowest_bit + acc.frac_bits >= 0;
   double* state = scratch<double>(Buffer::state,
                                   static_cast<size_t>(row_tiles * panels * kTileRows * kDoubleCols), true);
-  // Non-finite values stay as they are: their outputs are redone by the scalar path.
-  for (int64_t i = 0; i < row_count * k_len; ++i) ad[i] = std::ldexp(da.values[i], acc.frac_bits);
-  std::fill_n(ad + row_count * k_len, k_len, 0.0);  // the zero row
-  for (int64_t n = 0; n < b.rows; ++n)
-    for (int64_t k = 0; k < k_len; ++k)
-      bd[((n / kDoubleCols) * k_len + k) * kDoubleCols + n % kDoubleCols] = db.values[n * k_len + k];
-
   const DoubleFixedJob job{ad, bd, row_count, k_len, panels};
   if (integer_products) double_fixed_tiles<true>(job, state);
   else double_fixed_tiles<false>(job, state);
@@ -534,9 +585,9 @@ bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
     for (int64_t n = 0; n < b.rows; ++n) {
       const int64_t m = row_begin + r;
       const double bound =
-          std::ldexp(std::sqrt(da.squares[r]) * std::sqrt(db.squares[n]), acc.frac_bits) * margin +
+          std::ldexp(std::sqrt(fa.squares[r]) * std::sqrt(fb.squares[n]), acc.frac_bits) * margin +
           static_cast<double>(k_len);
-      if (da.bad[r] || db.bad[n] || !(bound <= limit)) {
+      if (!(bound <= limit)) {  // (NaN when a row or column holds an Inf or NaN)
         scalar_gemm_output(ops, a, b, acc, m, n, result);  // Inf/NaN or may saturate
         continue;
       }

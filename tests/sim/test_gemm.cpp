@@ -661,5 +661,16 @@ TEST(GoldenGemm, FastMinifloatFixedSaturationAndNonFiniteOutputs) {
   }
 }
 
+// A hand-built code outside the format makes the minifloat fixed path decline; still exact.
+TEST(GoldenGemm, FastMinifloatFixedWithCodesOutsideTheFormat) {
+  QuantizedTensor a = random_minifloat_tensor("fp8:e4m3", 5, 40, 81, 8, 0, 0);
+  QuantizedTensor b = random_minifloat_tensor("fp8:e4m3", 18, 40, 82, 8, 0, 0);
+  a.codes[7] = 300;
+  expect_fast_matches_scalar(a, b, {"fixed32.16", "fixed64.20"}, "code 300 in A");
+  a.codes[7] = 0;
+  b.codes[40 * 17 + 39] = -1;
+  expect_fast_matches_scalar(a, b, {"fixed32.16", "fixed64.20"}, "code -1 in B");
+}
+
 }  // namespace
 }  // namespace gsqhw
