@@ -713,8 +713,32 @@ class TileProof {
                                                          int unit_rows, int nan_code,
                                                          const std::vector<double>& powers) {
     const int64_t units = (rows + unit_rows - 1) / unit_rows;
-    std::vector<double> norms(static_cast<size_t>(groups));  // of one row
     std::vector<double> out(static_cast<size_t>(units * groups), 0.0);
+    // sqrt(s) * 2^u == sqrt(s * 4^u) exactly while 4^u is a normal double (scaling by a power
+    // of 4 scales the correctly rounded square root by a power of 2), and sqrt is monotone:
+    // so the max over a unit's rows is taken first and there is one sqrt per unit and group
+    // (the per-row sqrt was most of this function's time).
+    std::vector<double> squared_powers(powers.size());
+    bool squares_exact = true;
+    for (size_t code = 0; code < powers.size(); ++code) {
+      squared_powers[code] = powers[code] * powers[code];
+      if (static_cast<int>(code) != nan_code &&
+          !(squared_powers[code] >= 0x1.0p-1022 && squared_powers[code] <= 0x1.0p1023))
+        squares_exact = false;
+    }
+    if (squares_exact) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double* unit = out.data() + (r / unit_rows) * groups;
+        const int64_t* sums = square_sums + r * groups;
+        const int32_t* codes = exponent_codes + r * groups;
+        for (int64_t j = 0; j < groups; ++j)
+          if (codes[j] != nan_code)
+            unit[j] = std::max(unit[j], static_cast<double>(sums[j]) * squared_powers[codes[j]]);
+      }
+      sqrt_in_place(out.data(), units * groups);
+      return out;
+    }
+    std::vector<double> norms(static_cast<size_t>(groups));  // of one row
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t j = 0; j < groups; ++j) norms[j] = static_cast<double>(square_sums[r * groups + j]);
       sqrt_in_place(norms.data(), groups);
