@@ -57,11 +57,17 @@ constexpr int kIntCols = 16;   // output columns per int8 tile: two ymm of 8 int
 constexpr int kDoubleCols = 8; // output columns per double tile: two ymm of 4 doubles
 static_assert(kTileRows == kFloatFormTileRows);
 
+// acc += x, with the sum written into acc's own register: GCC (12) otherwise adds into x's
+// register and copies it back with a vmovdqa per accumulator and iteration (as in gemm_fast.cpp).
+GSQHW_INT8_INLINE_AVX2 void add_epi32_in_place(__m256i& acc, __m256i x) {
+  asm("vpaddd %1, %0, %0" : "+x"(acc) : "x"(x));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Per-thread scratch memory, kept across calls (fresh multi-megabyte allocations come from
 // mmap and cost a page fault per 4 KiB page on every call). 64-byte aligned.
 
-enum class Buffer { a, b, state, count };
+enum class Buffer { a, b, state, a_float, b_float, count };
 
 template <typename T>
 T* scratch(Buffer which, size_t count, bool zeroed) {
@@ -229,13 +235,13 @@ GSQHW_INT8_INLINE_AVX2 void int8_tile_4x16(const int16_t* const a_rows[kTileRows
     std::memcpy(&pair, a_rows[r] + 2 * p, sizeof pair);                               \
     const __m256i av = _mm256_set1_epi32(pair);                                       \
     if constexpr (kFloorProducts) {                                                   \
-      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(                                    \
-                                    _mm256_sra_epi16(_mm256_mullo_epi16(av, b0), shift), ones)); \
-      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(                                    \
-                                    _mm256_sra_epi16(_mm256_mullo_epi16(av, b1), shift), ones)); \
+      add_epi32_in_place(lo, _mm256_madd_epi16(                                       \
+                                 _mm256_sra_epi16(_mm256_mullo_epi16(av, b0), shift), ones)); \
+      add_epi32_in_place(hi, _mm256_madd_epi16(                                       \
+                                 _mm256_sra_epi16(_mm256_mullo_epi16(av, b1), shift), ones)); \
     } else {                                                                          \
-      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(av, b0));                           \
-      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(av, b1));                           \
+      add_epi32_in_place(lo, _mm256_madd_epi16(av, b0));                           \
+      add_epi32_in_place(hi, _mm256_madd_epi16(av, b1));                           \
     }                                                                                 \
   }
     GSQHW_ROW(0, c00, c01)
@@ -533,6 +539,110 @@ GSQHW_INT8_AVX2 void double_fixed_tiles(const DoubleFixedJob& job, double* state
   }
 }
 
+// Float form (W <= 32, every value and product an exact float): acc[r][c] += int32(floor(
+// a_rows[r][k] * b[k][c])) for 4 rows x 16 columns. The caller sets MXCSR to round toward
+// -inf, so one vcvtps2dq is the floor and the conversion (exact for |floor| < 2^31; outputs
+// whose bound fails may see other values and are redone); the product is exact, so the
+// rounding mode does not touch it. (vroundps + vcvtps2dq ran ~1.4x slower: the rounding
+// instructions bound this loop.)
+GSQHW_INT8_INLINE_AVX2 void float_floor_tile_4x16(const float* const a_rows[kTileRows],
+                                                  const float* b_panel, int64_t k_len,
+                                                  int32_t* acc /* 4 x 16 */) {
+  __m256i c00 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 0));
+  __m256i c01 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 8));
+  __m256i c10 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16));
+  __m256i c11 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 24));
+  __m256i c20 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 32));
+  __m256i c21 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 40));
+  __m256i c30 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 48));
+  __m256i c31 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 56));
+  for (int64_t k = 0; k < k_len; ++k) {
+    const __m256 b0 = _mm256_load_ps(b_panel + k * 16), b1 = _mm256_load_ps(b_panel + k * 16 + 8);
+#define GSQHW_ROW(r, lo, hi)                                                                \
+  {                                                                                         \
+    const __m256 av = _mm256_broadcast_ss(a_rows[r] + k);                                   \
+    add_epi32_in_place(lo, _mm256_cvtps_epi32(_mm256_mul_ps(av, b0)));      \
+    add_epi32_in_place(hi, _mm256_cvtps_epi32(_mm256_mul_ps(av, b1)));      \
+  }
+    GSQHW_ROW(0, c00, c01)
+    GSQHW_ROW(1, c10, c11)
+    GSQHW_ROW(2, c20, c21)
+    GSQHW_ROW(3, c30, c31)
+#undef GSQHW_ROW
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 0), c00);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 8), c01);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 16), c10);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 24), c11);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 32), c20);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 40), c21);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 48), c30);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 56), c31);
+}
+
+struct FloatFixedJob {
+  const float* a;  // (row_count + 1) x k_len, scaled by 2^F, the last row zero
+  const float* b;  // panels16 x k_len x 16
+  int64_t row_count, k_len, panels16;
+};
+
+// All tiles, blocked as the double form (4 A rows of a K block: 8 KiB; ~384 KiB of B), with
+// MXCSR rounding toward -inf for the duration (restored before returning; nothing in between
+// throws). Integer products (floor = identity) need no special case: they convert exactly.
+GSQHW_INT8_AVX2 void float_fixed_tiles(const FloatFixedJob& job, int32_t* state) {
+  const unsigned saved_csr = _mm_getcsr();
+  _mm_setcsr((saved_csr & ~_MM_ROUND_MASK) | _MM_ROUND_DOWN);
+  constexpr int64_t kBlockK = 512;
+  const int64_t row_tiles = (job.row_count + kTileRows - 1) / kTileRows;
+  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockK * 16 * 4));
+  for (int64_t k0 = 0; k0 < job.k_len; k0 += kBlockK) {
+    const int64_t count = std::min(kBlockK, job.k_len - k0);
+    for (int64_t block = 0; block < job.panels16; block += panels_per_block) {
+      const int64_t block_end = std::min(job.panels16, block + panels_per_block);
+      for (int64_t tile = 0; tile < row_tiles; ++tile) {
+        const float* a_rows[kTileRows];
+        for (int r = 0; r < kTileRows; ++r) {
+          const int64_t row = std::min(tile * kTileRows + r, job.row_count);
+          a_rows[r] = job.a + row * job.k_len + k0;
+        }
+        for (int64_t panel = block; panel < block_end; ++panel)
+          float_floor_tile_4x16(a_rows, job.b + (panel * job.k_len + k0) * 16, count,
+                                state + (tile * job.panels16 + panel) * kTileRows * 16);
+      }
+    }
+  }
+  _mm_setcsr(saved_csr);
+}
+
+// The float form's operands from the decoded doubles (exact floats when float_form_applies):
+// A row by row (zero row included), B from panels of 8 columns to panels of 16.
+GSQHW_INT8_AVX2 void doubles_to_floats(const double* __restrict in, int64_t count, float* __restrict out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(in[i]);
+}
+
+GSQHW_INT8_AVX2 void panels8_to_panels16(const double* __restrict in, int64_t panels8, int64_t k_len,
+                                         float* __restrict out) {
+  for (int64_t p = 0; p < panels8; ++p) {
+    const double* src = in + p * k_len * kDoubleCols;
+    float* dst = out + (p / 2) * k_len * 16 + (p % 2) * kDoubleCols;
+    for (int64_t k = 0; k < k_len; ++k)
+      for (int c = 0; c < kDoubleCols; ++c) dst[k * 16 + c] = static_cast<float>(src[k * kDoubleCols + c]);
+  }
+}
+
+// Whether every a * 2^F and b is an exact float and every product a * 2^F * b an exact float
+// (<= 2 x 11 significant bits, so only the range matters: lowest set bit >= 2^-149, highest
+// below 2^126), so that the float form computes exactly the double form's addends.
+bool float_form_applies(const OperandFacts& fa, const OperandFacts& fb, int frac_bits) {
+  if (!fa.has_values || !fb.has_values) return true;
+  constexpr int64_t kLowestBit = -149, kHighest = 125;
+  const int64_t f = frac_bits;
+  return fa.min_lowest_bit + f >= kLowestBit && fa.max_exponent + f <= kHighest &&
+         fb.min_lowest_bit >= kLowestBit && fb.max_exponent <= kHighest &&
+         fa.min_lowest_bit + f + fb.min_lowest_bit >= kLowestBit &&
+         fa.max_exponent + f + fb.max_exponent <= kHighest;
+}
+
 // Whether every product a * b (and a * 2^F, a * b * 2^F) of finite nonzero values is a normal
 // double, in both the scalar reference's order (a*b, then * 2^F) and ours (a * 2^F, then * b):
 // then all of them are exact (<= 2 x 11 significant bits) and floor sees the true value.
@@ -570,11 +680,34 @@ bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
   const bool integer_products =
       !fa.has_values || !fb.has_values ||
       static_cast<int64_t>(fa.min_lowest_bit) + fb.min_lowest_bit + acc.frac_bits >= 0;
-  double* state = scratch<double>(Buffer::state,
-                                  static_cast<size_t>(row_tiles * panels * kTileRows * kDoubleCols), true);
-  const DoubleFixedJob job{ad, bd, row_count, k_len, panels};
-  if (integer_products) double_fixed_tiles<true>(job, state);
-  else double_fixed_tiles<false>(job, state);
+  // The integer sums of every output: float form (W <= 32, so the int32 lanes hold every
+  // output that passes the bound below) or double form.
+  const bool float_form = acc.width <= 32 && float_form_applies(fa, fb, acc.frac_bits);
+  const int64_t panels16 = (b.rows + 15) / 16;
+  int32_t* float_state = nullptr;
+  double* double_state = nullptr;
+  if (float_form) {
+    float* af = scratch<float>(Buffer::a_float, static_cast<size_t>((row_count + 1) * k_len), false);
+    float* bf = scratch<float>(Buffer::b_float, static_cast<size_t>(panels16 * k_len * 16),
+                               panels * kDoubleCols < panels16 * 16);  // a missing panel of 8: 0
+    doubles_to_floats(ad, (row_count + 1) * k_len, af);
+    panels8_to_panels16(bd, panels, k_len, bf);
+    float_state = scratch<int32_t>(Buffer::state, static_cast<size_t>(row_tiles * panels16 * kTileRows * 16), true);
+    const FloatFixedJob job{af, bf, row_count, k_len, panels16};
+    float_fixed_tiles(job, float_state);
+  } else {
+    double_state = scratch<double>(Buffer::state,
+                                   static_cast<size_t>(row_tiles * panels * kTileRows * kDoubleCols), true);
+    const DoubleFixedJob job{ad, bd, row_count, k_len, panels};
+    if (integer_products) double_fixed_tiles<true>(job, double_state);
+    else double_fixed_tiles<false>(job, double_state);
+  }
+  auto sum_of = [&](int64_t r, int64_t n) -> int64_t {
+    const int64_t tile = r / kTileRows, row = r % kTileRows;
+    if (float_form) return float_state[((tile * panels16 + n / 16) * kTileRows + row) * 16 + n % 16];
+    return static_cast<int64_t>(
+        double_state[((tile * panels + n / kDoubleCols) * kTileRows + row) * kDoubleCols + n % kDoubleCols]);
+  };
 
   // sum |addend| <= sum (|a b| 2^F + 1) <= 2^F sqrt(Sa Sb) + K (Cauchy-Schwarz). The margin
   // covers the rounding of Sa, Sb (K terms each) and of this bound's own operations.
@@ -591,10 +724,7 @@ bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
         scalar_gemm_output(ops, a, b, acc, m, n, result);  // Inf/NaN or may saturate
         continue;
       }
-      const int64_t tile = r / kTileRows, panel = n / kDoubleCols;
-      const double sum = state[((tile * panels + panel) * kTileRows + r % kTileRows) * kDoubleCols +
-                               n % kDoubleCols];
-      finish_gemm_output(ops, a, b, acc, m, n, static_cast<int64_t>(sum), 0.0f, 0, result);
+      finish_gemm_output(ops, a, b, acc, m, n, sum_of(r, n), 0.0f, 0, result);
     }
   return true;
 }

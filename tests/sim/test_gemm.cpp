@@ -608,7 +608,8 @@ TEST(GoldenGemm, FastInt8DeclinesCodesOutsideInt8) {
 TEST(GoldenGemm, FastMinifloatFixedMatchesScalar) {
   struct Case { const char* spec_a; const char* spec_b; int bits, scale_lo, scale_hi; };
   const std::vector<std::string> accs = {"fixed32.16", "fixed48.12", "fixed16.4", "fixed64.-4",
-                                         "fixed64.20", "fixed64.40", "fixed24.0", "fixed40.-30"};
+                                         "fixed64.20", "fixed64.40", "fixed24.0", "fixed40.-30",
+                                         "fixed32.20", "fixed32.40"};
   int seed = 60;
   for (Case c : {Case{"fp8:e4m3", "fp8:e4m3", 8, 0, 0}, Case{"fp8:e5m2", "fp8:e4m3", 8, 0, 0},
                  Case{"bf16", "bf16", 16, 0, 0}, Case{"fp16", "fp16", 16, 0, 0},
@@ -670,6 +671,19 @@ TEST(GoldenGemm, FastMinifloatFixedWithCodesOutsideTheFormat) {
   a.codes[7] = 0;
   b.codes[40 * 17 + 39] = -1;
   expect_fast_matches_scalar(a, b, {"fixed32.16", "fixed64.20"}, "code -1 in B");
+}
+
+// Quantized (typical) data, where most outputs pass the bound: each form's outputs are computed
+// by its kernel, not handed to the scalar path. E4M3 x E4M3 products are multiples of 2^-18, so
+// F >= 18 gives integer products (no floor needed); W <= 32 takes the float form, W > 32 the
+// double form; MXFP8 and BF16 x FP16 as well.
+TEST(GoldenGemm, FastMinifloatFixedOnQuantizedData) {
+  for (auto [sa, sb] : {std::pair{"fp8:e4m3", "fp8:e4m3"}, std::pair{"fp8:e4m3,block=32", "fp8:e5m2,block=32"},
+                        std::pair{"bf16", "fp16"}}) {
+    Operands o = make_operands(sa, sb, 11, 37, 301, 91, 2);
+    for (const char* acc : {"fixed32.18", "fixed32.12", "fixed24.-2", "fixed48.18", "fixed48.12", "fixed64.30"})
+      expect_fast_matches_scalar(o.a, o.b, {acc}, fmt::format("{} x {}", sa, sb));
+  }
 }
 
 }  // namespace
