@@ -38,7 +38,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <vector>
 
@@ -393,6 +395,18 @@ CodeTable make_code_table(const MinifloatParams& p) {
   return t;
 }
 
+// The table of one format, built once per process (65536 decodes for BF16/FP16 would
+// otherwise cost more than a small GEMM). The operand formats' params are program-lifetime
+// statics (minifloat_operand_params), so their address names them.
+const CodeTable& code_table(const MinifloatParams& p) {
+  static std::mutex mutex;
+  static std::map<const MinifloatParams*, std::unique_ptr<const CodeTable>> tables;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& table = tables[&p];
+  if (!table) table = std::make_unique<const CodeTable>(make_code_table(p));
+  return *table;
+}
+
 // What the kernel and the checks need of one decoded operand. The exponent facts are bounds
 // over its finite nonzero values (MX scales included as the range of the scales present, so
 // they may be loose, which only makes the checks decline more often).
@@ -668,9 +682,9 @@ bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
   double* ad = scratch<double>(Buffer::a, static_cast<size_t>((row_count + 1) * k_len), false);
   double* bd = scratch<double>(Buffer::b, static_cast<size_t>(panels * k_len * kDoubleCols),
                                b.rows % kDoubleCols != 0);  // missing columns of the last panel: 0
-  const OperandFacts fa = decode_rows(make_code_table(*ops.mf_a), ops.block_a, a, row_begin, row_end,
+  const OperandFacts fa = decode_rows(code_table(*ops.mf_a), ops.block_a, a, row_begin, row_end,
                                       {ad, 1, k_len, 1, std::ldexp(1.0, acc.frac_bits)});
-  const OperandFacts fb = decode_rows(make_code_table(*ops.mf_b), ops.block_b, b, 0, b.rows,
+  const OperandFacts fb = decode_rows(code_table(*ops.mf_b), ops.block_b, b, 0, b.rows,
                                       {bd, kDoubleCols, k_len * kDoubleCols, kDoubleCols, 1.0});
   if (!fa.codes_in_table || !fb.codes_in_table) return false;
   if (!exponents_keep_products_exact(fa, fb, acc.frac_bits)) return false;

@@ -686,5 +686,16 @@ TEST(GoldenGemm, FastMinifloatFixedOnQuantizedData) {
   }
 }
 
+// K = 0 and single rows/columns: every output is the empty sum.
+TEST(GoldenGemm, FastInt8AndMinifloatFixedWithTinyShapes) {
+  for (int64_t k : {0, 1, 2, 3}) {
+    QuantizedTensor a = random_int8_tensor(true, 1, k, 31), b = random_int8_tensor(false, 1, k, 32);
+    expect_fast_matches_scalar(a, b, {"fp32", "fixed32.0", "fixed16.-3"}, fmt::format("int8 K={}", k));
+    QuantizedTensor fa = random_minifloat_tensor("fp8:e4m3", 5, k, 33, 8, 0, 0);
+    QuantizedTensor fb = random_minifloat_tensor("fp8:e5m2", 17, k, 34, 8, 0, 0);
+    expect_fast_matches_scalar(fa, fb, {"fixed32.16", "fixed64.40"}, fmt::format("fp8 K={}", k));
+  }
+}
+
 }  // namespace
 }  // namespace gsqhw
