@@ -69,7 +69,7 @@ GSQHW_INT8_INLINE_AVX2 void add_epi32_in_place(__m256i& acc, __m256i x) {
 // Per-thread scratch memory, kept across calls (fresh multi-megabyte allocations come from
 // mmap and cost a page fault per 4 KiB page on every call). 64-byte aligned.
 
-enum class Buffer { a, b, state, a_float, b_float, count };
+enum class Buffer { a, b, state, a_float, b_float, a_double, b_double, count };
 
 template <typename T>
 T* scratch(Buffer which, size_t count, bool zeroed) {
@@ -90,6 +90,125 @@ T* scratch(Buffer which, size_t count, bool zeroed) {
   if (zeroed) std::memset(block.data.get(), 0, bytes);
   return static_cast<T*>(block.data.get());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Saturating form, for outputs whose bound fails (they may saturate), W <= 53: per element in
+// k order, the scalar reference's steps in double:
+//   x = floor(a2F * b) (exact product), addend = clamp_W(x), acc = clamp_W(acc + addend),
+// the sticky overflow flag when either clamp changes its value. |acc|, |addend| <= 2^52, so
+// every sum is an exact double. Operands: A rows scaled by 2^F (+ a zero row), B in panels of
+// 8 columns, as the minifloat double form; no Inf/NaN (those outputs stay scalar).
+
+struct SaturatingJob {
+  const double* a;  // (row_count + 1) x k_len
+  const double* b;  // panels8 x k_len x 8
+  int64_t row_count, k_len;
+  int width;          // W <= 53
+  bool floor;         // false: every a2F * b is an integer (floor is the identity)
+  bool clamp_addend;  // false: every floor(a2F * b) is proven within W bits
+};
+
+// 4 rows x 4 columns (b_cols: 4 adjacent columns of a panel, k stride 8) over k_len elements,
+// continuing from and updating `acc` and `saturated` (lanes all ones once a clamp acted).
+// (The two flags drop the steps that provably change nothing: 11 -> 6 instructions per 4 MACs.)
+template <bool kFloor, bool kClampAddend>
+GSQHW_INT8_AVX2 void saturating_tile_4x4(const double* const a_rows[kTileRows], const double* b_cols,
+                                         int64_t k_len, double lo, double hi,
+                                         double* acc /* 4 x 4 */, double* saturated /* 4 x 4 */) {
+  const __m256d low = _mm256_set1_pd(lo), high = _mm256_set1_pd(hi);
+  __m256d c0 = _mm256_loadu_pd(acc), c1 = _mm256_loadu_pd(acc + 4);
+  __m256d c2 = _mm256_loadu_pd(acc + 8), c3 = _mm256_loadu_pd(acc + 12);
+  __m256d f0 = _mm256_loadu_pd(saturated), f1 = _mm256_loadu_pd(saturated + 4);
+  __m256d f2 = _mm256_loadu_pd(saturated + 8), f3 = _mm256_loadu_pd(saturated + 12);
+  for (int64_t k = 0; k < k_len; ++k) {
+    const __m256d bv = _mm256_loadu_pd(b_cols + k * kDoubleCols);
+#define GSQHW_ROW(r, c, f)                                                                     \
+  {                                                                                            \
+    __m256d x = _mm256_mul_pd(_mm256_broadcast_sd(a_rows[r] + k), bv);                         \
+    if constexpr (kFloor) x = _mm256_round_pd(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);   \
+    __m256d addend = x;                                                                        \
+    if constexpr (kClampAddend) {                                                              \
+      addend = _mm256_min_pd(_mm256_max_pd(x, low), high);                                     \
+      f = _mm256_or_pd(f, _mm256_cmp_pd(x, addend, _CMP_NEQ_OQ));                              \
+    }                                                                                          \
+    const __m256d sum = _mm256_add_pd(c, addend);                                              \
+    c = _mm256_min_pd(_mm256_max_pd(sum, low), high);                                          \
+    f = _mm256_or_pd(f, _mm256_cmp_pd(sum, c, _CMP_NEQ_OQ));                                   \
+  }
+    GSQHW_ROW(0, c0, f0)
+    GSQHW_ROW(1, c1, f1)
+    GSQHW_ROW(2, c2, f2)
+    GSQHW_ROW(3, c3, f3)
+#undef GSQHW_ROW
+  }
+  _mm256_storeu_pd(acc, c0), _mm256_storeu_pd(acc + 4, c1);
+  _mm256_storeu_pd(acc + 8, c2), _mm256_storeu_pd(acc + 12, c3);
+  _mm256_storeu_pd(saturated, f0), _mm256_storeu_pd(saturated + 4, f1);
+  _mm256_storeu_pd(saturated + 8, f2), _mm256_storeu_pd(saturated + 12, f3);
+}
+
+// Computes the outputs (r, n) in `pending` (rows of the job) and calls
+// write(r, n, acc, flags) for each. Every 4x8 tile holding one of them is computed whole,
+// K in blocks of 512 (a tile's A slice: 16 KiB) with the tile states carried across blocks in
+// order (so each output still adds k = 0, 1, 2, ... in order) and B read once per row tile
+// and block instead of streaming all of it (megabytes as doubles) once per row tile.
+template <class Write>
+void run_saturating(const SaturatingJob& job, std::vector<std::pair<int64_t, int64_t>>& pending,
+                    Write&& write) {
+  if (pending.empty()) return;
+  auto tile_of = [](const std::pair<int64_t, int64_t>& o) {
+    return std::pair{o.first / kTileRows, o.second / kDoubleCols};
+  };
+  std::sort(pending.begin(), pending.end(), [&](const auto& x, const auto& y) {
+    return tile_of(x) < tile_of(y);
+  });
+  std::vector<std::pair<int64_t, int64_t>> tiles;  // (row tile, panel), distinct, in order
+  for (const auto& o : pending)
+    if (tiles.empty() || tiles.back() != tile_of(o)) tiles.push_back(tile_of(o));
+  constexpr int kTileLanes = kTileRows * kDoubleCols;  // [half][row][4 columns]
+  std::vector<double> acc(tiles.size() * kTileLanes, 0.0), saturated(tiles.size() * kTileLanes, 0.0);
+  const double lo = static_cast<double>(fixed_min(job.width)), hi = static_cast<double>(fixed_max(job.width));
+  constexpr int64_t kBlockK = 512;
+  for (int64_t k0 = 0; k0 < job.k_len; k0 += kBlockK) {
+    const int64_t count = std::min(kBlockK, job.k_len - k0);
+    for (size_t t = 0; t < tiles.size(); ++t) {
+      const auto [tile, panel] = tiles[t];
+      const double* a_rows[kTileRows];
+      for (int r = 0; r < kTileRows; ++r)
+        a_rows[r] = job.a + std::min(tile * kTileRows + r, job.row_count) * job.k_len + k0;
+      for (int half = 0; half < 2; ++half) {
+        const double* b_cols = job.b + (panel * job.k_len + k0) * kDoubleCols + 4 * half;
+        double* tile_acc = acc.data() + t * kTileLanes + half * 16;
+        double* tile_saturated = saturated.data() + t * kTileLanes + half * 16;
+        if (job.floor && job.clamp_addend)
+          saturating_tile_4x4<true, true>(a_rows, b_cols, count, lo, hi, tile_acc, tile_saturated);
+        else if (job.floor)
+          saturating_tile_4x4<true, false>(a_rows, b_cols, count, lo, hi, tile_acc, tile_saturated);
+        else if (job.clamp_addend)
+          saturating_tile_4x4<false, true>(a_rows, b_cols, count, lo, hi, tile_acc, tile_saturated);
+        else
+          saturating_tile_4x4<false, false>(a_rows, b_cols, count, lo, hi, tile_acc, tile_saturated);
+      }
+    }
+  }
+  size_t t = 0;
+  for (const auto& [r, n] : pending) {
+    while (tiles[t] != tile_of({r, n})) ++t;
+    const int column = static_cast<int>(n % kDoubleCols);
+    const size_t lane = t * kTileLanes + (column / 4) * 16 + (r % kTileRows) * 4 + column % 4;
+    write(r, n, static_cast<int64_t>(acc[lane]), saturated[lane] != 0 ? uint8_t{kFlagOverflow} : uint8_t{0});
+  }
+}
+
+// Whether the saturating form covers this accumulator (W <= 53 keeps every value an exact
+// double; 2^F a normal double).
+bool saturating_form_applies(const AccumulatorSpec& acc) {
+  return acc.width <= 53 && acc.frac_bits >= -1000 && acc.frac_bits <= 1000;
+}
+
+// Whether |floor(a2F * b)| <= 2^log2_bound (for every product) proves the addend never
+// saturates: -2^L >= -2^(W-1) and 2^L <= 2^(W-1) - 1 for L <= W - 2.
+bool addends_fit(int64_t log2_bound, int width) { return log2_bound <= width - 2; }
 
 // ---------------------------------------------------------------------------------------------
 // INT8 operands: one scan per row checks the codes and gathers what the fixed bound needs.
@@ -310,6 +429,39 @@ GSQHW_INT8_AVX2 void pack_int16_pairs(const int32_t* __restrict codes, int64_t c
   if (count % 2) lanes[pairs * 16] = static_cast<int32_t>(static_cast<uint16_t>(codes[count - 1]));
 }
 
+// The int8 outputs that may saturate: the saturating form on the codes as doubles (A times
+// 2^F: a*2^F*b is exact, and its floor is what fixed_addend's shift computes), or the scalar
+// reference when W > 53.
+void int8_saturating_outputs(const GemmOperands& ops, const QuantizedTensor& a,
+                             const QuantizedTensor& b, const AccumulatorSpec& acc,
+                             int64_t row_begin, int64_t row_end,
+                             std::vector<std::pair<int64_t, int64_t>>& outputs, GemmResult& result) {
+  if (outputs.empty()) return;
+  if (!saturating_form_applies(acc)) {
+    for (const auto& [r, n] : outputs) scalar_gemm_output(ops, a, b, acc, row_begin + r, n, result);
+    return;
+  }
+  const int64_t k_len = a.cols, row_count = row_end - row_begin;
+  const int64_t panels8 = (b.rows + kDoubleCols - 1) / kDoubleCols;
+  double* ad = scratch<double>(Buffer::a_double, static_cast<size_t>((row_count + 1) * k_len), false);
+  double* bd = scratch<double>(Buffer::b_double, static_cast<size_t>(panels8 * k_len * kDoubleCols),
+                               b.rows % kDoubleCols != 0);
+  const double scale = std::ldexp(1.0, acc.frac_bits);
+  for (int64_t i = 0; i < row_count * k_len; ++i)
+    ad[i] = static_cast<double>(a.codes[row_begin * k_len + i]) * scale;
+  std::fill_n(ad + row_count * k_len, k_len, 0.0);  // the zero row
+  for (int64_t n = 0; n < b.rows; ++n)
+    for (int64_t k = 0; k < k_len; ++k)
+      bd[((n / kDoubleCols) * k_len + k) * kDoubleCols + n % kDoubleCols] = b.codes[n * k_len + k];
+  // |a*b| <= 2^14, so |floor(a*b*2^F)| <= 2^max(14 + F, 0); F >= 0 keeps the products integers.
+  const int64_t log2_bound = std::max<int64_t>(14 + static_cast<int64_t>(acc.frac_bits), 0);
+  run_saturating({ad, bd, row_count, k_len, acc.width, acc.frac_bits < 0, !addends_fit(log2_bound, acc.width)},
+                 outputs,
+                 [&](int64_t r, int64_t n, int64_t value, uint8_t flags) {
+                   finish_gemm_output(ops, a, b, acc, row_begin + r, n, value, 0.0f, flags, result);
+                 });
+}
+
 // a_norms: rows [row_begin, row_end) of A, b_norms: all rows of B (scan_int8_rows).
 void int8_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
                      const AccumulatorSpec& acc, int64_t row_begin, int64_t row_end,
@@ -335,8 +487,10 @@ void int8_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qu
   if (acc.frac_bits < 0) int8_fixed_tiles<true>(job, state);
   else int8_fixed_tiles<false>(job, state);
 
-  // Outputs: tiles proven from their largest norms at once, the others output by output.
+  // Outputs: tiles proven from their largest norms at once, the others output by output;
+  // those that may saturate after all the others.
   const int64_t limit = int8_fixed_bound_limit(acc, k_len);
+  std::vector<std::pair<int64_t, int64_t>> may_saturate;  // (row of the job, n)
   for (int64_t tile = 0; tile < row_tiles; ++tile) {
     const int64_t r0 = tile * kTileRows, r1 = std::min(row_count, r0 + kTileRows);
     int64_t tile_squares = 0;  // the tile's largest Sa
@@ -351,7 +505,7 @@ void int8_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qu
         for (int64_t n = n0; n < n1; ++n) {
           const int64_t m = row_begin + r;
           if (!tile_proven && !int8_output_bounded(a_norms[r], b_norms[n], limit)) {
-            scalar_gemm_output(ops, a, b, acc, m, n, result);  // may saturate: exactly there
+            may_saturate.emplace_back(r, n);
             continue;
           }
           const int64_t sum = sums[(r - r0) * 16 + (n - n0)];
@@ -361,6 +515,7 @@ void int8_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qu
         }
     }
   }
+  int8_saturating_outputs(ops, a, b, acc, row_begin, row_end, may_saturate, result);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,18 +883,33 @@ bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
   const double limit = static_cast<double>(fixed_max(std::min(acc.width, 54)));  // <= 2^53 - 1
   // (Each sum of K squares is within a factor 1 + K * 2^-53 of the true one.)
   const double margin = 1.0 + static_cast<double>(k_len + 8) * 0x1.0p-50;
+  std::vector<std::pair<int64_t, int64_t>> may_saturate;  // (row of the job, n)
   for (int64_t r = 0; r < row_count; ++r)
     for (int64_t n = 0; n < b.rows; ++n) {
       const int64_t m = row_begin + r;
       const double bound =
           std::ldexp(std::sqrt(fa.squares[r]) * std::sqrt(fb.squares[n]), acc.frac_bits) * margin +
           static_cast<double>(k_len);
-      if (!(bound <= limit)) {  // (NaN when a row or column holds an Inf or NaN)
-        scalar_gemm_output(ops, a, b, acc, m, n, result);  // Inf/NaN or may saturate
+      if (!std::isfinite(fa.squares[r]) || !std::isfinite(fb.squares[n])) {
+        scalar_gemm_output(ops, a, b, acc, m, n, result);  // Inf/NaN operands: NaN flag
+        continue;
+      }
+      if (!(bound <= limit)) {
+        if (saturating_form_applies(acc)) may_saturate.emplace_back(r, n);
+        else scalar_gemm_output(ops, a, b, acc, m, n, result);
         continue;
       }
       finish_gemm_output(ops, a, b, acc, m, n, sum_of(r, n), 0.0f, 0, result);
     }
+  // |v| < 2^(exponent + 1), so |a2F * b| < 2^(max_a + max_b + 2 + F).
+  const int64_t log2_bound = !fa.has_values || !fb.has_values
+                                 ? 0
+                                 : static_cast<int64_t>(fa.max_exponent) + fb.max_exponent + 2 + acc.frac_bits;
+  run_saturating({ad, bd, row_count, k_len, acc.width, !integer_products, !addends_fit(log2_bound, acc.width)},
+                 may_saturate,
+                 [&](int64_t r, int64_t n, int64_t value, uint8_t flags) {
+                   finish_gemm_output(ops, a, b, acc, row_begin + r, n, value, 0.0f, flags, result);
+                 });
   return true;
 }
 
