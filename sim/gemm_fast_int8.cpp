@@ -20,15 +20,22 @@
 //   The bound per output is min(sqrt(Sa * Sb), max|a| * L1(b), L1(a) * max|b|) (Cauchy-Schwarz
 //   with the rows' sums of squares Sa, Sb; Hoelder), checked in exact 128-bit integers, first
 //   per 4x16 tile from the tile's largest Sa and Sb, then per output for tiles that fail.
-//   Outputs that fail it (they may saturate) go to the scalar reference.
+//   Outputs that fail it (they may saturate) go to the saturating form below.
 //
 // Minifloat x minifloat, fixed(W, F) (addend = floor(a*b*2^F), saturating; Inf/NaN operands
 // set the NaN flag): decoded doubles (MX scales folded in), A pre-scaled by 2^F (exact: the
-// exponent range is checked), a 4x8 double tile: acc += floor(a2F * b) (vroundpd), or, when
-// every a2F * b is an integer (the operands' lowest set bits say so), acc = fma(a2F, b, acc).
-// Both are exact while every partial sum is an integer below 2^53: per output,
+// exponent range of the codes present is checked). Two forms compute the integer sums:
+//   * float (W <= 32, every value and product an exact float): 4x16 tiles, vmulps, then
+//     vcvtps2dq under MXCSR round-toward--inf (floor and conversion in one), int32 lanes;
+//   * double otherwise: 4x8 tiles, acc += floor(a2F * b) (vroundpd), or acc = fma(a2F, b, acc)
+//     when every a2F * b is an integer (the operands' lowest set bits say so).
+// Both are exact while every partial sum is an integer within the lanes: per output,
 // sum |addend| <= 2^F * sqrt(Sa * Sb) + K must stay within min(fixed_max(W), 2^53 - 1).
-// Outputs that fail it, or whose row/column holds an Inf or NaN, go to the scalar reference.
+// Outputs that fail it go to the saturating form; outputs whose row/column holds an Inf or
+// NaN go to the scalar reference.
+//
+// Saturating form (both fixed paths, W <= 53): the scalar steps per element in k order in
+// double lanes, floor, clamps and the sticky flag included. W > 53: the scalar reference.
 #include <immintrin.h>
 
 #include <algorithm>
