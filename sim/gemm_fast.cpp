@@ -40,8 +40,6 @@
 
 #include <immintrin.h>
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -53,6 +51,7 @@
 
 #include "sim/fp32_round.h"
 #include "sim/gemm_impl.h"
+#include "sim/thread_scratch.h"
 
 namespace gsqhw {
 namespace {
@@ -102,58 +101,15 @@ class AlignedArray {
   std::unique_ptr<T, decltype(&std::free)> data_;
 };
 
-// Per-thread scratch memory kept across calls, for the packed operands (megabytes each).
-// Fresh allocations of that size come from mmap, and each call then paid one page fault per
-// 4 KiB page it wrote, a third of the packing time measured on this machine's VM. A slot keeps
-// its pages until a larger request replaces it (or the thread ends). Blocks of 2 MiB or more
-// are 2 MiB-aligned and ask for transparent huge pages, which also spares the TLB while the
-// kernels stream B.
+// The scratch slots of this file (sim/thread_scratch.h: per-thread memory kept across calls).
 enum class ScratchSlot {
   packed_a, packed_b, proven_tiles, bounded_tiles,  // GSE-INT
   squares_a, squares_b, scales_a, scales_b, shifts_a, shifts_b,
   float_a, float_b, float_tiles,                    // minifloats, float form
   count
 };
-
 template <typename T>
-class ScratchArray {
- public:
-  ScratchArray(ScratchSlot slot, size_t count, bool zeroed) {
-    static_assert(std::is_trivially_copyable_v<T> && alignof(T) <= 64);
-    const size_t bytes = std::max<size_t>(count, 1) * sizeof(T);
-    Block& block = blocks()[static_cast<size_t>(slot)];
-    if (block.bytes < bytes) block.reset(bytes);
-    data_ = static_cast<T*>(block.data.get());
-    if (zeroed) std::memset(static_cast<void*>(data_), 0, bytes);
-  }
-  T* data() { return data_; }
-  T& operator[](size_t i) { return data_[i]; }
-
- private:
-  static constexpr size_t kHugePage = size_t{2} << 20;
-  struct Block {
-    size_t bytes = 0;
-    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
-    void reset(size_t min_bytes) {
-      data.reset();
-      // Small blocks (most calls of the tests) stay small: a huge page costs 2 MiB of zeroing.
-      const bool huge = min_bytes >= kHugePage;
-      const size_t alignment = huge ? kHugePage : 64;
-      bytes = (min_bytes + alignment - 1) / alignment * alignment;
-      data.reset(std::aligned_alloc(alignment, bytes));
-      if (!data) {
-        bytes = 0;
-        throw std::bad_alloc();
-      }
-      if (huge) madvise(data.get(), bytes, MADV_HUGEPAGE);  // a hint: without THP, 4 KiB pages
-    }
-  };
-  static std::array<Block, static_cast<size_t>(ScratchSlot::count)>& blocks() {
-    thread_local std::array<Block, static_cast<size_t>(ScratchSlot::count)> per_thread;
-    return per_thread;
-  }
-  T* data_;
-};
+using ScratchArray = ThreadScratchArray<T, ScratchSlot>;
 
 // ---------------------------------------------------------------------------------------------
 // What the operands contain (decides the kernels)

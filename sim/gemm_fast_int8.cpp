@@ -53,6 +53,7 @@
 
 #include "sim/gemm_fast.h"
 #include "sim/gemm_impl.h"
+#include "sim/thread_scratch.h"
 #include "sim/minifloat.h"
 
 namespace gsqhw {
@@ -73,29 +74,13 @@ GSQHW_INT8_INLINE_AVX2 void add_epi32_in_place(__m256i& acc, __m256i x) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Per-thread scratch memory, kept across calls (fresh multi-megabyte allocations come from
-// mmap and cost a page fault per 4 KiB page on every call). 64-byte aligned.
+// The scratch slots of this file (sim/thread_scratch.h: per-thread memory kept across calls).
 
 enum class Buffer { a, b, state, a_float, b_float, a_double, b_double, count };
 
 template <typename T>
 T* scratch(Buffer which, size_t count, bool zeroed) {
-  struct Block {
-    size_t bytes = 0;
-    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
-  };
-  thread_local std::array<Block, static_cast<size_t>(Buffer::count)> blocks;
-  Block& block = blocks[static_cast<size_t>(which)];
-  const size_t bytes = (std::max<size_t>(count, 1) * sizeof(T) + 63) / 64 * 64;
-  if (block.bytes < bytes) {
-    block.data.reset();
-    block.bytes = 0;
-    block.data.reset(std::aligned_alloc(64, bytes));
-    if (!block.data) throw std::bad_alloc();
-    block.bytes = bytes;
-  }
-  if (zeroed) std::memset(block.data.get(), 0, bytes);
-  return static_cast<T*>(block.data.get());
+  return ThreadScratchArray<T, Buffer>(which, count, zeroed).data();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -720,8 +705,9 @@ GSQHW_INT8_AVX2 void double_fixed_tiles(const DoubleFixedJob& job, double* state
 // -inf, so one vcvtps2dq is the floor and the conversion (exact for |floor| < 2^31; outputs
 // whose bound fails may see other values and are redone); the product is exact, so the
 // rounding mode does not touch it. (vroundps + vcvtps2dq ran ~1.4x slower: the rounding
-// instructions bound this loop.)
-GSQHW_INT8_INLINE_AVX2 void float_floor_tile_4x16(const float* const a_rows[kTileRows],
+// instructions bound this loop.) Not inlined on purpose: GCC does not model MXCSR, so it could
+// move inlined conversions across the caller's _mm_setcsr; a call is not moved across it.
+__attribute__((target("avx2,fma"), noinline)) static void float_floor_tile_4x16(const float* const a_rows[kTileRows],
                                                   const float* b_panel, int64_t k_len,
                                                   int32_t* acc /* 4 x 16 */) {
   __m256i c00 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 0));
