@@ -1328,27 +1328,15 @@ __attribute__((target("avx2,fma"))) void minifloat_fp32_tile_4x16(const float* c
 // (MinifloatFloatJob is declared in gemm_fast.h: the INT8 fp32 path reuses this form.)
 }  // namespace
 
-void minifloat_fp32_float_rows(const MinifloatFloatJob& job, float* state /* row tiles x panels x 4 x 16 */) {
-  constexpr int64_t kBlockK = 512;
-  const int64_t row_tiles = (job.row_count + kMfTileRows - 1) / kMfTileRows;
-  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockK * 16 * 4));
-  for (int64_t k0 = 0; k0 < job.k_len; k0 += kBlockK) {
-    const int64_t k_count = std::min(kBlockK, job.k_len - k0);
-    for (int64_t block = 0; block < job.panels16; block += panels_per_block) {
-      const int64_t block_end = std::min(job.panels16, block + panels_per_block);
-      for (int64_t tile = 0; tile < row_tiles; ++tile) {
-        const float* a_rows[kMfTileRows];
-        for (int r = 0; r < kMfTileRows; ++r) {
-          const int64_t row = tile * kMfTileRows + r;
-          a_rows[r] = job.a + (row < job.row_count ? row : job.row_count) * job.k_len + k0;
-        }
-        for (int64_t panel = block; panel < block_end; ++panel)
-          minifloat_fp32_tile_4x16(
-              a_rows, job.b + (panel * job.k_len + k0) * 16, k_count,
-              reinterpret_cast<float(*)[16]>(state + (tile * job.panels16 + panel) * kMfTileRows * 16));
-      }
-    }
-  }
+__attribute__((target("avx2,fma"))) void minifloat_fp32_float_rows(const MinifloatFloatJob& job,
+                                                                    float* state) {
+  static_assert(kMfTileRows == 4);
+  for_each_blocked_tile(job.a, 1, job.b, job.row_count, job.k_len, job.panels16, state,
+                        [](const float* const a_rows[4], const float* b_panel, int64_t count,
+                           float* tile_state) {
+                          minifloat_fp32_tile_4x16(a_rows, b_panel, count,
+                                                   reinterpret_cast<float(*)[16]>(tile_state));
+                        });
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // kernels (gemm_fast.cpp). Not part of the public contract; sim/gemm.h is.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "sim/gemm.h"
@@ -52,6 +53,43 @@ bool fast_int8_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qua
 bool fast_minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
                                const QuantizedTensor& b, const AccumulatorSpec& acc,
                                int64_t row_begin, int64_t row_end, GemmResult& result);
+
+// The blocking of the 4x16 register-tile kernels that read A row-major (plus a zero row that
+// pads the last row tile) and B in panels of 16 columns [panel][unit][16] of 4-byte lanes:
+// K in blocks of 512 units (4 rows of A: a few KiB, in L1), panels in blocks of ~384 KiB of
+// B (in L2); for every K block, panel block, row tile and panel of the block, in that order,
+//   run_tile(a_rows, b_panel, units_in_block, state_tile)
+// with a_rows[r] the tile's rows at the block's first unit, b_panel the panel's slice of the
+// block, and state_tile = state + (tile * panels + panel) * kFloatFormTileRows * 16, the
+// tile's accumulators, which persist across K blocks (so every output adds its units in
+// order). A unit is one k (floats) or one k-pair (int16 pairs: a_per_unit = 2 A elements).
+// Instantiate it inside functions compiled for AVX2, so that the tile kernels inline.
+template <typename AElement, typename BLane, typename StateElement, typename RunTile>
+inline void for_each_blocked_tile(const AElement* a, int64_t a_per_unit, const BLane* b,
+                                  int64_t row_count, int64_t units, int64_t panels,
+                                  StateElement* state, RunTile&& run_tile) {
+  static_assert(sizeof(BLane) == 4, "the panel block size assumes 4-byte lanes of B");
+  constexpr int kRows = 4, kCols = 16;
+  constexpr int64_t kBlockUnits = 512;
+  const int64_t row_tiles = (row_count + kRows - 1) / kRows;
+  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockUnits * kCols * 4));
+  for (int64_t u0 = 0; u0 < units; u0 += kBlockUnits) {
+    const int64_t count = std::min(kBlockUnits, units - u0);
+    for (int64_t block = 0; block < panels; block += panels_per_block) {
+      const int64_t block_end = std::min(panels, block + panels_per_block);
+      for (int64_t tile = 0; tile < row_tiles; ++tile) {
+        const AElement* a_rows[kRows];
+        for (int r = 0; r < kRows; ++r) {
+          const int64_t row = std::min(tile * kRows + r, row_count);  // row_count: the zero row
+          a_rows[r] = a + (row * units + u0) * a_per_unit;
+        }
+        for (int64_t panel = block; panel < block_end; ++panel)
+          run_tile(a_rows, b + (panel * units + u0) * kCols, count,
+                   state + (tile * panels + panel) * kRows * kCols);
+      }
+    }
+  }
+}
 
 // The minifloat "float form" of gemm_fast.cpp, shared with the INT8 fp32 path: for every
 // output, acc = fma(a[m][k], b[n][k], acc) in k order, which is exactly the one RNE rounding

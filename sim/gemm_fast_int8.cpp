@@ -385,26 +385,12 @@ struct Int8FixedJob {
 // in the float form, the tile accumulators persisting across K blocks.
 template <bool kFloorProducts>
 GSQHW_INT8_AVX2 void int8_fixed_tiles(const Int8FixedJob& job, int32_t* state) {
-  constexpr int64_t kBlockPairs = 512;
-  const int64_t row_tiles = (job.row_count + kTileRows - 1) / kTileRows;
-  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockPairs * 16 * 4));
   const __m128i shift = _mm_cvtsi32_si128(job.shift);
-  for (int64_t p0 = 0; p0 < job.pairs; p0 += kBlockPairs) {
-    const int64_t count = std::min(kBlockPairs, job.pairs - p0);
-    for (int64_t block = 0; block < job.panels; block += panels_per_block) {
-      const int64_t block_end = std::min(job.panels, block + panels_per_block);
-      for (int64_t tile = 0; tile < row_tiles; ++tile) {
-        const int16_t* a_rows[kTileRows];
-        for (int r = 0; r < kTileRows; ++r) {
-          const int64_t row = std::min(tile * kTileRows + r, job.row_count);
-          a_rows[r] = job.a + row * 2 * job.pairs + 2 * p0;
-        }
-        for (int64_t panel = block; panel < block_end; ++panel)
-          int8_tile_4x16<kFloorProducts>(a_rows, job.b + (panel * job.pairs + p0) * 16, count,
-                                         shift, state + (tile * job.panels + panel) * kTileRows * 16);
-      }
-    }
-  }
+  for_each_blocked_tile(job.a, 2, job.b, job.row_count, job.pairs, job.panels, state,
+                        [shift](const int16_t* const a_rows[kTileRows], const int32_t* b_panel,
+                                int64_t count, int32_t* tile_state) GSQHW_INT8_AVX2 {
+                          int8_tile_4x16<kFloorProducts>(a_rows, b_panel, count, shift, tile_state);
+                        });
 }
 
 GSQHW_INT8_AVX2 void codes_to_int16(const int32_t* __restrict codes, int64_t count, int16_t* __restrict out) {
@@ -754,25 +740,11 @@ struct FloatFixedJob {
 GSQHW_INT8_AVX2 void float_fixed_tiles(const FloatFixedJob& job, int32_t* state) {
   const unsigned saved_csr = _mm_getcsr();
   _mm_setcsr((saved_csr & ~_MM_ROUND_MASK) | _MM_ROUND_DOWN);
-  constexpr int64_t kBlockK = 512;
-  const int64_t row_tiles = (job.row_count + kTileRows - 1) / kTileRows;
-  const int64_t panels_per_block = std::max<int64_t>(1, (384 << 10) / (kBlockK * 16 * 4));
-  for (int64_t k0 = 0; k0 < job.k_len; k0 += kBlockK) {
-    const int64_t count = std::min(kBlockK, job.k_len - k0);
-    for (int64_t block = 0; block < job.panels16; block += panels_per_block) {
-      const int64_t block_end = std::min(job.panels16, block + panels_per_block);
-      for (int64_t tile = 0; tile < row_tiles; ++tile) {
-        const float* a_rows[kTileRows];
-        for (int r = 0; r < kTileRows; ++r) {
-          const int64_t row = std::min(tile * kTileRows + r, job.row_count);
-          a_rows[r] = job.a + row * job.k_len + k0;
-        }
-        for (int64_t panel = block; panel < block_end; ++panel)
-          float_floor_tile_4x16(a_rows, job.b + (panel * job.k_len + k0) * 16, count,
-                                state + (tile * job.panels16 + panel) * kTileRows * 16);
-      }
-    }
-  }
+  for_each_blocked_tile(job.a, 1, job.b, job.row_count, job.k_len, job.panels16, state,
+                        [](const float* const a_rows[kTileRows], const float* b_panel,
+                           int64_t count, int32_t* tile_state) {
+                          float_floor_tile_4x16(a_rows, b_panel, count, tile_state);
+                        });
   _mm_setcsr(saved_csr);
 }
 
