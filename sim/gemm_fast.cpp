@@ -41,11 +41,12 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -1222,15 +1223,12 @@ GSQHW_AVX2_FUNCTION bool gse_rows_fast(const GemmOperands& ops, const QuantizedT
 // Minifloat x minifloat with the fp32 accumulator
 
 // Decoded values (MX block scales folded in) of rows [row_begin, row_end) of t, row-major.
-// Codes go through a table of the format's 2^bits values (bits <= 16).
+// Codes go through the format's code table (bits <= 16).
 std::vector<double> decoded_rows(const MinifloatParams& p, int block, const QuantizedTensor& t,
                                  int64_t row_begin, int64_t row_end) {
-  std::vector<double> table;
   const bool tabulated = p.total_bits() <= 16;
-  if (tabulated) {
-    table.resize(size_t{1} << p.total_bits());
-    for (uint32_t code = 0; code < table.size(); ++code) table[code] = decode_minifloat(p, code);
-  }
+  static const std::vector<double> no_table;
+  const std::vector<double>& table = tabulated ? minifloat_code_table(p).value : no_table;
   const int64_t cols = t.cols;
   std::vector<double> out(static_cast<size_t>((row_end - row_begin) * cols));
   for (int64_t r = row_begin; r < row_end; ++r)
@@ -1321,12 +1319,48 @@ __attribute__((target("avx2,fma"))) void minifloat_fp32_tile_4x16(const float* c
   _mm256_store_ps(acc[3], c30), _mm256_store_ps(acc[3] + 8, c31);
 }
 
-// The float form over rows [row_begin, row_end): B in panels of 16 columns [panel][k][16];
-// K in blocks (4 A rows of a block: 8 KiB, in L1), panels in blocks of ~384 KiB (in L2). The
-// accumulators persist in `state` across K blocks, which run in order: the per-output
-// order of additions is k = 0, 1, 2, ... as the semantics require.
-// (MinifloatFloatJob is declared in gemm_fast.h: the INT8 fp32 path reuses this form.)
 }  // namespace
+
+// (The minifloat code table and the float form are declared in gemm_fast.h: the INT8 file
+// uses them too.)
+
+static MinifloatCodeTable make_minifloat_code_table(const MinifloatParams& p) {
+  const size_t size = size_t{1} << p.total_bits();
+  MinifloatCodeTable t;
+  t.value.resize(size);
+  t.float_value.resize(size);
+  t.exponent.assign(size, 0);
+  t.lowest_bit.assign(size, 0);
+  t.finite_nonzero.assign(size, 0);
+  t.non_finite.assign(size, 0);
+  for (uint32_t code = 0; code < size; ++code) {
+    const double v = decode_minifloat(p, code);
+    t.value[code] = v;
+    t.float_value[code] = static_cast<float>(v);
+    if (!std::isfinite(v)) {
+      t.non_finite[code] = 1;
+      continue;
+    }
+    if (static_cast<double>(t.float_value[code]) != v) t.finite_values_are_floats = false;
+    if (v == 0) continue;
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
+    t.finite_nonzero[code] = 1;
+    t.exponent[code] = std::ilogb(v);
+    t.lowest_bit[code] = std::ilogb(v) - 52 + __builtin_ctzll(mantissa);  // (v is a normal double)
+  }
+  return t;
+}
+
+const MinifloatCodeTable& minifloat_code_table(const MinifloatParams& p) {
+  static std::mutex mutex;
+  static std::map<const MinifloatParams*, std::unique_ptr<const MinifloatCodeTable>> tables;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& table = tables[&p];
+  if (!table) table = std::make_unique<const MinifloatCodeTable>(make_minifloat_code_table(p));
+  return *table;
+}
 
 __attribute__((target("avx2,fma"))) void minifloat_fp32_float_rows(const MinifloatFloatJob& job,
                                                                     float* state) {
@@ -1356,24 +1390,9 @@ bool decode_floats_directly(const GemmOperands& ops, const QuantizedTensor& a,
                             float* af, float* bf, FloatOperands& facts) {
   if (ops.block_a || ops.block_b || ops.mf_a->total_bits() > 16 || ops.mf_b->total_bits() > 16)
     return false;
-  struct Table {
-    std::vector<float> value;
-    std::vector<uint8_t> bad;  // Inf or NaN
-  };
-  auto make_table = [](const MinifloatParams& p, Table& t) {
-    const size_t size = size_t{1} << p.total_bits();
-    t.value.resize(size);
-    t.bad.resize(size);
-    for (uint32_t code = 0; code < size; ++code) {
-      const double v = decode_minifloat(p, code);
-      if (std::isfinite(v) && static_cast<double>(static_cast<float>(v)) != v) return false;
-      t.value[code] = static_cast<float>(v);
-      t.bad[code] = !std::isfinite(v);
-    }
-    return true;
-  };
-  Table ta, tb;
-  if (!make_table(*ops.mf_a, ta) || !make_table(*ops.mf_b, tb)) return false;
+  const MinifloatCodeTable& ta = minifloat_code_table(*ops.mf_a);
+  const MinifloatCodeTable& tb = minifloat_code_table(*ops.mf_b);
+  if (!ta.finite_values_are_floats || !tb.finite_values_are_floats) return false;
   const int64_t k_len = a.cols, row_count = row_end - row_begin;
   facts.a_bad.assign(static_cast<size_t>(row_count), 0);
   facts.b_bad.assign(static_cast<size_t>((b.rows + kMfCols - 1) / kMfCols), 0);
@@ -1386,8 +1405,8 @@ bool decode_floats_directly(const GemmOperands& ops, const QuantizedTensor& a,
       const uint32_t code = static_cast<uint32_t>(codes[k]);
       out_of_range |= code >= ta.value.size();
       const uint32_t index = code < ta.value.size() ? code : 0;
-      dst[k] = ta.value[index];
-      bad |= ta.bad[index];
+      dst[k] = ta.float_value[index];
+      bad |= ta.non_finite[index];
     }
     facts.a_bad[r] = bad;
   }
@@ -1399,8 +1418,8 @@ bool decode_floats_directly(const GemmOperands& ops, const QuantizedTensor& a,
       const uint32_t code = static_cast<uint32_t>(codes[k]);
       out_of_range |= code >= tb.value.size();
       const uint32_t index = code < tb.value.size() ? code : 0;
-      dst[k * 16] = tb.value[index];
-      bad |= tb.bad[index];
+      dst[k * 16] = tb.float_value[index];
+      bad |= tb.non_finite[index];
     }
     facts.b_bad[n / kMfCols] |= bad;
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "sim/gemm.h"
 #include "sim/gse.h"
@@ -53,6 +54,21 @@ bool fast_int8_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qua
 bool fast_minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
                                const QuantizedTensor& b, const AccumulatorSpec& acc,
                                int64_t row_begin, int64_t row_end, GemmResult& result);
+
+// The decoded value of every code of a minifloat operand format (at most 16 bits), built once
+// per process and format: 65536 decodes for BF16/FP16 cost more than a small GEMM, so no call
+// should redo them. For finite nonzero values also the exponent (ilogb) and the exponent of
+// the lowest set bit; `float_value` is exact where `finite_values_are_floats` (FP8, BF16, FP16).
+struct MinifloatCodeTable {
+  std::vector<double> value;
+  std::vector<float> float_value;
+  std::vector<int> exponent, lowest_bit;
+  std::vector<uint8_t> finite_nonzero, non_finite;
+  bool finite_values_are_floats = true;
+};
+// p must be one of the program-lifetime params minifloat_operand_params() returns (the table
+// cache is keyed by its address), with p.total_bits() <= 16. Thread-safe.
+const MinifloatCodeTable& minifloat_code_table(const MinifloatParams& p);
 
 // The blocking of the 4x16 register-tile kernels that read A row-major (plus a zero row that
 // pads the last row tile) and B in panels of 16 columns [panel][unit][16] of 4-byte lanes:

@@ -45,9 +45,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <vector>
 
@@ -499,47 +497,6 @@ void int8_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a, const Qu
 // ---------------------------------------------------------------------------------------------
 // Minifloat x minifloat, fixed accumulator.
 
-// A format's codes: value and, for finite nonzero values, the exponent (ilogb) and the
-// exponent of the lowest set bit.
-struct CodeTable {
-  std::vector<double> value;
-  std::vector<int> exponent, lowest_bit;
-  std::vector<uint8_t> finite_nonzero;
-};
-
-CodeTable make_code_table(const MinifloatParams& p) {
-  const size_t size = size_t{1} << p.total_bits();  // (operand formats have <= 16 bits)
-  CodeTable t;
-  t.value.resize(size);
-  t.exponent.assign(size, 0);
-  t.lowest_bit.assign(size, 0);
-  t.finite_nonzero.assign(size, 0);
-  for (uint32_t code = 0; code < size; ++code) {
-    const double v = decode_minifloat(p, code);
-    t.value[code] = v;
-    if (!std::isfinite(v) || v == 0) continue;
-    uint64_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
-    t.finite_nonzero[code] = 1;
-    t.exponent[code] = std::ilogb(v);
-    t.lowest_bit[code] = std::ilogb(v) - 52 + __builtin_ctzll(mantissa);  // (v is a normal double)
-  }
-  return t;
-}
-
-// The table of one format, built once per process (65536 decodes for BF16/FP16 would
-// otherwise cost more than a small GEMM). The operand formats' params are program-lifetime
-// statics (minifloat_operand_params), so their address names them.
-const CodeTable& code_table(const MinifloatParams& p) {
-  static std::mutex mutex;
-  static std::map<const MinifloatParams*, std::unique_ptr<const CodeTable>> tables;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto& table = tables[&p];
-  if (!table) table = std::make_unique<const CodeTable>(make_code_table(p));
-  return *table;
-}
-
 // What the kernel and the checks need of one decoded operand. The exponent facts are bounds
 // over its finite nonzero values (MX scales included as the range of the scales present, so
 // they may be loose, which only makes the checks decline more often).
@@ -561,7 +518,7 @@ struct DecodeLayout {
 
 // Decodes rows [row_begin, row_end) of t (MX scales folded in, scale code 255 -> NaN, as
 // minifloat_value() in gemm.cpp) into `layout`.
-GSQHW_INT8_AVX2 OperandFacts decode_rows(const CodeTable& table, int block, const QuantizedTensor& t,
+GSQHW_INT8_AVX2 OperandFacts decode_rows(const MinifloatCodeTable& table, int block, const QuantizedTensor& t,
                                          int64_t row_begin, int64_t row_end, const DecodeLayout& layout) {
   static const std::array<double, 256> scale_values = [] {
     std::array<double, 256> v{};
@@ -802,9 +759,9 @@ bool minifloat_fixed_rows(const GemmOperands& ops, const QuantizedTensor& a,
   double* ad = scratch<double>(Buffer::a, static_cast<size_t>((row_count + 1) * k_len), false);
   double* bd = scratch<double>(Buffer::b, static_cast<size_t>(panels * k_len * kDoubleCols),
                                b.rows % kDoubleCols != 0);  // missing columns of the last panel: 0
-  const OperandFacts fa = decode_rows(code_table(*ops.mf_a), ops.block_a, a, row_begin, row_end,
+  const OperandFacts fa = decode_rows(minifloat_code_table(*ops.mf_a), ops.block_a, a, row_begin, row_end,
                                       {ad, 1, k_len, 1, std::ldexp(1.0, acc.frac_bits)});
-  const OperandFacts fb = decode_rows(code_table(*ops.mf_b), ops.block_b, b, 0, b.rows,
+  const OperandFacts fb = decode_rows(minifloat_code_table(*ops.mf_b), ops.block_b, b, 0, b.rows,
                                       {bd, kDoubleCols, k_len * kDoubleCols, kDoubleCols, 1.0});
   if (!fa.codes_in_table || !fb.codes_in_table) return false;
   if (!exponents_keep_products_exact(fa, fb, acc.frac_bits)) return false;
