@@ -71,6 +71,28 @@ GSQHW_INT8_INLINE_AVX2 void add_epi32_in_place(__m256i& acc, __m256i x) {
   asm("vpaddd %1, %0, %0" : "+x"(acc) : "x"(x));
 }
 
+// A 4x16 int32 tile's accumulators (row r, columns 8v..8v+7 in c<r><v>) from and back to its
+// 64 state values. The kernels keep them as named locals: GCC keeps an array of vectors in
+// memory (see gemm_fast.cpp); these inline into the locals' registers.
+GSQHW_INT8_INLINE_AVX2 void load_tile_4x16(const int32_t* acc, __m256i& c00, __m256i& c01,
+                                           __m256i& c10, __m256i& c11, __m256i& c20,
+                                           __m256i& c21, __m256i& c30, __m256i& c31) {
+  const __m256i* in = reinterpret_cast<const __m256i*>(acc);
+  c00 = _mm256_load_si256(in + 0), c01 = _mm256_load_si256(in + 1);
+  c10 = _mm256_load_si256(in + 2), c11 = _mm256_load_si256(in + 3);
+  c20 = _mm256_load_si256(in + 4), c21 = _mm256_load_si256(in + 5);
+  c30 = _mm256_load_si256(in + 6), c31 = _mm256_load_si256(in + 7);
+}
+GSQHW_INT8_INLINE_AVX2 void store_tile_4x16(int32_t* acc, __m256i c00, __m256i c01, __m256i c10,
+                                            __m256i c11, __m256i c20, __m256i c21, __m256i c30,
+                                            __m256i c31) {
+  __m256i* out = reinterpret_cast<__m256i*>(acc);
+  _mm256_store_si256(out + 0, c00), _mm256_store_si256(out + 1, c01);
+  _mm256_store_si256(out + 2, c10), _mm256_store_si256(out + 3, c11);
+  _mm256_store_si256(out + 4, c20), _mm256_store_si256(out + 5, c21);
+  _mm256_store_si256(out + 6, c30), _mm256_store_si256(out + 7, c31);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The scratch slots of this file (sim/thread_scratch.h: per-thread memory kept across calls).
 
@@ -329,14 +351,8 @@ GSQHW_INT8_INLINE_AVX2 void int8_tile_4x16(const int16_t* const a_rows[kTileRows
                                            int32_t* acc /* 4 x 16 */) {
   const __m256i ones = _mm256_set1_epi16(1);
   // Named accumulators: GCC keeps an array of vectors in memory (see gemm_fast.cpp).
-  __m256i c00 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 0));
-  __m256i c01 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 8));
-  __m256i c10 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16));
-  __m256i c11 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 24));
-  __m256i c20 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 32));
-  __m256i c21 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 40));
-  __m256i c30 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 48));
-  __m256i c31 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 56));
+  __m256i c00, c01, c10, c11, c20, c21, c30, c31;
+  load_tile_4x16(acc, c00, c01, c10, c11, c20, c21, c30, c31);
   for (int64_t p = 0; p < pairs; ++p) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b_panel + p * 16));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b_panel + p * 16 + 8));
@@ -361,14 +377,7 @@ GSQHW_INT8_INLINE_AVX2 void int8_tile_4x16(const int16_t* const a_rows[kTileRows
     GSQHW_ROW(3, c30, c31)
 #undef GSQHW_ROW
   }
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 0), c00);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 8), c01);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 16), c10);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 24), c11);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 32), c20);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 40), c21);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 48), c30);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 56), c31);
+  store_tile_4x16(acc, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 struct Int8FixedJob {
@@ -653,14 +662,8 @@ GSQHW_INT8_AVX2 void double_fixed_tiles(const DoubleFixedJob& job, double* state
 __attribute__((target("avx2,fma"), noinline)) static void float_floor_tile_4x16(const float* const a_rows[kTileRows],
                                                   const float* b_panel, int64_t k_len,
                                                   int32_t* acc /* 4 x 16 */) {
-  __m256i c00 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 0));
-  __m256i c01 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 8));
-  __m256i c10 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16));
-  __m256i c11 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 24));
-  __m256i c20 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 32));
-  __m256i c21 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 40));
-  __m256i c30 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 48));
-  __m256i c31 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 56));
+  __m256i c00, c01, c10, c11, c20, c21, c30, c31;
+  load_tile_4x16(acc, c00, c01, c10, c11, c20, c21, c30, c31);
   for (int64_t k = 0; k < k_len; ++k) {
     const __m256 b0 = _mm256_load_ps(b_panel + k * 16), b1 = _mm256_load_ps(b_panel + k * 16 + 8);
 #define GSQHW_ROW(r, lo, hi)                                                                \
@@ -675,14 +678,7 @@ __attribute__((target("avx2,fma"), noinline)) static void float_floor_tile_4x16(
     GSQHW_ROW(3, c30, c31)
 #undef GSQHW_ROW
   }
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 0), c00);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 8), c01);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 16), c10);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 24), c11);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 32), c20);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 40), c21);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 48), c30);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(acc + 56), c31);
+  store_tile_4x16(acc, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 struct FloatFixedJob {
