@@ -1,7 +1,12 @@
 // `gsqhw sweep`: the bit-width sweep (synth/sweep.h) with resumable SQLite results, CSV/JSON
 // exports and the report.
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/command.h"
@@ -36,7 +41,37 @@ struct SweepArgs {
   std::string cache;
   bool no_report = false;
   bool quiet = false;
+  std::string executor = "local";
+  std::string partition, time, mem, attach;
+  int max_parallel = 0;
+  std::vector<std::string> sbatch_args;
+  bool detach = false, collect = false;
+  double poll = 5;
+  std::string task_cache;
 };
+
+// `--attach DIR`: runs the command line the Slurm controller of DIR saved (DIR/slurm/command.json)
+// again, in its folder, following its job array (with --collect: one look, no waiting).
+[[noreturn]] void reattach(const std::string& dir, bool collect) {
+  const std::string path = dir + "/slurm/command.json";
+  std::ifstream in(path);
+  nlohmann::json saved = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+  if (!saved.is_object() || !saved.contains("argv") || !saved["argv"].is_array())
+    throw UsageError(fmt::format("{} has no Slurm sweep to attach to ({} is missing or unreadable)", dir, path));
+  std::vector<std::string> argv;
+  for (const auto& a : saved["argv"]) {
+    const std::string arg = a.get<std::string>();
+    if (arg != "--detach" && arg != "--collect") argv.push_back(arg);  // attaching means following
+  }
+  if (collect) argv.push_back("--collect");
+  if (::chdir(saved.value("cwd", ".").c_str()) != 0)
+    throw UsageError(fmt::format("cannot enter {}, the folder the sweep was started in", saved.value("cwd", "")));
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execv("/proc/self/exe", args.data());
+  throw std::runtime_error(fmt::format("cannot run the saved sweep command: {}", std::strerror(errno)));
+}
 
 Runner setup(CLI::App& app) {
   auto args = std::make_shared<SweepArgs>();
@@ -81,7 +116,27 @@ Runner setup(CLI::App& app) {
   app.add_option("--cache", args->cache, "cache folder (default $GSQHW_CACHE or ~/.cache/gsqhw)");
   app.add_flag("--no-report", args->no_report, "do not write the report");
   app.add_flag("--quiet", args->quiet, "no progress bar");
+  app.add_option("--executor", args->executor,
+                 "where points run: local (worker processes on this machine, default) or slurm (one job array, "
+                 "one task per point; --out must be on storage the nodes share; docs/cluster.md)");
+  app.add_option("--partition", args->partition, "slurm: the partition (default: the cluster's default)");
+  app.add_option("--max-parallel", args->max_parallel, "slurm: at most N tasks of the array at once (default: no limit)");
+  app.add_option("--time", args->time, "slurm: time limit per point (sbatch --time, e.g. 2:00:00)");
+  app.add_option("--mem", args->mem, "slurm: memory per point (sbatch --mem, e.g. 4G)");
+  app.add_option("--sbatch-arg", args->sbatch_args, "slurm: a further sbatch argument (repeatable), e.g. --sbatch-arg=--account=eda")
+      ->allow_extra_args(false);
+  app.add_flag("--detach", args->detach, "slurm: submit and return; --attach DIR follows the job later");
+  app.add_flag("--collect", args->collect,
+               "slurm: merge the results that have arrived and record tasks that ended without one; submit "
+               "nothing, wait for nothing (the report is written once every point is in)");
+  app.add_option("--attach", args->attach,
+                 "slurm: follow the sweep in output folder DIR again (runs its saved command; with --collect, "
+                 "one look); points already done are never resubmitted");
+  app.add_option("--poll", args->poll, "slurm: seconds between looks at the queue (default 5)");
+  app.add_option("--task-cache", args->task_cache,
+                 "slurm: cache folder the tasks use instead of --cache, e.g. node-local disk (docs/cluster.md)");
   return [args]() -> int {
+    if (!args->attach.empty()) reattach(args->attach, args->collect);
     synth::SweepOptions options;
     options.grid.formats = args->formats;
     options.grid.designs = args->designs;
@@ -122,12 +177,45 @@ Runner setup(CLI::App& app) {
     options.cache_dir = args->cache;
     options.report = !args->no_report;
     options.progress = !args->quiet;
+    if (args->executor != "local" && args->executor != "slurm")
+      throw UsageError(fmt::format("--executor '{}' is not one of local, slurm", args->executor));
+    options.executor = args->executor;
+    const bool slurm_options = !args->partition.empty() || args->max_parallel != 0 || !args->time.empty() ||
+                               !args->mem.empty() || !args->sbatch_args.empty() || args->detach || args->collect ||
+                               !args->task_cache.empty();
+    if (slurm_options && options.executor != "slurm")
+      throw UsageError("--partition, --max-parallel, --time, --mem, --sbatch-arg, --detach, --collect and "
+                       "--task-cache need --executor slurm");
+    if (args->max_parallel < 0) throw UsageError("--max-parallel must not be negative");
+    if (!(args->poll > 0) || args->poll > 3600) throw UsageError("--poll must be within 0..3600 seconds");
+    if (args->detach && args->collect) throw UsageError("--detach and --collect exclude each other");
+    options.slurm.submit.partition = args->partition;
+    options.slurm.submit.max_parallel = args->max_parallel;
+    options.slurm.submit.time = args->time;
+    options.slurm.submit.mem = args->mem;
+    options.slurm.submit.extra = args->sbatch_args;
+    options.slurm.detach = args->detach;
+    options.slurm.collect = args->collect;
+    options.slurm.poll_seconds = args->poll;
+    options.slurm.result_grace_seconds = std::max(3 * args->poll, 2.0);
+    options.slurm.task_cache = args->task_cache;
 
     synth::SweepSummary summary = synth::run_sweep(options);
     fmt::print("sweep: {} points: {} reused from {}, {} evaluated ({} ok, {} failed) in {:.1f} s\n", summary.points,
                summary.reused, summary.db.string(), summary.evaluated, summary.ok, summary.failed, summary.seconds);
     fmt::print("sweep: results {} and {}\n", summary.csv.string(), summary.json.string());
     if (!summary.report.empty()) fmt::print("sweep: report {}\n", summary.report.string());
+    if (options.executor == "slurm" && summary.detached) {
+      std::string jobs;
+      for (const auto& j : summary.slurm_jobs) jobs += (jobs.empty() ? "" : ",") + j;
+      fmt::print("sweep: {} points still queued or running in Slurm job {}; `gsqhw sweep --attach {}` follows "
+                 "them (--collect: one look); the report is written once every point is in\n",
+                 summary.in_flight, jobs.empty() ? "-" : jobs, options.out_dir.string());
+      if (summary.not_submitted > 0)
+        fmt::print("sweep: {} points have no task yet; run the sweep command (or --attach {}) to submit them\n",
+                   summary.not_submitted, options.out_dir.string());
+      return summary.interrupted ? 130 : 0;
+    }
     if (summary.interrupted) {
       fmt::print(stderr, "sweep: interrupted; finished points are stored, run the same command again to resume\n");
       return 130;

@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev zlib1g-dev libopenblas-dev
   libsystemc-dev verilator ccache iverilog yosys opensta qflow-tech-osu018 gnuplot-nox
   clang libclang-rt-14-dev
+  slurm-wlm munge
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -61,9 +61,17 @@ uint64_t fnv1a(const std::string& bytes, uint64_t hash = 1469598103934665603ull)
   return hash;
 }
 
+// A temporary-name suffix no other writer of a shared cache uses: the host as well as the pid,
+// since Slurm tasks on several nodes fill one cache on shared storage (docs/cluster.md).
+std::string writer_suffix() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}-{}", host, getpid());
+}
+
 void write_atomically(const fs::path& path, const std::string& text) {
   fs::path tmp = path;
-  tmp += fmt::format(".tmp{}", getpid());
+  tmp += fmt::format(".tmp{}", writer_suffix());
   {
     std::ofstream out(tmp, std::ios::binary);
     out << text;
@@ -315,8 +323,8 @@ fs::path ensure_cell_models(const LibrarySet& library) {
   if (fs::exists(library.cell_models)) return library.cell_models;
   fs::path yosys = require_program("yosys", "yosys");
   fs::path tmp = library.cell_models;
-  tmp += fmt::format(".tmp{}.v", getpid());
-  fs::path log = library.cell_models.parent_path() / fmt::format("cells.{}.log", getpid());
+  tmp += fmt::format(".tmp{}.v", writer_suffix());
+  fs::path log = library.cell_models.parent_path() / fmt::format("cells.{}.log", writer_suffix());
   // Without -lib, read_liberty builds a functional model of each cell (combinational functions,
   // ff and latch groups); cells whose function it cannot read become black boxes.
   ProcessResult run = run_process(

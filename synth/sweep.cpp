@@ -2,12 +2,15 @@
 // process at a time, and the main thread drawing progress.
 #include "synth/sweep.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -27,6 +30,7 @@
 #include "synth/report.h"
 #include "synth/results_db.h"
 #include "synth/sibling_design.h"
+#include "synth/sweep_parts.h"
 #include "workloads/lora.h"
 #include "workloads/trace.h"
 
@@ -97,13 +101,7 @@ std::string settings_string(const SweepOptions& options) {
                      options.input_activity, options.activity, options.activity_traces, traces);
 }
 
-struct Progress {
-  std::mutex mutex;
-  int total = 0, done = 0, failed = 0;
-  std::vector<std::string> running;
-  std::string last;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-};
+}  // namespace
 
 void draw_progress(Progress& p, bool final_line) {
   std::lock_guard lock(p.mutex);
@@ -114,8 +112,10 @@ void draw_progress(Progress& p, bool final_line) {
   if (filled < width) bar += '>';
   bar.resize(width, ' ');
   std::string eta = p.done > 0 && p.done < p.total ? duration(elapsed / p.done * (p.total - p.done)) : "--:--";
+  const size_t running = p.running_count >= 0 ? static_cast<size_t>(p.running_count) : p.running.size();
   std::string line = fmt::format("[{}] {}/{} points  {} running  {} failed  elapsed {}  ETA {}", bar, p.done,
-                                 p.total, p.running.size(), p.failed, duration(elapsed), eta);
+                                 p.total, running, p.failed, duration(elapsed), eta);
+  if (!p.note.empty()) line += "  " + p.note;
   if (!p.last.empty()) line += "  | " + p.last;
   if (line.size() > 150) line = line.substr(0, 147) + "...";
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%-150s%s", line.c_str(), final_line ? "\n" : "");
@@ -123,25 +123,29 @@ void draw_progress(Progress& p, bool final_line) {
   std::fflush(stderr);
 }
 
-// Runs one worker process for `design` and returns its result object.
-nlohmann::json run_worker(const SweepOptions& options, const std::string& design, const std::string& activity,
-                          const fs::path& dir) {
-  fs::create_directories(dir);
-  fs::remove(dir / "result.json");
-  std::vector<std::string> argv = {options.worker.string(), "synth", "--design", design, "--json",
+std::vector<std::string> worker_argv(const SweepOptions& options, const SweepPlan& plan, size_t i) {
+  const fs::path dir = fs::absolute(options.out_dir) / "points" / plan.folders[i];
+  std::vector<std::string> argv = {options.worker.string(), "synth", "--design", plan.designs[i], "--json",
                                    "--clock", fmt::format("{}", options.clock_ns),
                                    "--input-activity", fmt::format("{}", options.input_activity),
-                                   "--activity", activity,
+                                   "--activity", plan.activities[i],
                                    "--activity-traces", std::to_string(options.activity_traces),
                                    "--out", dir.string()};
-  if (!options.cache_dir.empty()) argv.insert(argv.end(), {"--cache", options.cache_dir.string()});
+  fs::path cache = options.cache_dir;
+  if (options.executor == "slurm" && !options.slurm.task_cache.empty()) cache = options.slurm.task_cache;
+  if (!cache.empty()) argv.insert(argv.end(), {"--cache", fs::absolute(cache).string()});
   if (!options.library.pdk.empty())
     argv.insert(argv.end(), {"--pdk", options.library.pdk, "--pdk-dir", fs::absolute(options.library.pdk_dir).string()});
   for (const auto& f : options.library.files) argv.insert(argv.end(), {"--liberty", fs::absolute(f).string()});
   for (const auto& t : options.traces) argv.insert(argv.end(), {"--trace", fs::absolute(t).string()});
+  return argv;
+}
 
-  ProcessResult run = run_process(argv, fs::current_path(), dir / "worker.log", 4 * 3600.0, &g_interrupted,
-                                  options.max_file_bytes);
+nlohmann::json evaluate_with_worker(const std::vector<std::string>& argv, const std::string& design,
+                                    const fs::path& dir, uint64_t max_file_bytes, const std::atomic<bool>* cancel) {
+  fs::create_directories(dir);
+  fs::remove(dir / "result.json");
+  ProcessResult run = run_process(argv, fs::current_path(), dir / "worker.log", 4 * 3600.0, cancel, max_file_bytes);
   nlohmann::json result;
   std::ifstream in(dir / "result.json");
   if (in) result = nlohmann::json::parse(in, nullptr, false);
@@ -153,7 +157,7 @@ nlohmann::json run_worker(const SweepOptions& options, const std::string& design
       result["error"] = "worker timed out";
     } else {
       // A worker that could not even write its result most likely ran out of disk: say so.
-      std::string cause = disk_full_cause(dir, options.max_file_bytes);
+      std::string cause = disk_full_cause(dir, max_file_bytes);
       result["error"] = fmt::format("worker exited with {} and left no result{}: {}", run.exit_code,
                                     cause.empty() ? "" : " (" + cause + ")", tail_lines(run.output, 4));
     }
@@ -161,7 +165,60 @@ nlohmann::json run_worker(const SweepOptions& options, const std::string& design
   return result;
 }
 
-}  // namespace
+SweepLock::SweepLock(const fs::path& out_dir) {
+  fs::create_directories(out_dir);
+  const fs::path path = out_dir / "sweep.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw UsageError(fmt::format("cannot open the sweep lock {}: {}", path.string(), std::strerror(errno)));
+  // flock: on NFS (Linux clients since 2.6.12) it becomes a POSIX lock the server arbitrates.
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::ifstream in(path);
+    std::string holder;
+    std::getline(in, holder);
+    ::close(fd_);
+    fd_ = -1;
+    throw UsageError(fmt::format("another gsqhw sweep ({}) is working on {}; wait for it to finish or stop it "
+                                 "(two controllers on one output folder would evaluate points twice)",
+                                 holder.empty() ? "holder unknown" : holder, out_dir.string()));
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::string holder = fmt::format("pid {} on {}\n", ::getpid(), host);
+  if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, holder.data(), holder.size(), 0) < 0) {
+    // The holder line is only for the message of a refused second controller.
+  }
+}
+
+SweepLock::~SweepLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void write_file_durably(const fs::path& path, const std::string& text) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  fs::path tmp = path;
+  tmp += fmt::format(".tmp-{}-{}", host, ::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
+  size_t written = 0;
+  while (written < text.size()) {
+    ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      fs::remove(tmp);
+      throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(err)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  // fsync before rename: the name never points at a partly written file, even after a crash.
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    fs::remove(tmp);
+    throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
+  }
+  fs::rename(tmp, path);
+}
 
 std::string natural_accumulator(const std::string& format_spec) {
   std::string family = parse_format(format_spec)->family();
@@ -355,89 +412,73 @@ std::string point_activity(const SweepOptions& options, const std::string& desig
   return fp8_e4m3 || headline_gse ? options.headline_activity : options.activity;
 }
 
-SweepSummary run_sweep(const SweepOptions& input) {
-  SweepOptions options = input;
-  if (options.jobs < 1 || options.jobs > 64) throw UsageError(fmt::format("--jobs {} is outside 1..64", options.jobs));
-  if (!(options.clock_ns > 0)) throw UsageError(fmt::format("--clock {} must be positive", options.clock_ns));
-  if (options.worker.empty()) options.worker = fs::read_symlink("/proc/self/exe");
-  auto start = std::chrono::steady_clock::now();
-
+SweepPlan plan_sweep(const SweepOptions& options) {
   // Everything that goes into the keys: library hash, tool versions, settings.
-  LibrarySet library = resolve_library(options.library);
-  const ToolVersions& tools = tool_versions();
-  const std::string settings = settings_string(options);
+  SweepPlan plan;
+  plan.library = resolve_library(options.library);
+  plan.tools = tool_versions().str();
+  plan.settings = settings_string(options);
   const fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
-  int headline_bits = 0;
   if (options.grid.designs.empty() && (!options.grid.array_all_formats || !options.grid.all_iso)) {
     std::vector<int> bits = options.grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : options.grid.bits;
-    headline_bits = headline_gse_bits(bits, options.traces, cache);
+    plan.headline_bits = headline_gse_bits(bits, options.traces, cache);
     if (options.progress)
       std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
-                   headline_bits);
+                   plan.headline_bits);
   }
-  std::vector<std::string> designs = sweep_designs(options.grid, headline_bits);
-
-  fs::create_directories(options.out_dir);
-  SweepSummary summary;
-  summary.db = options.out_dir / "results.sqlite";
-  ResultsDb db(summary.db);
-  std::vector<std::string> keys;
+  plan.designs = sweep_designs(options.grid, plan.headline_bits);
   // A point simulated with another activity source than the sweep's is another result: its
   // settings (and so its key) say which source it used.
-  std::vector<std::string> activities, point_settings;
-  for (const auto& d : designs) {
-    activities.push_back(point_activity(options, d, headline_bits));
-    point_settings.push_back(activities.back() == options.activity
-                                 ? settings
-                                 : fmt::format("{},point_activity={}", settings, activities.back()));
-    keys.push_back(ResultsDb::make_key(d, library.hash, tools.str(), point_settings.back()));
+  for (const auto& d : plan.designs) {
+    plan.activities.push_back(point_activity(options, d, plan.headline_bits));
+    plan.point_settings.push_back(plan.activities.back() == options.activity
+                                      ? plan.settings
+                                      : fmt::format("{},point_activity={}", plan.settings, plan.activities.back()));
+    plan.keys.push_back(ResultsDb::make_key(d, plan.library.hash, plan.tools, plan.point_settings.back()));
+    plan.folders.push_back(folder_name(d));
   }
-  nlohmann::json arguments = {{"designs", designs}, {"liberty", library.name}, {"liberty_hash", library.hash},
-                              {"tools", tools.str()}, {"settings", settings}, {"clock_ns", options.clock_ns},
-                              {"headline_activity", headline_bits == 0 ? "" : options.headline_activity}};
-  db.begin_sweep(arguments, keys);
+  return plan;
+}
 
-  std::vector<size_t> pending;
-  for (size_t i = 0; i < designs.size(); ++i) {
-    auto row = db.find(keys[i]);
-    if (row && (row->status != "error" || !options.retry_errors)) ++summary.reused;
-    else pending.push_back(i);
-  }
-  summary.points = static_cast<int>(designs.size());
+namespace {
 
+// The local executor: `options.jobs` threads, each running one worker process at a time.
+void run_local_executor(const SweepOptions& options, const SweepPlan& plan, ResultsDb& db,
+                        const std::vector<size_t>& pending, SweepSummary& summary) {
   Progress progress;
   progress.total = static_cast<int>(pending.size());
   std::mutex db_mutex;
   std::atomic<size_t> next{0};
-  InterruptGuard guard;
   auto worker_loop = [&] {
     while (!g_interrupted.load()) {
       size_t slot = next.fetch_add(1);
       if (slot >= pending.size()) return;
       size_t i = pending[slot];
+      const std::string& design = plan.designs[i];
       {
         std::lock_guard lock(progress.mutex);
-        progress.running.push_back(designs[i]);
+        progress.running.push_back(design);
       }
       nlohmann::json result =
-          run_worker(options, designs[i], activities[i], options.out_dir / "points" / folder_name(designs[i]));
+          evaluate_with_worker(worker_argv(options, plan, i), design, options.out_dir / "points" / plan.folders[i],
+                               options.max_file_bytes, &g_interrupted);
       if (g_interrupted.load()) return;  // a killed worker's "error" is not a result
       std::string status = result.value("status", "error");
       {
         std::lock_guard lock(db_mutex);
-        ResultRow row{keys[i], designs[i], library.hash, tools.str(), point_settings[i], status, result, ""};
+        ResultRow row{plan.keys[i], design, plan.library.hash, plan.tools, plan.point_settings[i], status, result, ""};
         try {
           db.put(row);
         } catch (const std::exception& e) {
-          std::fprintf(stderr, "\nsweep: cannot store %s: %s\n", designs[i].c_str(), e.what());
+          std::fprintf(stderr, "\nsweep: cannot store %s: %s\n", design.c_str(), e.what());
           status = "error";
         }
       }
       std::lock_guard lock(progress.mutex);
-      progress.running.erase(std::find(progress.running.begin(), progress.running.end(), designs[i]));
+      progress.running.erase(std::find(progress.running.begin(), progress.running.end(), design));
       ++progress.done;
       if (status != "ok") ++progress.failed;
-      progress.last = fmt::format("{} {}", designs[i].substr(0, 60), status);
+      progress.last = fmt::format("{} {}", design.substr(0, 60), status);
       summary.evaluated++;
       if (status == "ok") summary.ok++;
       else summary.failed++;
@@ -457,12 +498,50 @@ SweepSummary run_sweep(const SweepOptions& input) {
   }
   for (auto& t : threads) t.join();
   if (options.progress && !pending.empty()) draw_progress(progress, true);
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepOptions& input) {
+  SweepOptions options = input;
+  if (options.jobs < 1 || options.jobs > 64) throw UsageError(fmt::format("--jobs {} is outside 1..64", options.jobs));
+  if (!(options.clock_ns > 0)) throw UsageError(fmt::format("--clock {} must be positive", options.clock_ns));
+  if (options.executor != "local" && options.executor != "slurm")
+    throw UsageError(fmt::format("--executor '{}' is not one of local, slurm", options.executor));
+  if (options.executor == "slurm") slurm::require_slurm_client();
+  if (options.worker.empty()) options.worker = fs::read_symlink("/proc/self/exe");
+  auto start = std::chrono::steady_clock::now();
+
+  SweepLock lock(options.out_dir);  // before anything is planned or written
+  SweepPlan plan = plan_sweep(options);
+  SweepSummary summary;
+  summary.db = options.out_dir / "results.sqlite";
+  ResultsDb db(summary.db);
+  nlohmann::json arguments = {{"designs", plan.designs}, {"liberty", plan.library.name},
+                              {"liberty_hash", plan.library.hash}, {"tools", plan.tools},
+                              {"settings", plan.settings}, {"clock_ns", options.clock_ns},
+                              {"headline_activity", plan.headline_bits == 0 ? "" : options.headline_activity}};
+  db.begin_sweep(arguments, plan.keys);
+
+  // The points to evaluate: not stored yet, or stored as an error and --retry-errors.
+  std::vector<size_t> needed;
+  for (size_t i = 0; i < plan.designs.size(); ++i) {
+    auto row = db.find(plan.keys[i]);
+    if (row && (row->status != "error" || !options.retry_errors)) ++summary.reused;
+    else needed.push_back(i);
+  }
+  summary.points = static_cast<int>(plan.designs.size());
+
+  InterruptGuard guard;
+  if (options.executor == "slurm") run_slurm_executor(options, plan, db, needed, summary, g_interrupted);
+  else run_local_executor(options, plan, db, needed, summary);
   summary.interrupted = g_interrupted.load();
 
   summary.csv = options.out_dir / "results.csv";
   summary.json = options.out_dir / "results.json";
   export_results(summary.db, summary.csv, summary.json);
-  if (options.report && !summary.interrupted) summary.report = write_report(summary.db, options.out_dir);
+  // The report covers a finished sweep only (a detached Slurm run writes it when collected).
+  if (options.report && !summary.interrupted && !summary.detached) summary.report = write_report(summary.db, options.out_dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "synth/liberty.h"
+#include "synth/slurm.h"
 
 namespace gsqhw::synth {
 
@@ -54,6 +55,20 @@ int headline_gse_bits(const std::vector<int>& bits, const std::vector<std::files
 // "3..8" or "3,4,6" -> {3,4,...}; UsageError otherwise.
 std::vector<int> parse_bit_range(const std::string& text);
 
+// The Slurm executor (synth/sweep_slurm.cpp, docs/cluster.md): one job array per submission,
+// one task per point, each task a `gsqhw sweep-task` on a node writing its result file into
+// out_dir/slurm/results/; the controller merges them into the results file as they arrive.
+struct SlurmExecutorOptions {
+  slurm::SubmitOptions submit;  // partition, --max-parallel, --time, --mem, extra sbatch args
+  bool detach = false;          // submit and return at once; --attach / --collect picks the job up
+  bool collect = false;         // merge what has finished, record ended tasks; submit and wait for nothing
+  double poll_seconds = 5;      // how often the controller asks squeue
+  // Seconds a task may be gone from the queue without a result file before its final state is
+  // recorded as an error (a result written on a node may take a moment to show on shared storage).
+  double result_grace_seconds = 15;
+  std::filesystem::path task_cache;  // the cache folder the tasks use (e.g. node-local); empty: cache_dir
+};
+
 struct SweepOptions {
   SweepGrid grid;
   LibraryChoice library;
@@ -79,11 +94,17 @@ struct SweepOptions {
   std::filesystem::path worker;     // the gsqhw executable (default: this process's own binary)
   bool report = true;               // write the report at the end
   bool progress = true;             // progress bar with ETA on stderr
+  std::string executor = "local";   // "local" (worker processes here) or "slurm"
+  SlurmExecutorOptions slurm;
 };
 
 struct SweepSummary {
   int points = 0, reused = 0, evaluated = 0, ok = 0, failed = 0;
   bool interrupted = false;
+  bool detached = false;   // Slurm: returned with tasks still queued or running (--detach, --collect, Ctrl-C)
+  int in_flight = 0;       // Slurm: points whose task is still queued or running
+  int not_submitted = 0;   // Slurm, --collect: points that need a task and have none
+  std::vector<std::string> slurm_jobs;  // Slurm: the job ids submitted or followed by this run
   double seconds = 0;
   std::filesystem::path db, csv, json, report;
 };
@@ -92,9 +113,17 @@ struct SweepSummary {
 // else activity). headline_bits 0: no headline pair.
 std::string point_activity(const SweepOptions& options, const std::string& design, int headline_bits);
 
-// Runs (or resumes) the sweep. Ctrl-C stops it cleanly: running workers are killed, finished
-// points stay stored, and `interrupted` is set.
+// Runs (or resumes) the sweep. Ctrl-C stops it cleanly: running workers are killed (the Slurm
+// executor detaches instead: its tasks keep running), finished points stay stored, and
+// `interrupted` is set. A second sweep on the same out_dir is refused while one runs.
 SweepSummary run_sweep(const SweepOptions& options);
+
+// The task side of the Slurm executor (`gsqhw sweep-task`, run by each array task on a node):
+// checks that the node's Yosys, OpenSTA and Verilator are the controller's, evaluates point
+// `index` of the submission file like the local executor would, and writes its result file
+// (slurm/results/<key hash>.json) atomically. Returns the exit code: 0 for a stored result
+// (also of a failed point), 3 when the node's tools differ (also stored, as an error result).
+int run_sweep_task(const std::filesystem::path& submission, int index);
 
 // Writes results.csv and results.json of the most recent sweep in the results file.
 void export_results(const std::filesystem::path& db, const std::filesystem::path& csv,

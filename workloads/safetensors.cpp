@@ -205,7 +205,11 @@ void write_file_atomically(const std::filesystem::path& path,
                            const std::function<void(std::ofstream&)>& body) {
   static std::atomic<uint64_t> counter{0};
   std::filesystem::path tmp = path;
-  tmp += fmt::format(".tmp-{}-{}", static_cast<long>(::getpid()), counter++);
+  // Host and pid: writers on several nodes may share the folder (a sweep's trace cache on
+  // shared storage under Slurm), and pids repeat across hosts.
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  tmp += fmt::format(".tmp-{}-{}-{}", host, static_cast<long>(::getpid()), counter++);
   try {
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
