@@ -154,8 +154,9 @@ std::string submit_array(const fs::path& script, int count, const std::string& j
   if (auto nl = id.rfind('\n'); nl != std::string::npos) id = id.substr(nl + 1);
   id = id.substr(0, id.find(';'));
   if (out.exit_code != 0 || id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
-    throw std::runtime_error(fmt::format("sbatch refused the job array (exit {}): {}", out.exit_code,
-                                         tail_lines(out.text, 6)));
+    throw std::runtime_error(fmt::format("sbatch refused the job array (exit {}): {}\n(is a Slurm cluster reachable "
+                                         "from here - SLURM_CONF, munge - and the partition right? docs/cluster.md)",
+                                         out.exit_code, tail_lines(out.text, 6)));
   return id;
 }
 
