@@ -246,8 +246,8 @@ TEST_F(SlurmSweep, AControllerKilledWithSigkillIsAttachedAgainWithNothingLostOrD
 TEST_F(SlurmSweep, ATaskOnANodeWithOtherToolVersionsFailsClearly) {
   fs::path base = scratch_dir("slurm_tools");
   fs::path out = base / "sweep";
-  // Submit for real, then make the controller's recorded Yosys version differ from the node's
-  // before the task starts: the task must refuse and say why.
+  // Submit for real (held), then make the controller's recorded Yosys version differ from the
+  // node's before the task starts: the task must refuse and say why.
   const auto argv = sweep_argv(out, {"baseline:bare,b=3,w=24"},
                                {"--executor", "slurm", "--detach", "--sbatch-arg=--hold"});
   ASSERT_EQ(run(argv, base / "submit.log"), 0) << read_file(base / "submit.log");
@@ -257,9 +257,21 @@ TEST_F(SlurmSweep, ATaskOnANodeWithOtherToolVersionsFailsClearly) {
   std::ofstream(submission) << j.dump(2);
   const std::string job = read_file(out / "slurm/submissions/0001.job");
   gsqhw::test::SlurmCluster::output_of({"scontrol", "release", job.substr(0, job.find('\n'))});
-  ASSERT_EQ(run({GSQHW_CLI, "sweep", "--attach", out.string()}, base / "attach.log"), 0) << read_file(base / "attach.log");
-  auto rows = rows_by_key(out / "results.sqlite");
-  ASSERT_EQ(rows.size(), 1u);
+  // --collect takes one look and returns at once, with or without the result.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::map<std::string, ResultRow> rows;
+  while (rows.empty() && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_EQ(run({GSQHW_CLI, "sweep", "--attach", out.string(), "--collect"}, base / "collect.log"), 0)
+        << read_file(base / "collect.log");
+    rows = rows_by_key(out / "results.sqlite");
+    if (rows.empty()) {
+      EXPECT_NE(read_file(base / "collect.log").find("still queued or running"), std::string::npos)
+          << read_file(base / "collect.log");
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  ASSERT_EQ(rows.size(), 1u) << read_file(base / "collect.log");
+  EXPECT_TRUE(fs::exists(out / "results.csv"));
   const ResultRow& row = rows.begin()->second;
   EXPECT_EQ(row.status, "error");
   const std::string error = row.result.value("error", "");
