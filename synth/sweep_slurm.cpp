@@ -327,7 +327,7 @@ class SlurmController {
   // One look at every unresolved task: merge results, record tasks gone without one.
   void poll(double grace_seconds) {
     live_cache_.clear();
-    int running = 0;
+    int running = 0, queued = 0;
     bool queue_answered = true;
     for (auto& t : tracked_) {
       if (t.resolved) continue;
@@ -343,6 +343,7 @@ class SlurmController {
       auto it = live->find(t.task.index);
       if (it != live->end()) {
         if (it->second.state == "RUNNING") ++running;
+        else ++queued;
         t.gone_since.reset();
         continue;
       }
@@ -364,7 +365,7 @@ class SlurmController {
     progress_.done = static_cast<int>(std::count_if(tracked_.begin(), tracked_.end(), [](auto& t) { return t.resolved; }));
     progress_.failed = summary_.failed;
     progress_.running_count = running;
-    progress_.note = queue_answered ? "" : "(squeue not answering)";
+    progress_.note = !queue_answered ? "(squeue not answering)" : queued > 0 ? fmt::format("{} queued", queued) : "";
   }
 
   void follow() {
