@@ -13,6 +13,7 @@ packages=(
   libsystemc-dev verilator ccache iverilog yosys opensta qflow-tech-osu018 gnuplot-nox
   clang libclang-rt-14-dev
   slurm-wlm munge
+  fortunes-min
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -90,6 +90,34 @@ class Llama2cCheckpoint final : public Checkpoint {
     return w;
   }
 
+  std::vector<float> read_tensor(Tensor t, int64_t layer) const override {
+    const ModelShape& m = shape_;
+    int64_t offset = 0, count = m.dim;
+    const char* name = "";
+    switch (t) {
+      case Tensor::embedding: offset = 0; count = m.vocab_size * m.dim; name = "token_embedding"; break;
+      case Tensor::attn_norm:
+        check_layer(m, layer);
+        offset = m.vocab_size * m.dim + layer * m.dim; name = "rms_att"; break;
+      case Tensor::ffn_norm:
+        check_layer(m, layer);
+        offset = tensor_offset_.at(Proj::o) + m.n_layers * m.dim * m.dim + layer * m.dim;
+        name = "rms_ffn"; break;
+      case Tensor::final_norm: offset = base_floats_ - m.dim; name = "rms_final"; break;
+      case Tensor::classifier:
+        if (m.shared_classifier) return read_tensor(Tensor::embedding, 0);
+        offset = base_floats_ + (has_freq_ ? freq_floats_ : 0);
+        count = m.vocab_size * m.dim; name = "wcls"; break;
+    }
+    std::vector<float> w(static_cast<size_t>(count));
+    std::ifstream in(path_, std::ios::binary);
+    in.seekg(28 + 4 * offset);
+    if (!in.read(reinterpret_cast<char*>(w.data()), 4 * count))
+      throw UsageError(fmt::format("{}: truncated while reading {}", path_.string(), name));
+    check_finite(w, path_, name);
+    return w;
+  }
+
  private:
   static const char* llama2c_name(Proj p) {
     switch (p) {
@@ -129,13 +157,16 @@ class Llama2cCheckpoint final : public Checkpoint {
     cls_floats_ = m.shared_classifier ? 0 : m.vocab_size * m.dim;
   }
 
-  void check_size() const {
+  void check_size() {
     std::error_code ec;
     const auto size = static_cast<int64_t>(std::filesystem::file_size(path_, ec));
     if (ec) throw UsageError(fmt::format("{}: cannot read its size", path_.string()));
     const int64_t without_freq = 28 + 4 * (base_floats_ + cls_floats_);
     const int64_t with_freq = 28 + 4 * (base_floats_ + freq_floats_ + cls_floats_);
-    if (size == without_freq || size == with_freq) return;
+    if (size == without_freq || size == with_freq) {
+      has_freq_ = size == with_freq && freq_floats_ > 0;
+      return;
+    }
     throw UsageError(fmt::format(
         "{}: llama2.c checkpoint is {} bytes but its header (dim {}, hidden {}, layers {}, heads {}, "
         "kv heads {}, vocab {}{}, seq_len {}) needs {} bytes (or {} with the legacy freq_cis "
@@ -147,6 +178,7 @@ class Llama2cCheckpoint final : public Checkpoint {
 
   std::map<Proj, int64_t> tensor_offset_;
   int64_t base_floats_ = 0, freq_floats_ = 0, cls_floats_ = 0;
+  bool has_freq_ = false;  // the legacy freq_cis tables sit between rms_final and wcls
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -203,8 +235,31 @@ class HfCheckpoint final : public Checkpoint {
 
   std::vector<float> read_projection(int64_t layer, Proj p) const override {
     check_layer(shape_, layer);
-    const std::string name = hf_name(layer, p);
-    const HfTensor& t = tensors_.at(name);
+    return read_named(hf_name(layer, p));
+  }
+
+  std::vector<float> read_tensor(Tensor t, int64_t layer) const override {
+    switch (t) {
+      case Tensor::embedding: return read_named("model.embed_tokens.weight");
+      case Tensor::attn_norm:
+        check_layer(shape_, layer);
+        return read_named(fmt::format("model.layers.{}.input_layernorm.weight", layer));
+      case Tensor::ffn_norm:
+        check_layer(shape_, layer);
+        return read_named(fmt::format("model.layers.{}.post_attention_layernorm.weight", layer));
+      case Tensor::final_norm: return read_named("model.norm.weight");
+      case Tensor::classifier:
+        return read_named(shape_.shared_classifier ? "model.embed_tokens.weight" : "lm_head.weight");
+    }
+    return {};
+  }
+
+ private:
+  std::vector<float> read_named(const std::string& name) const {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end())
+      throw UsageError(fmt::format("{}: missing tensor '{}'", path_.string(), name));
+    const HfTensor& t = it->second;
     const int64_t n = t.entry->numel();
     std::vector<float> w(static_cast<size_t>(n));
     if (t.entry->dtype == "F32") {
@@ -219,7 +274,6 @@ class HfCheckpoint final : public Checkpoint {
     return w;
   }
 
- private:
   static std::string hf_name(int64_t layer, Proj p) {
     const bool attn = p == Proj::q || p == Proj::k || p == Proj::v || p == Proj::o;
     return fmt::format("model.layers.{}.{}.{}_proj.weight", layer, attn ? "self_attn" : "mlp",
@@ -298,7 +352,11 @@ class HfCheckpoint final : public Checkpoint {
     m.vocab_size = emb.shape[0];
     m.n_layers = max_layer_ + 1;
     m.shared_classifier = !tensors_.count("lm_head.weight");
+    rope_ = Rope::rotate_half;
+    norm_eps_ = 1e-6;  // Hugging Face LlamaConfig's default
     if (auto config = read_config()) {
+      rope_theta_ = config->value("rope_theta", 10000.0);
+      norm_eps_ = config->value("rms_norm_eps", 1e-6);
       m.n_heads = config->value("num_attention_heads", int64_t{0});
       m.n_kv_heads = config->value("num_key_value_heads", m.n_heads);
       m.seq_len = config->value("max_position_embeddings", int64_t{0});

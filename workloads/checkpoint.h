@@ -37,9 +37,26 @@ class Checkpoint {
   // converted to FP32. Throws UsageError for a bad layer or non-finite values.
   virtual std::vector<float> read_projection(int64_t layer, Proj p) const = 0;
 
+  // The tensors around the projections, converted to FP32: embedding and classifier are
+  // vocab x dim (the classifier of a shared-classifier model is the embedding), norms are dim
+  // (`layer` selects the layer of attn_norm / ffn_norm). Throws UsageError like read_projection.
+  enum class Tensor { embedding, attn_norm, ffn_norm, final_norm, classifier };
+  virtual std::vector<float> read_tensor(Tensor t, int64_t layer = 0) const = 0;
+
+  // How the checkpoint's q/k rows pair up for rotary embeddings: llama2.c rotates interleaved
+  // pairs (2i, 2i+1) of a head; Hugging Face checkpoints hold q/k rows permuted so that
+  // rotate-half pairs (i, i + head_dim/2) are the same rotation.
+  enum class Rope { interleaved, rotate_half };
+  Rope rope() const { return rope_; }
+  double rope_theta() const { return rope_theta_; }  // 10000 unless config.json says otherwise
+  double norm_eps() const { return norm_eps_; }      // RMSNorm epsilon (llama2.c: 1e-5)
+
  protected:
   ModelShape shape_;
   std::filesystem::path path_;
+  Rope rope_ = Rope::interleaved;
+  double rope_theta_ = 10000;
+  double norm_eps_ = 1e-5;
 };
 
 // Detects the kind (a folder or a file starting with a safetensors header is safetensors;

@@ -1,0 +1,201 @@
+// `gsqhw finetune`: LoRA fine-tuning of a LLaMA checkpoint in several number formats (one run
+// per --formats spec plus the FP32 baseline), every projection GEMM through the golden model;
+// loss curves (CSV, JSON, gnuplot PNG/SVG), the final table and the iso-accuracy b*.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "cli/command.h"
+#include "sim/errors.h"
+#include "synth/process.h"
+#include "workloads/train/finetune.h"
+
+namespace gsqhw::cli {
+namespace {
+
+std::string duration_text(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const auto t = static_cast<int64_t>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, t % 3600 / 60);
+  if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+// A progress bar on stderr with the ETA of the whole command (all runs).
+class ProgressBar {
+ public:
+  ProgressBar(int64_t steps_per_run) : steps_(steps_per_run), tty_(::isatty(2)) {}
+  void operator()(size_t run, size_t runs, const std::string& label, int64_t step, int64_t steps, double loss) {
+    const auto now = std::chrono::steady_clock::now();
+    const int64_t total = static_cast<int64_t>(runs) * steps_;
+    const int64_t done = static_cast<int64_t>(run) * steps_ + step;
+    if (first_done_ < 0) {
+      first_done_ = done;
+      start_ = now;
+    }
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = done > first_done_ ? (done - first_done_) / elapsed : 0;
+    const double eta = rate > 0 ? (total - done) / rate : NAN;
+    const int width = 30;
+    const int fill = total ? static_cast<int>(width * done / total) : width;
+    const std::string loss_text = std::isfinite(loss) ? fmt::format("{:.4f}", loss) : "-";
+    const std::string line = fmt::format("[{}{}] run {}/{} {:<28.28} step {}/{} loss {} ETA {}",
+                                         std::string(fill, '#'), std::string(width - fill, '.'), run + 1, runs,
+                                         label, step, steps, loss_text, duration_text(eta));
+    if (tty_) {
+      std::fprintf(stderr, "\r%s\033[K", line.c_str());
+      if (done == total) std::fprintf(stderr, "\n");
+    } else if (step == steps || step % std::max<int64_t>(1, steps / 10) == 0) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  int64_t steps_;
+  bool tty_;
+  int64_t first_done_ = -1;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// Loss curves of every run on one plot (train loss thin, validation loss with points).
+std::string plot_losses(const train::FinetuneResult& r, const std::filesystem::path& out) {
+  const auto dir = out / "plots";
+  std::filesystem::create_directories(dir);
+  std::string script =
+      "set datafile separator ','\nset xlabel 'step'\nset ylabel 'cross-entropy loss (nats/token)'\n"
+      "set key outside right\nset grid\nset title 'LoRA fine-tuning: training (thin) and validation (points) loss'\n";
+  std::string plots;
+  const auto& runs = r.json["runs"];
+  for (size_t i = 0; i < runs.size(); ++i) {
+    std::ofstream val(dir / fmt::format("val{}.csv", i));
+    for (const auto& e : runs[i]["evals"]) val << e["step"].get<int64_t>() << "," << e["val_loss"].get<double>() << "\n";
+  }
+  // Training losses from losses.csv, per run.
+  std::ifstream csv(out / "losses.csv");
+  std::string line;
+  std::getline(csv, line);
+  std::map<std::string, std::ofstream> train_files;
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < runs.size(); ++i) index[runs[i]["label"].get<std::string>()] = i;
+  while (std::getline(csv, line)) {
+    // label may hold commas: split from the right (seed,step,split,loss,ppl,scale = 6 fields)
+    std::vector<size_t> commas;
+    for (size_t p = 0; p < line.size(); ++p)
+      if (line[p] == ',') commas.push_back(p);
+    if (commas.size() < 6) continue;
+    const size_t c0 = commas[commas.size() - 6];
+    const std::string label = line.substr(0, c0);
+    const std::string rest = line.substr(c0 + 1);
+    if (rest.find(",train,") == std::string::npos || !index.count(label)) continue;
+    auto& f = train_files[label];
+    if (!f.is_open()) f.open(dir / fmt::format("train{}.csv", index[label]));
+    // seed,step,train,loss,...
+    const auto parts_step = rest.find(',');
+    const auto step_end = rest.find(',', parts_step + 1);
+    const auto loss_start = rest.find(',', step_end + 1) + 1;
+    const auto loss_end = rest.find(',', loss_start);
+    f << rest.substr(parts_step + 1, step_end - parts_step - 1) << "," << rest.substr(loss_start, loss_end - loss_start)
+      << "\n";
+  }
+  for (auto& [k, f] : train_files) f.close();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    std::string title = runs[i]["label"].get<std::string>();
+    for (char& c : title)
+      if (c == '\'' || c == '_') c = ' ';
+    if (!plots.empty()) plots += ", ";
+    if (std::filesystem::exists(dir / fmt::format("train{}.csv", i)))
+      plots += fmt::format("'train{}.csv' using 1:2 with lines lw 1 lc {} notitle, ", i, i + 1);
+    plots += fmt::format("'val{}.csv' using 1:2 with linespoints lw 2 pt 7 lc {} title '{}'", i, i + 1, title);
+  }
+  script += "set terminal pngcairo size 1200,700\nset output 'loss.png'\nplot " + plots +
+            "\nset terminal svg size 1200,700\nset output 'loss.svg'\nreplot\n";
+  {
+    std::ofstream gp(dir / "loss.gp");
+    gp << script;
+  }
+  const auto gnuplot = synth::find_program("gnuplot");
+  if (gnuplot.empty())
+    return "plots not drawn: gnuplot is not installed (apt-get install gnuplot-nox); data and script in " +
+           dir.string();
+  const auto run = synth::run_process({gnuplot.string(), "loss.gp"}, dir, dir / "gnuplot.log", 120);
+  if (run.exit_code != 0) return "plots failed: gnuplot said: " + synth::tail_lines(run.output, 3);
+  std::filesystem::copy_file(dir / "loss.png", out / "loss.png", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dir / "loss.svg", out / "loss.svg", std::filesystem::copy_options::overwrite_existing);
+  return "plots: " + (out / "loss.png").string() + ", " + (out / "loss.svg").string();
+}
+
+int run_finetune(const train::FinetuneOptions& o) {
+  ProgressBar bar(o.steps);
+  const train::FinetuneResult r = train::finetune(o, [&](size_t run, size_t runs, const std::string& label,
+                                                         int64_t step, int64_t steps, double loss) {
+    bar(run, runs, label, step, steps, loss);
+  });
+  std::printf("\n%s\n", r.table.c_str());
+  const auto& iso = r.json["iso_accuracy"];
+  if (iso.contains("fp8_val_loss"))
+    std::printf("iso-accuracy: b* = %s (smallest GSE-INT width whose validation loss <= FP8's %.4f + spread %.4f)\n",
+                iso["b_star"].is_null() ? "none" : std::to_string(iso["b_star"].get<int>()).c_str(),
+                iso["fp8_val_loss"].get<double>(), iso["spread"].get<double>());
+  std::printf("%s\n", plot_losses(r, o.out).c_str());
+  std::printf("results: %s, %s, %s\n", (o.out / "results.json").c_str(), (o.out / "losses.csv").c_str(),
+              (o.out / "summary.md").c_str());
+  if (!r.complete) {
+    std::printf("stopped before --steps %lld; run the same command again to continue\n",
+                static_cast<long long>(o.steps));
+  }
+  return 0;
+}
+
+Runner setup(CLI::App& app) {
+  auto o = std::make_shared<train::FinetuneOptions>();
+  auto out = std::make_shared<std::string>();
+  app.add_option("--checkpoint", o->checkpoint, "llama2.c checkpoint or HF safetensors file/folder")->required();
+  app.add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer file (e.g. tok512.bin)")->required();
+  app.add_option("--data", o->data, "UTF-8 text file; the last --val-fraction of its tokens validate")->required();
+  app.add_option("--formats", o->formats,
+                 "run specs, one run each (the FP32 baseline always runs): bf16 (emulated), fp8 (E4M3 fwd, "
+                 "E5M2 grads), a format spec (gse:b=6, int8:per=channel, ...) or act=..,weight=..,grad=..; "
+                 "optional @ACC overrides --acc")
+      ->expected(0, -1);
+  app.add_option("--acc", o->acc, "accumulator of the QCD runs: natural (the sweep's: fixed32.16 GSE-INT, fixed32.0 INT8, fp32 FP8/BF16), fixedW.F or fp32")->capture_default_str();
+  app.add_option("--storage", o->storage, "frozen base weights: nf4:block=64 or fp32")->capture_default_str();
+  app.add_option("--targets", o->targets, "LoRA targets: subset of q,k,v,o,gate,up,down or all")->capture_default_str();
+  app.add_option("--rank", o->rank, "LoRA rank r")->capture_default_str();
+  app.add_option("--alpha", o->alpha, "LoRA alpha (scale alpha/r)")->capture_default_str();
+  app.add_option("--steps", o->steps, "training steps per run")->capture_default_str();
+  app.add_option("--batch", o->batch, "sequences per step")->capture_default_str();
+  app.add_option("--seq", o->seq, "tokens per sequence")->capture_default_str();
+  app.add_option("--lr", o->lr, "AdamW learning rate")->capture_default_str();
+  app.add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  app.add_option("--seed", o->seed, "seed of LoRA init, batches and stochastic rounding")->capture_default_str();
+  app.add_option("--fp32-seeds", o->fp32_seeds,
+                 "FP32 runs with seeds seed..seed+N-1; their spread decides ties")->capture_default_str();
+  app.add_option("--eval-every", o->eval_every, "validation every N steps (and at the end)")->capture_default_str();
+  app.add_option("--eval-windows", o->eval_windows, "validation sequences (non-overlapping windows)")
+      ->capture_default_str();
+  app.add_option("--save-every", o->save_every, "save the resumable state every N steps")->capture_default_str();
+  app.add_option("--val-fraction", o->val_fraction, "share of the text's tokens held out")->capture_default_str();
+  app.add_option("--loss-scale", o->loss_scale,
+                 "1 (off), a fixed power of two, or dynamic (start 4096, halve and skip the step on "
+                 "accumulator overflow or Inf/NaN gradients, double after 50 good steps)")
+      ->capture_default_str();
+  app.add_option("--threads", o->threads, "golden GEMM threads (0 = all cores); results do not depend on it")
+      ->capture_default_str();
+  app.add_option("--stop-after", o->stop_after, "stop after N steps of this invocation (as if killed; for tests)");
+  app.add_option("--out", *out, "output folder (reused: an existing run there is resumed)")->required();
+  return [o, out] {
+    o->out = *out;
+    return run_finetune(*o);
+  };
+}
+
+GSQHW_COMMAND("finetune", "LoRA fine-tuning of a LLaMA checkpoint in several number formats (loss curves, b*)", setup);
+
+}  // namespace
+}  // namespace gsqhw::cli

@@ -1,0 +1,510 @@
+// LoRA fine-tuning runs (workloads/train/finetune.h).
+#include "workloads/train/finetune.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "sim/errors.h"
+
+#include "workloads/safetensors.h"
+#include "workloads/train/adapters.h"
+#include "workloads/train/data.h"
+#include "workloads/train/tokenizer.h"
+
+namespace gsqhw::train {
+
+namespace {
+
+constexpr int kStateVersion = 1;
+
+struct EvalPoint {
+  int64_t step;
+  double loss;
+};
+
+// Everything a run needs to continue: weights and moments are tensors, the rest is JSON.
+struct RunState {
+  int64_t step = 0;             // steps done
+  int64_t updates = 0;          // AdamW updates applied (skipped steps excluded)
+  double loss_scale = 1;
+  int64_t good_since_growth = 0;
+  int64_t skipped = 0;
+  double train_seconds = 0;
+  int64_t train_tokens = 0;
+  std::vector<double> train_loss;      // per step
+  std::vector<double> scale_history;   // loss scale used per step
+  std::vector<EvalPoint> evals;
+  nlohmann::json counters = nlohmann::json::object();
+};
+
+std::string slug(const std::string& s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
+  if (out.size() > 80) out = out.substr(0, 60) + fmt::format("_{:016x}", std::hash<std::string>{}(s));
+  return out;
+}
+
+nlohmann::json counters_json(const std::map<std::string, GemmCounters>& c) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : c)
+    j[k] = {{"calls", v.calls}, {"outputs", v.outputs}, {"overflow", v.overflow}, {"underflow", v.underflow},
+            {"nonfinite", v.nonfinite}, {"macs", v.macs}};
+  return j;
+}
+
+void add_counters(nlohmann::json& total, const nlohmann::json& more) {
+  for (auto it = more.begin(); it != more.end(); ++it) {
+    nlohmann::json& t = total[it.key()];
+    if (t.is_null()) t = nlohmann::json::object();
+    for (auto f = it->begin(); f != it->end(); ++f)
+      t[f.key()] = t.value(f.key(), 0.0) + f->get<double>();
+  }
+}
+
+struct Optimizer {
+  std::vector<std::vector<float>> m, v;
+  double lr, wd;
+  void init(LoraWeights& w) {
+    for (auto* t : w.tensors()) {
+      m.emplace_back(t->size(), 0.0f);
+      v.emplace_back(t->size(), 0.0f);
+    }
+  }
+  // AdamW (decoupled weight decay), bias-corrected with the update count t.
+  void update(LoraWeights& w, LoraWeights& g, int64_t t) {
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const double c1 = 1 - std::pow(b1, static_cast<double>(t)), c2 = 1 - std::pow(b2, static_cast<double>(t));
+    auto params = w.tensors();
+    auto grads = g.tensors();
+    for (size_t i = 0; i < params.size(); ++i) {
+      std::vector<float>& p = *params[i];
+      const std::vector<float>& gr = *grads[i];
+      for (size_t j = 0; j < p.size(); ++j) {
+        m[i][j] = static_cast<float>(b1 * m[i][j] + (1 - b1) * gr[j]);
+        v[i][j] = static_cast<float>(b2 * v[i][j] + (1 - b2) * static_cast<double>(gr[j]) * gr[j]);
+        const double mh = m[i][j] / c1, vh = v[i][j] / c2;
+        p[j] = static_cast<float>(p[j] - lr * (mh / (std::sqrt(vh) + eps) + wd * p[j]));
+      }
+    }
+  }
+};
+
+void save_state(const std::filesystem::path& file, const nlohmann::json& settings, const RunState& s,
+                LoraWeights& lora, Optimizer& opt) {
+  nlohmann::json meta = {{"version", kStateVersion},
+                         {"settings", settings},
+                         {"step", s.step},
+                         {"updates", s.updates},
+                         {"loss_scale", s.loss_scale},
+                         {"good_since_growth", s.good_since_growth},
+                         {"skipped", s.skipped},
+                         {"train_seconds", s.train_seconds},
+                         {"train_tokens", s.train_tokens},
+                         {"train_loss", s.train_loss},
+                         {"scale_history", s.scale_history},
+                         {"counters", s.counters}};
+  nlohmann::json ev = nlohmann::json::array();
+  for (const auto& e : s.evals) ev.push_back({e.step, e.loss});
+  meta["evals"] = ev;
+  safetensors::Writer w;
+  w.set_metadata("gsqhw.finetune", meta.dump());
+  const auto names = lora.peft_names();
+  const auto shapes = lora.shapes();
+  const auto tensors = lora.tensors();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    w.add(names[i], "F32", shapes[i], tensors[i]->data());
+    w.add("adam_m." + names[i], "F32", shapes[i], opt.m[i].data());
+    w.add("adam_v." + names[i], "F32", shapes[i], opt.v[i].data());
+  }
+  w.write(file);
+}
+
+// Loads a saved state; false when there is none. Throws UsageError when it was written with
+// other settings.
+bool load_state(const std::filesystem::path& file, const nlohmann::json& settings, RunState& s, LoraWeights& lora,
+                Optimizer& opt) {
+  if (!std::filesystem::exists(file)) return false;
+  const auto h = safetensors::read_header(file);
+  auto it = h.metadata.find("gsqhw.finetune");
+  if (it == h.metadata.end()) throw UsageError(fmt::format("{}: not a gsqhw finetune state", file.string()));
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(fmt::format("{}: corrupt state metadata ({})", file.string(), e.what()));
+  }
+  if (meta.value("version", 0) != kStateVersion || meta["settings"] != settings)
+    throw UsageError(fmt::format(
+        "{}: this output folder holds a run with other settings (saved: {}; now: {}). Use another --out, "
+        "or delete the folder to start over", file.string(), meta["settings"].dump(), settings.dump()));
+  s.step = meta["step"];
+  s.updates = meta["updates"];
+  s.loss_scale = meta["loss_scale"];
+  s.good_since_growth = meta["good_since_growth"];
+  s.skipped = meta["skipped"];
+  s.train_seconds = meta["train_seconds"];
+  s.train_tokens = meta["train_tokens"];
+  s.train_loss = meta["train_loss"].get<std::vector<double>>();
+  s.scale_history = meta["scale_history"].get<std::vector<double>>();
+  s.counters = meta["counters"];
+  s.evals.clear();
+  for (const auto& e : meta["evals"]) s.evals.push_back({e[0].get<int64_t>(), e[1].get<double>()});
+  const auto names = lora.peft_names();
+  const auto tensors = lora.tensors();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    for (auto [prefix, dst] : {std::pair<std::string, float*>{"", tensors[i]->data()},
+                               {"adam_m.", opt.m[i].data()}, {"adam_v.", opt.v[i].data()}}) {
+      const auto* e = h.find(prefix + names[i]);
+      if (!e || e->numel() != static_cast<int64_t>(tensors[i]->size()))
+        throw UsageError(fmt::format("{}: tensor {} missing or of the wrong size", file.string(), prefix + names[i]));
+      safetensors::read_bytes(h, *e, dst);
+    }
+  }
+  return true;
+}
+
+double evaluate(LlamaModel& model, GemmEngine& engine, const std::vector<Batch>& batches, int64_t seq) {
+  double sum = 0;
+  int64_t n = 0;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const int64_t rows = static_cast<int64_t>(batches[i].tokens.size()) / seq;
+    const StepResult r = model.step(batches[i].tokens, batches[i].targets, rows, seq, engine, nullptr, 1,
+                                    0xe7a1000 + i);
+    sum += r.loss * static_cast<double>(r.tokens);
+    n += r.tokens;
+  }
+  return sum / static_cast<double>(n);
+}
+
+bool grads_finite(LoraWeights& g) {
+  for (auto* t : g.tensors())
+    for (float x : *t)
+      if (!std::isfinite(x)) return false;
+  return true;
+}
+
+struct RunPlan {
+  RunSpec spec;
+  uint64_t seed;
+  std::string name;  // folder name
+};
+
+}  // namespace
+
+FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
+  // ---- validate everything before any work ----
+  if (o.steps < 1) throw UsageError("--steps must be at least 1");
+  if (o.batch < 1) throw UsageError("--batch must be at least 1");
+  if (o.seq < 2) throw UsageError("--seq must be at least 2");
+  if (o.eval_every < 1 || o.save_every < 1) throw UsageError("--eval-every and --save-every must be at least 1");
+  if (o.eval_windows < 1) throw UsageError("--eval-windows must be at least 1");
+  if (o.fp32_seeds < 1) throw UsageError("--fp32-seeds must be at least 1");
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) throw UsageError("--lr must be positive");
+  if (!(o.weight_decay >= 0)) throw UsageError("--weight-decay must be >= 0");
+  double fixed_scale = 1;
+  const bool dynamic = o.loss_scale == "dynamic";
+  if (!dynamic) {
+    try {
+      size_t used = 0;
+      fixed_scale = std::stod(o.loss_scale, &used);
+      if (used != o.loss_scale.size()) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      fixed_scale = 0;
+    }
+    if (!(fixed_scale > 0) || std::ilogb(fixed_scale) != std::log2(fixed_scale))
+      throw UsageError(fmt::format("--loss-scale {}: give 1 (off), a power of two, or dynamic", o.loss_scale));
+  }
+  const std::string& acc = o.acc;
+  if (acc != "natural") (void)AccumulatorSpec::parse(acc);  // a bad --acc fails before any work
+  std::vector<RunPlan> plans;
+  for (int64_t s = 0; s < o.fp32_seeds; ++s) {
+    RunPlan p{RunSpec::parse("fp32", acc), o.seed + static_cast<uint64_t>(s), "fp32"};
+    if (s > 0) p.name += fmt::format(".seed{}", p.seed);
+    plans.push_back(p);
+  }
+  for (const auto& f : o.formats) {
+    if (f == "fp32") continue;
+    RunSpec spec = RunSpec::parse(f, acc);
+    plans.push_back({spec, o.seed, slug(spec.label())});
+  }
+  for (size_t i = 0; i < plans.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (plans[i].name == plans[j].name)
+        throw UsageError(fmt::format("--formats lists {} twice", plans[i].spec.text));
+  const auto checkpoint = open_checkpoint(o.checkpoint);
+  const Tokenizer tok(o.tokenizer, checkpoint->shape().vocab_size);
+  if (checkpoint->shape().seq_len > 0 && o.seq > checkpoint->shape().seq_len)
+    throw UsageError(fmt::format("--seq {} exceeds the model's context of {} tokens", o.seq,
+                                 checkpoint->shape().seq_len));
+  const TokenData data = load_text(o.data, tok, o.val_fraction, o.seq);
+  const LlamaWeights weights = LlamaWeights::load(*checkpoint, o.storage);
+  LoraConfig lc;
+  lc.targets = LoraConfig::parse_targets(o.targets);
+  lc.rank = o.rank;
+  lc.alpha = o.alpha;
+  (void)LoraWeights::init(weights.config, lc, 0);  // validates rank / alpha against the shapes
+  const std::vector<Batch> val_batches = validation_batches(data, o.batch, o.seq, o.eval_windows);
+  std::filesystem::create_directories(o.out);
+
+  FinetuneResult result;
+  result.complete = true;
+  std::ofstream csv;
+  nlohmann::json runs_json = nlohmann::json::array();
+  std::vector<std::string> csv_rows;
+
+  for (size_t ri = 0; ri < plans.size(); ++ri) {
+    const RunPlan& plan = plans[ri];
+    const auto dir = o.out / "runs" / plan.name;
+    std::filesystem::create_directories(dir);
+    nlohmann::json settings = {
+        {"checkpoint", std::filesystem::absolute(o.checkpoint).string()},
+        {"tokenizer", std::filesystem::absolute(o.tokenizer).string()},
+        {"data", std::filesystem::absolute(o.data).string()},
+        {"data_tokens", data.train.size() + data.val.size()},
+        {"run", plan.spec.text},
+        {"acc", plan.spec.kind == "qcd" ? plan.spec.acc.str() : ""},
+        {"storage", o.storage},
+        {"targets", o.targets},
+        {"rank", o.rank},
+        {"alpha", o.alpha},
+        {"batch", o.batch},
+        {"seq", o.seq},
+        {"lr", o.lr},
+        {"weight_decay", o.weight_decay},
+        {"seed", plan.seed},
+        {"eval_every", o.eval_every},
+        {"eval_windows", o.eval_windows},
+        {"val_fraction", o.val_fraction},
+        {"loss_scale", o.loss_scale}};
+    LoraWeights lora = LoraWeights::init(weights.config, lc, plan.seed);
+    Optimizer opt{{}, {}, o.lr, o.weight_decay};
+    opt.init(lora);
+    RunState st;
+    st.loss_scale = dynamic ? 4096 : fixed_scale;
+    const auto state_file = dir / "state.safetensors";
+    load_state(state_file, settings, st, lora, opt);
+    auto engine = plan.spec.engine(o.threads);
+    LlamaModel model(weights, &lora);
+    const std::string label = plan.spec.label() + (plan.name.find(".seed") != std::string::npos
+                                                       ? fmt::format(" (seed {})", plan.seed) : "");
+    auto flush_counters = [&] {
+      add_counters(st.counters, counters_json(engine->counters()));
+      engine->reset_counters();
+    };
+    if (st.evals.empty()) st.evals.push_back({0, evaluate(model, *engine, val_batches, o.seq)});
+    int64_t done_here = 0;
+    if (progress) progress(ri, plans.size(), label, st.step, o.steps, st.train_loss.empty() ? NAN : st.train_loss.back());
+    while (st.step < o.steps) {
+      if (o.stop_after > 0 && done_here >= o.stop_after) break;
+      const int64_t step = st.step + 1;
+      const Batch b = train_batch(data, o.batch, o.seq, plan.seed, step);
+      Gradients g;
+      engine->clear_nonfinite();
+      engine->clear_overflowed();
+      const auto t0 = std::chrono::steady_clock::now();
+      const StepResult r = model.step(b.tokens, b.targets, o.batch, o.seq, *engine, &g,
+                                      static_cast<float>(st.loss_scale),
+                                      plan.seed * 0x100000001b3ull + static_cast<uint64_t>(step));
+      bool apply = true;
+      if (!std::isfinite(r.loss) || (!dynamic && (!engine->first_nonfinite().empty() || !grads_finite(g.lora)))) {
+        // Keep the last good state (the weights before this step), then stop.
+        flush_counters();
+        save_state(state_file, settings, st, lora, opt);
+        const std::string gemm = engine->first_nonfinite().empty() ? "none (the loss itself)" : engine->first_nonfinite();
+        throw UsageError(fmt::format(
+            "run {}: training diverged at step {}: loss {} (first GEMM with a NaN/Inf output: {}). The last "
+            "good state (step {}) is saved in {}; lower --lr, or use --loss-scale dynamic / a wider accumulator",
+            label, step, r.loss, gemm, st.step, state_file.string()));
+      }
+      if (dynamic && (engine->overflowed() || !grads_finite(g.lora))) {
+        apply = false;  // skip the update, back off the scale
+        st.loss_scale = std::max(1.0, st.loss_scale / 2);
+        st.good_since_growth = 0;
+        st.skipped += 1;
+      }
+      if (apply) {
+        const float inv = static_cast<float>(1.0 / st.loss_scale);
+        for (auto* t : g.lora.tensors())
+          for (float& x : *t) x *= inv;
+        st.updates += 1;
+        opt.update(lora, g.lora, st.updates);
+        if (dynamic && ++st.good_since_growth >= 50) {
+          st.loss_scale = std::min(st.loss_scale * 2, 0x1p24);
+          st.good_since_growth = 0;
+        }
+      }
+      st.train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      st.train_tokens += o.batch * o.seq;
+      st.train_loss.push_back(r.loss);
+      st.scale_history.push_back(st.loss_scale);
+      st.step = step;
+      ++done_here;
+      if (step % o.eval_every == 0 || step == o.steps) {
+        const double vl = evaluate(model, *engine, val_batches, o.seq);
+        if (!std::isfinite(vl)) {
+          flush_counters();
+          throw UsageError(fmt::format("run {}: validation loss is {} after step {}; stopping", label, vl, step));
+        }
+        st.evals.push_back({step, vl});
+      }
+      if (step % o.save_every == 0 || step == o.steps) {
+        flush_counters();
+        save_state(state_file, settings, st, lora, opt);
+      }
+      if (progress) progress(ri, plans.size(), label, st.step, o.steps, r.loss);
+    }
+    flush_counters();
+    if (st.step < o.steps) {
+      save_state(state_file, settings, st, lora, opt);
+      result.complete = false;
+    }
+    if (st.step == o.steps) save_adapters(dir / "adapter", lora, std::filesystem::absolute(o.checkpoint).string());
+
+    RunSummary sum;
+    sum.label = label;
+    sum.dir = dir.string();
+    sum.seed = plan.seed;
+    sum.steps = st.step;
+    sum.final_val_loss = st.evals.back().loss;
+    sum.final_train_loss = st.train_loss.empty() ? NAN : st.train_loss.back();
+    sum.tokens_per_s = st.train_seconds > 0 ? static_cast<double>(st.train_tokens) / st.train_seconds : 0;
+    sum.skipped_steps = st.skipped;
+    sum.counters = st.counters;
+    sum.complete = st.step == o.steps;
+    result.runs.push_back(sum);
+    for (size_t i = 0; i < st.train_loss.size(); ++i)
+      csv_rows.push_back(fmt::format("{},{},{},train,{:.6f},{:.4f},{}", label, plan.seed, i + 1, st.train_loss[i],
+                                     std::exp(st.train_loss[i]), st.scale_history[i]));
+    for (const auto& e : st.evals)
+      csv_rows.push_back(fmt::format("{},{},{},val,{:.6f},{:.4f},", label, plan.seed, e.step, e.loss, std::exp(e.loss)));
+    nlohmann::json ev = nlohmann::json::array();
+    for (const auto& e : st.evals) ev.push_back({{"step", e.step}, {"val_loss", e.loss}});
+    runs_json.push_back({{"label", label},
+                         {"run", plan.spec.text},
+                         {"kind", plan.spec.kind},
+                         {"formats", plan.spec.kind == "qcd" ? plan.spec.formats.str() : plan.spec.kind},
+                         {"acc", plan.spec.kind == "qcd" ? plan.spec.acc.str() : "fp32 (BLAS)"},
+                         {"seed", plan.seed},
+                         {"steps", st.step},
+                         {"complete", sum.complete},
+                         {"final_val_loss", sum.final_val_loss},
+                         {"final_val_perplexity", std::exp(sum.final_val_loss)},
+                         {"final_train_loss", st.train_loss.empty() ? nlohmann::json(nullptr) : nlohmann::json(sum.final_train_loss)},
+                         {"tokens_per_s", sum.tokens_per_s},
+                         {"skipped_steps", st.skipped},
+                         {"final_loss_scale", st.loss_scale},
+                         {"gemm_counters", st.counters},
+                         {"evals", ev},
+                         {"adapter", (dir / "adapter").string()}});
+  }
+
+  // ---- summary: FP32 reference and spread, table, verdict ----
+  std::vector<double> fp32_losses;
+  for (const auto& r : result.runs)
+    if (r.label.rfind("fp32", 0) == 0) fp32_losses.push_back(r.final_val_loss);
+  const double fp32 = fp32_losses.front();
+  double spread = 0;
+  for (double a : fp32_losses)
+    for (double b : fp32_losses) spread = std::max(spread, std::fabs(a - b));
+  std::string table =
+      "| run | final val loss | val ppl | delta to FP32 | verdict | train tok/s | overflow outputs | underflow outputs | skipped steps |\n"
+      "|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : result.runs) {
+    int64_t over = 0, under = 0, outputs = 0;
+    for (auto it = r.counters.begin(); it != r.counters.end(); ++it) {
+      over += static_cast<int64_t>(it->value("overflow", 0.0));
+      under += static_cast<int64_t>(it->value("underflow", 0.0));
+      outputs += static_cast<int64_t>(it->value("outputs", 0.0));
+    }
+    const double delta = r.final_val_loss - fp32;
+    std::string verdict = r.label.rfind("fp32", 0) == 0 ? "baseline"
+                          : fp32_losses.size() < 2     ? (delta <= 0 ? "no worse" : "worse (spread unknown)")
+                          : std::fabs(delta) <= spread ? "tie (within FP32 spread)"
+                          : delta < 0                  ? "better"
+                                                       : "worse";
+    table += fmt::format("| {} | {:.4f} | {:.3f} | {:+.4f} | {} | {:.0f} | {} | {} | {} |\n", r.label,
+                         r.final_val_loss, std::exp(r.final_val_loss), delta, verdict, r.tokens_per_s,
+                         over, outputs ? fmt::format("{} ({:.2g}%)", under, 100.0 * under / outputs) : "0",
+                         r.skipped_steps);
+  }
+  table += fmt::format("\nFP32 seed-to-seed spread of the final validation loss: {} ({} seed{}).\n",
+                       fp32_losses.size() > 1 ? fmt::format("{:.4f}", spread) : "unknown",
+                       fp32_losses.size(), fp32_losses.size() > 1 ? "s" : "; run --fp32-seeds 3 to measure it");
+  result.table = table;
+  result.json = {{"tool", "gsqhw finetune"},
+                 {"data_source", "real"},
+                 {"model", std::filesystem::absolute(o.checkpoint).string()},
+                 {"text", std::filesystem::absolute(o.data).string()},
+                 {"text_bytes", data.bytes},
+                 {"train_tokens", data.train.size()},
+                 {"val_tokens", data.val.size()},
+                 {"val_windows", o.eval_windows},
+                 {"steps", o.steps},
+                 {"batch", o.batch},
+                 {"seq", o.seq},
+                 {"rank", o.rank},
+                 {"alpha", o.alpha},
+                 {"targets", o.targets},
+                 {"lr", o.lr},
+                 {"storage", o.storage},
+                 {"loss_scale", o.loss_scale},
+                 {"complete", result.complete},
+                 {"fp32_val_loss", fp32},
+                 {"fp32_spread", fp32_losses.size() > 1 ? nlohmann::json(spread) : nlohmann::json(nullptr)},
+                 {"fp32_seeds", fp32_losses.size()},
+                 {"runs", runs_json}};
+  result.json["iso_accuracy"] = iso_accuracy(result.json);
+  safetensors::write_file_atomically(o.out / "results.json",
+                                     [&](std::ofstream& out) { out << result.json.dump(2) << "\n"; });
+  safetensors::write_file_atomically(o.out / "losses.csv", [&](std::ofstream& out) {
+    out << "run,seed,step,split,loss,perplexity,loss_scale\n";
+    for (const auto& row : csv_rows) out << row << "\n";
+  });
+  safetensors::write_file_atomically(o.out / "summary.md", [&](std::ofstream& out) { out << table; });
+  return result;
+}
+
+nlohmann::json iso_accuracy(const nlohmann::json& results) {
+  nlohmann::json out = {{"b_star", nullptr}, {"source", "fine-tuning (real model and text)"}};
+  const auto& runs = results.at("runs");
+  const double spread = results.value("fp32_spread", nlohmann::json(nullptr)).is_number()
+                            ? results["fp32_spread"].get<double>() : 0.0;
+  out["spread"] = spread;
+  std::optional<double> fp8;
+  static const std::regex gse_b(R"(^(?:all=)?gse:b=(\d+)(?:,|@|$))");
+  std::vector<std::pair<int, double>> gse;
+  for (const auto& r : runs) {
+    if (!r.value("complete", false)) continue;
+    const std::string f = r.value("formats", "");
+    const double loss = r.value("final_val_loss", NAN);
+    if (f.find("act=fp8:e4m3") != std::string::npos && f.find("weight=fp8:e4m3") != std::string::npos &&
+        f.find("grad=fp8:e5m2") != std::string::npos)
+      fp8 = loss;
+    std::smatch m;
+    const std::string run = r.value("run", "");
+    if (std::regex_search(run, m, gse_b)) gse.emplace_back(std::stoi(m[1]), loss);
+  }
+  std::sort(gse.begin(), gse.end());
+  nlohmann::json cands = nlohmann::json::array();
+  for (const auto& [b, l] : gse) cands.push_back({{"b", b}, {"val_loss", l}});
+  out["candidates"] = cands;
+  if (!fp8) {
+    out["note"] = "no complete FP8 run (give --formats fp8): b* not decided";
+    return out;
+  }
+  out["fp8_val_loss"] = *fp8;
+  for (const auto& [b, l] : gse)
+    if (l <= *fp8 + spread) {
+      out["b_star"] = b;
+      break;
+    }
+  if (out["b_star"].is_null()) out["note"] = "no GSE-INT width reached FP8's validation loss";
+  return out;
+}
+
+}  // namespace gsqhw::train

@@ -1,0 +1,78 @@
+// LoRA fine-tuning runs: one run per run spec (run_spec.h) plus the FP32 baseline, each
+// resumable, with training and validation losses, per-GEMM accumulator under/overflow counts,
+// adapters saved in PEFT's layout, and the iso-accuracy verdict across formats.
+//
+// Layout of the output folder:
+//   runs/<run>/state.safetensors   LoRA masters + AdamW moments + history (JSON metadata),
+//                                  written atomically every --save-every steps and at the end
+//   runs/<run>/adapter/            adapter_model.safetensors + adapter_config.json (PEFT names)
+//   losses.csv                     run,seed,step,split,loss,perplexity,loss_scale
+//   results.json                   settings, per-run summary, GEMM counters, verdict
+//   summary.md                     the final table
+// A killed run restarts from its last saved step; batches and stochastic-rounding seeds are
+// functions of (seed, step), so the resumed run computes exactly what the uninterrupted one would.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "workloads/train/llama.h"
+#include "workloads/train/run_spec.h"
+
+namespace gsqhw::train {
+
+struct FinetuneOptions {
+  std::filesystem::path checkpoint, tokenizer, data, out;
+  std::vector<std::string> formats;  // run specs; "fp32" is added first when missing
+  std::string acc = "natural";  // or fixedW.F / fp32 (run_spec.h)
+  std::string storage = "nf4:block=64";
+  std::string targets = "q,v";
+  int64_t rank = 8;
+  double alpha = 16;
+  int64_t steps = 50, batch = 8, seq = 64;
+  double lr = 1e-3, weight_decay = 0;
+  uint64_t seed = 1;
+  int64_t fp32_seeds = 1;  // FP32 runs with seeds seed, seed+1, ...: their spread decides ties
+  int64_t eval_every = 10, eval_windows = 16, save_every = 10;
+  double val_fraction = 0.1;
+  std::string loss_scale = "1";  // "1" (off), a fixed power of two, or "dynamic"
+  int threads = 0;
+  int64_t stop_after = 0;  // > 0: stop (as if killed) after this many steps in this invocation (tests)
+};
+
+struct RunSummary {
+  std::string label, dir;
+  uint64_t seed = 0;
+  int64_t steps = 0;
+  double final_val_loss = 0, final_train_loss = 0;
+  double tokens_per_s = 0;
+  int64_t skipped_steps = 0;
+  nlohmann::json counters;  // per GEMM kind
+  bool complete = false;
+};
+
+struct FinetuneResult {
+  std::vector<RunSummary> runs;
+  nlohmann::json json;      // what results.json holds
+  std::string table;        // the final table (markdown)
+  bool complete = false;    // every run reached --steps
+};
+
+// Progress callback: (run index, run count, run label, step done, steps, last train loss).
+using Progress = std::function<void(size_t, size_t, const std::string&, int64_t, int64_t, double)>;
+
+// Runs (or resumes) every run. Throws UsageError for bad options or input (exit 2), and
+// TrainingDiverged (a UsageError) when a loss turns NaN/Inf: it names the step and the first
+// GEMM with a non-finite output, after saving the last good state.
+FinetuneResult finetune(const FinetuneOptions& options, const Progress& progress = {});
+
+// The iso-accuracy choice from a results.json: the smallest GSE-INT width b whose final
+// validation loss is no worse than the FP8 run's (ties within the FP32 seed-to-seed spread).
+// {"b_star": b or null, "fp8_val_loss", "spread", "candidates": [...], "source": "..."}.
+nlohmann::json iso_accuracy(const nlohmann::json& results);
+
+}  // namespace gsqhw::train
