@@ -157,11 +157,15 @@ FlowResult run_flow(const std::vector<fs::path>& verilog_files, const std::strin
   std::string ys;
   for (const auto& f : verilog_files) ys += fmt::format("read_verilog -sv {}\n", ys_quote(fs::absolute(f)));
   ys += fmt::format("hierarchy -check -top {}\n", top);
+  if (options.top_logic_only) ys += fmt::format("blackbox =* ={} %d\n", top);
   ys += fmt::format("synth -flatten -top {}\n", top);
   ys += fmt::format("dfflibmap -liberty {}\n", ys_quote(library.yosys_file));
   ys += fmt::format("abc -liberty {}\n", ys_quote(library.yosys_file));
   ys += "opt_clean\n";
   ys += fmt::format("tee -o {} stat -liberty {}\n", "stat.txt", ys_quote(library.yosys_file));
+  // Generated modules are all named gsqhw_* (parameterised: $paramod...): with the black boxes
+  // gone, what they drove becomes inputs with the stated vectorless activity.
+  if (options.top_logic_only) ys += "delete t:gsqhw_* t:$paramod*\nsetundef -undriven -expose\n";
   // Internal nets get public names: write_verilog would print them as _0123_, and simulators
   // (Verilator) do not trace names that start with an underscore, which would leave most of
   // the netlist without measured activity.

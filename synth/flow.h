@@ -38,6 +38,10 @@ struct FlowOptions {
   double input_activity = 0.1;
   std::filesystem::path work_dir;  // scripts, logs, netlist land here
   double timeout_seconds = 1800;
+  // Synthesize only the top module's own logic (synth/compose.h, "glue"): every other module
+  // is a black box (no area); after `stat` their instances are deleted and the nets they drove
+  // become inputs, so timing and vectorless power cover the top's own cells only.
+  bool top_logic_only = false;
 };
 
 struct FlowResult {

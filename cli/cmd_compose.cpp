@@ -1,0 +1,96 @@
+// `gsqhw compose`: the area, timing and vectorless power of an array composed from its module
+// kinds, each synthesized once (synth/compose.h); with --flat also the flat synthesis of the
+// whole array and the composition's error against it.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/synthesis_options.h"
+#include "sim/errors.h"
+#include "synth/compose.h"
+#include "synth/point.h"
+
+namespace gsqhw::cli {
+namespace {
+
+struct ComposeArgs {
+  std::string design;
+  SynthesisArgs synthesis;
+  bool flat = false;
+  bool no_breakdown = false;
+  std::string out = "out/compose";
+  std::string cache;
+  bool json = false;
+};
+
+Runner setup(CLI::App& app) {
+  auto args = std::make_shared<ComposeArgs>();
+  app.description(
+      "Compose an array's area, timing and vectorless power from its module kinds: every distinct\n"
+      "submodule instance (module, parameters, tied input bits, unread output bits) is synthesized once,\n"
+      "flattened with its tie-offs, and counted; the top's own logic is synthesized with the submodules\n"
+      "as black boxes. --flat also synthesizes the whole array flat and prints the error. Synthesis only:\n"
+      "the design is not co-simulated here (gsqhw synth does that). Area um^2, power mW (vectorless).");
+  app.add_option("--design", args->design, "design, e.g. gse:b=7@array16x16,acc=fixed32.16,align=shared")->required();
+  add_synthesis_options(app, args->synthesis);
+  app.add_flag("--flat", args->flat, "also synthesize the whole array flat and report the composition error");
+  app.add_flag("--no-breakdown", args->no_breakdown, "skip the per-part area breakdown runs");
+  app.add_option("--out", args->out, "work folder (default out/compose)");
+  app.add_option("--cache", args->cache, "cache folder (default $GSQHW_CACHE or ~/.cache/gsqhw); kinds go to CACHE/kinds");
+  app.add_flag("--json", args->json, "print the result as JSON");
+  return [args]() -> int {
+    synth::LibrarySet library = synth::resolve_library(library_choice(args->synthesis));
+    synth::DesignRtl rtl = synth::design_rtl(args->design);
+    synth::ComposeOptions options;
+    options.clock_ns = args->synthesis.clock_ns;
+    options.input_activity = args->synthesis.input_activity;
+    options.work_dir = args->out;
+    options.kind_cache = (args->cache.empty() ? synth::default_cache_dir() : std::filesystem::path(args->cache)) / "kinds";
+    options.breakdown = !args->no_breakdown;
+    synth::Composition c = synth::compose_design(rtl, library, options);
+    nlohmann::json j = synth::to_json(c);
+    if (args->flat) {
+      synth::FlowOptions flat;
+      flat.clock_ns = options.clock_ns;
+      flat.input_activity = options.input_activity;
+      flat.work_dir = std::filesystem::path(args->out) / "flat";
+      std::vector<std::filesystem::path> files;
+      for (const auto& [name, text] : rtl.files) files.push_back(std::filesystem::path(args->out) / "rtl" / name);
+      synth::FlowResult f = synth::run_flow(files, rtl.top, library, flat);
+      j["flat"] = {{"area_um2", f.stat.area},
+                   {"cells", f.stat.cells},
+                   {"power_vectorless_mw", f.power_vectorless.total * 1e3},
+                   {"fmax_mhz", f.fmax_mhz},
+                   {"yosys_seconds", f.yosys_seconds}};
+      j["error"] = {{"area", c.area_um2 / f.stat.area - 1},
+                    {"power", c.power_mw / (f.power_vectorless.total * 1e3) - 1},
+                    {"fmax", c.fmax_mhz / f.fmax_mhz - 1}};
+    }
+    if (args->json) {
+      std::cout << j.dump(2) << "\n";
+      return 0;
+    }
+    fmt::print("{} on {} at {} ns: {} kinds ({} synthesized, {} cached), {:.1f} s\n", c.design, c.library, c.clock_ns,
+               c.kinds.size(), c.kinds_synthesized, c.kinds_cached, c.seconds);
+    fmt::print("{:>8}  {:>12}  {:>9}  {:>9}  {}\n", "count", "um^2 each", "mW each", "fmax MHz", "kind (ties)");
+    for (const auto& k : c.kinds)
+      fmt::print("{:>8}  {:>12.1f}  {:>9.4f}  {:>9.1f}  {} ({})\n", k.count, k.area_um2, k.power_mw, k.fmax_mhz, k.module, k.ties);
+    fmt::print("{:>8}  {:>12.1f}  {:>9.4f}  {:>9.1f}  {}\n", 1, c.glue.area_um2, c.glue.power_mw, c.glue.fmax_mhz, c.glue.module);
+    fmt::print("composed: area {:.0f} um^2 ({:.1f} per MAC/cycle), {} cells, vectorless power {:.3f} mW, fmax {:.1f} MHz\n",
+               c.area_um2, c.area_um2 / c.macs_per_cycle, c.cells, c.power_mw, c.fmax_mhz);
+    for (const auto& [part, area] : c.area_per_mac_by_part()) fmt::print("  {:<26} {:>10.1f} um^2 per MAC/cycle\n", part, area);
+    if (args->flat)
+      fmt::print("flat:     area {:.0f} um^2, {} cells, vectorless power {:.3f} mW, fmax {:.1f} MHz; composition error: "
+                 "area {:+.2f}%, power {:+.2f}%, fmax {:+.2f}%\n",
+                 j["flat"]["area_um2"].get<double>(), j["flat"]["cells"].get<long>(), j["flat"]["power_vectorless_mw"].get<double>(),
+                 j["flat"]["fmax_mhz"].get<double>(), 100 * j["error"]["area"].get<double>(),
+                 100 * j["error"]["power"].get<double>(), 100 * j["error"]["fmax"].get<double>());
+    return 0;
+  };
+}
+
+GSQHW_COMMAND("compose", "Area/timing/power of an array composed from its module kinds", setup);
+
+}  // namespace
+}  // namespace gsqhw::cli
