@@ -263,6 +263,13 @@ TEST(CosimRtl, Fp8E5m2ArrayFixedAccumulator) {
   expect_pass(d, with_random_gemms(d.design.format, minifloat_adversarial(d.design.format, 8)));
 }
 
+// The fair FP8 baseline of the scale sweep (synth/scale.h): exact FP8 E4M3 products into a
+// fixed-point register wide enough for every K = 4096 sum (fixed49.18), rounded once at the end.
+TEST(CosimRtl, Fp8E4m3ArrayWideFixedAccumulator) {
+  CosimDesign d = cosim_design_generate(DesignPoint::parse("fp8:e4m3@array2x2,acc=fixed49.18"));
+  expect_pass(d, with_random_gemms(d.design.format, minifloat_adversarial(d.design.format, 8)));
+}
+
 TEST(CosimRtl, Int8ArraySaturatingAccumulator) {
   CosimDesign d = cosim_design_generate(DesignPoint::parse("int8@array2x2,acc=fixed24.0"));
   expect_pass(d, with_random_gemms(d.design.format, int8_adversarial(d.design.format)));
