@@ -13,6 +13,7 @@
 #include "cli/synthesis_options.h"
 #include "sim/design.h"
 #include "sim/errors.h"
+#include "synth/scale.h"
 #include "synth/sweep.h"
 
 namespace gsqhw::cli {
@@ -48,6 +49,11 @@ struct SweepArgs {
   bool detach = false, collect = false;
   double poll = 5;
   std::string task_cache;
+  bool scale = false;
+  std::vector<int> scale_sizes = {2, 4, 8, 16, 32, 64};
+  std::vector<std::string> scale_only;
+  int scale_bits = 0;
+  bool scale_fixed_pipe = false;
 };
 
 // `--attach DIR`: runs the command line the Slurm controller of DIR saved (DIR/slurm/command.json)
@@ -135,8 +141,36 @@ Runner setup(CLI::App& app) {
   app.add_option("--poll", args->poll, "slurm: seconds between looks at the queue (default 5)");
   app.add_option("--task-cache", args->task_cache,
                  "slurm: cache folder the tasks use instead of --cache, e.g. node-local disk (docs/cluster.md)");
+  app.add_flag("--scale", args->scale,
+               "instead of the grid: the scale sweep (synth/scale.h) of whole n x n arrays composed from their module "
+               "kinds (GSE-INT b* shared-column and per-PE, FP8 E4M3/E5M2 fp32, FP8 E4M3 fixed49.18, INT-b*, BF16) on "
+               "the chosen library; resumable rows in OUT/scale.jsonl, report OUT/scale.md (default OUT out/scale). "
+               "Takes long (hours for all sizes on three libraries)");
+  app.add_option("--scale-sizes", args->scale_sizes, "array sizes n of the scale sweep (default 2 4 8 16 32 64)");
+  app.add_option("--scale-only", args->scale_only, "family labels to run, e.g. 'FP8 E4M3 fp32' (default all)");
+  app.add_option("--scale-bits", args->scale_bits, "GSE-INT / INT width of the scale sweep (default b*)");
+  app.add_flag("--scale-fixed-pipe", args->scale_fixed_pipe, "pipe 1 for every design (no search for a depth meeting the clock)");
   return [args]() -> int {
     if (!args->attach.empty()) reattach(args->attach, args->collect);
+    if (args->scale) {
+      synth::ScaleOptions scale;
+      scale.library = library_choice(args->synthesis);
+      scale.clock_ns = args->synthesis.clock_ns;
+      scale.input_activity = args->synthesis.input_activity;
+      scale.sizes = args->scale_sizes;
+      scale.only = args->scale_only;
+      if (args->scale_bits != 0 && (args->scale_bits < 2 || args->scale_bits > 8))
+        throw UsageError("--scale-bits must be within 2..8");
+      scale.gse_bits = args->scale_bits;
+      scale.choose_pipe = !args->scale_fixed_pipe;
+      scale.out_dir = args->out == "out/sweep" ? "out/scale" : args->out;
+      scale.cache_dir = args->cache;
+      scale.progress = !args->quiet;
+      synth::ScaleSummary s = synth::run_scale_sweep(scale);
+      fmt::print("scale sweep: {} rows ({} reused, {} composed, {} failed) in {:.1f} s; rows {}, report {}\n", s.rows,
+                 s.reused, s.composed, s.failed, s.seconds, s.jsonl.string(), s.report.string());
+      return s.failed > 0 ? 1 : 0;
+    }
     synth::SweepOptions options;
     options.grid.formats = args->formats;
     options.grid.designs = args->designs;
