@@ -130,12 +130,19 @@ std::string plot_losses(const train::FinetuneResult& r, const std::filesystem::p
   return "plots: " + (out / "loss.png").string() + ", " + (out / "loss.svg").string();
 }
 
-int run_finetune(const train::FinetuneOptions& o) {
+int run_finetune(const train::FinetuneOptions& o, bool json) {
   ProgressBar bar(o.steps);
   const train::FinetuneResult r = train::finetune(o, [&](size_t run, size_t runs, const std::string& label,
                                                          int64_t step, int64_t steps, double loss) {
     bar(run, runs, label, step, steps, loss);
   });
+  if (json) {  // the same document as OUT/results.json, plus where the plots went
+    nlohmann::json j = r.json;
+    j["plots"] = plot_losses(r, o.out);
+    j["complete"] = r.complete;
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
   std::printf("\n%s\n", r.table.c_str());
   const auto& iso = r.json["iso_accuracy"];
   if (iso.contains("fp8_val_loss"))
@@ -189,9 +196,11 @@ Runner setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--stop-after", o->stop_after, "stop after N steps of this invocation (as if killed; for tests)");
   app.add_option("--out", *out, "output folder (reused: an existing run there is resumed)")->required();
-  return [o, out] {
+  auto json = std::make_shared<bool>(false);
+  app.add_flag("--json", *json, "print the results (OUT/results.json) as JSON; progress stays on stderr");
+  return [o, out, json] {
     o->out = *out;
-    return run_finetune(*o);
+    return run_finetune(*o, *json);
   };
 }
 

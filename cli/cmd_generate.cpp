@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "cli/command.h"
@@ -23,6 +24,7 @@ struct GenerateOptions {
   double temperature = 0;
   uint64_t seed = 1;
   bool ids = false;
+  bool json = false;
 };
 
 int sample(const float* logits, int64_t vocab, double temperature, std::mt19937_64& rng) {
@@ -62,16 +64,25 @@ int run_generate(const GenerateOptions& o) {
   const int64_t limit = std::min<int64_t>(o.steps, shape.seq_len > 0 ? shape.seq_len : o.steps);
   std::mt19937_64 rng(o.seed);
   std::string text = tok.decode_all(tokens);
-  if (!o.ids) std::fputs(text.c_str(), stdout);
+  const bool stream = !o.ids && !o.json;  // JSON waits for the whole text
+  if (stream) std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
   while (static_cast<int64_t>(tokens.size()) < limit + 1) {
     const std::vector<float> logits = model.logits(tokens, *engine);
     const int next = sample(&logits[(tokens.size() - 1) * static_cast<size_t>(shape.vocab_size)],
                             shape.vocab_size, o.temperature, rng);
     if (next == train::Tokenizer::kBos) break;
-    if (!o.ids) std::fputs(tok.decode(tokens.back(), next).c_str(), stdout);
+    if (stream) std::fputs(tok.decode(tokens.back(), next).c_str(), stdout);
+    else text += tok.decode(tokens.back(), next);
     std::fflush(stdout);
     tokens.push_back(next);
+  }
+  if (o.json) {
+    const nlohmann::json j = {{"prompt", o.prompt}, {"text", text}, {"tokens", tokens},
+                              {"temperature", o.temperature}, {"seed", o.seed},
+                              {"formats", o.formats}, {"lora", o.lora}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
   }
   if (o.ids) std::printf("%s", fmt::format("{}", fmt::join(tokens, " ")).c_str());
   std::printf("\n");
@@ -95,6 +106,7 @@ Runner setup(CLI::App& app) {
   app.add_option("--storage", o->storage, "how frozen projection weights are stored: fp32 or nf4:block=64")
       ->capture_default_str();
   app.add_flag("--ids", o->ids, "print token ids (BOS first) instead of text");
+  app.add_flag("--json", o->json, "print the prompt, text and token ids as JSON");
   return [o] { return run_generate(*o); };
 }
 

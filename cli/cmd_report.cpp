@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "sim/errors.h"
@@ -14,6 +15,7 @@ namespace {
 struct ReportArgs {
   std::vector<std::string> dbs;
   std::string out;
+  bool json = false;
 };
 
 Runner setup(CLI::App& app) {
@@ -28,6 +30,7 @@ Runner setup(CLI::App& app) {
                  "library: the report then opens with the headline on each library)")
       ->required();
   app.add_option("--out", args->out, "output folder (default: the results file's folder)");
+  app.add_flag("--json", args->json, "print the files written as JSON");
   return [args]() -> int {
     std::vector<std::filesystem::path> dbs;
     for (const auto& d : args->dbs) {
@@ -42,6 +45,16 @@ Runner setup(CLI::App& app) {
     // The exports are per file; a combined report exports the first file's sweep.
     synth::export_results(dbs.front(), out / "results.csv", out / "results.json");
     std::filesystem::path report = synth::write_report(dbs, out);
+    if (args->json) {
+      const nlohmann::json written = {{"report", report.string()},
+                                      {"html", (out / "report.html").string()},
+                                      {"plots", (out / "plots").string()},
+                                      {"csv", (out / "results.csv").string()},
+                                      {"json", (out / "results.json").string()},
+                                      {"databases", args->dbs}};
+      fmt::print("{}\n", written.dump(2));
+      return 0;
+    }
     fmt::print("report: {} (and report.html, plots/, results.csv, results.json)\n", report.string());
     return 0;
   };

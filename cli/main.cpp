@@ -5,6 +5,8 @@
 #include <exception>
 
 #include "cli/command.h"
+#include "cli/help_format.h"
+#include "cli/unknown_args.h"
 #include "gsqhw_version.h"
 #include "sim/errors.h"
 
@@ -20,8 +22,17 @@ int main(int argc, char** argv) {
   CLI::App app{"gsqhw " GSQHW_VERSION
                ": RTL generator, golden model, co-simulator and synthesis sweeps for "
                "low-precision (GSE-INT, FP8, ...) training accelerators"};
-  app.set_version_flag("--version", GSQHW_VERSION);
+  app.name("gsqhw");
+  app.set_version_flag("-V,--version", GSQHW_VERSION);
   app.require_subcommand(1);
+  app.footer(
+      "`gsqhw help COMMAND` (or `gsqhw COMMAND --help`) documents a command's options; "
+      "`gsqhw completion bash` prints a bash completion script.\nExit codes: 0 ok, 1 failure or "
+      "mismatch, 2 bad usage, bad input or a missing tool.");
+  // Every command inherits these: one help layout (cli/help_format.h), and defaults captured
+  // from the bound variables so that help shows them the same way everywhere.
+  app.formatter(std::make_shared<cli::HelpFormatter>());
+  app.option_defaults()->always_capture_default();
 
   auto& registry = cli::command_registry();
   std::sort(registry.begin(), registry.end(),
@@ -42,6 +53,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // A misspelt command or option is the likeliest cause; name it and the closest names.
+    if (auto why = cli::explain_unknown_arguments(app, std::vector<std::string>(argv + 1, argv + argc))) {
+      std::fprintf(stderr, "%s\n", why->c_str());
+      return 2;
+    }
     app.exit(e);
     return 2;
   }
