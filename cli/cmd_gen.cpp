@@ -93,8 +93,13 @@ Runner setup_gen(CLI::App& app) {
     if (args->json) {
       std::printf("%s\n", summary.dump(2).c_str());
     } else {
-      std::printf("wrote %s (%zu Verilog files, top %s, latency %d) to %s\n",
-                  generated.design.str().c_str(), generated.files.size(), generated.top.c_str(),
+      const std::string what =
+          generated.manifest.contains("int_bits")
+              ? fmt::format("plain INT{} ({} narrowed by --int-bits {})", args->int_bits,
+                            generated.design.str(), args->int_bits)
+              : generated.design.str();
+      std::printf("wrote %s (%zu Verilog files, top %s, latency %d) to %s (file list: files.f)\n",
+                  what.c_str(), generated.files.size(), generated.top.c_str(),
                   generated.manifest["timing"]["latency"].get<int>(), args->out.c_str());
       if (summary.contains("testbench"))
         std::printf("testbench %s: %d x %d x %d GEMM, %d results checked\n",

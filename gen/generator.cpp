@@ -169,9 +169,25 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
   int latency = ws       ? gen::ws_array_latency(design, pe)
                 : shared ? gen::shared_array_latency(design, pe)
                          : gen::pe_latency(pe) + (is_pe ? 0 : design.cols);
+  if (options.int_bits != 0) {
+    // The design string says int8 (the datapath it narrows); every file and the manifest say
+    // what the ports really carry, so nobody takes the baseline for an INT8 design.
+    const std::string said = "// design: " + design.str() + "\n";
+    const std::string meant = fmt::format("// design: {} narrowed by --int-bits {}: plain INT{} "
+                                          "operands on {}-bit ports (the INT-b MAC baseline), "
+                                          "not INT8\n",
+                                          design.str(), pe.format.int_bits, pe.format.int_bits,
+                                          pe.format.int_bits);
+    for (auto& [name, text] : out.files)
+      if (auto at = text.find(said); at != std::string::npos) text.replace(at, said.size(), meant);
+  }
   out.manifest = gen::manifest_identity(design, is_pe ? "pe" : "array", out.top, out.files);
   nlohmann::json& m = out.manifest;
-  if (options.int_bits != 0) m["int_bits"] = pe.format.int_bits;
+  if (options.int_bits != 0) {
+    m["int_bits"] = pe.format.int_bits;
+    m["operands"] = fmt::format("plain INT{} (int8 narrowed by --int-bits {}; {}-bit code ports)",
+                                pe.format.int_bits, pe.format.int_bits, pe.format.int_bits);
+  }
   m["architecture"] = ws ? "weight-stationary" : shared ? "shared-column" : "per-pe";
   m["widths"] = {{"code", pe.format.code_bits},
                  {"exp", pe.format.exp_bits},
@@ -223,6 +239,13 @@ void write_design(const GeneratedDesign& generated, const std::filesystem::path&
   };
   for (const auto& [name, text] : generated.files) write_atomically(name, text);
   write_atomically("manifest.json", generated.manifest.dump(2) + "\n");
+  write_atomically("files.f", file_list(generated));
+}
+
+std::string file_list(const GeneratedDesign& generated) {
+  std::string list;
+  for (const auto& name : generated.manifest.at("files")) list += name.get<std::string>() + "\n";
+  return list;
 }
 
 }  // namespace gsqhw

@@ -37,8 +37,14 @@ struct GeneratorOptions {
 };
 GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOptions& options);
 
-// Writes every Verilog file and manifest.json into dir (created if needed). Files are written
-// to a temporary name and renamed, so an interrupted write leaves no half file behind.
+// Writes every Verilog file, manifest.json and files.f into dir (created if needed). files.f
+// lists the Verilog files one per line, leaves first and the top module's file last (the
+// manifest's order), relative to dir: `verilator -F dir/files.f`, `cd dir && iverilog -c
+// files.f`. Files are written to a temporary name and renamed, so an interrupted write leaves
+// no half file behind.
 void write_design(const GeneratedDesign& generated, const std::filesystem::path& dir);
+
+// The text of files.f (see write_design).
+std::string file_list(const GeneratedDesign& generated);
 
 }  // namespace gsqhw

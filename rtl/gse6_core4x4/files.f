@@ -1,0 +1,12 @@
+gsqhw_product.v
+gsqhw_addend_fixed.v
+gsqhw_acc_fixed.v
+gsqhw_pe.v
+gsqhw_delay.v
+gsqhw_delay_clear.v
+gsqhw_array.v
+gsqhw_quant_gse_scale.v
+gsqhw_quant_gse_elem.v
+gsqhw_quantizer.v
+gsqhw_dequantizer.v
+gsqhw_core.v

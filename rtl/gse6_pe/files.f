@@ -1,0 +1,4 @@
+gsqhw_product.v
+gsqhw_addend_fixed.v
+gsqhw_acc_fixed.v
+gsqhw_pe.v

@@ -1,0 +1,7 @@
+gsqhw_product.v
+gsqhw_addend_fixed.v
+gsqhw_acc_fixed.v
+gsqhw_pe.v
+gsqhw_delay.v
+gsqhw_delay_clear.v
+gsqhw_array.v
