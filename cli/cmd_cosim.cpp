@@ -33,7 +33,7 @@ Runner setup_cosim(CLI::App& app) {
                                 "design point, e.g. \"gse:b=6@array4x4,acc=fixed32.16\" "
                                 "(generated on the fly)");
   auto* generated = app.add_option("--generated", args->generated,
-                                   "a folder written by `gsqhw generate` (manifest.json + Verilog)");
+                                   "a folder written by `gsqhw gen` (manifest.json, files.f + Verilog)");
   design->excludes(generated);
   generated->excludes(design);
   app.add_option("--trace", args->traces,

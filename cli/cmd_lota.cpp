@@ -104,6 +104,27 @@ int run_lota(LotaOptions o) {
     merged.merged.dequantize(merged_deq.data());
   }
 
+  // When nothing moved, say why: the merge changes a code only where |dW| = |A_T B_T| reaches
+  // the threshold T = floor(omega) + 1, and t-SignSGD may not have aligned that many of the r
+  // ternary products yet.
+  nlohmann::json unchanged_because;
+  if (merged.changed == 0) {
+    int max_dw = 0;
+    for (int64_t i = 0; i < d.d_in; ++i)
+      for (int64_t out_ch = 0; out_ch < d.d_out; ++out_ch) {
+        int dw = 0;
+        for (int j = 0; j < p.rank; ++j) dw += ad.a[i * p.rank + j] * ad.b[j * d.d_out + out_ch];
+        max_dw = std::max(max_dw, std::abs(dw));
+      }
+    unchanged_because = {
+        {"max_abs_dw", max_dw},
+        {"threshold", lota::threshold(p.omega)},
+        {"text", fmt::format("the largest |dW| = |A_T B_T| after {} steps is {}, below the merge "
+                             "threshold T = floor(omega) + 1 = {} (omega {}, rank {}); lower --omega "
+                             "(e.g. --omega 2), or raise --steps or --update-fraction",
+                             o.steps, max_dw, lota::threshold(p.omega), p.omega, p.rank)}};
+  }
+
   const QuantizedTensor xq = lota::quantize_activations(d.x.data(), l.tokens, d.d_in);
   const lota::MergedGemmResult y = lota::merged_gemm(xq, merged.merged);
   const std::vector<float> y_fp32 = reference_product(d.x, target, l.tokens, d.d_out, d.d_in);
@@ -130,6 +151,8 @@ int run_lota(LotaOptions o) {
                                 {"merged", cli::relative_error(merged_deq, target)}}},
       {"output_error_vs_fp32", {{"merged_int_gemm", cli::relative_error(y.out, y_fp32)},
                                 {"merged_int_gemm_vs_merged_fp32", cli::relative_error(y.out, y_merged_fp32)}}}};
+
+  if (!unchanged_because.is_null()) report["merge"]["unchanged_because"] = unchanged_because;
 
   if (!l.out.empty()) {
     namespace fs = std::filesystem;
@@ -174,6 +197,8 @@ int run_lota(LotaOptions o) {
              100 * o.update_fraction);
   fmt::print("  merge: {} codes changed ({:.2f}%), {} decisions clipped at the grid edge\n",
              merged.changed, 100 * merged.changed / weights, merged.clipped);
+  if (!unchanged_because.is_null())
+    fmt::print("         no code changed: {}\n", unchanged_because["text"].get<std::string>());
   fmt::print("  target: FP32 W + LoRA update of RMS {} quantization steps\n", o.target_steps);
   fmt::print("  weight error vs FP32 target (rel. Frobenius): base {:.5f}, merged {:.5f} "
              "(base vs W itself: {:.5f})\n",

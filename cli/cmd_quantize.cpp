@@ -3,17 +3,19 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "sim/errors.h"
 #include "sim/format.h"
 #include "sim/npy.h"
+#include "workloads/safetensors.h"
 
 namespace {
 
 struct QuantizeOptions {
-  std::string format, input, output, codes, exponents;
+  std::string format, input, tensor, output, codes, exponents;
   uint64_t seed = 0;
   bool json = false;
 };
@@ -44,9 +46,53 @@ nlohmann::json error_stats(const std::vector<float>& x, const std::vector<float>
   return stats;
 }
 
+// A safetensors tensor as an NpyArray (same dtypes, same conversions).
+gsqhw::NpyArray read_safetensors_tensor(const std::string& path, const std::string& wanted) {
+  namespace st = gsqhw::safetensors;
+  const st::Header header = st::read_header(path);
+  std::vector<std::string> names;
+  for (const auto& t : header.tensors) names.push_back(t.name);
+  const st::TensorEntry* entry = nullptr;
+  if (!wanted.empty()) {
+    entry = header.find(wanted);
+    if (!entry)
+      throw gsqhw::UsageError(fmt::format("{} has no tensor '{}' (it holds: {})", path, wanted,
+                                          fmt::join(names, ", ")));
+  } else if (header.tensors.size() == 1) {
+    entry = &header.tensors.front();
+  } else {
+    throw gsqhw::UsageError(fmt::format("{} holds {} tensors: name one with --tensor ({})", path,
+                                        names.size(), fmt::join(names, ", ")));
+  }
+  static const std::vector<std::pair<std::string, gsqhw::NpyDtype>> dtypes = {
+      {"F32", gsqhw::NpyDtype::f32}, {"F64", gsqhw::NpyDtype::f64}, {"F16", gsqhw::NpyDtype::f16},
+      {"BF16", gsqhw::NpyDtype::bf16}, {"I8", gsqhw::NpyDtype::i8},  {"I16", gsqhw::NpyDtype::i16},
+      {"I32", gsqhw::NpyDtype::i32}, {"I64", gsqhw::NpyDtype::i64}, {"U8", gsqhw::NpyDtype::u8}};
+  gsqhw::NpyArray array;
+  bool known = false;
+  for (const auto& [name, dtype] : dtypes)
+    if (name == entry->dtype) array.dtype = dtype, known = true;
+  if (!known)
+    throw gsqhw::UsageError(fmt::format("{}: tensor '{}' has dtype {} (quantize reads F32, F64, F16, "
+                                        "BF16, I8, I16, I32, I64, U8)",
+                                        path, entry->name, entry->dtype));
+  array.descr = entry->dtype;
+  array.shape = entry->shape;
+  array.data.resize(entry->end - entry->begin);
+  st::read_bytes(header, *entry, array.data.data());
+  return array;
+}
+
+bool is_safetensors(const std::string& path) {
+  return std::filesystem::path(path).extension() == ".safetensors";
+}
+
 int run_quantize(const QuantizeOptions& o) {
   auto format = gsqhw::parse_format(o.format);
-  gsqhw::NpyArray input = gsqhw::read_npy(o.input);
+  if (!o.tensor.empty() && !is_safetensors(o.input))
+    throw gsqhw::UsageError("--tensor names a tensor of a .safetensors input");
+  gsqhw::NpyArray input =
+      is_safetensors(o.input) ? read_safetensors_tensor(o.input, o.tensor) : gsqhw::read_npy(o.input);
   std::vector<float> x = input.to_float();
   // Groups run along the last axis: the tensor is (product of leading dims) x (last dim).
   int64_t cols = input.shape.empty() ? 1 : input.shape.back();
@@ -72,6 +118,7 @@ int run_quantize(const QuantizeOptions& o) {
 
   nlohmann::json summary = {{"format", format->spec()},
                             {"input", o.input},
+                            {"input_dtype", gsqhw::npy_dtype_name(input.dtype)},
                             {"output", o.output},
                             {"shape", input.shape},
                             {"rows", rows},
@@ -81,9 +128,16 @@ int run_quantize(const QuantizeOptions& o) {
                             {"bits_per_element", format->bits_per_element()},
                             {"seed", o.seed},
                             {"error", error_stats(x, y)}};
+  if (!o.tensor.empty()) summary["tensor"] = o.tensor;
   if (o.json) {
     fmt::print("{}\n", summary.dump(2));
   } else {
+    if (input.dtype != gsqhw::NpyDtype::f32)
+      fmt::print("input {} read as float32{}\n", gsqhw::npy_dtype_name(input.dtype),
+                 input.dtype == gsqhw::NpyDtype::f64 ? " (rounded to nearest even)"
+                 : input.descr.find('V') != std::string::npos
+                     ? fmt::format(" (.npy dtype '{}': a 2-byte void, as np.save writes ml_dtypes.bfloat16)", input.descr)
+                     : " (exactly)");
     const auto& e = summary["error"];
     fmt::print("{}: {} elements ({} x {}) -> {}; max |err| {:.6g}, rmse {:.6g}, sqnr {} dB\n",
                format->spec(), x.size(), rows, cols, o.output, e["max_abs_error"].get<double>(),
@@ -98,8 +152,12 @@ gsqhw::cli::Runner setup_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
   app.add_option("--format,-f", o->format, "Format spec, e.g. gse:b=6 or fp8:e4m3 (see `gsqhw formats`)")
       ->required();
-  app.add_option("--input,-i", o->input, "Input .npy (float32 or int8/16/32/64/uint8), C order")
+  app.add_option("--input,-i", o->input,
+                 "Input .npy (float32/64, float16, bfloat16, int8/16/32/64, uint8; C order) or "
+                 ".safetensors (F32, F64, F16, BF16 and integer tensors)")
       ->required();
+  app.add_option("--tensor", o->tensor,
+                 "The tensor of a .safetensors input (default: its only tensor)");
   app.add_option("--output,-o", o->output, "Output .npy: dequantized float32, same shape")->required();
   app.add_option("--codes", o->codes,
                  "Also write the element codes as int32 .npy, same shape (gse: signed integers; "
@@ -118,5 +176,5 @@ gsqhw::cli::Runner setup_quantize(CLI::App& app) {
 
 }  // namespace
 
-GSQHW_COMMAND("quantize", "Quantize a .npy tensor with a number format (writes dequantized .npy)",
+GSQHW_COMMAND("quantize", "Quantize a .npy or safetensors tensor with a number format (writes dequantized .npy)",
               setup_quantize);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <istream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "gen/generator.h"
@@ -67,7 +69,7 @@ CosimDesign cosim_design_generate(const DesignPoint& design) {
 CosimDesign cosim_design_from_dir(const fs::path& dir) {
   fs::path manifest_path = dir / "manifest.json";
   if (!fs::exists(manifest_path))
-    throw UsageError(fmt::format("{} has no manifest.json (is it a `gsqhw generate` folder?)",
+    throw UsageError(fmt::format("{} has no manifest.json (is it a `gsqhw gen` folder?)",
                                  dir.string()));
   CosimDesign d;
   try {
@@ -75,6 +77,11 @@ CosimDesign cosim_design_from_dir(const fs::path& dir) {
   } catch (const nlohmann::json::parse_error& e) {
     throw UsageError(fmt::format("{}: {}", manifest_path.string(), e.what()));
   }
+  if (d.manifest.contains("int_bits"))
+    throw UsageError(fmt::format(
+        "{} holds a plain INT{} baseline (gsqhw gen --int-bits): a synthesis baseline with no golden "
+        "model of its own; INT8 traces do not fit its {}-bit ports",
+        dir.string(), d.manifest["int_bits"].dump(), d.manifest["int_bits"].dump()));
   d.array = ArrayManifest::from_json(array_manifest_of(d.manifest));
   d.design = DesignPoint::parse(d.manifest.at("design").get<std::string>());
   for (const auto& file : d.manifest.at("files").get<std::vector<std::string>>())
@@ -102,6 +109,50 @@ std::string hardware_format_key(const std::string& format_spec) {
   }
   return key;
 }
+
+namespace {
+
+// "" when both operands' formats fit the design, else why not (one line naming the trace).
+std::string operands_misfit(const CosimDesign& d, const std::string& trace, const std::string& a,
+                            const std::string& b) {
+  const std::string design_key = hardware_format_key(d.design.format);
+  for (const auto& [spec, which] : {std::pair{a, "A"}, std::pair{b, "B"}})
+    if (hardware_format_key(spec) != design_key)
+      return fmt::format("trace {}: operand {} has format {} but design {} computes on {}", trace,
+                         which, spec, d.design.str(), d.design.format);
+  return "";
+}
+
+// A complete `gsqhw trace` command that writes traces this design runs: the model, layer and
+// projections of the given traces when their metadata says (else the tiny model), in the
+// design's format and accumulator.
+std::string regenerate_command(const CosimDesign& d, const std::vector<Trace>& like) {
+  std::string model = "tiny", layer = "0", proj = "all", tokens, rank;
+  if (!like.empty()) {
+    const nlohmann::json& info = like.front().metadata;
+    auto text = [&](const char* key) -> std::string {
+      if (!info.contains(key)) return "";
+      return info[key].is_string() ? info[key].get<std::string>() : info[key].dump();
+    };
+    if (!text("model").empty()) model = text("model");
+    if (!text("layer").empty()) layer = text("layer");
+    tokens = text("tokens");
+    rank = text("rank");
+    std::set<std::string> projections;
+    for (const auto& t : like)
+      if (t.metadata.contains("proj") && t.metadata["proj"].is_string())
+        projections.insert(t.metadata["proj"].get<std::string>());
+    if (projections.size() == 1) proj = *projections.begin();
+  }
+  std::string family = d.design.format.substr(0, d.design.format.find(':'));
+  std::string command = fmt::format("`gsqhw trace --model {} --layer {} --proj {}", model, layer, proj);
+  if (!tokens.empty()) command += " --tokens " + tokens;
+  if (!rank.empty()) command += " --rank " + rank;
+  return command + fmt::format(" --formats 'all={}' --acc {} --out traces-{}`", d.design.format,
+                               d.design.acc.str(), family);
+}
+
+}  // namespace
 
 float dequantize_accumulator(const AccumulatorSpec& acc, int64_t acc_raw, uint8_t flags,
                              float scale_a, float scale_b, bool int8_scales) {
@@ -172,7 +223,6 @@ class Checker {
       : d_(design), options_(options), acc_(design.design.acc) {
     result_.engine = engine_name(options.engine);
     result_.design = d_.design.str();
-    design_key_ = hardware_format_key(d_.design.format);
     int8_ = parse_format(d_.design.format)->family() == "int8";
     if (options_.engine == CosimOptions::Engine::fast && options_.activity)
       throw UsageError("--activity needs simulated nets: use --engine rtl or lockstep");
@@ -254,15 +304,8 @@ class Checker {
   bool uses_rtl() const { return options_.engine != CosimOptions::Engine::fast; }
 
   void validate(const CosimGemm& g) {
-    using Operand = std::pair<const QuantizedTensor*, const char*>;
-    for (const auto& [q, which] : {Operand{&g.a, "A"}, Operand{&g.b, "B"}}) {
-      std::string key = hardware_format_key(q->format_spec);
-      if (key != design_key_)
-        throw UsageError(fmt::format(
-            "trace {}: operand {} has format {} but design {} computes on {} (regenerate the "
-            "trace with the design's format, e.g. `gsqhw trace --formats {}`)",
-            g.name, which, q->format_spec, d_.design.str(), d_.design.format, d_.design.format));
-    }
+    if (std::string why = operands_misfit(d_, g.name, g.a.format_spec, g.b.format_spec); !why.empty())
+      throw UsageError(fmt::format("{} ({})", why, regenerate_command(d_, {})));
     if (g.a.cols != g.b.cols)
       throw UsageError(fmt::format("trace {}: A has K = {} but B has K = {}", g.name, g.a.cols,
                                    g.b.cols));
@@ -489,13 +532,41 @@ class Checker {
   const CosimDesign& d_;
   const CosimOptions& options_;
   AccumulatorSpec acc_;
-  std::string design_key_;
   bool int8_ = false;
   fs::path tb_;
   ScratchDir scratch_{"gsqhw-cosim"};
   SwitchingActivity activity_;
   CosimResult result_;
 };
+
+// Before anything is simulated: every trace of the set whose operands do not fit the design,
+// in one error (not only the first), and a warning for traces made with another accumulator.
+void check_traces_fit(const CosimDesign& d, const std::vector<fs::path>& files, CosimResult& result) {
+  std::vector<std::string> misfits;
+  std::vector<Trace> misfit_headers;
+  std::map<std::string, int> other_acc;  // trace accumulator -> traces
+  for (const auto& f : files) {
+    Trace t = read_trace_header(f);
+    const std::string name = t.name.empty() ? f.filename().string() : t.name;
+    if (std::string why = operands_misfit(d, name, t.a.format_spec, t.b.format_spec); !why.empty()) {
+      misfits.push_back(why);
+      misfit_headers.push_back(std::move(t));
+    } else if (!(t.acc == d.design.acc)) {
+      other_acc[t.acc.str()] += 1;
+    }
+  }
+  if (!misfits.empty())
+    throw UsageError(fmt::format("{} of {} traces do not fit design {}:\n  {}\nregenerate them with "
+                                 "the design's format and accumulator, e.g. {}",
+                                 misfits.size(), files.size(), d.design.str(),
+                                 fmt::join(misfits, "\n  "), regenerate_command(d, misfit_headers)));
+  for (const auto& [acc, count] : other_acc)
+    result.warnings.push_back(fmt::format(
+        "{} of {} traces were made with accumulator {} but design {} accumulates in {}: their "
+        "outputs are checked against golden_gemm recomputed for {} (the traces' stored golden "
+        "outputs are not used)",
+        count, files.size(), acc, d.design.str(), d.design.acc.str(), d.design.acc.str()));
+}
 
 CosimGemm gemm_from_trace(const fs::path& path) {
   Trace t = read_trace(path);
@@ -533,10 +604,13 @@ CosimResult run_cosim_traces(const CosimDesign& design, const std::vector<fs::pa
     for (auto& f : list_traces(t)) files.push_back(f);
   }
   if (files.empty()) throw UsageError("no trace files found (expected *.safetensors)");
+  CosimResult fit;
+  check_traces_fit(design, files, fit);
   // One trace in memory at a time: a whole layer's traces need not fit.
   Checker checker(design, options);
   for (const auto& f : files) checker.check(gemm_from_trace(f));
   CosimResult r = checker.finish();
+  r.warnings.insert(r.warnings.end(), fit.warnings.begin(), fit.warnings.end());
   r.wall_seconds = seconds_since(started);
   return r;
 }
@@ -600,6 +674,7 @@ nlohmann::json cosim_result_json(const CosimResult& r) {
                       {"mismatch_count", r.mismatch_count},
                       {"mismatches", mismatches},
                       {"errors", r.errors},
+                      {"warnings", r.warnings},
                       {"per_gemm", gemms}};
   if (r.waves_written) j["waves"] = r.waves_written->string();
   if (r.activity_written) j["activity"] = r.activity_written->string();
@@ -623,7 +698,15 @@ std::string cosim_result_text(const CosimResult& r) {
         m.engine, m.trace, m.gemm_row, m.gemm_col, m.tile_row, m.tile_col, m.pe_row, m.pe_col,
         m.cycle, m.expected_acc, m.expected_flags, m.expected_value, m.actual_acc,
         m.actual_flags, m.actual_value);
+  // Every trace with a mismatch, not only those of the first few listed above.
+  std::vector<std::string> failing;
+  for (const auto& g : r.per_gemm)
+    if (g.mismatches > 0) failing.push_back(fmt::format("{} ({})", g.trace, g.mismatches));
+  if (!failing.empty())
+    text += fmt::format("  traces with mismatches ({} of {}): {}\n", failing.size(), r.per_gemm.size(),
+                        fmt::join(failing, ", "));
   for (const auto& e : r.errors) text += "  error: " + e + "\n";
+  for (const auto& w : r.warnings) text += "  warning: " + w + "\n";
   if (r.waves_written)
     text += fmt::format("  waveform around the first mismatch: {}\n", r.waves_written->string());
   if (r.activity_written)

@@ -59,6 +59,7 @@ struct CosimResult {
   // (extensions)
   int64_t mismatch_count = 0;       // all mismatching outputs (mismatches holds the first few)
   std::vector<std::string> errors;  // protocol/timing/lockstep/trace-consistency failures
+  std::vector<std::string> warnings;  // e.g. traces made with another accumulator than the design's
   std::vector<CosimGemmReport> per_gemm;
   double engine_seconds = 0;        // time inside the simulation engines only
   double build_seconds = 0;         // Verilator build time (0 on a cache hit)

@@ -107,6 +107,32 @@ std::string DesignPoint::slug() const {
   return fmt::format("{}_{:08x}", readable, static_cast<uint32_t>(hash ^ (hash >> 32)));
 }
 
+namespace {
+
+// `gse:b=6,acc=fp32@pe` puts a design option among the format's: say where it goes, with the
+// corrected string, rather than letting the format parser call `acc` an unknown gse option.
+void check_design_options_after_at(std::string_view s, size_t at) {
+  std::vector<std::string> format_options, moved;
+  std::string_view format = s.substr(0, at);
+  const auto colon = format.find(':');
+  const std::string family(format.substr(0, colon));
+  if (colon != std::string_view::npos)
+    for (std::string_view option : split(format.substr(colon + 1), ',')) {
+      const std::string_view key = option.substr(0, option.find('='));
+      (key == "acc" || key == "flow" || key == "pipe" || key == "align" ? moved : format_options)
+          .emplace_back(option);
+    }
+  if (moved.empty()) return;
+  const std::string fixed_format =
+      format_options.empty() ? family : fmt::format("{}:{}", family, fmt::join(format_options, ","));
+  throw UsageError(fmt::format(
+      "design '{}': {} {} design option{} and belong{} after '@' (format@level,options): {}@{},{}", s,
+      fmt::join(moved, ", "), moved.size() == 1 ? "is a" : "are", moved.size() == 1 ? "" : "s",
+      moved.size() == 1 ? "s" : "", fixed_format, s.substr(at + 1), fmt::join(moved, ",")));
+}
+
+}  // namespace
+
 DesignPoint DesignPoint::parse(std::string_view s) {
   auto at = s.find('@');
   if (at == std::string_view::npos)
@@ -114,6 +140,7 @@ DesignPoint DesignPoint::parse(std::string_view s) {
         "design '{}' needs <format>@<level>[,acc=..,flow=..,pipe=..], e.g. "
         "gse:b=6@array4x4,acc=fixed32.16",
         s));
+  check_design_options_after_at(s, at);
   DesignPoint design;
   design.format = parse_format(s.substr(0, at))->spec();
 

@@ -4,6 +4,7 @@
 // registrars in a static library are dropped by the linker when nothing references them.)
 #include <fmt/format.h>
 
+#include <cctype>
 #include <functional>
 
 #include "sim/errors.h"
@@ -51,6 +52,39 @@ const std::vector<FamilyEntry>& families() {
   return table;
 }
 
+// Names people use for formats this registry spells differently ("mxfp8" is an FP8 family
+// member with block scales): "; MXFP8 is fp8:e4m3,block=32 (...)" or "".
+std::string common_name_hint(const std::string& family) {
+  std::string name;
+  for (char c : family)
+    if (c != '_' && c != '-') name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::vector<std::pair<std::string, std::string>> aliases = {
+      {"mxfp8", "fp8:e4m3,block=32 (OCP MX: E4M3 elements, one E8M0 scale per block of 32; "
+                "fp8:e5m2,block=32 for MXFP8 E5M2)"},
+      {"mxfp8e4m3", "fp8:e4m3,block=32"},
+      {"mxfp8e5m2", "fp8:e5m2,block=32"},
+      {"e4m3", "fp8:e4m3"},
+      {"e5m2", "fp8:e5m2"},
+      {"fp8e4m3", "fp8:e4m3"},
+      {"fp8e5m2", "fp8:e5m2"},
+      {"float8", "fp8:e4m3 or fp8:e5m2"},
+      {"bfloat16", "bf16"},
+      {"float16", "fp16"},
+      {"half", "fp16"},
+      {"float32", "fp32"},
+      {"float", "fp32"},
+      {"int", "int8"},
+      {"gseint", "gse:b=6 (GSE-INT6; b=2..8 sets the width)"},
+      {"normalfloat4", "nf4"},
+      {"int4", "int8 is the only plain integer format; gse:b=4 is a 4-bit group-shared-exponent integer"},
+      {"mxint8", "gse:b=8 is the nearest (group-shared exponent); MX block-scaled INT8 is not built"},
+      {"mxfp4", "not built; the narrowest float here is fp8 (fp8:e4m3,block=32 is MXFP8)"},
+  };
+  for (const auto& [alias, spec] : aliases)
+    if (name == alias) return fmt::format("; {} is {}", family, spec);
+  return "";
+}
+
 }  // namespace
 
 std::unique_ptr<Format> parse_format(std::string_view spec_text) {
@@ -60,8 +94,9 @@ std::unique_ptr<Format> parse_format(std::string_view spec_text) {
     if (entry.info.family == parts.family) return entry.make(parts);
     names.push_back(entry.info.family);
   }
-  throw UsageError(fmt::format("format spec '{}': unknown format family '{}' (known: {})",
-                               spec_text, parts.family, fmt::join(names, ", ")));
+  throw UsageError(fmt::format("format spec '{}': unknown format family '{}' (known: {}){}",
+                               spec_text, parts.family, fmt::join(names, ", "),
+                               common_name_hint(parts.family)));
 }
 
 const std::vector<FormatInfo>& registered_formats() {

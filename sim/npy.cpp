@@ -22,6 +22,24 @@ std::string npy_descr(NpyDtype dtype) {
     case NpyDtype::i32: return "<i4";
     case NpyDtype::i64: return "<i8";
     case NpyDtype::u8: return "|u1";
+    case NpyDtype::f64: return "<f8";
+    case NpyDtype::f16: return "<f2";
+    case NpyDtype::bf16: return "|V2";  // what np.save writes for ml_dtypes.bfloat16
+  }
+  return "?";
+}
+
+std::string npy_dtype_name(NpyDtype dtype) {
+  switch (dtype) {
+    case NpyDtype::f32: return "float32";
+    case NpyDtype::i8: return "int8";
+    case NpyDtype::i16: return "int16";
+    case NpyDtype::i32: return "int32";
+    case NpyDtype::i64: return "int64";
+    case NpyDtype::u8: return "uint8";
+    case NpyDtype::f64: return "float64";
+    case NpyDtype::f16: return "float16";
+    case NpyDtype::bf16: return "bfloat16";
   }
   return "?";
 }
@@ -34,6 +52,9 @@ int npy_item_size(NpyDtype dtype) {
     case NpyDtype::i32: return 4;
     case NpyDtype::i64: return 8;
     case NpyDtype::u8: return 1;
+    case NpyDtype::f64: return 8;
+    case NpyDtype::f16: return 2;
+    case NpyDtype::bf16: return 2;
   }
   return 1;
 }
@@ -55,6 +76,33 @@ T load(const uint8_t* p) {
   T v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+// IEEE binary16 to float: exact (every half is a float).
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h >> 15) << 31;
+  const int exponent = (h >> 10) & 0x1f;
+  const uint32_t mantissa = h & 0x3ff;
+  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -magnitude : magnitude;
+  }
+  return std::bit_cast<float>(sign | static_cast<uint32_t>(exponent - 15 + 127) << 23 | mantissa << 13);
+}
+
+// bfloat16 is the top half of a float32.
+float bfloat16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
+// Element i of a floating-point array as double (exact for every float dtype).
+double load_real(NpyDtype dtype, const uint8_t* p, size_t i) {
+  switch (dtype) {
+    case NpyDtype::f32: return load<float>(p + 4 * i);
+    case NpyDtype::f64: return load<double>(p + 8 * i);
+    case NpyDtype::f16: return half_to_float(load<uint16_t>(p + 2 * i));
+    case NpyDtype::bf16: return bfloat16_to_float(load<uint16_t>(p + 2 * i));
+    default: return 0;
+  }
 }
 
 // A minimal reader of the header's Python dict literal:
@@ -158,9 +206,13 @@ NpyDtype dtype_from_descr(const std::string& descr, std::string_view name) {
   if (descr == "<i4") return NpyDtype::i32;
   if (descr == "<i8") return NpyDtype::i64;
   if (descr == "|u1" || descr == "<u1" || descr == "u1") return NpyDtype::u8;
+  if (descr == "<f8") return NpyDtype::f64;
+  if (descr == "<f2") return NpyDtype::f16;
+  if (descr == "bfloat16" || descr == "|V2" || descr == "<V2" || descr == "V2") return NpyDtype::bf16;
   throw UsageError(fmt::format(
-      "{}: unsupported .npy dtype '{}' (supported: float32 '<f4', int8 '|i1', int16 '<i2', "
-      "int32 '<i4', int64 '<i8', uint8 '|u1'; convert with numpy's astype)",
+      "{}: unsupported .npy dtype '{}' (supported: float32 '<f4', float64 '<f8', float16 '<f2', "
+      "bfloat16 ('|V2' as ml_dtypes saves it), int8 '|i1', int16 '<i2', int32 '<i4', int64 "
+      "'<i8', uint8 '|u1'; big-endian data: convert with numpy's astype)",
       name, descr));
 }
 
@@ -203,6 +255,7 @@ NpyArray parse_npy(const uint8_t* bytes, size_t length, std::string_view name) {
 
   NpyArray array;
   array.dtype = dtype_from_descr(descr, name);
+  array.descr = descr;
   array.shape = *shape;
   // Element count with overflow checks (a hostile header must not make us allocate wildly).
   uint64_t count = 1;
@@ -279,6 +332,9 @@ std::vector<float> NpyArray::to_float() const {
   for (size_t i = 0; i < out.size(); ++i) {
     switch (dtype) {
       case NpyDtype::f32: out[i] = load<float>(p + 4 * i); break;
+      case NpyDtype::f64:  // a C++ double-to-float conversion rounds to nearest even
+      case NpyDtype::f16:
+      case NpyDtype::bf16: out[i] = static_cast<float>(load_real(dtype, p, i)); break;
       case NpyDtype::i8: out[i] = static_cast<float>(static_cast<int8_t>(p[i])); break;
       case NpyDtype::i16: out[i] = static_cast<float>(load<int16_t>(p + 2 * i)); break;
       case NpyDtype::i32: out[i] = static_cast<float>(load<int32_t>(p + 4 * i)); break;
@@ -294,9 +350,12 @@ std::vector<int64_t> NpyArray::to_int64() const {
   const uint8_t* p = data.data();
   for (size_t i = 0; i < out.size(); ++i) {
     switch (dtype) {
-      case NpyDtype::f32: {
-        float v = load<float>(p + 4 * i);
-        if (!(std::trunc(v) == v) || std::fabs(v) >= 0x1.0p62f)
+      case NpyDtype::f32:
+      case NpyDtype::f64:
+      case NpyDtype::f16:
+      case NpyDtype::bf16: {
+        const double v = load_real(dtype, p, i);
+        if (!(std::trunc(v) == v) || std::fabs(v) >= 0x1.0p62)
           throw UsageError(fmt::format("element {} = {} is not an integer", i, v));
         out[i] = static_cast<int64_t>(v);
         break;

@@ -57,9 +57,18 @@ void check_known_keys(const Parts& parts, const std::vector<std::string>& known)
   for (const auto& option : parts.options) {
     bool ok = false;
     for (const auto& k : known) ok = ok || k == option.key;
-    if (!ok)
-      throw UsageError(fmt::format("format spec '{}': unknown option '{}' for {} (known: {})",
-                                   parts.text, option.key, parts.family, fmt::join(known, ", ")));
+    if (!ok) {
+      const bool design_option = option.key == "acc" || option.key == "flow" ||
+                                 option.key == "pipe" || option.key == "align";
+      throw UsageError(fmt::format(
+          "format spec '{}': unknown option '{}' for {} (known: {}){}", parts.text, option.key,
+          parts.family, fmt::join(known, ", "),
+          design_option ? fmt::format("; '{}' is a design option: it goes after '@' in a design "
+                                      "point (format@level,{}=...), or in --acc where a command "
+                                      "has one",
+                                      option.key, option.key)
+                        : ""));
+    }
   }
 }
 

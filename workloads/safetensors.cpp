@@ -103,8 +103,20 @@ Header read_header(const std::filesystem::path& path) {
   if (file_size < 8) fail(path, fmt::format("only {} bytes, shorter than the 8-byte length", file_size));
   uint64_t n = 0;
   in.read(reinterpret_cast<char*>(&n), 8);
-  if (n < 2 || n > kMaxHeaderBytes || n > file_size - 8)
-    fail(path, fmt::format("header length {} does not fit a file of {} bytes", n, file_size));
+  if (n < 2 || n > kMaxHeaderBytes || n > file_size - 8) {
+    // The first bytes usually say what the file is instead; name it rather than quoting a
+    // nonsense header length.
+    const std::string magic(reinterpret_cast<const char*>(&n), 8);
+    if (magic.compare(0, 6, "\x93NUMPY") == 0)
+      fail(path, "it is a NumPy .npy array (a tensor), not a safetensors file (`gsqhw quantize` "
+                 "reads .npy; traces are written by `gsqhw trace`)");
+    if (magic.compare(0, 2, "PK") == 0)
+      fail(path, "it is a ZIP archive (a NumPy .npz or a PyTorch .pt/.bin?), not a safetensors file");
+    if (magic.compare(0, 4, "GGUF") == 0) fail(path, "it is a GGUF file, not a safetensors file");
+    fail(path, fmt::format("header length {} does not fit a file of {} bytes: not a safetensors "
+                           "file (8-byte little-endian header length, then a JSON header)",
+                           n, file_size));
+  }
   std::string text(n, '\0');
   if (!in.read(text.data(), static_cast<std::streamsize>(n))) fail(path, "truncated header");
 

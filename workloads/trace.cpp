@@ -94,7 +94,8 @@ class TraceReader {
   explicit TraceReader(const std::filesystem::path& path)
       : path_(path), header_(safetensors::read_header(path)) {}
 
-  Trace read() {
+  // with_data false: the metadata and operand headers only (formats, shapes), no tensor bytes.
+  Trace read(bool with_data = true) {
     Trace t;
     const nlohmann::json meta = parse_metadata();
     t.name = require_string(meta, "name");
@@ -106,6 +107,7 @@ class TraceReader {
     t.b = read_operand_header(meta["operands"], "b");
     if (t.a.cols != t.b.cols)
       fail(fmt::format("A is {}x{} and B is {}x{}: their K differ", t.a.rows, t.a.cols, t.b.rows, t.b.cols));
+    if (!with_data) return t;
 
     std::set<std::string> expected;
     read_operand_data("a", t.a, t.a_fp32, expected);
@@ -270,6 +272,8 @@ void write_trace(const Trace& trace, const std::filesystem::path& path) {
 }
 
 Trace read_trace(const std::filesystem::path& path) { return TraceReader(path).read(); }
+
+Trace read_trace_header(const std::filesystem::path& path) { return TraceReader(path).read(false); }
 
 std::vector<std::filesystem::path> list_traces(const std::filesystem::path& file_or_dir) {
   std::error_code ec;

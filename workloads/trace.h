@@ -37,6 +37,9 @@ void write_trace(const Trace& trace, const std::filesystem::path& path);
 // Validates everything (header JSON, dtypes, shapes, offsets, sizes, metadata); a malformed or
 // truncated file throws UsageError naming the problem.
 Trace read_trace(const std::filesystem::path& path);
+// The header only: name, acc, metadata and the operands' formats and shapes (codes, golden
+// output and the other tensors left empty). Cheap, for checking a folder before running it.
+Trace read_trace_header(const std::filesystem::path& path);
 // A file, or every *.safetensors in a folder (sorted by name).
 std::vector<std::filesystem::path> list_traces(const std::filesystem::path& file_or_dir);
 
