@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/config_file.h"
 #include "cli/synthesis_options.h"
+#include "gsqhw_version.h"
 #include "sim/design.h"
 #include "sim/errors.h"
 #include "synth/scale.h"
@@ -54,7 +56,17 @@ struct SweepArgs {
   std::vector<std::string> scale_only;
   int scale_bits = 0;
   bool scale_fixed_pipe = false;
+  bool json = false;
 };
+
+nlohmann::json summary_json(const synth::SweepSummary& s, const std::filesystem::path& config) {
+  return {{"points", s.points},        {"reused", s.reused},         {"evaluated", s.evaluated},
+          {"ok", s.ok},                {"failed", s.failed},         {"interrupted", s.interrupted},
+          {"detached", s.detached},    {"in_flight", s.in_flight},   {"not_submitted", s.not_submitted},
+          {"slurm_jobs", s.slurm_jobs}, {"seconds", s.seconds},      {"db", s.db.string()},
+          {"csv", s.csv.string()},     {"json", s.json.string()},    {"report", s.report.string()},
+          {"config", config.string()}};
+}
 
 // `--attach DIR`: runs the command line the Slurm controller of DIR saved (DIR/slurm/command.json)
 // again, in its folder, following its job array (with --collect: one look, no waiting).
@@ -81,6 +93,7 @@ struct SweepArgs {
 
 Runner setup(CLI::App& app) {
   auto args = std::make_shared<SweepArgs>();
+  auto config = ConfigFile::add_to(app);  // cli/config_file.h: --config sweep.toml
   app.description(
       "Sweep design points through co-simulation, synthesis, timing and power, and write a report.\n"
       "Default grid: GSE-INT b=3..8 (G=32, E=5, fixed32.16 accumulator), FP8 E4M3 and E5M2 (fp32), INT8\n"
@@ -150,7 +163,9 @@ Runner setup(CLI::App& app) {
   app.add_option("--scale-only", args->scale_only, "family labels to run, e.g. 'FP8 E4M3 fp32' (default all)");
   app.add_option("--scale-bits", args->scale_bits, "GSE-INT / INT width of the scale sweep (default b*)");
   app.add_flag("--scale-fixed-pipe", args->scale_fixed_pipe, "pipe 1 for every design (no search for a depth meeting the clock)");
-  return [args]() -> int {
+  app.add_flag("--json", args->json, "print the summary as JSON (progress stays on stderr)");
+  return [args, config]() -> int {
+    config->apply();
     if (!args->attach.empty()) reattach(args->attach, args->collect);
     if (args->scale) {
       synth::ScaleOptions scale;
@@ -167,6 +182,13 @@ Runner setup(CLI::App& app) {
       scale.cache_dir = args->cache;
       scale.progress = !args->quiet;
       synth::ScaleSummary s = synth::run_scale_sweep(scale);
+      if (args->json) {
+        const nlohmann::json j = {{"rows", s.rows},       {"reused", s.reused},   {"composed", s.composed},
+                                  {"failed", s.failed},   {"seconds", s.seconds}, {"jsonl", s.jsonl.string()},
+                                  {"report", s.report.string()}};
+        fmt::print("{}\n", j.dump(2));
+        return s.failed > 0 ? 1 : 0;
+      }
       fmt::print("scale sweep: {} rows ({} reused, {} composed, {} failed) in {:.1f} s; rows {}, report {}\n", s.rows,
                  s.reused, s.composed, s.failed, s.seconds, s.jsonl.string(), s.report.string());
       return s.failed > 0 ? 1 : 0;
@@ -234,7 +256,20 @@ Runner setup(CLI::App& app) {
     options.slurm.result_grace_seconds = std::max(3 * args->poll, 2.0);
     options.slurm.task_cache = args->task_cache;
 
+    // The resolved configuration beside the results: `--config OUT/sweep.toml` repeats the run.
+    const std::filesystem::path resolved = options.out_dir / "sweep.toml";
+    std::filesystem::create_directories(options.out_dir);
+    write_text_atomically(resolved, config->resolved(fmt::format(
+                                        "gsqhw sweep {}: the resolved options of the run in this "
+                                        "folder.\nRepeat it: gsqhw sweep --config {}",
+                                        GSQHW_VERSION, resolved.string())));
+
     synth::SweepSummary summary = synth::run_sweep(options);
+    if (args->json) {
+      fmt::print("{}\n", summary_json(summary, resolved).dump(2));
+      return summary.interrupted ? 130 : 0;
+    }
+    fmt::print("sweep: resolved options in {}\n", resolved.string());
     fmt::print("sweep: {} points: {} reused from {}, {} evaluated ({} ok, {} failed) in {:.1f} s\n", summary.points,
                summary.reused, summary.db.string(), summary.evaluated, summary.ok, summary.failed, summary.seconds);
     fmt::print("sweep: results {} and {}\n", summary.csv.string(), summary.json.string());

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
-  nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev zlib1g-dev libopenblas-dev
+  nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev zlib1g-dev libopenblas-dev
   libsystemc-dev verilator ccache iverilog yosys opensta qflow-tech-osu018 gnuplot-nox
   clang libclang-rt-14-dev
   slurm-wlm munge
