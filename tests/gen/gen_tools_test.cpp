@@ -232,6 +232,7 @@ TEST(ReferenceCores, CheckedInRtlMatchesTheGenerator) {
       EXPECT_EQ(read_file(rtl / folder / name), text)
           << "rtl/" << folder << "/" << name << " is stale: run rtl/regen.sh";
     EXPECT_EQ(nlohmann::json::parse(read_file(rtl / folder / "manifest.json")), g.manifest);
+    EXPECT_EQ(read_file(rtl / folder / "files.f"), file_list(g)) << "rtl/" << folder << "/files.f";
     ++designs;
   }
   EXPECT_GE(designs, 5);

@@ -86,8 +86,8 @@ TEST(Npy, RejectsBadFilesWithClearMessages) {
   auto header_cut = with_header(1, good, 0);
   header_cut.resize(30);
   EXPECT_NE(usage_error_of(header_cut).find("truncated"), std::string::npos);
-  auto f8 = with_header(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }\n", 8);
-  EXPECT_NE(usage_error_of(f8).find("unsupported .npy dtype '<f8'"), std::string::npos);
+  auto c8 = with_header(1, "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n", 8);
+  EXPECT_NE(usage_error_of(c8).find("unsupported .npy dtype '<c8'"), std::string::npos);
   auto big_endian = with_header(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }\n", 4);
   EXPECT_NE(usage_error_of(big_endian).find("dtype"), std::string::npos);
   auto fortran = with_header(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }\n", 4);

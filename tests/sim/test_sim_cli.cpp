@@ -107,7 +107,7 @@ TEST_F(SimCli, BadInputExitsTwoWithAClearMessage) {
   auto magic = bytes;
   magic[1] = 'X';
   write_bytes("magic.npy", magic);
-  std::string f8 = "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }\n";
+  std::string f8 = "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n";  // complex64
   std::vector<uint8_t> wrong = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(f8.size()), 0};
   wrong.insert(wrong.end(), f8.begin(), f8.end());
   wrong.resize(wrong.size() + 8, 0);
