@@ -57,6 +57,7 @@ struct SweepArgs {
   int scale_bits = 0;
   bool scale_fixed_pipe = false;
   bool json = false;
+  bool scale_report = false;
 };
 
 nlohmann::json summary_json(const synth::SweepSummary& s, const std::filesystem::path& config) {
@@ -164,9 +165,18 @@ Runner setup(CLI::App& app) {
   app.add_option("--scale-bits", args->scale_bits, "GSE-INT / INT width of the scale sweep (default b*)");
   app.add_flag("--scale-fixed-pipe", args->scale_fixed_pipe, "pipe 1 for every design (no search for a depth meeting the clock)");
   app.add_flag("--json", args->json, "print the summary as JSON (progress stays on stderr)");
+  app.add_flag("--scale-report", args->scale_report,
+               "only (re)write OUT/scale.md, scale.csv and the plots from the rows in OUT/scale.jsonl (every library run into OUT)");
   return [args, config]() -> int {
     config->apply();
     if (!args->attach.empty()) reattach(args->attach, args->collect);
+    if (args->scale_report) {
+      const std::filesystem::path out = args->out == "out/sweep" ? "out/scale" : args->out;
+      if (!std::filesystem::exists(out / "scale.jsonl"))
+        throw UsageError(fmt::format("{} has no scale.jsonl (run gsqhw sweep --scale --out {} first)", out.string(), out.string()));
+      fmt::print("scale report: {}\n", synth::write_scale_report(out).string());
+      return 0;
+    }
     if (args->scale) {
       synth::ScaleOptions scale;
       scale.library = library_choice(args->synthesis);
