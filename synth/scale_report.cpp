@@ -118,7 +118,11 @@ fs::path write_scale_report(const fs::path& out_dir) {
       "**Power is vectorless** (0.1 toggles per cycle at every module input, OpenSTA propagation), for every design "
       "alike: no gate-level activity at these sizes. On single PEs vectorless power overstated the FP8/GSE ratio "
       "(e.g. 17x vectorless vs 6.8x gate-level on SKY130/ASAP7, docs/synthesis.md), so energy ratios here are an "
-      "upper-side estimate; area ratios do not depend on activity. Energy per MAC = P x T_clk / MACs per cycle.\n\n";
+      "upper-side estimate; area ratios do not depend on activity. Energy per MAC = P x T_clk / MACs per cycle. "
+      "The composed fmax is an upper bound: a path through a module boundary is split at the port. It matters for "
+      "the shared-column GSE-INT array, whose drain bus runs from a PE through the column's OR-bus into the column "
+      "unit: flat synthesis gave it 52 MHz at 8x8 and 24 MHz at 16x16 on OSU018 against 91-94 MHz composed "
+      "(docs/synthesis.md), so from 16x16 up it would miss a 30 ns clock without a register on that bus.\n\n";
 
   // --- the verdict table
   md += "## Verdict: one row per claim\n\n";

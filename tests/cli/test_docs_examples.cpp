@@ -50,6 +50,7 @@ const std::vector<Skip> kSkips = {
     // synthesis: Yosys + OpenSTA (+ gate-level simulation) per point, minutes; sweeps longer
     {"synthesis.md", "gsqhw synth", true, "Yosys/OpenSTA run"},
     {"synthesis.md", "gsqhw sweep", true, "a sweep (the default one takes about 6 minutes)"},
+    {"synthesis.md", "gsqhw compose", true, "synthesizes an array's module kinds (about a minute at 2x2 with --flat, more at 16x16)"},
     {"synthesis.md", "gsqhw report", false, "needs the results of the sweeps above"},
     {"siblings.md", "--synth", true, "lint, RTL check and synthesis of the sibling units"},
     // traces of a full-size model: 373 MB and minutes; the checkpoint is not shipped
