@@ -68,7 +68,7 @@ Table load(const fs::path& jsonl, std::vector<std::string>* errors) {
 // y(n) = a + b/n through the two largest sizes: the per-MAC figure with the per-column and
 // per-row costs fully amortised.
 double asymptote(const std::map<int, Row>& rows, double Row::*field) {
-  if (rows.size() < 2) return rows.empty() ? NAN : rows.rbegin()->second.*field;
+  if (rows.size() < 2) return NAN;  // one size cannot separate the amortised part
   auto last = rows.rbegin();
   auto prev = std::next(last);
   double n2 = last->first, n1 = prev->first, y2 = last->second.*field, y1 = prev->second.*field;
