@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -13,6 +16,7 @@
 #include "cli/command.h"
 #include "sim/errors.h"
 #include "synth/process.h"
+#include "synth/slurm_array.h"
 #include "workloads/train/finetune.h"
 
 namespace gsqhw::cli {
@@ -130,18 +134,15 @@ std::string plot_losses(const train::FinetuneResult& r, const std::filesystem::p
   return "plots: " + (out / "loss.png").string() + ", " + (out / "loss.svg").string();
 }
 
-int run_finetune(const train::FinetuneOptions& o, bool json) {
-  ProgressBar bar(o.steps);
-  const train::FinetuneResult r = train::finetune(o, [&](size_t run, size_t runs, const std::string& label,
-                                                         int64_t step, int64_t steps, double loss) {
-    bar(run, runs, label, step, steps, loss);
-  });
+// The final results of a finished (or summarized) set of runs: the table, b*, plots and file
+// names, or with --json the results document.
+void print_results(const train::FinetuneOptions& o, const train::FinetuneResult& r, bool json) {
   if (json) {  // the same document as OUT/results.json, plus where the plots went
     nlohmann::json j = r.json;
     j["plots"] = plot_losses(r, o.out);
     j["complete"] = r.complete;
     std::printf("%s\n", j.dump(2).c_str());
-    return 0;
+    return;
   }
   std::printf("\n%s\n", r.table.c_str());
   const auto& iso = r.json["iso_accuracy"];
@@ -152,9 +153,102 @@ int run_finetune(const train::FinetuneOptions& o, bool json) {
   std::printf("%s\n", plot_losses(r, o.out).c_str());
   std::printf("results: %s, %s, %s\n", (o.out / "results.json").c_str(), (o.out / "losses.csv").c_str(),
               (o.out / "summary.md").c_str());
-  if (!r.complete) {
+}
+
+int run_finetune(const train::FinetuneOptions& o, bool json) {
+  ProgressBar bar(o.steps);
+  const train::FinetuneResult r = train::finetune(o, [&](size_t run, size_t runs, const std::string& label,
+                                                         int64_t step, int64_t steps, double loss) {
+    bar(run, runs, label, step, steps, loss);
+  });
+  if (!o.only_run.empty()) {
+    std::printf("run %s: %s\n", o.only_run.c_str(), r.complete ? "complete" : "stopped before --steps");
+    return 0;
+  }
+  print_results(o, r, json);
+  if (!r.complete && !json) {
     std::printf("stopped before --steps %lld; run the same command again to continue\n",
                 static_cast<long long>(o.steps));
+  }
+  return 0;
+}
+
+struct SlurmArgs {
+  std::string executor = "local";
+  synth::slurm::SubmitOptions submit;
+  double poll = 5;
+};
+
+std::atomic<bool> g_slurm_interrupted{false};
+extern "C" void on_slurm_interrupt(int) { g_slurm_interrupted.store(true); }
+
+// This command line without the Slurm executor's options: what each array task runs (plus
+// --only-run). Options come as "--opt value" or "--opt=value".
+std::vector<std::string> task_command_line() {
+  static const std::vector<std::string> executor_options = {"--executor", "--partition", "--max-parallel", "--time",
+                                                            "--mem", "--sbatch-arg", "--poll"};
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> argv;
+  for (size_t start = 0; start < raw.size();) {
+    size_t end = raw.find('\0', start);
+    if (end == std::string::npos) end = raw.size();
+    argv.push_back(raw.substr(start, end - start));
+    start = end + 1;
+  }
+  std::vector<std::string> kept = {std::filesystem::read_symlink("/proc/self/exe").string()};
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const std::string name = argv[i].substr(0, argv[i].find('='));
+    if (std::find(executor_options.begin(), executor_options.end(), name) != executor_options.end()) {
+      if (argv[i].find('=') == std::string::npos) ++i;  // its value is the next argument
+      continue;
+    }
+    kept.push_back(argv[i]);
+  }
+  return kept;
+}
+
+// `--executor slurm`: every run is one task of a job array (docs/cluster.md); when the job has
+// ended, the saved states are summarized here like a local run's.
+int run_finetune_on_slurm(const train::FinetuneOptions& o, const synth::slurm::SubmitOptions& submit, double poll,
+                          bool json) {
+  synth::slurm::require_slurm_client();
+  const std::vector<std::string> names = train::finetune_run_names(o);
+  const std::vector<std::string> base = task_command_line();
+  std::vector<synth::ArrayTask> tasks;
+  for (const auto& name : names) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), {"--only-run", name});
+    tasks.push_back({name, argv, {}});
+  }
+  std::filesystem::create_directories(o.out);
+  g_slurm_interrupted.store(false);
+  auto old_int = std::signal(SIGINT, on_slurm_interrupt);
+  auto old_term = std::signal(SIGTERM, on_slurm_interrupt);
+  const bool finished = synth::run_job_array(tasks, o.out / "slurm", submit, poll, true, &g_slurm_interrupted);
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+  if (!finished) {
+    std::printf("finetune: detached; the runs keep going in Slurm; run the same command again to follow them\n");
+    return 130;
+  }
+  int failed = 0;
+  for (const auto& t : tasks)
+    if (t.final.state != "COMPLETED") {
+      ++failed;
+      std::fprintf(stderr, "finetune: run %s: Slurm task ended %s (reason %s, exit code %s, node %s; from %s)\n",
+                   t.name.c_str(), t.final.state.c_str(), t.final.reason.empty() ? "not recorded" : t.final.reason.c_str(),
+                   t.final.exit_code.c_str(), t.final.node.c_str(), t.final.source.c_str());
+    }
+  train::FinetuneOptions summary = o;
+  summary.no_training = true;
+  const train::FinetuneResult r = train::finetune(summary);
+  print_results(o, r, json);
+  if (failed > 0 || !r.complete) {
+    std::fprintf(stderr, "finetune: %d Slurm task(s) did not complete (states in %s); run the same command again "
+                 "to resubmit: every run resumes at its last saved step\n",
+                 failed, (o.out / "slurm/tasks.json").c_str());
+    return 1;
   }
   return 0;
 }
@@ -198,10 +292,37 @@ Runner setup(CLI::App& app) {
   app.add_option("--out", *out, "output folder (reused: an existing run there is resumed)")->required();
   auto json = std::make_shared<bool>(false);
   app.add_flag("--json", *json, "print the results (OUT/results.json) as JSON; progress stays on stderr");
-  return [o, out, json] {
+  app.add_option("--only-run", o->only_run,
+                 "train only the run with this folder name (runs/NAME) and write no summary (one Slurm task)");
+  auto slurm = std::make_shared<SlurmArgs>();
+  app.add_option("--executor", slurm->executor,
+                 "where runs train: local (one after another here, default) or slurm (one job array task per run; "
+                 "--out and the inputs on storage the nodes share; docs/cluster.md)");
+  app.add_option("--partition", slurm->submit.partition, "slurm: the partition (default: the cluster's default)");
+  app.add_option("--max-parallel", slurm->submit.max_parallel, "slurm: at most N runs at once (default: no limit)");
+  app.add_option("--time", slurm->submit.time, "slurm: time limit per run (sbatch --time)");
+  app.add_option("--mem", slurm->submit.mem, "slurm: memory per run (sbatch --mem)");
+  app.add_option("--sbatch-arg", slurm->submit.extra, "slurm: a further sbatch argument (repeatable)");
+  app.add_option("--poll", slurm->poll, "slurm: seconds between looks at the queue (default 5)");
+  return [o, out, json, slurm] {
     o->out = *out;
+    if (slurm->executor != "local" && slurm->executor != "slurm")
+      throw UsageError(fmt::format("--executor '{}' is not one of local, slurm", slurm->executor));
+    const bool slurm_options = !slurm->submit.partition.empty() || slurm->submit.max_parallel != 0 ||
+                               !slurm->submit.time.empty() || !slurm->submit.mem.empty() ||
+                               !slurm->submit.extra.empty();
+    if (slurm_options && slurm->executor != "slurm")
+      throw UsageError("--partition, --max-parallel, --time, --mem and --sbatch-arg need --executor slurm");
+    if (slurm->submit.max_parallel < 0) throw UsageError("--max-parallel must not be negative");
+    if (!(slurm->poll > 0) || slurm->poll > 3600) throw UsageError("--poll must be within 0..3600 seconds");
+    if (slurm->executor == "slurm") {
+      if (!o->only_run.empty()) throw UsageError("--only-run is what each Slurm task runs; not with --executor slurm");
+      if (o->stop_after > 0) throw UsageError("--stop-after is not supported with --executor slurm");
+      return run_finetune_on_slurm(*o, slurm->submit, slurm->poll, *json);
+    }
     return run_finetune(*o, *json);
   };
+
 }
 
 GSQHW_COMMAND("finetune", "LoRA fine-tuning of a LLaMA checkpoint in several number formats (loss curves, b*)", setup);

@@ -113,8 +113,8 @@ void draw_progress(Progress& p, bool final_line) {
   bar.resize(width, ' ');
   std::string eta = p.done > 0 && p.done < p.total ? duration(elapsed / p.done * (p.total - p.done)) : "--:--";
   const size_t running = p.running_count >= 0 ? static_cast<size_t>(p.running_count) : p.running.size();
-  std::string line = fmt::format("[{}] {}/{} points  {} running  {} failed  elapsed {}  ETA {}", bar, p.done,
-                                 p.total, running, p.failed, duration(elapsed), eta);
+  std::string line = fmt::format("[{}] {}/{} {}  {} running  {} failed  elapsed {}  ETA {}", bar, p.done,
+                                 p.total, p.unit, running, p.failed, duration(elapsed), eta);
   if (!p.note.empty()) line += "  " + p.note;
   if (!p.last.empty()) line += "  | " + p.last;
   if (line.size() > 150) line = line.substr(0, 147) + "...";

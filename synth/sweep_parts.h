@@ -45,6 +45,7 @@ struct Progress {
   int total = 0, done = 0, failed = 0, running_count = -1;  // running_count < 0: running.size()
   std::vector<std::string> running;
   std::string last, note;
+  std::string unit = "points";  // what is counted: "points", "runs"
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
 void draw_progress(Progress& progress, bool final_line);

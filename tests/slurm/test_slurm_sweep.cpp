@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../synth/test_util.h"
+#include "../train/shared_model.h"
 #include "slurm_cluster.h"
 #include "synth/results_db.h"
 
@@ -278,6 +279,49 @@ TEST_F(SlurmSweep, ATaskOnANodeWithOtherToolVersionsFailsClearly) {
   EXPECT_NE(error.find("yosys is"), std::string::npos) << error;
   EXPECT_NE(error.find("Yosys 0.0 (a different build)"), std::string::npos) << error;
   EXPECT_NE(error.find("not be comparable"), std::string::npos) << error;
+}
+
+// `gsqhw finetune --executor slurm`: one array task per run (FP32 and GSE-INT6) on the real
+// stories260K model; the results equal a local run's bit for bit.
+TEST_F(SlurmSweep, FinetuneRunsOneTaskPerRunAndEqualsTheLocalRun) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  fs::path base = scratch_dir("slurm_finetune");
+  {
+    std::ofstream text(base / "stories.txt");
+    const char* names[] = {"Lily", "Tom", "Max", "Sue"};
+    const char* things[] = {"ball", "cat", "tree", "kite"};
+    for (int i = 0; i < 80; ++i)
+      text << "Once upon a time, " << names[i % 4] << " found a big " << things[(i / 4) % 4] << ". "
+           << names[(i + 1) % 4] << " was very happy and played with it all day.\n";
+  }
+  auto argv = [&](const fs::path& out) {
+    return std::vector<std::string>{GSQHW_CLI, "finetune", "--checkpoint",
+                                    (gsqhw::test::shared_models() / "stories260K.bin").string(), "--tokenizer",
+                                    (gsqhw::test::shared_models() / "tok512.bin").string(), "--data",
+                                    (base / "stories.txt").string(), "--formats", "gse:b=6", "--steps", "2",
+                                    "--batch", "2", "--seq", "32", "--eval-every", "2", "--save-every", "2",
+                                    "--eval-windows", "2", "--rank", "4", "--threads", "1", "--out", out.string()};
+  };
+  ASSERT_EQ(run(argv(base / "local"), base / "local.log"), 0) << read_file(base / "local.log");
+  auto slurm_argv = argv(base / "slurm");
+  slurm_argv.insert(slurm_argv.end(), {"--executor", "slurm", "--poll", "1"});
+  ASSERT_EQ(run(slurm_argv, base / "slurm.log"), 0) << read_file(base / "slurm.log");
+
+  json tasks = json::parse(read_file(base / "slurm/slurm/tasks.json"));
+  ASSERT_EQ(tasks.size(), 2u) << tasks.dump();
+  for (const auto& [name, task] : tasks.items()) EXPECT_EQ(task["state"], "COMPLETED") << name << task.dump();
+  json local = json::parse(read_file(base / "local/results.json"));
+  json slurm = json::parse(read_file(base / "slurm/results.json"));
+  ASSERT_EQ(slurm["runs"].size(), local["runs"].size());
+  for (size_t i = 0; i < local["runs"].size(); ++i) {
+    EXPECT_TRUE(slurm["runs"][i]["complete"].get<bool>());
+    EXPECT_EQ(slurm["runs"][i]["label"], local["runs"][i]["label"]);
+    EXPECT_EQ(slurm["runs"][i]["evals"].dump(), local["runs"][i]["evals"].dump());
+    EXPECT_EQ(slurm["runs"][i]["gemm_counters"].dump(), local["runs"][i]["gemm_counters"].dump());
+  }
+  EXPECT_EQ(slurm["iso_accuracy"].dump(), local["iso_accuracy"].dump());
+  // Each run trained in its own task: its log says so.
+  EXPECT_NE(read_file(base / "slurm.log").find("| fp32 |"), std::string::npos) << read_file(base / "slurm.log");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -194,7 +195,35 @@ struct RunPlan {
   std::string name;  // folder name
 };
 
+// The runs of `o`: the FP32 seeds first, then one per --formats spec.
+std::vector<RunPlan> plan_runs(const FinetuneOptions& o) {
+  const std::string& acc = o.acc;
+  if (acc != "natural") (void)AccumulatorSpec::parse(acc);  // a bad --acc fails before any work
+  std::vector<RunPlan> plans;
+  for (int64_t s = 0; s < o.fp32_seeds; ++s) {
+    RunPlan p{RunSpec::parse("fp32", acc), o.seed + static_cast<uint64_t>(s), "fp32"};
+    if (s > 0) p.name += fmt::format(".seed{}", p.seed);
+    plans.push_back(p);
+  }
+  for (const auto& f : o.formats) {
+    if (f == "fp32") continue;
+    RunSpec spec = RunSpec::parse(f, acc);
+    plans.push_back({spec, o.seed, slug(spec.label())});
+  }
+  for (size_t i = 0; i < plans.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (plans[i].name == plans[j].name)
+        throw UsageError(fmt::format("--formats lists {} twice", plans[i].spec.text));
+  return plans;
+}
+
 }  // namespace
+
+std::vector<std::string> finetune_run_names(const FinetuneOptions& o) {
+  std::vector<std::string> names;
+  for (const auto& p : plan_runs(o)) names.push_back(p.name);
+  return names;
+}
 
 FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
   // ---- validate everything before any work ----
@@ -219,23 +248,9 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
     if (!(fixed_scale > 0) || std::ilogb(fixed_scale) != std::log2(fixed_scale))
       throw UsageError(fmt::format("--loss-scale {}: give 1 (off), a power of two, or dynamic", o.loss_scale));
   }
-  const std::string& acc = o.acc;
-  if (acc != "natural") (void)AccumulatorSpec::parse(acc);  // a bad --acc fails before any work
-  std::vector<RunPlan> plans;
-  for (int64_t s = 0; s < o.fp32_seeds; ++s) {
-    RunPlan p{RunSpec::parse("fp32", acc), o.seed + static_cast<uint64_t>(s), "fp32"};
-    if (s > 0) p.name += fmt::format(".seed{}", p.seed);
-    plans.push_back(p);
-  }
-  for (const auto& f : o.formats) {
-    if (f == "fp32") continue;
-    RunSpec spec = RunSpec::parse(f, acc);
-    plans.push_back({spec, o.seed, slug(spec.label())});
-  }
-  for (size_t i = 0; i < plans.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (plans[i].name == plans[j].name)
-        throw UsageError(fmt::format("--formats lists {} twice", plans[i].spec.text));
+  const std::vector<RunPlan> plans = plan_runs(o);
+  if (!o.only_run.empty() && std::none_of(plans.begin(), plans.end(), [&](const RunPlan& p) { return p.name == o.only_run; }))
+    throw UsageError(fmt::format("--only-run {}: no such run among --formats", o.only_run));
   const auto checkpoint = open_checkpoint(o.checkpoint);
   const Tokenizer tok(o.tokenizer, checkpoint->shape().vocab_size);
   if (checkpoint->shape().seq_len > 0 && o.seq > checkpoint->shape().seq_len)
@@ -259,6 +274,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
 
   for (size_t ri = 0; ri < plans.size(); ++ri) {
     const RunPlan& plan = plans[ri];
+    if (!o.only_run.empty() && plan.name != o.only_run) continue;
     const auto dir = o.out / "runs" / plan.name;
     std::filesystem::create_directories(dir);
     nlohmann::json settings = {
@@ -299,7 +315,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
     if (st.evals.empty()) st.evals.push_back({0, evaluate(model, *engine, val_batches, o.seq)});
     int64_t done_here = 0;
     if (progress) progress(ri, plans.size(), label, st.step, o.steps, st.train_loss.empty() ? NAN : st.train_loss.back());
-    while (st.step < o.steps) {
+    while (st.step < o.steps && !o.no_training) {
       if (o.stop_after > 0 && done_here >= o.stop_after) break;
       const int64_t step = st.step + 1;
       const Batch b = train_batch(data, o.batch, o.seq, plan.seed, step);
@@ -402,6 +418,8 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                          {"evals", ev},
                          {"adapter", (dir / "adapter").string()}});
   }
+
+  if (!o.only_run.empty()) return result;  // one task of several: the controller writes the summary
 
   // ---- summary: FP32 reference and spread, table, verdict ----
   std::vector<double> fp32_losses;

@@ -42,6 +42,12 @@ struct FinetuneOptions {
   std::string loss_scale = "1";  // "1" (off), a fixed power of two, or "dynamic"
   int threads = 0;
   int64_t stop_after = 0;  // > 0: stop (as if killed) after this many steps in this invocation (tests)
+  // Run only the run whose folder name (runs/<name>) this is, and write no summary files: one
+  // task of a Slurm job array (`gsqhw finetune --executor slurm`, docs/cluster.md).
+  std::string only_run;
+  // Train nothing: summarize the saved states (results.json, losses.csv, summary.md); runs not
+  // at --steps stay incomplete. The Slurm controller's first and last step.
+  bool no_training = false;
 };
 
 struct RunSummary {
@@ -69,6 +75,10 @@ using Progress = std::function<void(size_t, size_t, const std::string&, int64_t,
 // TrainingDiverged (a UsageError) when a loss turns NaN/Inf: it names the step and the first
 // GEMM with a non-finite output, after saving the last good state.
 FinetuneResult finetune(const FinetuneOptions& options, const Progress& progress = {});
+
+// The folder names (runs/<name>) of the runs `options` asks for, in run order; UsageError for
+// bad run specs.
+std::vector<std::string> finetune_run_names(const FinetuneOptions& options);
 
 // The iso-accuracy choice from a results.json: the smallest GSE-INT width b whose final
 // validation loss is no worse than the FP8 run's (ties within the FP32 seed-to-seed spread).
