@@ -199,15 +199,18 @@ TEST_F(SlurmSweep, AControllerKilledWithSigkillIsAttachedAgainWithNothingLostOrD
   const auto argv = sweep_argv(out, kDesigns, {"--executor", "slurm", "--max-parallel", "1", "--poll", "1"});
   pid_t controller = spawn(argv, base / "first.log");
   ASSERT_GT(controller, 0);
-  // Wait for the first merged point, then kill the controller with tasks still queued.
+  // A second controller on the same folder is refused while the first holds it (its job is
+  // submitted once the first one's submission file exists).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-  while (std::chrono::steady_clock::now() < deadline &&
-         (!fs::exists(out / "results.sqlite") || rows_by_key(out / "results.sqlite").empty()))
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  // A second controller on the same folder is refused while the first holds it.
+  while (std::chrono::steady_clock::now() < deadline && !fs::exists(out / "slurm/submissions/0001.job"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   int second = run(argv, base / "second.log");
   EXPECT_EQ(second, 2) << read_file(base / "second.log");
   EXPECT_NE(read_file(base / "second.log").find("another gsqhw sweep"), std::string::npos) << read_file(base / "second.log");
+  // Wait for the first merged point, then kill the controller with tasks still queued.
+  while (std::chrono::steady_clock::now() < deadline &&
+         (!fs::exists(out / "results.sqlite") || rows_by_key(out / "results.sqlite").empty()))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ::kill(controller, SIGKILL);
   ASSERT_EQ(wait_exit(controller), 128 + SIGKILL);
 
