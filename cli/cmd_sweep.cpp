@@ -34,6 +34,7 @@ struct SweepArgs {
   bool array_all = false;
   SynthesisArgs synthesis;
   std::vector<std::string> traces;
+  std::string finetune_results;
   std::string activity = "rtl";
   std::string headline_activity = "gate";
   int activity_traces = 2;
@@ -121,6 +122,10 @@ Runner setup(CLI::App& app) {
   app.add_flag("--array-all-formats", args->array_all,
                "every format at array level (default: the headline pair GSE-INT b* and FP8 E4M3)");
   add_synthesis_options(app, args->synthesis);
+  app.add_option("--finetune-results", args->finetune_results,
+                 "results.json of `gsqhw finetune` with fp8 and GSE-INT runs: b* is the smallest GSE-INT width whose "
+                 "validation loss is no worse than FP8's (default: the trace SQNR choice, labelled synthetic "
+                 "without --trace)");
   app.add_option("--trace", args->traces, "trace files/folders (default: built-in tiny LoRA set in each design's format)");
   app.add_option("--activity", args->activity, "workload power from: rtl (default: RTL simulation, ports and registers), gate (gate-level simulation of the netlist, every net; slow), none");
   app.add_option("--headline-activity", args->headline_activity,
@@ -225,6 +230,7 @@ Runner setup(CLI::App& app) {
     options.clock_ns = args->synthesis.clock_ns;
     options.input_activity = args->synthesis.input_activity;
     for (const auto& t : args->traces) options.traces.push_back(t);
+    options.finetune_results = args->finetune_results;
     if (args->activity != "gate" && args->activity != "rtl" && args->activity != "none")
       throw UsageError(fmt::format("--activity '{}' is not one of gate, rtl, none", args->activity));
     options.activity = args->activity;

@@ -11,12 +11,13 @@
 #include "sim/errors.h"
 #include "workloads/checkpoint.h"
 #include "workloads/lora.h"
+#include "workloads/train/capture.h"
 
 namespace gsqhw::cli {
 namespace {
 
 struct TraceOptions {
-  std::string model, checkpoint, proj = "q", formats, acc = "fixed32.16", out;
+  std::string model, checkpoint, proj = "q", formats, acc = "fixed32.16", out, tokenizer, data, lora;
   int64_t layer = 0, rank = 8, tokens = 16;
   double alpha = 16;
   uint64_t seed = 1;
@@ -86,20 +87,43 @@ int run_trace(const TraceOptions& o) {
   req.acc = AccumulatorSpec::parse(o.acc);
   req.seed = o.seed;
   req.threads = o.threads;
+  // Real operands: X and dY recorded from an FP32 step of the checkpoint on the text.
+  std::vector<RealOperands> real;
+  if (!o.data.empty() || !o.tokenizer.empty() || !o.lora.empty()) {
+    if (!checkpoint || o.data.empty() || o.tokenizer.empty())
+      throw UsageError("real traces need --checkpoint, --tokenizer and --data together (--lora optional)");
+    for (Proj p : projs) {
+      train::CaptureRequest cr;
+      cr.tokenizer = o.tokenizer;
+      cr.data = o.data;
+      cr.lora_dir = o.lora;
+      cr.layer = o.layer;
+      cr.proj = p;
+      cr.tokens = o.tokens;
+      cr.storage = req.formats.storage;
+      real.push_back(train::capture_operands(*checkpoint, cr, req.rank, req.alpha));
+    }
+  }
+  req.real = real.empty() ? nullptr : &real.front();
   req.validate();
+  const std::string data_text = !real.empty() ? "real (" + o.data + " through " + o.checkpoint + ")"
+                                : checkpoint ? o.checkpoint + " weights; synthetic activations and gradients"
+                                             : std::string("synthetic");
 
   if (!o.json) {
     std::printf("%s layer %lld, rank %lld, alpha %g (s = %g), %lld tokens, seed %llu, data %s\n",
                 req.model.name.c_str(), static_cast<long long>(req.layer),
                 static_cast<long long>(req.rank), req.alpha, req.alpha / req.rank,
                 static_cast<long long>(req.tokens), static_cast<unsigned long long>(req.seed),
-                checkpoint ? o.checkpoint.c_str() : "synthetic");
+                data_text.c_str());
     std::printf("formats %s\nacc %s\n", req.formats.str().c_str(), req.acc.str().c_str());
   }
   const auto started = std::chrono::steady_clock::now();
   std::vector<GemmReport> reports;
-  for (Proj p : projs) {
+  for (size_t pi = 0; pi < projs.size(); ++pi) {
+    const Proj p = projs[pi];
     req.proj = p;
+    if (!real.empty()) req.real = &real[pi];
     const ProjDims d = proj_dims(req.model, p);
     if (!o.json) {
       std::printf("\n%s_proj (in %lld, out %lld)\n", std::string(proj_name(p)).c_str(),
@@ -118,7 +142,8 @@ int run_trace(const TraceOptions& o) {
     nlohmann::json j = {
         {"model", req.model.name}, {"layer", req.layer}, {"proj", o.proj},
         {"rank", req.rank}, {"alpha", req.alpha}, {"tokens", req.tokens}, {"seed", req.seed},
-        {"data", checkpoint ? o.checkpoint : std::string("synthetic")},
+        {"data", real.empty() ? (checkpoint ? o.checkpoint : std::string("synthetic")) : std::string("real")},
+        {"data_source", data_text},
         {"formats", req.formats.str()}, {"acc", req.acc.str()}, {"out_dir", o.out},
         {"gemms", nlohmann::json::array()}, {"overflow_outputs", overflows}, {"seconds", total}};
     if (projs.size() == 1) {
@@ -141,7 +166,14 @@ Runner setup(CLI::App& app) {
   app.add_option("--model", o->model, "Built-in model shape: tiny, llama-7b, llama2-7b, llama2-13b, llama3-8b");
   app.add_option("--checkpoint", o->checkpoint,
                  "Base weights from a llama2.c .bin or a Hugging Face .safetensors file/folder "
-                 "(activations and gradients stay synthetic)");
+                 "(activations and gradients stay synthetic unless --data is given)");
+  app.add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer of the checkpoint (with --data)");
+  app.add_option("--data", o->data,
+                 "UTF-8 text: record real X and dY (cross-entropy gradient) of the layer from an FP32 step of "
+                 "the checkpoint on its first validation window of --tokens tokens");
+  app.add_option("--lora", o->lora,
+                 "adapter folder from `gsqhw finetune` (runs/<run>/adapter): real LoRA masters A, B, and the "
+                 "fine-tuned model's X and dY");
   app.add_option("--layer", o->layer, "Decoder layer (default 0)");
   app.add_option("--proj", o->proj, "Projection: q, k, v, o, gate, up, down, or all (default q)");
   app.add_option("--rank", o->rank, "LoRA rank r (default 8)");

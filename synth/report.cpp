@@ -425,7 +425,7 @@ std::vector<json> libraries_section(const std::vector<json>& results, std::vecto
 
 }  // namespace
 
-Headline compute_headline(const std::vector<json>& results) {
+Headline compute_headline(const std::vector<json>& results, int forced_bits) {
   Headline h;
   const json* fp8_pe = find_result(results, [](const json& r) {
     return text(r, "variant") == "fp8-e4m3" && text(r, "acc_kind") == "fp32" && level_of(r) == "pe" &&
@@ -443,7 +443,14 @@ Headline compute_headline(const std::vector<json>& results) {
   std::sort(gse.begin(), gse.end(), [](const json* a, const json* b) { return a->value("bits", 0) < b->value("bits", 0); });
   const json* chosen = nullptr;
   for (const json* r : gse)
-    if (*number(*r, "sqnr_db") >= h.fp8_sqnr_db) { chosen = r; break; }
+    if (forced_bits > 0 ? r->value("bits", 0) == forced_bits : *number(*r, "sqnr_db") >= h.fp8_sqnr_db) {
+      chosen = r;
+      break;
+    }
+  if (!chosen && forced_bits > 0) {
+    h.explanation = fmt::format("the sweep has no GSE-INT{} PE point (b* from fine-tuning) with a trace error", forced_bits);
+    return h;
+  }
   if (!chosen) {
     h.explanation = fmt::format("no GSE-INT width in the sweep reaches FP8 E4M3's trace SQNR of {:.2f} dB", h.fp8_sqnr_db);
     return h;
@@ -576,13 +583,35 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
        "3.5x (a GSE-INT7 PE's 1.16x) against its gate-level activity (docs/synthesis.md).");
 
   // --- headline
-  Headline h = compute_headline(results);
+  // Which data decided b*: fine-tuning runs (sweep --finetune-results) or the trace SQNR.
+  const json iso = arguments.value("iso_accuracy", json::object());
+  const bool from_finetune = iso.value("source", std::string()) == "fine-tuning";
+  const int forced_bits = from_finetune ? iso.value("b_star", 0) : 0;
+  Headline h = compute_headline(results, forced_bits);
   heading("Headline: GSE-INT vs FP8 E4M3 (paper: 5x less power, 11x less area)");
+  if (from_finetune) {
+    std::string cands;
+    for (const auto& c : iso.value("candidates", json::array()))
+      cands += fmt::format("{}GSE-INT{} {:.4f}", cands.empty() ? "" : ", ", c.value("b", 0), c.value("val_loss", 0.0));
+    para(fmt::format("**b* = {} was chosen by fine-tuning** (`{}`): the smallest GSE-INT width whose validation loss "
+                     "after LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: {:.4f}; ties "
+                     "within the FP32 seed-to-seed spread {:.4f}). Validation losses: {}. The trace-SQNR choice on {} "
+                     "traces would be b = {}.",
+                     forced_bits, iso.value("file", std::string("?")), iso.value("model", std::string("?")),
+                     iso.value("text", std::string("?")), iso.value("fp8_val_loss", 0.0), iso.value("spread", 0.0), cands,
+                     iso.value("traces", std::string("?")), iso.value("sqnr_bits", 0)));
+  } else if (iso.value("traces", std::string()) == "synthetic") {
+    para("**WARNING: b* rests on synthetic data.** It is the trace-SQNR choice on the built-in synthetic tiny "
+         "LoRA traces (seeded Gaussian activations and gradients), not on a real model being fine-tuned. Give "
+         "`--finetune-results out/ft/results.json` (from `gsqhw finetune` with `--formats fp8 gse:b=4 ...`) "
+         "to choose b* from fine-tuning runs (docs/training.md).");
+  }
   if (!h.found || h.natural_level.empty()) {
     para("**Not computed**: " + h.explanation + ".");
   } else {
-    para(fmt::format("Smallest GSE-INT width whose trace error is no worse than FP8 E4M3's: **b = {}** "
-                     "(SQNR {:.2f} dB vs FP8 E4M3 {:.2f} dB).",
+    para(fmt::format("{}: **b = {}** (SQNR {:.2f} dB vs FP8 E4M3 {:.2f} dB).",
+                     from_finetune ? "Compared width (from fine-tuning)"
+                                   : "Smallest GSE-INT width whose trace error is no worse than FP8 E4M3's",
                      h.bits, h.gse_sqnr_db, h.fp8_sqnr_db));
     Block table = Block::table(
         {"comparison", "level", "FP8 power / GSE power", "FP8 area / GSE area", "paper power", "paper area", "power from"});

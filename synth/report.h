@@ -41,6 +41,8 @@ struct Headline {
   bool iso_available = false;
   std::string iso_power_source;
 };
-Headline compute_headline(const std::vector<nlohmann::json>& results);
+// `forced_bits` > 0: b* was decided elsewhere (by fine-tuning runs, `gsqhw sweep
+// --finetune-results`); the headline compares that width instead of the SQNR choice.
+Headline compute_headline(const std::vector<nlohmann::json>& results, int forced_bits = 0);
 
 }  // namespace gsqhw::synth

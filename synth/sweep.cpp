@@ -33,6 +33,7 @@
 #include "synth/sweep_parts.h"
 #include "workloads/lora.h"
 #include "workloads/trace.h"
+#include "workloads/train/finetune.h"
 
 namespace gsqhw::synth {
 namespace fs = std::filesystem;
@@ -412,6 +413,35 @@ std::string point_activity(const SweepOptions& options, const std::string& desig
   return fp8_e4m3 || headline_gse ? options.headline_activity : options.activity;
 }
 
+// b* from a `gsqhw finetune` results.json (workloads/train/finetune.h), with what the report
+// says about it. Throws UsageError when the file cannot decide b* or b* is not a swept width.
+static nlohmann::json finetune_iso_accuracy(const fs::path& file, const std::vector<int>& bits, nlohmann::json iso) {
+  std::ifstream in(file);
+  if (!in) throw UsageError(fmt::format("--finetune-results {}: cannot read the file", file.string()));
+  nlohmann::json results;
+  try {
+    results = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(fmt::format("--finetune-results {}: not valid JSON ({})", file.string(), e.what()));
+  }
+  if (!results.is_object() || !results.contains("runs") || !results["runs"].is_array())
+    throw UsageError(fmt::format("--finetune-results {}: not a `gsqhw finetune` results.json", file.string()));
+  const nlohmann::json choice = train::iso_accuracy(results);
+  if (!choice["b_star"].is_number_integer())
+    throw UsageError(fmt::format("--finetune-results {}: b* not decided: {}", file.string(),
+                                 choice.value("note", std::string("no FP8 or GSE-INT runs"))));
+  const int b = choice["b_star"].get<int>();
+  if (std::find(bits.begin(), bits.end(), b) == bits.end())
+    throw UsageError(fmt::format("--finetune-results {}: b* = {} is not among the swept widths (--bits)", file.string(), b));
+  iso.update(choice);
+  iso["source"] = "fine-tuning";
+  iso["file"] = file.string();
+  iso["model"] = results.value("model", std::string("?"));
+  iso["text"] = results.value("text", std::string("?"));
+  iso["steps"] = results.value("steps", 0);
+  return iso;
+}
+
 SweepPlan plan_sweep(const SweepOptions& options) {
   // Everything that goes into the keys: library hash, tool versions, settings.
   SweepPlan plan;
@@ -419,12 +449,25 @@ SweepPlan plan_sweep(const SweepOptions& options) {
   plan.tools = tool_versions().str();
   plan.settings = settings_string(options);
   const fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
+  plan.iso_accuracy = {{"traces", options.traces.empty() ? "synthetic" : "given"}};
   if (options.grid.designs.empty() && (!options.grid.array_all_formats || !options.grid.all_iso)) {
     std::vector<int> bits = options.grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : options.grid.bits;
     plan.headline_bits = headline_gse_bits(bits, options.traces, cache);
-    if (options.progress)
+    plan.iso_accuracy["sqnr_bits"] = plan.headline_bits;
+    if (!options.finetune_results.empty()) {
+      plan.iso_accuracy = finetune_iso_accuracy(options.finetune_results, bits, plan.iso_accuracy);
+      plan.headline_bits = plan.iso_accuracy["b_star"].get<int>();
+      if (options.progress)
+        std::fprintf(stderr, "sweep: b* = GSE-INT%d from fine-tuning (%s); the trace SQNR would choose GSE-INT%d\n",
+                     plan.headline_bits, options.finetune_results.c_str(), plan.iso_accuracy["sqnr_bits"].get<int>());
+    } else if (options.progress) {
       std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
                    plan.headline_bits);
+      if (options.traces.empty())
+        std::fprintf(stderr,
+                     "sweep: WARNING: b* rests on SYNTHETIC data (SQNR of the built-in synthetic traces); give "
+                     "--finetune-results FILE from `gsqhw finetune` to choose it from fine-tuning a real model\n");
+    }
   }
   plan.designs = sweep_designs(options.grid, plan.headline_bits);
   // A point simulated with another activity source than the sweep's is another result: its
@@ -520,7 +563,8 @@ SweepSummary run_sweep(const SweepOptions& input) {
   nlohmann::json arguments = {{"designs", plan.designs}, {"liberty", plan.library.name},
                               {"liberty_hash", plan.library.hash}, {"tools", plan.tools},
                               {"settings", plan.settings}, {"clock_ns", options.clock_ns},
-                              {"headline_activity", plan.headline_bits == 0 ? "" : options.headline_activity}};
+                              {"headline_activity", plan.headline_bits == 0 ? "" : options.headline_activity},
+                              {"iso_accuracy", plan.iso_accuracy}};
   db.begin_sweep(arguments, plan.keys);
 
   // The points to evaluate: not stored yet, or stored as an error and --retry-errors.

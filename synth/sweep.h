@@ -75,6 +75,9 @@ struct SweepOptions {
   double clock_ns = 30.0;
   double input_activity = 0.1;
   std::vector<std::filesystem::path> traces;  // empty: the built-in tiny LoRA trace set
+  // results.json of `gsqhw finetune` (with an fp8 run and GSE-INT widths): b* is its
+  // iso-accuracy choice instead of the trace SQNR's. Empty: SQNR (said loudly when synthetic).
+  std::filesystem::path finetune_results;
   // Workload power source (synth/point.h). "rtl" by default: a gate-level Verilator build per
   // point costs minutes at 180 nm netlist sizes and would break the 10-minute sweep budget.
   std::string activity = "rtl";

@@ -24,6 +24,7 @@ struct SweepPlan {
   std::string tools;     // tool_versions().str(), part of every key
   std::string settings;  // the sweep's settings string, part of every key
   int headline_bits = 0;
+  nlohmann::json iso_accuracy;  // which data decided headline_bits (goes into the sweep's arguments)
   std::vector<std::string> designs, activities, point_settings, keys, folders;
 };
 

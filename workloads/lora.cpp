@@ -77,10 +77,18 @@ class LayerTensors {
     storage_->dequantize(stored, master.data());
     return master;
   }
-  std::vector<float> x() const { return synthetic::activations(r_.model, r_.layer, r_.proj, r_.tokens, r_.seed); }
-  std::vector<float> dy() const { return synthetic::output_grad(r_.model, r_.layer, r_.proj, r_.tokens, r_.seed); }
-  std::vector<float> lora_a() const { return synthetic::lora_a(r_.model, r_.layer, r_.proj, r_.rank, r_.seed); }
-  std::vector<float> lora_b() const { return synthetic::lora_b(r_.model, r_.layer, r_.proj, r_.rank, r_.seed); }
+  std::vector<float> x() const {
+    return r_.real ? r_.real->x : synthetic::activations(r_.model, r_.layer, r_.proj, r_.tokens, r_.seed);
+  }
+  std::vector<float> dy() const {
+    return r_.real ? r_.real->dy : synthetic::output_grad(r_.model, r_.layer, r_.proj, r_.tokens, r_.seed);
+  }
+  std::vector<float> lora_a() const {
+    return r_.real && !r_.real->a.empty() ? r_.real->a : synthetic::lora_a(r_.model, r_.layer, r_.proj, r_.rank, r_.seed);
+  }
+  std::vector<float> lora_b() const {
+    return r_.real && !r_.real->b.empty() ? r_.real->b : synthetic::lora_b(r_.model, r_.layer, r_.proj, r_.rank, r_.seed);
+  }
 
   // FP32 operands (A_op, B_op) of GEMM `gemm`, laid out M x K and N x K.
   std::pair<std::vector<float>, std::vector<float>> operands(const std::string& gemm) const {
@@ -264,6 +272,13 @@ void LoraTraceRequest::validate() const {
     throw UsageError(fmt::format("checkpoint {} does not have the dimensions of model '{}'",
                                  checkpoint->path().string(), model.name));
   check_roles_meet(formats);
+  if (real) {
+    const ProjDims pd = proj_dims(model, proj);
+    if (static_cast<int64_t>(real->x.size()) != tokens * pd.in || static_cast<int64_t>(real->dy.size()) != tokens * pd.out ||
+        (!real->a.empty() && static_cast<int64_t>(real->a.size()) != rank * pd.in) ||
+        (!real->b.empty() && static_cast<int64_t>(real->b.size()) != pd.out * rank))
+      throw UsageError("recorded operands do not have the shapes of the requested layer, tokens and rank");
+  }
   // Keep every GEMM dimension within what the BLAS reference (int) and the operands can index.
   const ProjDims d = proj_dims(model, proj);
   for (int64_t v : {d.in * tokens, d.out * tokens, d.in * rank, d.out * rank, d.in * d.out})
@@ -343,9 +358,10 @@ std::vector<GemmReport> generate_lora_traces(const LoraTraceRequest& r,
         {"seed", r.seed},
         {"quantize_seeds", {{"a", seed_a}, {"b", seed_b}}},
         {"data", r.checkpoint ? r.checkpoint->path().string() : std::string("synthetic")},
-        {"weights", uses_w ? (r.checkpoint ? "checkpoint" : "synthetic") : "synthetic (LoRA master)"},
-        {"activations", "synthetic"},
-        {"output_grad", "synthetic"},
+        {"weights", uses_w ? (r.checkpoint ? "checkpoint" : "synthetic")
+                           : (r.real && !r.real->a.empty() ? r.real->lora_source : "synthetic (LoRA master)")},
+        {"activations", r.real ? r.real->x_source : "synthetic"},
+        {"output_grad", r.real ? r.real->dy_source : "synthetic"},
         {"roles", {{"a", shape.a_role}, {"b", shape.b_role}}},
         {"tensors", {{"a", shape.a_tensor}, {"b", shape.b_tensor}}},
         {"formats", r.formats.str()},

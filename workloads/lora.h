@@ -94,9 +94,20 @@ std::string error_stats_text(const ErrorStats& s);
 std::vector<float> reference_product(const std::vector<float>& a, const std::vector<float>& b,
                                      int64_t m, int64_t n, int64_t k);
 
+// Operands recorded from a real model run (workloads/train/capture.h); when given they replace
+// the synthetic X, dY (and, when `a`/`b` are non-empty, the LoRA masters A, B). Each `*_source`
+// says where the operand came from and goes into the trace metadata.
+struct RealOperands {
+  std::vector<float> x;   // tokens x in: the projection's input
+  std::vector<float> dy;  // tokens x out: d(cross-entropy loss)/d(projection output)
+  std::vector<float> a, b;  // rank x in, out x rank; empty: synthetic LoRA masters
+  std::string x_source, dy_source, lora_source;
+};
+
 struct LoraTraceRequest {
   ModelShape model;
   const Checkpoint* checkpoint = nullptr;  // base weights from here; synthetic when null
+  const RealOperands* real = nullptr;      // real X, dY (and A, B) when set
   int64_t layer = 0;
   Proj proj = Proj::q;
   int64_t rank = 8;

@@ -124,6 +124,32 @@ TEST(CliFinetune, RunsFormatsResumesAndSavesAdapters) {
                          (dir / "full" / "runs" / "fp32" / "adapter").string());
   EXPECT_EQ(g.exit_code, 0) << g.out;
 
+  // Real traces of the fine-tuned layer: X and dY from the model on the text, A and B from the adapter.
+  const auto tr = run_cli("trace " + model_args() + " --data " + (dir / "stories.txt").string() + " --lora " +
+                          (dir / "full" / "runs" / "gse_b_6" / "adapter").string() +
+                          " --layer 1 --proj v --tokens 32 --formats gse:b=6 --json --out " + (dir / "traces").string());
+  ASSERT_EQ(tr.exit_code, 0) << tr.out;
+  const auto tj = nlohmann::json::parse(tr.out.substr(tr.out.find('{')));
+  EXPECT_EQ(tj["data"], "real");
+  EXPECT_EQ(tj["rank"], 4);  // taken from the adapter
+  ASSERT_EQ(tj["gemms"].size(), 8u);
+  const auto info = run_cli("trace-info --json " + tj["gemms"][7]["file"].get<std::string>());
+  ASSERT_EQ(info.exit_code, 0) << info.out;
+  const auto ij = nlohmann::json::parse(info.out.substr(info.out.find('{')));
+  EXPECT_EQ(ij["metadata"]["activations"].get<std::string>().rfind("real:", 0), 0u) << ij["metadata"].dump();
+  EXPECT_EQ(ij["metadata"]["output_grad"].get<std::string>().rfind("real:", 0), 0u);
+  EXPECT_EQ(ij["metadata"]["weights"].get<std::string>().rfind("real:", 0), 0u);  // bwd.db's B operand is H (LoRA path)
+
+  // The sweep takes b* from these runs only when they decide it: here no GSE-INT width of 4
+  // steps need reach FP8, and a results file without runs is refused; both before any synthesis.
+  {
+    std::ofstream bad(dir / "bad.json");
+    bad << "{\"runs\": []}";
+  }
+  const auto sw = run_cli("sweep --finetune-results " + (dir / "bad.json").string() + " --out " + (dir / "sweep").string());
+  EXPECT_EQ(sw.exit_code, 2) << sw.out;
+  EXPECT_NE(sw.out.find("b* not decided"), std::string::npos) << sw.out;
+
   // Killed after 1 step, then continued (on one thread instead of all): the same numbers.
   const auto part = run_cli(common + " --threads 1 --stop-after 1 --out " + (dir / "resumed").string());
   ASSERT_EQ(part.exit_code, 0) << part.out;

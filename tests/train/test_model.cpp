@@ -12,6 +12,7 @@
 #include "shared_model.h"
 #include "sim/errors.h"
 #include "workloads/checkpoint.h"
+#include "workloads/train/finetune.h"
 #include "workloads/train/llama.h"
 #include "workloads/train/tokenizer.h"
 
@@ -174,6 +175,36 @@ INSTANTIATE_TEST_SUITE_P(Kinds, FiniteDifferences,
                            return std::string(info.param.shared ? "Shared" : "Separate") +
                                   (info.param.rope == Checkpoint::Rope::interleaved ? "Interleaved" : "RotateHalf");
                          });
+
+}  // namespace
+}  // namespace gsqhw::train
+
+namespace gsqhw::train {
+namespace {
+
+nlohmann::json run(const std::string& spec, const std::string& formats, double loss, bool complete = true) {
+  return {{"run", spec}, {"formats", formats}, {"final_val_loss", loss}, {"complete", complete}};
+}
+
+TEST(IsoAccuracy, SmallestGseWidthNoWorseThanFp8WithinSpread) {
+  const std::string fp8 = "act=fp8:e4m3,weight=fp8:e4m3,grad=fp8:e5m2,storage=nf4:block=64";
+  nlohmann::json results = {{"fp32_spread", 0.01},
+                            {"runs", {run("fp32", "fp32", 2.00), run("fp8", fp8, 2.10),
+                                      run("gse:b=4", "act=gse:b=4,...", 2.30), run("gse:b=5", "act=gse:b=5,...", 2.105),
+                                      run("gse:b=6", "act=gse:b=6,...", 2.05)}}};
+  auto j = iso_accuracy(results);
+  EXPECT_EQ(j["b_star"], 5);  // 2.105 <= 2.10 + 0.01: a tie counts
+  results["fp32_spread"] = nullptr;
+  j = iso_accuracy(results);
+  EXPECT_EQ(j["b_star"], 6);  // no spread known: strictly no worse
+  results["runs"][4]["complete"] = false;
+  j = iso_accuracy(results);
+  EXPECT_TRUE(j["b_star"].is_null());  // incomplete runs do not count
+  results["runs"].erase(1);
+  j = iso_accuracy(results);
+  EXPECT_TRUE(j["b_star"].is_null());
+  EXPECT_NE(j["note"].get<std::string>().find("FP8"), std::string::npos);
+}
 
 }  // namespace
 }  // namespace gsqhw::train

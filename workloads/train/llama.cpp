@@ -272,6 +272,8 @@ struct LinearCtx {
   const LoraWeights* lora;
   GemmEngine& engine;
   uint64_t seed;
+  Capture* capture = nullptr;
+  bool captures(int64_t l, int p) const { return capture && capture->layer == l && capture->proj == p; }
 };
 
 uint64_t site_seed(uint64_t seed, const GemmSite& s) {
@@ -291,6 +293,7 @@ void linear_forward(LinearCtx& c, int64_t l, int p, const float* x, int64_t n, f
   const ModelShape& m = c.w.config.shape;
   const ProjDims d = proj_dims(m, all_projections()[static_cast<size_t>(p)]);
   const float* W = c.w.layers[static_cast<size_t>(l)].proj[static_cast<size_t>(p)].data();
+  if (c.captures(l, p)) c.capture->x.assign(x, x + n * d.in);
   GemmSite site{l, p, 0, "act", "weight", true};
   c.engine.product(site, {x, n, d.in, false}, {W, d.out, d.in, false}, y, site_seed(c.seed, site));
   const LoraAdapter* ad = adapter_at(c.lora, l, p);
@@ -312,6 +315,7 @@ void linear_backward(LinearCtx& c, int64_t l, int p, const float* x, const float
   const ModelShape& m = c.w.config.shape;
   const ProjDims d = proj_dims(m, all_projections()[static_cast<size_t>(p)]);
   const float* W = c.w.layers[static_cast<size_t>(l)].proj[static_cast<size_t>(p)].data();
+  if (c.captures(l, p)) c.capture->dy.assign(dy, dy + n * d.out);
   std::vector<float> tmp(static_cast<size_t>(n * d.in));
   GemmSite site{l, p, 3, "grad", "weight", true};
   c.engine.product(site, {dy, n, d.out, false}, {W, d.in, d.out, true}, tmp.data(), site_seed(c.seed, site));
@@ -354,7 +358,7 @@ void LlamaModel::forward(const std::vector<int>& tokens, int64_t batch, int64_t 
   batch_ = batch;
   seq_ = seq;
   const RopeTable rt(seq, hd, w_.config.rope_theta);
-  LinearCtx c{w_, lora_, engine, seed};
+  LinearCtx c{w_, lora_, engine, seed, capture_};
   std::vector<float> x(static_cast<size_t>(n * dim));
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(&x[i * dim], &w_.embedding[static_cast<size_t>(tokens[i]) * dim], sizeof(float) * dim);
@@ -475,7 +479,7 @@ StepResult LlamaModel::step(const std::vector<int>& tokens, const std::vector<in
   const int64_t heads = m.n_heads, group = heads / m.n_kv_heads;
   const RopeTable rt(seq, hd, w_.config.rope_theta);
   const float att_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  LinearCtx c{w_, lora_, engine, seed};
+  LinearCtx c{w_, lora_, engine, seed, capture_};
   if (grads->lora.adapters.empty() && lora_) {
     grads->lora = *lora_;
     for (auto* t : grads->lora.tensors()) std::fill(t->begin(), t->end(), 0.0f);

@@ -99,9 +99,18 @@ struct StepResult {
   int64_t tokens = 0;
 };
 
+// Records one projection's input X (forward) and output gradient dY (backward) during a step:
+// the real operands of `gsqhw trace --data`.
+struct Capture {
+  int64_t layer = 0;
+  int proj = 0;  // index into all_projections()
+  std::vector<float> x, dy;  // tokens x in, tokens x out
+};
+
 class LlamaModel {
  public:
   LlamaModel(const LlamaWeights& weights, const LoraWeights* lora) : w_(weights), lora_(lora) {}
+  void set_capture(Capture* capture) { capture_ = capture; }
 
   // tokens and targets: batch x seq. Forward, loss, and (when grads != null) backward with the
   // loss gradient multiplied by loss_scale (dynamic loss scaling; gradients come out scaled).
@@ -123,6 +132,7 @@ class LlamaModel {
                uint64_t seed, bool keep);
   const LlamaWeights& w_;
   const LoraWeights* lora_;
+  Capture* capture_ = nullptr;
   // Activations of the last forward pass (kept for backward).
   std::vector<LayerCache> cache_;
   std::vector<float> x_final_, xn_final_, rs_final_;
