@@ -133,7 +133,10 @@ class QcdEngine final : public GemmEngine {
     std::memcpy(c, r.out.data(), sizeof(float) * static_cast<size_t>(m * n));
     int64_t overflow = 0, underflow = 0;
     for (uint8_t f : r.flags) overflow += (f & kFlagOverflow) != 0;
-    if (acc_.kind == AccumulatorSpec::Kind::fixed) underflow = count_underflow(site, qa, *qb_ptr, r, k);
+    // INT8 accumulates exact integer products (the scales come after): nothing can fall below
+    // its LSB. GSE-INT and minifloat addends are real values, floored to 2^-F.
+    if (acc_.kind == AccumulatorSpec::Kind::fixed && act_->family() != "int8")
+      underflow = count_underflow(site, qa, *qb_ptr, r, k);
     count(site, c, m, n, k, overflow, underflow);
   }
 

@@ -53,6 +53,7 @@ struct GemmCounters {
   int64_t overflow = 0;   // outputs whose fixed accumulator saturated (sticky flag)
   int64_t underflow = 0;  // outputs whose exact value (product of the dequantized operands) is
                           // non-zero but below the fixed accumulator's resolution 2^-F: lost
+                          // (GSE-INT and minifloats; INT8 sums exact integers, never counted)
   int64_t nonfinite = 0;  // outputs that are NaN or Inf
   double macs = 0;
 };
