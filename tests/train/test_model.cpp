@@ -1,15 +1,19 @@
 // The LLaMA training engine: tokenizer and FP32 forward against llama2.c's reference outputs on
-// the real stories260K model, backward against finite differences on small random models.
+// the real stories260K model (and the same model converted to HF safetensors with the q/k
+// permutation), backward against finite differences on small random models.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <fstream>
 #include <random>
 
 #include <fmt/format.h>
 
 #include "shared_model.h"
+#include "test_util.h"
+#include "workloads/safetensors.h"
 #include "sim/errors.h"
 #include "workloads/checkpoint.h"
 #include "workloads/train/finetune.h"
@@ -204,6 +208,76 @@ TEST(IsoAccuracy, SmallestGseWidthNoWorseThanFp8WithinSpread) {
   j = iso_accuracy(results);
   EXPECT_TRUE(j["b_star"].is_null());
   EXPECT_NE(j["note"].get<std::string>().find("FP8"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gsqhw::train
+
+namespace gsqhw::train {
+namespace {
+
+// HF's convert_llama_weights_to_hf permutation of q/k rows: within each head, interleaved pair
+// (2i, 2i+1) goes to rows (i, i + head_dim/2), so rotate-half RoPE computes the same rotation.
+std::vector<float> hf_permute(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {
+  const int64_t hd = rows / heads, half = hd / 2;
+  std::vector<float> out(w.size());
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < half; ++i)
+      for (int64_t j = 0; j < 2; ++j)
+        std::copy_n(&w[(h * hd + 2 * i + j) * cols], cols, &out[(h * hd + j * half + i) * cols]);
+  return out;
+}
+
+TEST(LlamaForward, HfSafetensorsConversionGivesTheSameLogits) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  const auto ck = open_checkpoint(shared_models() / "stories260K.bin");
+  const LlamaWeights w = LlamaWeights::load(*ck);
+  const ModelShape& m = w.config.shape;
+  test::ScratchDir dir("hf");
+  std::vector<std::vector<float>> keep;  // the writer holds pointers
+  safetensors::Writer wr;
+  auto add = [&](const std::string& name, std::vector<float> v, std::vector<int64_t> shape) {
+    keep.push_back(std::move(v));
+    wr.add(name, "F32", shape, keep.back().data());
+  };
+  keep.reserve(64);
+  add("model.embed_tokens.weight", w.embedding, {m.vocab_size, m.dim});
+  add("model.norm.weight", w.final_norm, {m.dim});
+  for (int64_t l = 0; l < m.n_layers; ++l) {
+    const auto& lw = w.layers[l];
+    const std::string p = fmt::format("model.layers.{}.", l);
+    add(p + "input_layernorm.weight", lw.attn_norm, {m.dim});
+    add(p + "post_attention_layernorm.weight", lw.ffn_norm, {m.dim});
+    for (int i = 0; i < 7; ++i) {
+      const Proj proj = all_projections()[i];
+      const ProjDims d = proj_dims(m, proj);
+      std::vector<float> t = lw.proj[i];
+      if (proj == Proj::q) t = hf_permute(t, m.n_heads, d.out, d.in);
+      if (proj == Proj::k) t = hf_permute(t, m.n_kv_heads, d.out, d.in);
+      const bool attn = i < 4;
+      add(p + (attn ? "self_attn." : "mlp.") + std::string(proj_name(proj)) + "_proj.weight", t, {d.out, d.in});
+    }
+  }
+  std::filesystem::create_directories(dir / "hf");
+  wr.write(dir / "hf" / "model.safetensors");
+  {
+    std::ofstream cfg(dir / "hf" / "config.json");
+    cfg << fmt::format(R"({{"num_attention_heads": {}, "num_key_value_heads": {}, "rms_norm_eps": 1e-5,
+                           "rope_theta": 10000.0, "max_position_embeddings": {}}})",
+                       m.n_heads, m.n_kv_heads, m.seq_len);
+  }
+  const auto hf = open_checkpoint(dir / "hf");
+  EXPECT_EQ(hf->kind(), "safetensors");
+  EXPECT_EQ(hf->rope(), Checkpoint::Rope::rotate_half);
+  const LlamaWeights wh = LlamaWeights::load(*hf);
+  auto engine = make_fp32_engine();
+  LlamaModel a(w, nullptr), b(wh, nullptr);
+  const std::vector<int> tokens = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
+  const auto la = a.logits(tokens, *engine), lb = b.logits(tokens, *engine);
+  ASSERT_EQ(la.size(), lb.size());
+  double max_diff = 0;
+  for (size_t i = 0; i < la.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(la[i]) - lb[i]));
+  EXPECT_LT(max_diff, 1e-4) << "llama2.c vs HF-converted logits";
 }
 
 }  // namespace
