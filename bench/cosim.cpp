@@ -41,9 +41,11 @@ const CosimGemm& gemm() {
   return g;
 }
 
-void run(benchmark::State& state, CosimOptions::Engine engine) {
+void run(benchmark::State& state, CosimOptions::Engine engine,
+         CosimOptions::RtlPath path = CosimOptions::RtlPath::fast) {
   CosimOptions options;
   options.engine = engine;
+  options.rtl_path = path;
   options.cache_dir = default_cache_dir();
   // Warm up (builds the Verilated model once, outside the timing).
   run_cosim_gemms(design(), {gemm()}, options);
@@ -61,10 +63,16 @@ void run(benchmark::State& state, CosimOptions::Engine engine) {
   state.SetLabel(design().design.str());
 }
 
+// The fast RTL path (no tracing, -O3, stimulus streamed) and the old one (traced -Os build,
+// stimulus file), same GEMM.
 void BM_VerilatedRtl(benchmark::State& state) { run(state, CosimOptions::Engine::rtl); }
+void BM_VerilatedRtlOldPath(benchmark::State& state) {
+  run(state, CosimOptions::Engine::rtl, CosimOptions::RtlPath::legacy);
+}
 void BM_FastModel(benchmark::State& state) { run(state, CosimOptions::Engine::fast); }
 
 BENCHMARK(BM_VerilatedRtl)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_VerilatedRtlOldPath)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_FastModel)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace

@@ -26,6 +26,8 @@ struct BenchArgs {
   bool values = false;
   std::string cache;
   bool json = false;
+  std::string gemm;           // MxNxK: one random GEMM instead of traces
+  int verilator_threads = 1;  // Verilator --threads of the new RTL path
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -107,46 +109,97 @@ int run_layer(const BenchArgs& args, const CosimDesign& d) {
   return 0;
 }
 
-// RTL and fast model on the same design and traces.
+// One engine's figures in the speed table.
+struct SpeedRow {
+  std::string name;
+  CosimResult result;
+  double macs_per_second() const {
+    return result.engine_seconds > 0 ? result.macs / result.engine_seconds : 0.0;
+  }
+  double cycles_per_second() const {
+    return result.engine_seconds > 0 ? result.cycles / result.engine_seconds : 0.0;
+  }
+};
+
+// A random M x N x K GEMM in the design's format (--gemm).
+CosimGemm random_gemm(const CosimDesign& d, const std::string& shape) {
+  long long m = 0, n = 0, k = 0;
+  char x1 = 0, x2 = 0, extra = 0;
+  if (std::sscanf(shape.c_str(), "%lld%c%lld%c%lld%c", &m, &x1, &n, &x2, &k, &extra) != 5 ||
+      x1 != 'x' || x2 != 'x' || m < 1 || n < 1 || k < 1 || m * n * k > (1LL << 34))
+    throw UsageError(fmt::format("--gemm {}: give MxNxK, e.g. 64x64x512", shape));
+  auto format = parse_format(d.design.format);
+  CosimGemm g;
+  g.name = fmt::format("random{}x{}x{} (synthetic)", m, n, k);
+  g.a = random_operand(*format, m, k, 1);
+  g.b = random_operand(*format, n, k, 2);
+  return g;
+}
+
+// The old RTL path (traced -Os build, per-cycle stimulus file), the new fast RTL path (-O3
+// build without tracing, stimulus streamed from the schedule) and the fast cycle model, on
+// the same design and GEMMs in one run; every engine checks every output against golden.
 int run_speed(const BenchArgs& args, const CosimDesign& d, const CosimOptions& base) {
-  std::vector<std::filesystem::path> traces(args.traces.begin(), args.traces.end());
-  if (traces.empty())
-    traces = ensure_builtin_tiny_traces(base.cache_dir / "traces", d.design.format, d.design.acc);
-  CosimOptions rtl_options = base, fast_options = base;
-  rtl_options.engine = CosimOptions::Engine::rtl;
-  fast_options.engine = CosimOptions::Engine::fast;
-  CosimResult rtl = run_cosim_traces(d, traces, rtl_options);
-  CosimResult fast = run_cosim_traces(d, traces, fast_options);
-  auto rate = [](double n, double s) { return s > 0 ? n / s : 0.0; };
-  const double rtl_macs = rate(rtl.macs, rtl.engine_seconds);
-  const double fast_macs = rate(fast.macs, fast.engine_seconds);
-  nlohmann::json out = {
-      {"design", d.design.str()},
-      {"gemms", rtl.gemms},
-      {"macs", rtl.macs},
-      {"cycles", rtl.cycles},
-      {"rtl", {{"pass", rtl.pass}, {"engine_seconds", rtl.engine_seconds},
-               {"build_seconds", rtl.build_seconds},
-               {"simulated_cycles_per_second", rate(rtl.cycles, rtl.engine_seconds)},
-               {"macs_per_second", rtl_macs}}},
-      {"fast", {{"pass", fast.pass}, {"engine_seconds", fast.engine_seconds},
-                {"simulated_cycles_per_second", rate(fast.cycles, fast.engine_seconds)},
-                {"macs_per_second", fast_macs}}},
-      {"speedup", rtl_macs > 0 ? fast_macs / rtl_macs : 0.0}};
+  auto run = [&](const CosimOptions& options) {
+    if (!args.gemm.empty()) return run_cosim_gemms(d, {random_gemm(d, args.gemm)}, options);
+    std::vector<std::filesystem::path> traces(args.traces.begin(), args.traces.end());
+    if (traces.empty())
+      traces = ensure_builtin_tiny_traces(base.cache_dir / "traces", d.design.format, d.design.acc);
+    return run_cosim_traces(d, traces, options);
+  };
+  CosimOptions legacy = base, fast_rtl = base, fast_model = base;
+  legacy.engine = fast_rtl.engine = CosimOptions::Engine::rtl;
+  legacy.rtl_path = CosimOptions::RtlPath::legacy;
+  fast_rtl.rtl_path = CosimOptions::RtlPath::fast;
+  fast_rtl.verilator_threads = args.verilator_threads;
+  fast_model.engine = CosimOptions::Engine::fast;
+  std::vector<SpeedRow> rows;
+  rows.push_back({"rtl old path (traced -Os build, stimulus file)", run(legacy)});
+  rows.push_back({fmt::format("rtl new path (-O3 -march=native, no trace, streamed{})",
+                              args.verilator_threads > 1
+                                  ? fmt::format(", --threads {}", args.verilator_threads)
+                                  : ""),
+                  run(fast_rtl)});
+  rows.push_back({"fast cycle model", run(fast_model)});
+  const double old_rate = rows[0].macs_per_second(), new_rate = rows[1].macs_per_second();
+  const double rtl_speedup = old_rate > 0 ? new_rate / old_rate : 0.0;
+  const double model_over_rtl = new_rate > 0 ? rows[2].macs_per_second() / new_rate : 0.0;
+  bool pass = true;
+  for (const auto& row : rows) pass = pass && row.result.pass;
+  const CosimResult& first = rows[0].result;
   if (args.json) {
+    nlohmann::json engines = nlohmann::json::array();
+    for (const auto& row : rows)
+      engines.push_back({{"engine", row.name},
+                         {"pass", row.result.pass},
+                         {"engine_seconds", row.result.engine_seconds},
+                         {"build_seconds", row.result.build_seconds},
+                         {"simulated_cycles_per_second", row.cycles_per_second()},
+                         {"macs_per_second", row.macs_per_second()}});
+    nlohmann::json out = {{"design", d.design.str()},
+                          {"gemms", first.gemms},
+                          {"macs", first.macs},
+                          {"cycles", first.cycles},
+                          {"engines", engines},
+                          {"rtl_new_over_old", rtl_speedup},
+                          {"fast_model_over_rtl_new", model_over_rtl},
+                          {"synthetic", !args.gemm.empty()}};
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << fmt::format(
-        "{}: {} GEMMs, {} MACs, {} cycles\n"
-        "  rtl  (Verilated): {:.3g} cycles/s, {:.3g} MACs/s ({:.2f} s){}\n"
-        "  fast (cycle model): {:.3g} cycles/s, {:.3g} MACs/s ({:.2f} s){}\n"
-        "  fast / rtl = {:.1f}x\n",
-        d.design.str(), rtl.gemms, rtl.macs, rtl.cycles, rate(rtl.cycles, rtl.engine_seconds),
-        rtl_macs, rtl.engine_seconds, rtl.pass ? "" : "  MISMATCH",
-        rate(fast.cycles, fast.engine_seconds), fast_macs, fast.engine_seconds,
-        fast.pass ? "" : "  MISMATCH", out["speedup"].get<double>());
+    std::cout << fmt::format("{}: {} GEMMs{}, {} MACs, {} cycles\n", d.design.str(), first.gemms,
+                             args.gemm.empty() ? "" : " (synthetic random operands)", first.macs,
+                             first.cycles);
+    std::cout << fmt::format("  {:<60} {:>12} {:>12} {:>9} {:>9}\n", "engine", "cycles/s",
+                             "MACs/s", "engine s", "build s");
+    for (const auto& row : rows)
+      std::cout << fmt::format("  {:<60} {:>12.4g} {:>12.4g} {:>9.2f} {:>9.1f}{}\n", row.name,
+                               row.cycles_per_second(), row.macs_per_second(),
+                               row.result.engine_seconds, row.result.build_seconds,
+                               row.result.pass ? "" : "  MISMATCH");
+    std::cout << fmt::format("  RTL new / old path = {:.1f}x; fast model / RTL new path = {:.1f}x\n",
+                             rtl_speedup, model_over_rtl);
   }
-  return rtl.pass && fast.pass ? 0 : 1;
+  return pass ? 0 : 1;
 }
 
 Runner setup_bench(CLI::App& app) {
@@ -162,6 +215,12 @@ Runner setup_bench(CLI::App& app) {
   app.add_flag("--values", args->values,
                "with --layer: also compute every output with the fast model (random operands)");
   app.add_option("--cache", args->cache, "Verilator build cache");
+  app.add_option("--gemm", args->gemm,
+                 "instead of traces: one GEMM MxNxK of random (synthetic) operands in the "
+                 "design's format, e.g. 64x64x512");
+  app.add_option("--verilator-threads", args->verilator_threads,
+                 "Verilator --threads for the new RTL path's build (default 1)")
+      ->check(CLI::Range(1, 64));
   app.add_flag("--json", args->json, "print JSON");
   return [args]() -> int {
     CosimOptions options;

@@ -25,6 +25,10 @@ struct CosimArgs {
   int max_mismatches = 10;
   bool json = false;
   bool systemc = false;
+  std::string sample;
+  uint64_t seed = 1;
+  int jobs = 1;
+  int64_t max_special = 64;
 };
 
 Runner setup_cosim(CLI::App& app) {
@@ -60,6 +64,18 @@ Runner setup_cosim(CLI::App& app) {
                "run the RTL in the SystemC testbench (Verilator --sc) instead of the plain C++ "
                "one: same checks, slower (docs/cosim.md)");
 
+  app.add_option("--sample", args->sample,
+                 "sampled-tile co-simulation: the fast model computes every tile, the RTL runs "
+                 "N tiles per GEMM (integer) or a FRACTION of them (0.05, 5%, 1.0) at random, "
+                 "plus every edge tile and the special-value tiles (docs/cosim.md)");
+  app.add_option("--seed", args->seed, "seed of the --sample tile choice (default 1)");
+  app.add_option("--jobs", args->jobs,
+                 "RTL worker processes: each GEMM's tiles split over N testbenches, results "
+                 "merged in tile order (default 1)");
+  app.add_option("--max-special-tiles", args->max_special,
+                 "with --sample: special-value tiles forced into the sample per case per GEMM "
+                 "(default 64)");
+
   return [args]() -> int {
     if (args->design.empty() && args->generated.empty())
       throw UsageError("give the design: --design SPEC or --generated DIR");
@@ -80,6 +96,10 @@ Runner setup_cosim(CLI::App& app) {
     }
     options.max_mismatches_reported = args->max_mismatches;
     options.systemc = args->systemc;
+    if (!args->sample.empty()) options.sample = parse_sample(args->sample);
+    options.seed = args->seed;
+    options.jobs = args->jobs;
+    options.max_special_tiles = args->max_special;
 
     CosimDesign d = args->design.empty() ? cosim_design_from_dir(args->generated)
                                          : cosim_design_generate(DesignPoint::parse(args->design));

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,7 +27,56 @@ struct CosimOptions {
   // (extension) Run the RTL in the SystemC testbench (Verilator --sc) instead of the plain C++
   // one: same results, slower; no waves/activity. For measuring SystemC's cost (docs/cosim.md).
   bool systemc = false;
+
+  // (extension) The RTL build and stimulus path (docs/cosim.md, "Fast RTL path"):
+  //  - fast (default): when neither waves nor activity are being produced, the Verilated model
+  //    is the fast build (no tracing compiled in, -O3 -march=native) and the stimulus streams
+  //    from the schedule into the testbench's stdin; the traced build serves waves/activity;
+  //  - legacy: the traced -Os build replaying a per-cycle stimulus file (what gsqhw used
+  //    before; kept so `gsqhw bench` measures both paths in one run).
+  enum class RtlPath { fast, legacy };
+  RtlPath rtl_path = RtlPath::fast;
+  int verilator_threads = 1;  // Verilator --threads of the fast build
+
+  // (extension) Sampled-tile co-simulation (engine rtl): the fast model computes every tile of
+  // every GEMM; the RTL runs a seeded random sample of whole tiles plus every edge tile and
+  // the special-value tiles (saturation, NaN groups, exponent extremes, ...); each RTL tile is
+  // checked against the golden model and the fast model's beats (docs/cosim.md).
+  struct Sample {
+    bool fraction = false;  // value is a fraction of each GEMM's tiles (else a tile count)
+    double value = 1;
+  };
+  std::optional<Sample> sample;
+  uint64_t seed = 1;
+  // Special-value tiles forced into the sample, at most this many per category per GEMM
+  // (chosen at random among them); the summary says when a category had more.
+  int64_t max_special_tiles = 64;
+  // RTL worker processes: the tiles of a GEMM are split into `jobs` contiguous runs, each in
+  // its own testbench process, merged in tile order (so the verdict and report equal jobs=1).
+  int jobs = 1;
 };
+
+// Parses --sample: an integer (tiles per GEMM, >= 1) or a fraction written with a point or a
+// percent sign ("0.05", "1.0", "5%"). Throws UsageError.
+CosimOptions::Sample parse_sample(const std::string& text);
+
+// (extension) What the RTL exercised: per case, tiles where it occurs in the GEMMs (the fast
+// model and the operands show it) and tiles of those that ran on RTL.
+struct CoverageCase {
+  int64_t tiles_present = 0, tiles_rtl = 0;
+  int64_t outputs_rtl = 0;  // outputs (or operand groups, for operand cases) of RTL tiles hit
+  int64_t capped = 0;       // tiles of this case left out by max_special_tiles
+};
+struct CosimCoverage {
+  int64_t tiles = 0, tiles_rtl = 0, edge_tiles = 0, edge_tiles_rtl = 0;
+  int64_t random_tiles_rtl = 0;  // of the seeded random sample (may overlap edge/special)
+  int64_t macs = 0, macs_rtl = 0;
+  int64_t gemms_rtl = 0;  // GEMMs with at least one RTL tile
+  std::map<std::string, CoverageCase> cases;  // case name -> counts (kCoverageCases order)
+  bool sampled = false;
+};
+// The cases, in table order, with what each means.
+extern const std::vector<std::pair<std::string, std::string>> kCoverageCases;
 
 struct Mismatch {
   std::string design, trace;
@@ -38,6 +88,9 @@ struct Mismatch {
   uint8_t expected_flags = 0, actual_flags = 0;
   float expected_value = 0, actual_value = 0;
   std::string engine;  // (extension) "rtl" or "fast": which engine produced the actual value
+  // (extension) sampled/parallel runs: the cycle above is the GEMM's own schedule cycle; the
+  // testbench run (of a tile list) produced it on run_cycle. -1: a whole-GEMM run.
+  int64_t run_cycle = -1;
 };
 
 // (extension) One GEMM of a co-simulation run.
@@ -65,6 +118,10 @@ struct CosimResult {
   double build_seconds = 0;         // Verilator build time (0 on a cache hit)
   std::string engine;               // "rtl", "fast" or "lockstep"
   std::string design;               // canonical design string
+  CosimCoverage coverage;           // (extension) what the RTL exercised
+  double fast_seconds = 0;          // (extension) sampled mode: fast model over every tile
+  double rtl_seconds = 0;           // (extension) sampled mode: testbench runs (wall)
+  int64_t rtl_cycles = 0;           // (extension) cycles the testbenches simulated
 };
 
 // (extension) A design ready to co-simulate: its manifest and Verilog text. Tests may edit

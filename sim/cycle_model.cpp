@@ -241,10 +241,7 @@ int64_t beat_cycle(const ArrayManifest& array, int64_t steps_per_tile, int64_t t
 
 // ---- fast model ------------------------------------------------------------------------------
 
-namespace {
-
-// Rows [r0, r1) of a quantized tensor (codes, exponents and row/block scales follow).
-QuantizedTensor slice_rows(const QuantizedTensor& q, int64_t r0, int64_t r1) {
+QuantizedTensor quantized_rows(const QuantizedTensor& q, int64_t r0, int64_t r1) {
   QuantizedTensor s;
   s.format_spec = q.format_spec;
   s.rows = r1 - r0;
@@ -264,8 +261,6 @@ QuantizedTensor slice_rows(const QuantizedTensor& q, int64_t r0, int64_t r1) {
   return s;
 }
 
-}  // namespace
-
 Beats fast_model_run(const ArrayManifest& array, const QuantizedTensor& a,
                      const QuantizedTensor& b, const AccumulatorSpec& acc, int threads) {
   const int R = array.rows, C = array.cols;
@@ -283,7 +278,7 @@ Beats fast_model_run(const ArrayManifest& array, const QuantizedTensor& a,
   // beats of the tile row's tiles (tile columns in order, rows 0..R-1 each).
   auto run_tile_row = [&](int64_t tr) {
     const int64_t r0 = tr * R, r1 = std::min<int64_t>(a.rows, r0 + R);
-    GemmResult stripe = golden_gemm(slice_rows(a, r0, r1), b, acc, 1);
+    GemmResult stripe = golden_gemm(quantized_rows(a, r0, r1), b, acc, 1);
     for (int64_t tc = 0; tc < t.tiles_n; ++tc) {
       const int64_t tile = tr * t.tiles_n + tc;
       for (int r = 0; r < R; ++r) {
@@ -513,9 +508,9 @@ std::vector<int> stimulus_layout(const ArrayManifest& array, int* words) {
   return offsets;
 }
 
-void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const QuantizedTensor& b,
-                int64_t cycles,
-                const std::function<void(int64_t cycle, const std::vector<uint64_t>& record)>& emit) {
+void drive_tiles(const ArrayManifest& array, const QuantizedTensor& a, const QuantizedTensor& b,
+                 const std::vector<int64_t>* tiles, int64_t cycles,
+                 const std::function<void(int64_t cycle, const std::vector<uint64_t>& record)>& emit) {
   const int R = array.rows, C = array.cols;
   const int G = a.group_size;
   const GemmTiming t = gemm_timing(array, a.rows, b.rows, a.cols, G);
@@ -533,8 +528,15 @@ void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const Quan
   const Operands op{a, b, a.rows, b.rows, a.cols, a.groups_per_row(), b.groups_per_row(), exps,
                     array.code_width >= 64 ? ~uint64_t{0} : (uint64_t{1} << array.code_width) - 1};
 
+  // Run position i presents GEMM tile tile_at(i): all tiles in order, or the given list.
+  const int64_t run_tiles = tiles ? static_cast<int64_t>(tiles->size()) : t.tiles;
+  if (tiles)
+    for (int64_t tile : *tiles)
+      if (tile < 0 || tile >= t.tiles)
+        throw std::logic_error(fmt::format("tile {} outside the GEMM's {} tiles", tile, t.tiles));
+  auto tile_at = [&](int64_t i) { return tiles ? (*tiles)[static_cast<size_t>(i)] : i; };
   std::vector<uint64_t> record(static_cast<size_t>(std::max(words, 1)));
-  const int64_t steps_end = array.weight_preload + t.tiles * t.steps_per_tile;
+  const int64_t steps_end = array.weight_preload + run_tiles * t.steps_per_tile;
   if (!array.weight_stationary) {
     const std::vector<TileStep> plan = tile_steps(array, op.K, G);
     if (static_cast<int64_t>(plan.size()) != t.steps_per_tile)
@@ -542,7 +544,8 @@ void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const Quan
     for (int64_t cycle = 0; cycle < cycles; ++cycle) {
       std::fill(record.begin(), record.end(), 0);
       if (cycle < steps_end) {
-        const int64_t tile = cycle / t.steps_per_tile, s_index = cycle % t.steps_per_tile;
+        const int64_t tile = tile_at(cycle / t.steps_per_tile),
+                      s_index = cycle % t.steps_per_tile;
         drive_os_step(array, op, t, slots, plan[static_cast<size_t>(s_index)], tile, s_index,
                       record.data());
       }
@@ -557,10 +560,13 @@ void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const Quan
     std::fill(record.begin(), record.end(), 0);
     if (cycle < array.weight_preload) {
       // The first chunk's weight rows, one per cycle.
-      drive_ws_weights(array, op, t, slots, chunks[0], 0, static_cast<int>(cycle), record.data());
+      if (run_tiles > 0)
+        drive_ws_weights(array, op, t, slots, chunks[0], tile_at(0), static_cast<int>(cycle),
+                         record.data());
     } else if (cycle < steps_end) {
       const int64_t x = cycle - array.weight_preload;
-      const int64_t tile = x / t.steps_per_tile, s_index = x % t.steps_per_tile;
+      const int64_t index = x / t.steps_per_tile, s_index = x % t.steps_per_tile;
+      const int64_t tile = tile_at(index);
       const int64_t chunk = s_index / R;
       const int row = static_cast<int>(s_index % R);
       drive_ws_step(array, op, t, slots, chunks[static_cast<size_t>(chunk)], tile, row,
@@ -569,11 +575,21 @@ void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const Quan
       if (chunk + 1 < n_chunks)
         drive_ws_weights(array, op, t, slots, chunks[static_cast<size_t>(chunk + 1)], tile, row,
                          record.data());
-      else if (tile + 1 < t.tiles)
-        drive_ws_weights(array, op, t, slots, chunks[0], tile + 1, row, record.data());
+      else if (index + 1 < run_tiles)
+        drive_ws_weights(array, op, t, slots, chunks[0], tile_at(index + 1), row, record.data());
     }
     emit(cycle, record);
   }
+}
+
+void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const QuantizedTensor& b,
+                int64_t cycles,
+                const std::function<void(int64_t cycle, const std::vector<uint64_t>& record)>& emit) {
+  drive_tiles(array, a, b, nullptr, cycles, emit);
+}
+
+int64_t run_cycles(const ArrayManifest& array, int64_t steps_per_tile, int64_t tiles) {
+  return tiles == 0 ? 0 : beat_cycle(array, steps_per_tile, tiles - 1, array.drain_beats - 1) + 1;
 }
 
 int64_t write_stimulus(const ArrayManifest& array, const QuantizedTensor& a,

@@ -124,6 +124,10 @@ struct Beats {
   size_t size() const { return cycle.size(); }
 };
 
+// Rows [r0, r1) of a quantized tensor (codes, exponents and row/block scales follow): the
+// operand stripe of a tile row (A) or tile column (B).
+QuantizedTensor quantized_rows(const QuantizedTensor& q, int64_t r0, int64_t r1);
+
 // The fast cycle-accurate model: same beats as the RTL, computed tile row by tile row.
 // `threads` 0 = all cores (results do not depend on it).
 Beats fast_model_run(const ArrayManifest& array, const QuantizedTensor& a,
@@ -137,6 +141,19 @@ std::vector<int> stimulus_layout(const ArrayManifest& array, int* words);
 void drive_gemm(const ArrayManifest& array, const QuantizedTensor& a, const QuantizedTensor& b,
                 int64_t cycles,
                 const std::function<void(int64_t cycle, const std::vector<uint64_t>& record)>& emit);
+
+// The same driver for a chosen sequence of the GEMM's tiles (indices in the row-major tile
+// order above), presented back to back exactly as in a whole-GEMM run: run position i takes
+// the place of tile i, so its beats come on beat_cycle(array, S, i, r). `tiles` nullptr: every
+// tile in order (drive_gemm). Sampled co-simulation runs a sample of tiles this way, so the
+// schedule logic is the one the whole-GEMM runs and the fast model use.
+void drive_tiles(const ArrayManifest& array, const QuantizedTensor& a, const QuantizedTensor& b,
+                 const std::vector<int64_t>* tiles, int64_t cycles,
+                 const std::function<void(int64_t cycle, const std::vector<uint64_t>& record)>& emit);
+
+// Cycles until the last beat of a run of `tiles` tiles (+1): a GEMM's GemmTiming::cycles when
+// the run is every tile.
+int64_t run_cycles(const ArrayManifest& array, int64_t steps_per_tile, int64_t tiles);
 
 // The driver: writes the per-cycle stimulus (sim/harness/tb_main.cpp format) that presents the
 // GEMM per the schedule above, followed by `slack_cycles` idle cycles (so late or extra beats

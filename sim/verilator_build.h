@@ -30,20 +30,29 @@ std::optional<std::filesystem::path> find_program(const std::string& name);
 int run_logged(const std::vector<std::string>& argv, const std::filesystem::path& log,
                const std::filesystem::path& cwd = {});
 
-// A running child whose stdout is a pipe (read it with stdout_fd, then call wait()).
-// stderr goes to `stderr_file`.
+// A running child. stderr goes to `stderr_file`; stdout is a pipe (read it with stdout_fd)
+// unless `pipe_stdout` is false (then it joins stderr_file); with `pipe_stdin` the child's
+// stdin is a stream we feed with write_stdin() and end with close_stdin(). Call wait() at the
+// end.
 class ChildProcess {
  public:
-  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& stderr_file);
+  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& stderr_file,
+               bool pipe_stdin = false, bool pipe_stdout = true);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
   int stdout_fd() const { return stdout_fd_; }
-  int wait();  // closes stdout_fd, returns the exit status (128 + signal when killed)
+  // Writes all of `data` to the child's stdin; false when the child has closed it (exited).
+  // Never raises SIGPIPE.
+  bool write_stdin(const void* data, size_t bytes);
+  void close_stdin();
+  void kill();  // SIGKILL (a writer blocked in write_stdin then returns false); wait() still due
+  int wait();  // closes stdin/stdout, returns the exit status (128 + signal when killed)
 
  private:
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
+  int stdin_fd_ = -1;
 };
 
 // ---- Verilator build cache -----------------------------------------------------------------
@@ -66,6 +75,12 @@ struct VerilatorBuildSpec {
   // plain C++ one; same stimulus/results files.
   bool systemc = false;
   std::string label;                     // human-readable (design string), stored beside the build
+  // The fast build (plain C++ testbench only): no tracing compiled in, model and testbench at
+  // -O3 -march=native. The default, traced build (-Os, --trace) is the one for waves and
+  // activity. The two differ in flags and port header, so they are cached under separate keys.
+  bool fast = false;
+  // Verilator --threads for the model (fast build only; 1 = single-threaded evaluation).
+  int threads = 1;
 };
 
 struct VerilatedModel {

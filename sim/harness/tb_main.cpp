@@ -7,7 +7,12 @@
 // So one binary per design stays generic, and a failing run can be replayed by hand:
 //   tb --stimulus S.bin --results R.bin [--trace W.vcd --trace-from C0 --trace-to C1]
 // (--trace-from/--trace-to: cycle window to dump, default everything including reset, whose
-// cycles are numbered -reset..-1)
+// cycles are numbered -reset..-1). `--stimulus -` reads the records from stdin: the library
+// streams them straight from the schedule, no file in between.
+//
+// Two builds of this file exist per design (sim/verilator_build.h): the traced one
+// (GSQHW_TRACE 1: Verilator --trace, waves and activity) and the fast one (GSQHW_TRACE 0: no
+// tracing code compiled in, model at -O3 -march=native), which refuses --trace.
 //
 // The per-design header gsqhw_ports.h (written by sim/verilator_build.cpp) names the top
 // class and lists the ports: GSQHW_INPUTS(X) / GSQHW_OUTPUTS(X) expand X(name, width), and
@@ -35,7 +40,14 @@
 
 #include "gsqhw_ports.h"
 #include "verilated.h"
-#if GSQHW_TRACE_FST
+#if !GSQHW_TRACE
+// The fast build: no tracing code; a stand-in type so the code below stays one program.
+struct TraceFile {
+  void dump(uint64_t) {}
+  void open(const char*) {}
+  void close() {}
+};
+#elif GSQHW_TRACE_FST
 #include "verilated_fst_c.h"
 using TraceFile = VerilatedFstC;
 #else
@@ -107,6 +119,8 @@ Args parse_args(int argc, char** argv) {
     else fail("unknown option " + arg);
   }
   if (a.stimulus.empty() || a.results.empty()) fail("usage: tb --stimulus FILE --results FILE");
+  if (!GSQHW_TRACE && !a.trace.empty())
+    fail("this is the fast build (no tracing compiled in); waves come from the traced build");
   return a;
 }
 
@@ -119,8 +133,11 @@ void read_exact(std::FILE* f, void* data, size_t bytes, const char* what) {
 int main(int argc, char** argv) {
   Args args = parse_args(argc, argv);
 
-  std::FILE* stim = std::fopen(args.stimulus.c_str(), "rb");
+  const bool from_stdin = args.stimulus == "-";
+  std::FILE* stim = from_stdin ? stdin : std::fopen(args.stimulus.c_str(), "rb");
   if (!stim) fail("cannot open stimulus " + args.stimulus);
+  static char stim_buffer[1 << 20];  // whole pipe reads, not one per cycle record
+  std::setvbuf(stim, stim_buffer, _IOFBF, sizeof stim_buffer);
   char magic[8];
   uint32_t version = 0, words = 0;
   uint64_t cycles = 0;
@@ -145,12 +162,14 @@ int main(int argc, char** argv) {
   auto top = std::make_unique<GsqhwTop>(context.get(), "gsqhw_tb");
 
   std::unique_ptr<TraceFile> trace;
+#if GSQHW_TRACE
   if (!args.trace.empty()) {
     context->traceEverOn(true);
     trace = std::make_unique<TraceFile>();
     top->trace(trace.get(), 99);
     trace->open(args.trace.c_str());
   }
+#endif
   const long long reset = args.reset_cycles;
   auto in_window = [&](long long c) {
     return trace && c >= args.trace_from && (args.trace_to < 0 || c <= args.trace_to);
@@ -214,6 +233,6 @@ int main(int argc, char** argv) {
   std::fwrite("GSQHWEND", 1, 8, out);
   std::fwrite(&cycles, 8, 1, out);
   if (std::fclose(out) != 0) fail("cannot write results " + args.results);
-  std::fclose(stim);
+  if (!from_stdin) std::fclose(stim);
   return 0;
 }

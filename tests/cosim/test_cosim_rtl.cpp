@@ -17,6 +17,7 @@
 #include <set>
 
 #include "sim/activity.h"
+#include "tests/cosim/cosim_faults.h"
 #include "sim/cosim.h"
 #include "sim/errors.h"
 #include "sim/format.h"
@@ -294,41 +295,6 @@ TEST(CosimRtl, SystemCTestbenchGivesTheSameVerdict) {
 }
 
 // ---- fault injection ----
-
-// Wraps the design's top in a module of the same name and ports that flips bit `bit` of in_a
-// on the valid step number `step` (counting from 0 after reset): a one-bit operand fault.
-CosimDesign inject_operand_fault(CosimDesign d, int step, int bit) {
-  const std::string top = d.array.top;
-  const std::regex declaration("\\bmodule\\s+" + top + "\\b");
-  bool renamed = false;
-  for (auto& [name, text] : d.sources) {
-    if (std::regex_search(text, declaration)) {
-      text = std::regex_replace(text, declaration, "module " + top + "_faulty_inner");
-      renamed = true;
-    }
-  }
-  EXPECT_TRUE(renamed);
-  std::string ports = "clk, rst", decls = "  input clk;\n  input rst;\n", conns = ".clk(clk), .rst(rst)";
-  const int a_width = d.array.port_width("in_a");
-  for (const auto& p : d.array.ports) {
-    ports += ", " + p.name;
-    decls += fmt::format("  {} [{}:0] {};\n", p.input ? "input" : "output", p.width - 1, p.name);
-    conns += fmt::format(", .{}({})", p.name, p.name == "in_a" ? "in_a_faulty" : p.name);
-  }
-  std::string wrapper = fmt::format(
-      "// Test-only fault injection (tests/cosim/test_cosim_rtl.cpp).\n"
-      "module {top}({ports});\n{decls}"
-      "  reg [31:0] valid_steps;\n"
-      "  always @(posedge clk) if (rst) valid_steps <= 0; else if (in_valid) valid_steps <= valid_steps + 1;\n"
-      "  wire [{aw1}:0] in_a_faulty = in_a ^ ((in_valid && valid_steps == {step}) ? ({aw}'d1 << {bit}) : {aw}'d0);\n"
-      "  {top}_faulty_inner inner({conns});\n"
-      "endmodule\n",
-      fmt::arg("top", top), fmt::arg("ports", ports), fmt::arg("decls", decls),
-      fmt::arg("aw1", a_width - 1), fmt::arg("aw", a_width), fmt::arg("step", step),
-      fmt::arg("bit", bit), fmt::arg("conns", conns));
-  d.sources.emplace_back("fault_wrapper.v", wrapper);
-  return d;
-}
 
 TEST(CosimRtl, BrokenDesignIsCaughtWithAnExactFirstMismatch) {
   CosimDesign good = cosim_design_generate(
