@@ -20,6 +20,9 @@
 #include "sim/tile_sample.h"
 #include "sim/verilator_build.h"
 #include "tests/cosim/cosim_faults.h"
+#include "workloads/trace.h"
+
+#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -179,7 +182,9 @@ TEST(RtlSampled, SaturationPathFaultIsCaughtBecauseSpecialTilesAreAlwaysSampled)
     CosimResult blind = run_cosim_gemms(bad, {g}, o);
     if (blind.waves_written) fs::remove(*blind.waves_written);
     escaped = blind.pass;
-    if (escaped) EXPECT_GT(blind.coverage.cases.at("sticky_overflow").capped, 0);
+    if (escaped) {
+      EXPECT_GT(blind.coverage.cases.at("sticky_overflow").capped, 0);
+    }
   }
   EXPECT_TRUE(escaped);
 }
@@ -318,6 +323,43 @@ TEST(RtlSampled, SampleArgumentAndTileChoice) {
   o.engine = CosimOptions::Engine::rtl;
   o.jobs = 0;
   EXPECT_THROW(run_cosim_gemms(d, {gemm(d.design.format, 2, 2, 4, 1)}, o), UsageError);
+}
+
+// `gsqhw cosim --sample/--jobs` end to end: a trace verifies with the coverage table printed;
+// bad --sample / --jobs values are usage errors (exit 2).
+TEST(RtlSampled, CliSampledRunAndBadArguments) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("gsqhw-test-sample-cli-{}", ::getpid());
+  fs::create_directories(dir);
+  CosimDesign d = cosim_design_generate(DesignPoint::parse(kArray));
+  Trace t;
+  t.name = "cli-sampled";
+  t.metadata = {{"source", "synthetic"}, {"test", "test_rtl_fast"}};
+  CosimGemm g = gemm(d.design.format, 9, 10, 24, 4);
+  t.a = g.a;
+  t.b = g.b;
+  t.a_fp32.assign(static_cast<size_t>(9 * 24), 0.0f);
+  t.b_fp32.assign(static_cast<size_t>(10 * 24), 0.0f);
+  t.acc = d.design.acc;
+  t.golden = golden_gemm(t.a, t.b, t.acc);
+  write_trace(t, dir / "t.safetensors");
+  auto run = [&](const std::string& args) {
+    const std::string cmd = fmt::format("{} cosim --design '{}' --trace {} --cache {} {} > {} 2>&1",
+                                        GSQHW_CLI, kArray, (dir / "t.safetensors").string(),
+                                        test_cache().string(), args, (dir / "out.txt").string());
+    const int status = std::system(cmd.c_str());
+    return std::pair{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_bytes(dir / "out.txt")};
+  };
+  auto [code, out] = run("--sample 2 --seed 3 --jobs 2");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+  EXPECT_NE(out.find("coverage: RTL ran"), std::string::npos) << out;
+  EXPECT_NE(out.find("confidence:"), std::string::npos) << out;
+  for (const char* bad : {"--sample 0", "--sample 1.5", "--sample x", "--jobs 0",
+                          "--sample 2 --engine fast"}) {
+    auto [bad_code, bad_out] = run(bad);
+    EXPECT_EQ(bad_code, 2) << bad << "\n" << bad_out;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
