@@ -489,8 +489,9 @@ class Checker {
     fs::path results = scratch_.path() / "results.bin";
     fs::path log = scratch_.path() / "tb.log";
     int rc;
-    if (options_.rtl_path == CosimOptions::RtlPath::legacy) {
-      // The old path: the whole stimulus written to a file first, then replayed.
+    if (options_.rtl_path == CosimOptions::RtlPath::legacy || options_.systemc) {
+      // The old path (and the SystemC testbench, which reads files only): the whole stimulus
+      // written to a file first, then replayed.
       fs::path stimulus = scratch_.path() / "stimulus.bin";
       write_stimulus(d_.array, g.a, g.b, slack_cycles(), stimulus);
       fs::remove(log);
