@@ -8,7 +8,8 @@
 #include <random>
 
 #include "sim/cosim.h"
-#include "sim/format.h"
+#include "sim/verilator_build.h"
+#include "numerics/format.h"
 
 namespace gsqhw {
 namespace {

@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "sim/format.h"
-#include "sim/gemm.h"
-#include "sim/gemm_impl.h"
+#include "numerics/format.h"
+#include "numerics/gemm.h"
+#include "numerics/gemm_impl.h"
 
 // OpenBLAS's thread control; weak so that the benchmark still links against another BLAS
 // (then OPENBLAS_NUM_THREADS / the BLAS's own default applies).
@@ -131,7 +131,7 @@ void BM_GoldenGse4Fp32(benchmark::State& s) { golden(s, "gse:b=4,g=32,e=5", "fp3
 // range=full at b=8 may hold -128 on both sides: the int16 (vpmaddwd) kernel.
 void BM_GoldenGse8FullFixed(benchmark::State& s) { golden(s, "gse:b=8,g=32,e=5,range=full", "fixed32.16"); }
 void BM_GoldenFp8E4m3Fp32(benchmark::State& s) { golden(s, "fp8:e4m3", "fp32"); }
-// INT8 (sim/gemm_fast_int8.cpp): fp32 through the float form; fixed32.0 (the INT8 design
+// INT8 (numerics/kernels/gemm_fast_int8.cpp): fp32 through the float form; fixed32.0 (the INT8 design
 // point's accumulator, docs/siblings.md) through vpmaddwd with the Cauchy-Schwarz bound.
 void BM_GoldenInt8Fp32(benchmark::State& s) { golden(s, "int8:per=channel", "fp32"); }
 void BM_GoldenInt8Fixed(benchmark::State& s) { golden(s, "int8:per=channel", "fixed32.0"); }

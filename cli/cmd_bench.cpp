@@ -10,7 +10,8 @@
 
 #include "cli/command.h"
 #include "sim/cosim.h"
-#include "sim/errors.h"
+#include "sim/verilator_build.h"
+#include "base/errors.h"
 #include "workloads/lora.h"
 #include "workloads/models.h"
 

@@ -7,7 +7,7 @@
 
 #include "cli/command.h"
 #include "cli/synthesis_options.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/compose.h"
 #include "synth/point.h"
 

@@ -7,7 +7,7 @@
 
 #include "cli/command.h"
 #include "sim/cosim.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "sim/verilator_build.h"
 #include "workloads/lora.h"
 

@@ -14,8 +14,8 @@
 #include <map>
 
 #include "cli/command.h"
-#include "sim/errors.h"
-#include "synth/process.h"
+#include "base/errors.h"
+#include "base/process.h"
 #include "synth/slurm_array.h"
 #include "workloads/train/finetune.h"
 

@@ -1,10 +1,10 @@
-// `gsqhw formats`: lists the registered number formats (sim/format.h registry).
+// `gsqhw formats`: lists the registered number formats (numerics/format.h registry).
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "sim/format.h"
+#include "numerics/format.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include "gen/core.h"
 #include "gen/generator.h"
 #include "gen/testbench.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::cli {
 namespace {

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "cli/command.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/checkpoint.h"
 #include "workloads/train/adapters.h"
 #include "workloads/train/run_spec.h"

@@ -6,7 +6,7 @@
 #include "cli/command.h"
 #include "cli/suggest.h"
 #include "cli/unknown_args.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::cli {
 namespace {

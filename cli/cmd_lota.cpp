@@ -11,8 +11,8 @@
 #include "cli/command.h"
 #include "cli/sibling_layer.h"
 #include "gen/lota.h"
-#include "sim/errors.h"
-#include "sim/lota.h"
+#include "base/errors.h"
+#include "numerics/lota.h"
 #include "workloads/lora.h"
 #include "workloads/synthetic.h"
 

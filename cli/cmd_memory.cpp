@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "cli/command.h"
-#include "sim/format.h"
+#include "numerics/format.h"
 #include "workloads/memory_model.h"
 
 namespace gsqhw::cli {

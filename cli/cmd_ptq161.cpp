@@ -10,8 +10,8 @@
 #include "cli/command.h"
 #include "cli/sibling_layer.h"
 #include "gen/ptq161.h"
-#include "sim/errors.h"
-#include "sim/ptq161.h"
+#include "base/errors.h"
+#include "numerics/ptq161.h"
 #include "workloads/lora.h"
 
 namespace {

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "sim/errors.h"
-#include "sim/format.h"
-#include "sim/npy.h"
+#include "base/errors.h"
+#include "numerics/format.h"
+#include "base/npy.h"
 #include "workloads/safetensors.h"
 
 namespace {

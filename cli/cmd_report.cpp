@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/report.h"
 #include "synth/sweep.h"
 

@@ -13,8 +13,8 @@
 #include "cli/config_file.h"
 #include "cli/synthesis_options.h"
 #include "gsqhw_version.h"
-#include "sim/design.h"
-#include "sim/errors.h"
+#include "numerics/design.h"
+#include "base/errors.h"
 #include "synth/scale.h"
 #include "synth/sweep.h"
 

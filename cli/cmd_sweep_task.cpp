@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "cli/command.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/sweep.h"
 
 namespace gsqhw::cli {

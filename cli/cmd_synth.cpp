@@ -6,8 +6,8 @@
 
 #include "cli/command.h"
 #include "cli/synthesis_options.h"
-#include "sim/design.h"
-#include "sim/errors.h"
+#include "numerics/design.h"
+#include "base/errors.h"
 #include "synth/baseline.h"
 #include "synth/liberty.h"
 #include "synth/point.h"

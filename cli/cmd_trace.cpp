@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "cli/command.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/checkpoint.h"
 #include "workloads/lora.h"
 #include "workloads/train/capture.h"

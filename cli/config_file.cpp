@@ -9,7 +9,7 @@
 #include <toml++/toml.h>
 
 #include "cli/suggest.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::cli {
 namespace {

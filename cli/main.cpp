@@ -8,7 +8,7 @@
 #include "cli/help_format.h"
 #include "cli/unknown_args.h"
 #include "gsqhw_version.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::cli {
 std::vector<CommandEntry>& command_registry() {

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <memory>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/flow.h"
 #include "synth/liberty.h"
 #include "workloads/checkpoint.h"

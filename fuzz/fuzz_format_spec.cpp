@@ -9,9 +9,9 @@
 #include <limits>
 #include <string>
 
-#include "sim/design.h"
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "numerics/design.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 
 namespace {
 

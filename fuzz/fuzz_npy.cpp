@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "sim/errors.h"
-#include "sim/npy.h"
+#include "base/errors.h"
+#include "base/npy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gsqhw::NpyArray array;

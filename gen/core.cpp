@@ -10,10 +10,10 @@
 
 #include "gen/core_internal.h"
 #include "gen/verilog_text.h"
-#include "sim/errors.h"
-#include "sim/format.h"
-#include "sim/fp32_round.h"
-#include "sim/gse.h"
+#include "base/errors.h"
+#include "numerics/format.h"
+#include "numerics/fp32_round.h"
+#include "numerics/gse.h"
 
 namespace gsqhw {
 namespace gen {

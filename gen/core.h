@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gen/generator.h"
-#include "sim/design.h"
+#include "numerics/design.h"
 
 namespace gsqhw {
 
@@ -58,7 +58,7 @@ int64_t core_cycles_without_stalls(const nlohmann::json& manifest, int64_t m, in
                                    int64_t k);
 
 // The FP32 words a core returns for A (M x K) and B (N x K) given as FP32, per the golden
-// model: quantize both with the design's format, golden_gemm, dequantize (sim/gemm.h).
+// model: quantize both with the design's format, golden_gemm, dequantize (numerics/gemm.h).
 // `flags`, when not null, receives the golden GemmFlags per output.
 std::vector<uint32_t> core_golden_output(const DesignPoint& design, const std::vector<float>& a,
                                          const std::vector<float>& b, int64_t m, int64_t n,

@@ -14,8 +14,8 @@
 
 #include "gen/core.h"
 #include "gen/verilog_text.h"
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 
 namespace gsqhw {
 

@@ -1,6 +1,6 @@
 // The core's dequantizer: one final accumulator (and its flags) -> the FP32 result word,
-// exactly the dequantize step of sim/gemm.h:
-//   fixed(W,F): RNE_fp32(acc * 2^-F) (sim/fp32_round.h scaled_int_to_fp32)
+// exactly the dequantize step of numerics/gemm.h:
+//   fixed(W,F): RNE_fp32(acc * 2^-F) (numerics/fp32_round.h scaled_int_to_fp32)
 //   fp32:       the accumulator's bits
 //   NaN flag:   the canonical quiet NaN 0x7fc00000, whatever the accumulator holds.
 // The overflow flag does not change the value (the saturated accumulator is converted).
@@ -8,7 +8,7 @@
 
 #include "gen/core_internal.h"
 #include "gen/verilog_text.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::gen {
 namespace {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gen/pe_spec.h"
-#include "sim/design.h"
+#include "numerics/design.h"
 
 namespace gsqhw::gen {
 
@@ -141,7 +141,7 @@ std::vector<VerilogFile> emit_array_files(const DesignPoint& design, const PeSpe
 // Cycles from a step presented at gsqhw_pe's inputs to its out_valid beat (= pipeline depth).
 int pe_latency(const PeSpec& pe);
 
-// The NaN pattern written by the fp32 accumulator (sim/gemm.h: quiet NaN).
+// The NaN pattern written by the fp32 accumulator (numerics/gemm.h: quiet NaN).
 constexpr unsigned kFp32QuietNaN = 0x7fc00000u;
 
 }  // namespace gsqhw::gen

@@ -11,7 +11,7 @@
 #include "gen/pe_spec.h"
 #include "gen/verilog_text.h"
 #include "gsqhw_version.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw {
 namespace gen {
@@ -122,8 +122,8 @@ nlohmann::json ws_port_list(const DesignPoint& d, const gen::PeSpec& pe) {
 std::string family_order(const gen::PeSpec& pe) {
   if (pe.format.family == OperandFamily::gse)
     return "per group j = 0.. in order: exact integer group sum, then one addition of "
-           "S_j * 2^x_j into the accumulator per group, as sim/gemm.h";
-  return "per element k = 0.. in order, one addition of the exact product per step, as sim/gemm.h";
+           "S_j * 2^x_j into the accumulator per group, as numerics/gemm.h";
+  return "per element k = 0.. in order, one addition of the exact product per step, as numerics/gemm.h";
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "sim/design.h"
+#include "numerics/design.h"
 
 namespace gsqhw {
 

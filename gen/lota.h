@@ -1,4 +1,4 @@
-// Generated RTL for LoTA-QAF (sim/lota.h): the merge unit and the integer-weight PE, with
+// Generated RTL for LoTA-QAF (numerics/lota.h): the merge unit and the integer-weight PE, with
 // golden-vector self-checks. Port lists and timing in docs/siblings.md.
 //
 // gsqhw_lota_merge  one weight per cycle, latency 1, no multipliers:
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "gen/lota_rtlcheck.h"
-#include "sim/lota.h"
+#include "numerics/lota.h"
 
 namespace gsqhw::lota {
 
@@ -55,7 +55,7 @@ std::vector<MergeVector> exhaustive_merge_vectors(const LotaParams& params, bool
 std::vector<MergeVector> layer_merge_vectors(const QuantizedWeights& base, const Adapters& ad);
 
 // Simulates `rtl` (normally generate_merge_unit(params), possibly altered by a test) with
-// golden expectations from the scalar golden functions of sim/lota.h.
+// golden expectations from the scalar golden functions of numerics/lota.h.
 rtlcheck::TbResult check_merge_unit(const rtlcheck::RtlBundle& rtl, const LotaParams& params,
                                     const std::vector<MergeVector>& vectors,
                                     const std::filesystem::path& dir);

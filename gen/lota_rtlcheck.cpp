@@ -9,7 +9,7 @@
 #include <regex>
 #include <sstream>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::rtlcheck {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "gen/verilog_text.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::gen {
 namespace {

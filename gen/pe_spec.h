@@ -1,13 +1,13 @@
 // What the generator needs to know about a design point, decoded and validated once:
 // operand format parameters, port widths and the datapath widths derived from them.
 //
-// The format strings are the canonical specs of sim/format.h; this file reads only the
+// The format strings are the canonical specs of numerics/format.h; this file reads only the
 // parameters that shape hardware (the quantizer's scale/round choices do not).
 #pragma once
 
 #include <string>
 
-#include "sim/design.h"
+#include "numerics/design.h"
 
 namespace gsqhw::gen {
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "gsqhw_version.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::ptq161 {
 namespace {

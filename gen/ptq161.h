@@ -1,4 +1,4 @@
-// Generated RTL for PTQ1.61 (sim/ptq161.h): an R-row datapath that streams one activation
+// Generated RTL for PTQ1.61 (numerics/ptq161.h): an R-row datapath that streams one activation
 // per cycle (broadcast to every row) together with the salient-mask bit of its input channel.
 // Port lists and timing in docs/siblings.md.
 //
@@ -17,7 +17,7 @@
 #include <filesystem>
 
 #include "gen/lota_rtlcheck.h"
-#include "sim/ptq161.h"
+#include "numerics/ptq161.h"
 
 namespace gsqhw::ptq161 {
 

@@ -1,5 +1,5 @@
 // The core's quantizer: FP32 words in, the design's element codes (and GSE group exponents)
-// out, bit-exact with the golden quantize of sim/gse.cpp and sim/minifloat.cpp.
+// out, bit-exact with the golden quantize of numerics/gse.cpp and numerics/minifloat.cpp.
 //
 // FP32 fields: x = (-1)^s * sig * 2^(fe_eff - 150) with fe_eff = max(fe, 1) and
 // sig = {fe != 0, mantissa} (24 bits). Every conversion below is "shift sig right by rs, then
@@ -10,9 +10,9 @@
 
 #include "gen/core_internal.h"
 #include "gen/verilog_text.h"
-#include "sim/errors.h"
-#include "sim/gse.h"
-#include "sim/minifloat.h"
+#include "base/errors.h"
+#include "numerics/gse.h"
+#include "numerics/minifloat.h"
 
 namespace gsqhw::gen {
 namespace {
@@ -38,7 +38,7 @@ std::string rounding_wires(GseParams::Round mode) {
 }
 
 // gsqhw_quant_gse_scale: the group's shared exponent code from its largest magnitude, exactly
-// gse_choose_exponent (sim/gse.cpp).
+// gse_choose_exponent (numerics/gse.cpp).
 std::string gse_scale_module(const CoreParams& p, const GseParams& g) {
   const int bias = g.bias(), max_code = g.max_exp_code(), fb = g.frac_bits();
   // floor(log2 amax) + 149 lies in 0..276; the code is that minus (149 - bias), clamped.
@@ -100,7 +100,7 @@ endmodule
 std::string gse_elem_module(const CoreParams& p, const GseParams& g) {
   const int rs0 = 150 - g.frac_bits() - g.bias();  // rs = rs0 + exp_code - fe_eff
   const int elem_max = g.elem_max();
-  // range=full allows -2^(b-1) except where that value is not an FP32 number (sim/gse.cpp
+  // range=full allows -2^(b-1) except where that value is not an FP32 number (numerics/gse.cpp
   // effective_elem_min: E = 8, exponent code 254).
   std::string neg_limit;
   if (g.range == GseParams::Range::symmetric) {
@@ -280,7 +280,7 @@ endmodule
                {"one_g", vlit(giw, 1)}});
 }
 
-// gsqhw_quant_mf: FP32 -> minifloat code with RNE, exactly encode_minifloat (sim/minifloat.cpp).
+// gsqhw_quant_mf: FP32 -> minifloat code with RNE, exactly encode_minifloat (numerics/minifloat.cpp).
 std::string minifloat_encoder_module(const CoreParams& p, const MinifloatParams& m,
                                      bool saturate) {
   const int mb = m.man_bits, eb = m.exp_bits;

@@ -9,9 +9,9 @@
 
 #include "gen/pe_spec.h"
 #include "gen/verilog_text.h"
-#include "sim/cycle_model.h"
-#include "sim/errors.h"
-#include "sim/gemm.h"
+#include "gen/schedule.h"
+#include "base/errors.h"
+#include "numerics/gemm.h"
 
 namespace gsqhw {
 namespace {
@@ -144,7 +144,7 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   const GemmTiming timing = gemm_timing(array, tb.m, tb.n, tb.k, groups ? group : 0);
   const int steps = static_cast<int>(timing.steps_per_tile);
 
-  // --- stimulus: the co-simulation driver's values (sim/cycle_model.h drive_gemm), one word
+  // --- stimulus: the co-simulation driver's values (gen/schedule.h drive_gemm), one word
   // per cycle holding every input port in manifest order, the first port in the top bits
   int record_words = 0;
   const std::vector<int> offsets = stimulus_layout(array, &record_words);

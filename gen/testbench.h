@@ -14,7 +14,7 @@
 #include <string>
 
 #include "gen/generator.h"
-#include "sim/format.h"
+#include "numerics/format.h"
 
 namespace gsqhw {
 
@@ -34,7 +34,7 @@ struct GeneratedTestbench {
 };
 
 // Random operands for a design's format: A is m x k, B is n x k, with codes as the golden
-// model expects them (sim/format.h). Also used by the tests.
+// model expects them (numerics/format.h). Also used by the tests.
 void random_operands(const GeneratedDesign& design, int m, int n, int k, uint64_t seed,
                      QuantizedTensor& a, QuantizedTensor& b);
 

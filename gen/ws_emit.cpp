@@ -5,7 +5,7 @@
 // weight B[col0+j][k0+i] (k0: the chunk's first element) and the R rows of the tile's A stripe
 // stream through the array, one row per cycle: lane i of in_a is A[row][k0+i]. Partial sums
 // flow down the columns, so the column adds the chunk's R products of one output in element
-// order k0, k0+1, ... -- exactly sim/gemm.h's order.
+// order k0, k0+1, ... -- exactly numerics/gemm.h's order.
 //
 //   - Skew: lane i enters row i i cycles late and moves one PE to the right per cycle, so
 //     PE(i,j) sees the row presented in cycle t in cycle t + i + j.

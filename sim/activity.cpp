@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw {
 

@@ -13,9 +13,9 @@
 
 #include "gen/core.h"
 #include "gen/verilog_text.h"
-#include "sim/errors.h"
-#include "sim/fp32_round.h"
-#include "sim/scratch_dir.h"
+#include "base/errors.h"
+#include "numerics/fp32_round.h"
+#include "base/scratch_dir.h"
 #include "sim/verilator_build.h"
 #include "workloads/trace.h"
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "sim/cycle_model.h"
-#include "sim/design.h"
+#include "numerics/design.h"
 
 namespace gsqhw {
 
@@ -162,7 +162,7 @@ std::string hardware_format_key(const std::string& format_spec);
 nlohmann::json cosim_result_json(const CosimResult& result);
 std::string cosim_result_text(const CosimResult& result);
 
-// (extension) The dequantize step of sim/gemm.h applied to one accumulator (for reports).
+// (extension) The dequantize step of numerics/gemm.h applied to one accumulator (for reports).
 float dequantize_accumulator(const AccumulatorSpec& acc, int64_t acc_raw, uint8_t flags,
                              float scale_a = 1, float scale_b = 1, bool int8_scales = false);
 

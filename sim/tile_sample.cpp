@@ -6,7 +6,7 @@
 #include <random>
 #include <regex>
 
-#include "sim/format.h"
+#include "numerics/format.h"
 
 namespace gsqhw {
 

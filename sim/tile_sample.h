@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "sim/cycle_model.h"
-#include "sim/gemm.h"
+#include "numerics/gemm.h"
 
 namespace gsqhw {
 

@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "gsqhw_version.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace fs = std::filesystem;
 

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "gen/schedule.h"
+
 namespace gsqhw {
 
 // ---- processes -------------------------------------------------------------------------------
@@ -56,12 +58,6 @@ class ChildProcess {
 };
 
 // ---- Verilator build cache -----------------------------------------------------------------
-
-struct PortSpec {
-  std::string name;
-  bool input = true;
-  int width = 1;
-};
 
 struct VerilatorBuildSpec {
   std::string top;  // top module name

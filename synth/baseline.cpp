@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 
 #include "gen/generator.h"
-#include "sim/design.h"
-#include "sim/errors.h"
+#include "numerics/design.h"
+#include "base/errors.h"
 
 namespace gsqhw::synth {
 

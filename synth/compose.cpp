@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 
 #include "gen/generator.h"
-#include "sim/design.h"
-#include "sim/errors.h"
+#include "numerics/design.h"
+#include "base/errors.h"
 #include "synth/baseline.h"
-#include "synth/process.h"
+#include "base/process.h"
 #include "synth/reports.h"
 
 namespace gsqhw::synth {

@@ -15,8 +15,8 @@
 
 #include <fmt/format.h>
 
-#include "sim/errors.h"
-#include "synth/process.h"
+#include "base/errors.h"
+#include "base/process.h"
 
 namespace gsqhw::synth {
 namespace fs = std::filesystem;

@@ -12,8 +12,8 @@
 
 #include <fmt/format.h>
 
-#include "sim/errors.h"
-#include "synth/process.h"
+#include "base/errors.h"
+#include "base/process.h"
 #include "synth/report_siblings.h"
 #include "synth/results_db.h"
 

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::synth {
 namespace {

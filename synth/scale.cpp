@@ -13,10 +13,10 @@
 
 #include <fmt/format.h>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/compose.h"
 #include "synth/point.h"
-#include "synth/process.h"
+#include "base/process.h"
 #include "synth/sweep.h"
 
 namespace gsqhw::synth {

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "synth/process.h"
+#include "base/process.h"
 #include "synth/scale.h"
 
 namespace gsqhw::synth {

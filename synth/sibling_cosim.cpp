@@ -11,7 +11,7 @@
 
 #include "gen/lota.h"
 #include "gen/ptq161.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::synth {
 namespace fs = std::filesystem;

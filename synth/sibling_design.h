@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "gen/lota_rtlcheck.h"
-#include "sim/lota.h"
-#include "sim/ptq161.h"
+#include "numerics/lota.h"
+#include "numerics/ptq161.h"
 
 namespace gsqhw::synth {
 

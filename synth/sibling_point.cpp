@@ -6,8 +6,8 @@
 #include <chrono>
 #include <cmath>
 
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 #include "synth/flow.h"
 #include "synth/sibling_cosim.h"
 #include "workloads/lora.h"

@@ -9,8 +9,8 @@
 
 #include <fmt/format.h>
 
-#include "sim/errors.h"
-#include "synth/process.h"
+#include "base/errors.h"
+#include "base/process.h"
 
 namespace gsqhw::synth::slurm {
 namespace fs = std::filesystem;

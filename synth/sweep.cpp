@@ -19,14 +19,14 @@
 
 #include <fmt/format.h>
 
-#include "sim/design.h"
-#include "sim/errors.h"
-#include "sim/format.h"
-#include "sim/gemm.h"
+#include "numerics/design.h"
+#include "base/errors.h"
+#include "numerics/format.h"
+#include "numerics/gemm.h"
 #include "synth/baseline.h"
 #include "synth/flow.h"
 #include "synth/point.h"
-#include "synth/process.h"
+#include "base/process.h"
 #include "synth/report.h"
 #include "synth/results_db.h"
 #include "synth/sibling_design.h"

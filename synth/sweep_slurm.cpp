@@ -24,7 +24,7 @@
 
 #include <fmt/format.h>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "sim/verilator_build.h"
 #include "synth/flow.h"
 #include "synth/results_db.h"

@@ -12,7 +12,7 @@
 #include <optional>
 #include <regex>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/safetensors.h"
 
 namespace gsqhw {

@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "gsqhw_version.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/checkpoint.h"
 #include "workloads/safetensors.h"
 #include "workloads/synthetic.h"

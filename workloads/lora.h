@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sim/gemm.h"
+#include "numerics/gemm.h"
 #include "workloads/models.h"
 
 namespace gsqhw {

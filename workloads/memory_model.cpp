@@ -3,8 +3,8 @@
 
 #include <fmt/format.h>
 
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 
 namespace gsqhw {
 namespace {

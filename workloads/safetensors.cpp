@@ -11,7 +11,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::safetensors {
 

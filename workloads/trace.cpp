@@ -7,7 +7,7 @@
 #include <limits>
 #include <set>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/safetensors.h"
 
 namespace gsqhw {

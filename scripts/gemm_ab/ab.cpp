@@ -1,4 +1,4 @@
-// A/B speed comparison of sim/gemm_fast.cpp variants in one process (run.sh builds it with
+// A/B speed comparison of numerics/kernels/gemm_fast.cpp variants in one process (run.sh builds it with
 // VARIANT_DECLS = "V(v0) V(v1) ..." naming the renamed fast_gemm_rows of each variant).
 // Each round runs one sgemm and then every variant in a shuffled order, on M=N=512, K=4096.
 // Reported per variant: the best time (as GMAC/s and as a ratio to the best sgemm), the median
@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "sim/format.h"
-#include "sim/gemm.h"
-#include "sim/gemm_fast.h"
+#include "numerics/format.h"
+#include "numerics/gemm.h"
+#include "numerics/kernels/gemm_fast.h"
 
 extern "C" void openblas_set_num_threads(int);
 

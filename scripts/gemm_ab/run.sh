@@ -1,9 +1,9 @@
 #!/bin/bash
-# A/B speed comparison of variants of sim/gemm_fast.cpp, paired in one process. Developer
+# A/B speed comparison of variants of numerics/kernels/gemm_fast.cpp, paired in one process. Developer
 # tool for kernel work on a noisy machine (docs/numerics.md, "How speed is compared").
 #
 #   scripts/gemm_ab/run.sh SPEC ACC ROUNDS VARIANT.cpp [VARIANT.cpp ...]
-#   e.g. git show HEAD:sim/gemm_fast.cpp > /tmp/old.cpp; cp sim/gemm_fast.cpp /tmp/new.cpp
+#   e.g. git show HEAD:numerics/kernels/gemm_fast.cpp > /tmp/old.cpp; cp numerics/kernels/gemm_fast.cpp /tmp/new.cpp
 #        scripts/gemm_ab/run.sh "gse:b=8,g=32,e=5" fixed32.16 40 /tmp/old.cpp /tmp/new.cpp
 #
 # Each variant is compiled with its exported symbols renamed, linked with the rest of the

@@ -14,7 +14,7 @@
 #include <regex>
 #include <sstream>
 
-#include "sim/npy.h"
+#include "base/npy.h"
 #include "workloads/safetensors.h"
 
 namespace gsqhw {

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "sim/activity.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw {
 namespace {

@@ -15,10 +15,10 @@
 #include "gen/core.h"
 #include "gen/generator.h"
 #include "sim/core_cosim.h"
-#include "sim/errors.h"
-#include "sim/fp32_round.h"
-#include "sim/gse.h"
-#include "sim/minifloat.h"
+#include "base/errors.h"
+#include "numerics/fp32_round.h"
+#include "numerics/gse.h"
+#include "numerics/minifloat.h"
 #include "workloads/lora.h"
 
 namespace gsqhw {

@@ -12,7 +12,7 @@
 #include <regex>
 
 #include "gen/generator.h"
-#include "sim/format.h"
+#include "numerics/format.h"
 #include "workloads/trace.h"
 
 namespace fs = std::filesystem;

@@ -19,8 +19,8 @@
 #include "sim/activity.h"
 #include "tests/cosim/cosim_faults.h"
 #include "sim/cosim.h"
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 #include "sim/verilator_build.h"
 #include "workloads/lora.h"
 

@@ -9,8 +9,8 @@
 #include <random>
 
 #include "sim/cycle_model.h"
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 
 namespace fs = std::filesystem;
 

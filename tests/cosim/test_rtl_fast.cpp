@@ -15,8 +15,8 @@
 #include <random>
 
 #include "sim/cosim.h"
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 #include "sim/tile_sample.h"
 #include "sim/verilator_build.h"
 #include "tests/cosim/cosim_faults.h"

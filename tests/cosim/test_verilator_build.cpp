@@ -10,7 +10,7 @@
 #include <fstream>
 #include <thread>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "sim/verilator_build.h"
 
 namespace fs = std::filesystem;

@@ -1,8 +1,8 @@
 // DesignPoint and AccumulatorSpec strings: canonical round trips and clear refusals.
 #include <gtest/gtest.h>
 
-#include "sim/design.h"
-#include "sim/errors.h"
+#include "numerics/design.h"
+#include "base/errors.h"
 
 namespace gsqhw {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "gen/core.h"
 #include "gen/generator.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "sim/verilator_build.h"
 #include "tests/gen/gen_test_tools.h"
 

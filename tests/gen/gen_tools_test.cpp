@@ -11,7 +11,7 @@
 
 #include "gen/generator.h"
 #include "gen/testbench.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "tests/gen/gen_test_tools.h"
 
 namespace gsqhw {

@@ -7,7 +7,7 @@
 #include "gen/generator.h"
 #include "gen/pe_spec.h"
 #include "gen/verilog_text.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw {
 namespace {

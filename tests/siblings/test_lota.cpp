@@ -5,8 +5,8 @@
 #include <cmath>
 #include <limits>
 
-#include "sim/errors.h"
-#include "sim/lota.h"
+#include "base/errors.h"
+#include "numerics/lota.h"
 #include "tests/siblings/random_data.h"
 
 namespace gsqhw {

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <limits>
 
-#include "sim/errors.h"
-#include "sim/lota.h"
-#include "sim/ptq161.h"
+#include "base/errors.h"
+#include "numerics/lota.h"
+#include "numerics/ptq161.h"
 #include "tests/siblings/random_data.h"
 #include "workloads/lora.h"
 

@@ -7,7 +7,7 @@
 
 #include "gen/lota.h"
 #include "gen/ptq161.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "tests/siblings/random_data.h"
 #include "tests/siblings/work_dir.h"
 

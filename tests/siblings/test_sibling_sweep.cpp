@@ -13,8 +13,8 @@
 #include <sstream>
 
 #include "gen/lota.h"
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 #include "synth/report.h"
 #include "synth/report_siblings.h"
 #include "synth/results_db.h"

@@ -32,7 +32,7 @@
 
 #include <fmt/format.h>
 
-#include "synth/process.h"
+#include "base/process.h"
 
 namespace gsqhw::test {
 

@@ -5,10 +5,10 @@
 #include <random>
 #include <sstream>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/baseline.h"
 #include "synth/flow.h"
-#include "synth/process.h"
+#include "base/process.h"
 #include "test_util.h"
 
 namespace gsqhw::synth {

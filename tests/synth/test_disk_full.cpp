@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "synth/liberty.h"
-#include "synth/process.h"
+#include "base/process.h"
 #include "synth/results_db.h"
 #include "test_util.h"
 

@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <regex>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/flow.h"
 #include "synth/liberty.h"
-#include "synth/process.h"
+#include "base/process.h"
 #include "test_util.h"
 
 namespace gsqhw::synth {

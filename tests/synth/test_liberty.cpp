@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/liberty.h"
 #include "test_util.h"
 

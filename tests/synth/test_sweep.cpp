@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "synth/report.h"
 #include "synth/results_db.h"
 #include "synth/sweep.h"

@@ -14,7 +14,7 @@
 #include "shared_model.h"
 #include "test_util.h"
 #include "workloads/safetensors.h"
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/checkpoint.h"
 #include "workloads/train/finetune.h"
 #include "workloads/train/llama.h"

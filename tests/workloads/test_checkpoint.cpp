@@ -4,7 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "test_util.h"
 #include "workloads/checkpoint.h"
 #include "workloads/safetensors.h"

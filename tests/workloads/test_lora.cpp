@@ -5,7 +5,7 @@
 #include <cmath>
 #include <set>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "test_util.h"
 #include "workloads/checkpoint.h"
 #include "workloads/lora.h"

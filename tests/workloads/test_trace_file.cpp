@@ -4,9 +4,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "sim/errors.h"
-#include "sim/format.h"
-#include "sim/gemm.h"
+#include "base/errors.h"
+#include "numerics/format.h"
+#include "numerics/gemm.h"
 #include "test_util.h"
 #include "workloads/safetensors.h"
 #include "workloads/trace.h"

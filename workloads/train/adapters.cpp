@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/safetensors.h"
 
 namespace gsqhw::train {

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/train/adapters.h"
 #include "workloads/train/data.h"
 #include "workloads/train/llama.h"

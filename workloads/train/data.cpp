@@ -7,7 +7,7 @@
 #include <random>
 #include <sstream>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::train {
 

@@ -10,7 +10,7 @@
 #include <regex>
 #include <sstream>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 
 #include "workloads/safetensors.h"
 #include "workloads/train/adapters.h"

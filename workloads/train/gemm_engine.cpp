@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 #include "workloads/models.h"
 
 extern "C" void openblas_set_num_threads(int);

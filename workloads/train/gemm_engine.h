@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/format.h"
-#include "sim/gemm.h"
+#include "numerics/format.h"
+#include "numerics/gemm.h"
 #include "workloads/lora.h"
 
 namespace gsqhw::train {

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <sstream>
 
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 
 namespace gsqhw::train {
 

@@ -1,8 +1,8 @@
 // Run specs of the training engine (workloads/train/run_spec.h).
 #include "workloads/train/run_spec.h"
 
-#include "sim/errors.h"
-#include "sim/format.h"
+#include "base/errors.h"
+#include "numerics/format.h"
 
 namespace gsqhw::train {
 

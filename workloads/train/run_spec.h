@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "sim/gemm.h"
+#include "numerics/gemm.h"
 #include "workloads/lora.h"
 #include "workloads/train/gemm_engine.h"
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "sim/errors.h"
+#include "base/errors.h"
 
 namespace gsqhw::train {
 
