@@ -30,19 +30,6 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   return text;
 }
 
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", tmp.string()));
-  }
-  fs::rename(tmp, path);
-}
-
 std::vector<nlohmann::json> read_rows(const fs::path& jsonl) {
   std::vector<nlohmann::json> rows;
   std::ifstream in(jsonl);
