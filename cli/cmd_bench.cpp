@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 
@@ -14,6 +15,7 @@
 #include "base/errors.h"
 #include "workloads/lora.h"
 #include "workloads/models.h"
+#include "workloads/train/layer_bench.h"
 
 namespace gsqhw::cli {
 namespace {
@@ -29,6 +31,13 @@ struct BenchArgs {
   bool json = false;
   std::string gemm;           // MxNxK: one random GEMM instead of traces
   int verilator_threads = 1;  // Verilator --threads of the new RTL path
+  // --train-layer: the training engine on one decoder layer (workloads/train/layer_bench.h)
+  std::string train_layer;
+  std::vector<std::string> formats{"fp32", "gse:b=6"};
+  int64_t steps = 2;
+  std::string targets = "q,v";
+  std::string storage = "nf4:block=64";
+  int threads = 1;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -107,6 +116,61 @@ int run_layer(const BenchArgs& args, const CosimDesign& d) {
                     : "",
         wall);
   }
+  return 0;
+}
+
+double machine_load() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
+// The training engine on one decoder layer: forward + backward per run spec, side by side.
+int run_train_layer(const BenchArgs& args) {
+  train::LayerBenchOptions o;
+  o.shape = train::parse_bench_shape(args.train_layer);
+  o.tokens = args.tokens;
+  o.rank = args.rank;
+  o.targets = args.targets;
+  o.storage = args.storage;
+  o.steps = args.steps;
+  o.threads = args.threads;
+  const double load_before = machine_load();
+  if (!args.json)
+    std::cout << fmt::format(
+        "one decoder layer of {} (dim {}, hidden {}, heads {}/{}; synthetic random weights stored as {}, "
+        "vocab 256), {} tokens, LoRA r={} on {}, {} step(s) per run, golden GEMM threads {}; load {:.1f}\n",
+        o.shape.name, o.shape.dim, o.shape.hidden_dim, o.shape.n_heads, o.shape.n_kv_heads, o.storage,
+        o.tokens, o.rank, o.targets, o.steps, o.threads, load_before) << std::flush;
+  const auto runs = train::bench_layer(o, args.formats);
+  const double load_after = machine_load();
+  auto last_step = [](const nlohmann::json& r) { return r["step_seconds"].back().get<double>(); };
+  const double fp32_step = [&] {
+    for (const auto& r : runs)
+      if (r["run"] == "fp32") return last_step(r);
+    return 0.0;
+  }();
+  if (args.json) {
+    nlohmann::json out = {{"shape", {{"name", o.shape.name}, {"dim", o.shape.dim}, {"hidden", o.shape.hidden_dim},
+                                     {"heads", o.shape.n_heads}, {"kv_heads", o.shape.n_kv_heads}}},
+                          {"tokens", o.tokens}, {"rank", o.rank}, {"targets", o.targets}, {"storage", o.storage},
+                          {"weights", "synthetic"}, {"load_before", load_before}, {"load_after", load_after},
+                          {"runs", runs}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("  {:<28} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>12}\n", "run", "setup s",
+                           "step 1 s", "last s", "vs fp32", "GMAC/s", "peak MiB", "setup MiB");
+  for (const auto& r : runs) {
+    const double s = last_step(r);
+    std::cout << fmt::format("  {:<28} {:>10.2f} {:>10.2f} {:>10.2f} {:>9} {:>10.2f} {:>10.0f} {:>12.0f}\n",
+                             r["run"].get<std::string>(), r["setup_seconds"].get<double>(),
+                             r["step_seconds"].front().get<double>(), s,
+                             fp32_step > 0 ? fmt::format("{:.2f}x", s / fp32_step) : "-",
+                             r["linear_macs_per_step"].get<double>() / s / 1e9, r["peak_rss_mib"].get<double>(),
+                             r["setup_peak_rss_mib"].get<double>());
+  }
+  std::cout << fmt::format("  (step = forward + loss + backward; GMAC/s counts the linear-layer GEMMs; load {:.1f} -> {:.1f})\n",
+                           load_before, load_after);
   return 0;
 }
 
@@ -222,8 +286,20 @@ Runner setup_bench(CLI::App& app) {
   app.add_option("--verilator-threads", args->verilator_threads,
                  "Verilator --threads for the new RTL path's build (default 1)")
       ->check(CLI::Range(1, 64));
+  app.add_option("--train-layer", args->train_layer,
+                 "instead: time the training engine (forward + backward) on one decoder layer of this "
+                 "shape (llama-7b, ..., or dim=D,hidden=H,heads=N[,kv_heads=K]) with synthetic weights, "
+                 "each --formats run in its own process with its peak memory");
+  app.add_option("--formats", args->formats, "run specs for --train-layer (default: fp32 gse:b=6)");
+  app.add_option("--steps", args->steps, "training steps timed per run for --train-layer (default 2)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--targets", args->targets, "LoRA targets for --train-layer (default q,v)");
+  app.add_option("--storage", args->storage, "frozen base weight storage for --train-layer (default nf4:block=64)");
+  app.add_option("--threads", args->threads, "golden GEMM threads for --train-layer (default 1)")
+      ->check(CLI::Range(0, 256));
   app.add_flag("--json", args->json, "print JSON");
   return [args]() -> int {
+    if (!args->train_layer.empty()) return run_train_layer(*args);
     CosimOptions options;
     options.cache_dir = args->cache.empty() ? default_cache_dir() : std::filesystem::path(args->cache);
     CosimDesign d = cosim_design_generate(DesignPoint::parse(args->design));
