@@ -18,7 +18,7 @@ namespace {
 
 struct TraceOptions {
   std::string model, checkpoint, proj = "q", formats, acc = "fixed32.16", out, tokenizer, data, lora;
-  int64_t layer = 0, rank = 8, tokens = 16;
+  int64_t layer = 0, rank = 8, tokens = 16, step = -1;
   double alpha = 16;
   uint64_t seed = 1;
   int threads = 0;
@@ -89,6 +89,8 @@ int run_trace(const TraceOptions& o) {
   req.threads = o.threads;
   // Real operands: X and dY recorded from an FP32 step of the checkpoint on the text.
   std::vector<RealOperands> real;
+  if (o.step >= 0 && o.lora.empty())
+    throw UsageError("--step N needs --lora OUT/runs/<run> (the fine-tuning run) and --checkpoint, --tokenizer, --data");
   if (!o.data.empty() || !o.tokenizer.empty() || !o.lora.empty()) {
     if (!checkpoint || o.data.empty() || o.tokenizer.empty())
       throw UsageError("real traces need --checkpoint, --tokenizer and --data together (--lora optional)");
@@ -97,6 +99,7 @@ int run_trace(const TraceOptions& o) {
       cr.tokenizer = o.tokenizer;
       cr.data = o.data;
       cr.lora_dir = o.lora;
+      cr.step = o.step;
       cr.layer = o.layer;
       cr.proj = p;
       cr.tokens = o.tokens;
@@ -144,6 +147,7 @@ int run_trace(const TraceOptions& o) {
         {"rank", req.rank}, {"alpha", req.alpha}, {"tokens", req.tokens}, {"seed", req.seed},
         {"data", real.empty() ? (checkpoint ? o.checkpoint : std::string("synthetic")) : std::string("real")},
         {"data_source", data_text},
+        {"lora_step", o.step >= 0 ? nlohmann::json(o.step) : nlohmann::json(nullptr)},
         {"formats", req.formats.str()}, {"acc", req.acc.str()}, {"out_dir", o.out},
         {"gemms", nlohmann::json::array()}, {"overflow_outputs", overflows}, {"seconds", total}};
     if (projs.size() == 1) {
@@ -174,6 +178,10 @@ Runner setup(CLI::App& app) {
   app.add_option("--lora", o->lora,
                  "adapter folder from `gsqhw finetune` (runs/<run>/adapter): real LoRA masters A, B, and the "
                  "fine-tuned model's X and dY");
+  app.add_option("--step", o->step,
+                 "with --lora OUT/runs/<run>: trace the model as it was after step N of that fine-tuning run "
+                 "(its state saved at step N; 0 = the initial adapter)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--layer", o->layer, "Decoder layer (default 0)");
   app.add_option("--proj", o->proj, "Projection: q, k, v, o, gate, up, down, or all (default q)");
   app.add_option("--rank", o->rank, "LoRA rank r (default 8)");

@@ -8,6 +8,7 @@
 #include "base/errors.h"
 #include "workloads/train/adapters.h"
 #include "workloads/train/data.h"
+#include "workloads/train/finetune.h"
 #include "workloads/train/llama.h"
 #include "workloads/train/tokenizer.h"
 
@@ -30,8 +31,23 @@ RealOperands capture_operands(const Checkpoint& ck, const CaptureRequest& r, int
   RealOperands out;
   LoraWeights lora;
   const bool with_lora = !r.lora_dir.empty();
+  if (r.step >= 0 && !with_lora)
+    throw UsageError("--step N needs --lora OUT/runs/<run>: the fine-tuning run whose saved state to trace");
+  std::string lora_what = with_lora ? fmt::format("the adapter {}", r.lora_dir.string()) : "";
   if (with_lora) {
-    lora = load_adapters(r.lora_dir, weights.config);
+    if (r.step >= 0) {
+      RunStateAdapters state = load_run_state_adapters(r.lora_dir, r.step, weights.config);
+      const std::string trained_on = state.settings.value("checkpoint", "");
+      std::error_code ec;
+      if (!trained_on.empty() && std::filesystem::weakly_canonical(trained_on, ec) !=
+                                     std::filesystem::weakly_canonical(std::filesystem::absolute(ck.path()), ec))
+        throw UsageError(fmt::format("--lora {}: that run fine-tuned {}, not --checkpoint {}", r.lora_dir.string(),
+                                     trained_on, ck.path().string()));
+      lora = std::move(state.lora);
+      lora_what = state.source;
+    } else {
+      lora = load_adapters(r.lora_dir, weights.config);
+    }
     const LoraAdapter& ad = lora.adapters[static_cast<size_t>(r.layer)][static_cast<size_t>(p)];
     if (ad.a.empty())
       throw UsageError(fmt::format("--lora {}: the adapter does not target {}_proj", r.lora_dir.string(),
@@ -40,7 +56,7 @@ RealOperands capture_operands(const Checkpoint& ck, const CaptureRequest& r, int
     out.b = ad.b;
     rank = lora.config.rank;
     alpha = lora.config.alpha;
-    out.lora_source = fmt::format("real: LoRA masters of the adapter {}", r.lora_dir.string());
+    out.lora_source = "real: " + (r.step >= 0 ? lora_what : "LoRA masters of " + lora_what);
   }
   Capture capture;
   capture.layer = r.layer;
@@ -53,7 +69,7 @@ RealOperands capture_operands(const Checkpoint& ck, const CaptureRequest& r, int
   out.x = std::move(capture.x);
   out.dy = std::move(capture.dy);
   const std::string run = fmt::format("{}{} on {} (first validation window, {} tokens; FP32 engine, base weights {})",
-                                      ck.path().filename().string(), with_lora ? " + adapter" : "",
+                                      ck.path().filename().string(), with_lora ? " + " + lora_what : "",
                                       r.data.filename().string(), r.tokens, r.storage);
   out.x_source = "real: projection input in a forward pass of " + run;
   out.dy_source = "real: gradient of the mean cross-entropy loss in the backward pass of " + run;

@@ -13,6 +13,9 @@ namespace gsqhw::train {
 
 struct CaptureRequest {
   std::filesystem::path tokenizer, data, lora_dir;  // lora_dir may be empty
+  // >= 0: lora_dir is a fine-tuning run (OUT/runs/<run> or its adapter/), and the adapter is the
+  // one saved at this step (finetune.h load_run_state_adapters).
+  int64_t step = -1;
   int64_t layer = 0;
   Proj proj = Proj::q;
   int64_t tokens = 16;            // one sequence of this many tokens (the first validation window)

@@ -2,10 +2,12 @@
 #include "workloads/train/finetune.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -123,6 +125,14 @@ void save_state(const std::filesystem::path& file, const nlohmann::json& setting
     w.add("adam_v." + names[i], "F32", shapes[i], opt.v[i].data());
   }
   w.write(file);
+  // A copy per saved step (runs/<run>/states/step-N.safetensors): `gsqhw trace --step N` traces
+  // the model as it was at that step.
+  if (s.step > 0) {
+    const auto snapshots = file.parent_path() / "states";
+    std::filesystem::create_directories(snapshots);
+    std::filesystem::copy_file(file, snapshots / fmt::format("step-{}.safetensors", s.step),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
 }
 
 // Loads a saved state; false when there is none. Throws UsageError when it was written with
@@ -485,6 +495,71 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
   });
   safetensors::write_file_atomically(o.out / "summary.md", [&](std::ofstream& out) { out << table; });
   return result;
+}
+
+RunStateAdapters load_run_state_adapters(const std::filesystem::path& run_dir, int64_t step,
+                                         const LlamaConfig& model) {
+  std::filesystem::path dir = run_dir;
+  if (!std::filesystem::exists(dir / "state.safetensors") && dir.filename() == "adapter") dir = dir.parent_path();
+  if (!std::filesystem::exists(dir / "state.safetensors"))
+    throw UsageError(fmt::format("{}: not a `gsqhw finetune` run folder (no state.safetensors); give "
+                                 "OUT/runs/<run> of a fine-tuning run", run_dir.string()));
+  // The settings (targets, rank, alpha, seed) from the latest state.
+  auto read_meta = [](const std::filesystem::path& file) {
+    const auto h = safetensors::read_header(file);
+    auto it = h.metadata.find("gsqhw.finetune");
+    if (it == h.metadata.end()) throw UsageError(fmt::format("{}: not a gsqhw finetune state", file.string()));
+    nlohmann::json meta = nlohmann::json::parse(it->second, nullptr, false);
+    if (meta.is_discarded() || !meta.contains("settings") || !meta.contains("step"))
+      throw UsageError(fmt::format("{}: corrupt state metadata", file.string()));
+    return std::make_pair(h, meta);
+  };
+  const auto [latest_header, latest] = read_meta(dir / "state.safetensors");
+  RunStateAdapters out;
+  out.settings = latest["settings"];
+  out.step = step;
+  LoraConfig lc;
+  try {
+    lc.targets = LoraConfig::parse_targets(out.settings.at("targets").get<std::string>());
+    lc.rank = out.settings.at("rank").get<int64_t>();
+    lc.alpha = out.settings.at("alpha").get<double>();
+    out.lora = LoraWeights::init(model, lc, out.settings.at("seed").get<uint64_t>());
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(fmt::format("{}: state settings lack targets / rank / alpha / seed ({})", dir.string(), e.what()));
+  }
+  if (step < 0) throw UsageError(fmt::format("--step {} must be at least 0", step));
+  if (step == 0) {  // before the first update: the run's seeded initialisation, never saved
+    out.source = fmt::format("the initial adapter (step 0: seed {}) of the fine-tuning run {}",
+                             out.settings["seed"].get<uint64_t>(), dir.string());
+    return out;
+  }
+  const auto file = dir / "states" / fmt::format("step-{}.safetensors", step);
+  if (!std::filesystem::exists(file)) {
+    std::vector<int64_t> saved;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir / "states", ec)) {
+      int64_t n = 0;
+      if (std::sscanf(e.path().filename().string().c_str(), "step-%ld.safetensors", &n) == 1) saved.push_back(n);
+    }
+    std::sort(saved.begin(), saved.end());
+    throw UsageError(fmt::format("--step {}: the run {} saved no state at that step (saved steps: {}; the run "
+                                 "saves every --save-every steps and at its last step; step 0 is its initial adapter)",
+                                 step, dir.string(), saved.empty() ? "none" : fmt::format("{}", fmt::join(saved, ", "))));
+  }
+  const auto [h, meta] = read_meta(file);
+  if (meta["step"].get<int64_t>() != step)
+    throw UsageError(fmt::format("{}: holds step {}, not {}", file.string(), meta["step"].get<int64_t>(), step));
+  const auto names = out.lora.peft_names();
+  const auto tensors = out.lora.tensors();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto* e = h.find(names[i]);
+    if (!e || e->numel() != static_cast<int64_t>(tensors[i]->size()))
+      throw UsageError(fmt::format("{}: tensor {} missing or of the wrong size", file.string(), names[i]));
+    safetensors::read_bytes(h, *e, tensors[i]->data());
+  }
+  out.source = fmt::format("the LoRA masters at step {} of the fine-tuning run {} ({})", step, dir.string(),
+                           file.string());
+  return out;
 }
 
 nlohmann::json iso_accuracy(const nlohmann::json& results) {

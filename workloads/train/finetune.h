@@ -80,6 +80,20 @@ FinetuneResult finetune(const FinetuneOptions& options, const Progress& progress
 // bad run specs.
 std::vector<std::string> finetune_run_names(const FinetuneOptions& options);
 
+// The adapter of a fine-tuning run as it was after `step` steps: runs/<run>/states/step-N
+// (every saved step is kept), or for step 0 the run's seeded initialisation. `run_dir` is
+// OUT/runs/<run> or its adapter/ folder. `source` says in words where it came from, `settings`
+// are the run's settings. Throws UsageError when the folder is no run, or the step was not saved
+// (the message lists the saved steps).
+struct RunStateAdapters {
+  LoraWeights lora;
+  int64_t step = 0;
+  nlohmann::json settings;
+  std::string source;
+};
+RunStateAdapters load_run_state_adapters(const std::filesystem::path& run_dir, int64_t step,
+                                         const LlamaConfig& model);
+
 // The iso-accuracy choice from a results.json: the smallest GSE-INT width b whose final
 // validation loss is no worse than the FP8 run's (ties within the FP32 seed-to-seed spread).
 // {"b_star": b or null, "fp8_val_loss", "spread", "candidates": [...], "source": "..."}.
