@@ -141,14 +141,25 @@ int run_train_layer(const BenchArgs& args) {
         "vocab 256), {} tokens, LoRA r={} on {}, {} step(s) per run, golden GEMM threads {}; load {:.1f}\n",
         o.shape.name, o.shape.dim, o.shape.hidden_dim, o.shape.n_heads, o.shape.n_kv_heads, o.storage,
         o.tokens, o.rank, o.targets, o.steps, o.threads, load_before) << std::flush;
-  const auto runs = train::bench_layer(o, args.formats);
+  // Rows print as each run finishes (a LLaMA-7B layer takes minutes per run on a loaded machine).
+  auto last = [](const nlohmann::json& r, const char* key) { return r[key].back().get<double>(); };
+  double fp32_cpu = 0;
+  auto print_row = [&](const nlohmann::json& r) {
+    const double s = last(r, "step_seconds"), cpu = last(r, "step_cpu_seconds");
+    if (r["run"] == "fp32") fp32_cpu = cpu;
+    std::cout << fmt::format("  {:<16} {:>8.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>10} {:>11.2f} {:>9.0f} {:>10.0f}\n",
+                             r["run"].get<std::string>(), r["setup_seconds"].get<double>(),
+                             r["step_seconds"].front().get<double>(), s, cpu,
+                             fp32_cpu > 0 ? fmt::format("{:.2f}x", cpu / fp32_cpu) : "-",
+                             r["linear_macs_per_step"].get<double>() / cpu / 1e9, r["peak_rss_mib"].get<double>(),
+                             r["setup_peak_rss_mib"].get<double>())
+              << std::flush;
+  };
+  if (!args.json)
+    std::cout << fmt::format("  {:<16} {:>8} {:>9} {:>9} {:>9} {:>10} {:>11} {:>9} {:>10}\n", "run", "setup s",
+                             "step1 s", "last s", "last cpu", "cpu/fp32", "GMAC/cpu-s", "peak MiB", "setup MiB");
+  const auto runs = train::bench_layer(o, args.formats, args.json ? std::function<void(const nlohmann::json&)>{} : print_row);
   const double load_after = machine_load();
-  auto last_step = [](const nlohmann::json& r) { return r["step_seconds"].back().get<double>(); };
-  const double fp32_step = [&] {
-    for (const auto& r : runs)
-      if (r["run"] == "fp32") return last_step(r);
-    return 0.0;
-  }();
   if (args.json) {
     nlohmann::json out = {{"shape", {{"name", o.shape.name}, {"dim", o.shape.dim}, {"hidden", o.shape.hidden_dim},
                                      {"heads", o.shape.n_heads}, {"kv_heads", o.shape.n_kv_heads}}},
@@ -158,19 +169,10 @@ int run_train_layer(const BenchArgs& args) {
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  std::cout << fmt::format("  {:<28} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>12}\n", "run", "setup s",
-                           "step 1 s", "last s", "vs fp32", "GMAC/s", "peak MiB", "setup MiB");
-  for (const auto& r : runs) {
-    const double s = last_step(r);
-    std::cout << fmt::format("  {:<28} {:>10.2f} {:>10.2f} {:>10.2f} {:>9} {:>10.2f} {:>10.0f} {:>12.0f}\n",
-                             r["run"].get<std::string>(), r["setup_seconds"].get<double>(),
-                             r["step_seconds"].front().get<double>(), s,
-                             fp32_step > 0 ? fmt::format("{:.2f}x", s / fp32_step) : "-",
-                             r["linear_macs_per_step"].get<double>() / s / 1e9, r["peak_rss_mib"].get<double>(),
-                             r["setup_peak_rss_mib"].get<double>());
-  }
-  std::cout << fmt::format("  (step = forward + loss + backward; GMAC/s counts the linear-layer GEMMs; load {:.1f} -> {:.1f})\n",
-                           load_before, load_after);
+  std::cout << fmt::format(
+      "  (step = forward + loss + backward, wall and CPU seconds of the last step; cpu/fp32 and GMAC/cpu-s "
+      "(linear-layer GEMMs) use CPU time, which a loaded machine distorts least; peak MiB = the run's "
+      "process peak RSS; load {:.1f} -> {:.1f})\n", load_before, load_after);
   return 0;
 }
 

@@ -286,6 +286,14 @@ Runner setup(CLI::App& app) {
                  "1 (off), a fixed power of two, or dynamic (start 4096, halve and skip the step on "
                  "accumulator overflow or Inf/NaN gradients, double after 50 good steps)")
       ->capture_default_str();
+  app.add_option("--optimizer", o->optimizer,
+                 "adamw (LoRA masters, default) or tsignsgd[:n=4,g=64,omega=W,fraction=F]: LoTA-QAF's ternary "
+                 "adapters on the targets (N-bit base, merge threshold omega, default 0.75 r), trained with "
+                 "t-SignSGD moving the top F of |gradient| per step (default 0.05)")
+      ->capture_default_str();
+  app.add_flag("--quantize-attention", o->quantize_attention,
+               "also run the attention score and value products (Q K^T, P V and their backward) through the "
+               "run's engine (default: FP32; the FP32 run is unchanged)");
   app.add_option("--threads", o->threads, "golden GEMM threads (0 = all cores); results do not depend on it")
       ->capture_default_str();
   app.add_option("--stop-after", o->stop_after, "stop after N steps of this invocation (as if killed; for tests)");

@@ -60,6 +60,8 @@ const std::vector<Skip> kSkips = {
     {"cluster.md", "--attach", false, "needs a Slurm sweep to attach to"},
     // fine-tuning runs: several formats x steps of training
     {"training.md", "gsqhw finetune", true, "fine-tunes five runs (minutes)"},
+    {"training.md", "--step 4", true, "traces a state of the fine-tuning run above (out/ft)"},
+    {"training.md", "--train-layer llama-7b", true, "benchmark: a LLaMA-7B-shaped layer (minutes per run)"},
 };
 
 struct Example {

@@ -7,12 +7,19 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
 #include "shared_model.h"
 #include "test_util.h"
+#include "workloads/checkpoint.h"
+#include "workloads/safetensors.h"
+#include "workloads/train/llama.h"
+#include "workloads/train/run_spec.h"
+#include "workloads/train/tokenizer.h"
 
 namespace gsqhw {
 namespace {
@@ -160,6 +167,184 @@ TEST(TraceStep, TracesAFineTuningRunAtASavedStep) {
   const auto not_run = trace(dir.path().string(), " --step 2", "t6");
   EXPECT_EQ(not_run.exit_code, 2) << not_run.out;
   EXPECT_NE(not_run.out.find("not a `gsqhw finetune` run folder"), std::string::npos) << not_run.out;
+}
+
+}  // namespace
+}  // namespace gsqhw
+
+namespace gsqhw {
+namespace {
+
+// One training step of the real model on a fixed batch; the loss and every LoRA gradient.
+struct StepOut {
+  double loss;
+  std::vector<float> grads;
+  std::map<std::string, train::GemmCounters> counters;
+};
+
+class RealStep {
+ public:
+  RealStep() {
+    checkpoint_ = open_checkpoint(shared_models() / "stories260K.bin");
+    weights_ = train::LlamaWeights::load(*checkpoint_, "nf4:block=64");
+    train::LoraConfig lc;
+    lc.targets = {Proj::q, Proj::v};
+    lc.rank = 4;
+    lora_ = train::LoraWeights::init(weights_.config, lc, 3);
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    for (auto* t : lora_.tensors())
+      for (float& x : *t) x += nd(rng);  // B != 0, so that every LoRA GEMM carries values
+    const train::Tokenizer tok(shared_models() / "tok512.bin", weights_.config.shape.vocab_size);
+    std::vector<int> ids = tok.encode(
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+        "friend Tom. One day they found a big red ball under a tree and they were very happy.", true, false);
+    ids.resize(2 * kSeq + 1, 1);
+    tokens_.assign(ids.begin(), ids.end() - 1);
+    targets_.assign(ids.begin() + 1, ids.end());
+  }
+  StepOut run(const std::string& spec, bool quantize_attention, int threads = 1) {
+    auto engine = train::make_engine_for(spec, "natural", threads);
+    train::LlamaModel model(weights_, &lora_);
+    model.set_quantize_attention(quantize_attention);
+    train::Gradients g;
+    StepOut out;
+    out.loss = model.step(tokens_, targets_, 2, kSeq, *engine, &g, 1024.0f, 77).loss;
+    for (auto* t : g.lora.tensors()) out.grads.insert(out.grads.end(), t->begin(), t->end());
+    out.counters = engine->counters();
+    return out;
+  }
+  static constexpr int64_t kSeq = 24;
+
+ private:
+  std::unique_ptr<Checkpoint> checkpoint_;
+  train::LlamaWeights weights_;
+  train::LoraWeights lora_;
+  std::vector<int> tokens_, targets_;
+};
+
+// --quantize-attention: the six attention products per batch row and head go through a
+// quantized engine (deterministic, stochastic rounding included, whatever the thread count, and
+// different from FP32 attention); the FP32 engine computes bit for bit what it computes without.
+TEST(QuantizeAttention, QuantizesOnlyQuantizedRunsDeterministically) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  RealStep step;
+  const StepOut fp32_off = step.run("fp32", false), fp32_on = step.run("fp32", true);
+  EXPECT_EQ(fp32_off.loss, fp32_on.loss);
+  EXPECT_EQ(fp32_off.grads, fp32_on.grads);
+  EXPECT_EQ(fp32_on.counters.count("att.scores"), 0u);
+  const StepOut off = step.run("gse:b=6", false), on = step.run("gse:b=6", true),
+                again = step.run("gse:b=6", true, 2);
+  EXPECT_EQ(on.loss, again.loss);
+  EXPECT_EQ(on.grads, again.grads);
+  EXPECT_NE(on.loss, off.loss);
+  EXPECT_NE(on.grads, off.grads);
+  // The path computes attention, not noise: at 8 bits it stays near the FP32 attention (measured
+  // 1.815 -> 1.836; GSE-INT6, whose groups of 32 share one exponent across a row of softmax
+  // probabilities, moves this batch's loss from 1.67 to 2.04).
+  EXPECT_NEAR(step.run("gse:b=8", true).loss, step.run("gse:b=8", false).loss, 0.05);
+  // 5 layers x 2 batch rows x 8 heads, once per step for each product.
+  for (const char* kind : {"att.scores", "att.values", "att.bwd.dp", "att.bwd.dv", "att.bwd.dq", "att.bwd.dk"}) {
+    ASSERT_EQ(on.counters.count(kind), 1u) << kind;
+    EXPECT_EQ(on.counters.at(kind).calls, 5 * 2 * 8) << kind;
+    EXPECT_EQ(on.counters.at(kind).nonfinite, 0) << kind;
+  }
+  EXPECT_EQ(on.counters.at("att.scores").outputs, 5 * 2 * 8 * RealStep::kSeq * RealStep::kSeq);
+  EXPECT_EQ(off.counters.count("att.scores"), 0u);
+  // The BF16 baseline rounds attention operands too; FP8 runs the products as well.
+  EXPECT_NE(step.run("bf16", true).loss, step.run("bf16", false).loss);
+  EXPECT_TRUE(std::isfinite(step.run("fp8", true).loss));
+}
+
+}  // namespace
+}  // namespace gsqhw
+
+namespace gsqhw {
+namespace {
+
+// `finetune --optimizer tsignsgd`: LoTA-QAF's ternary adapters trained with t-SignSGD lower the
+// validation loss of the real model on an in-domain text, in FP32 and GSE-INT6 runs alike; a run
+// is deterministic (a killed and resumed run computes the same numbers) and its state holds
+// ternary values only. --quantize-attention reaches the runs through the CLI.
+TEST(TSignSgd, LowersTheLossDeterministically) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  ScratchDir dir("tsignsgd");
+  write_stories(dir / "stories.txt", 150);
+  const std::string common = "finetune " + model_args() + " --data " + (dir / "stories.txt").string() +
+                             " --formats gse:b=6 --optimizer tsignsgd:n=4,g=64,omega=1,fraction=0.05 --steps 8 "
+                             "--batch 2 --seq 32 --eval-every 4 --save-every 4 --eval-windows 4 --rank 4 "
+                             "--targets q,v,down --threads 1";
+  const auto full = run_cli(common + " --out " + (dir / "a").string());
+  ASSERT_EQ(full.exit_code, 0) << full.out;
+  const auto j = nlohmann::json::parse(std::ifstream(dir / "a" / "results.json"));
+  EXPECT_EQ(j["optimizer"], "tsignsgd:n=4,g=64,omega=1,fraction=0.05");
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (const auto& run : j["runs"]) {
+    ASSERT_EQ(run["evals"].size(), 3u) << run.dump();
+    const double v0 = run["evals"][0]["val_loss"], v8 = run["evals"][2]["val_loss"];
+    EXPECT_LT(v8, v0 - 0.3) << run.dump();  // measured: 2.70 -> 1.36 (FP32), 2.76 -> 1.32 (GSE-INT6)
+    EXPECT_TRUE(run["adapter"].is_null());  // ternary adapters act through the merge, not as PEFT LoRA
+    // The weight gradient of each trained projection went through the engine once per step:
+    // 5 layers x 3 targets x 8 steps.
+    EXPECT_EQ(run["gemm_counters"]["bwd.dw"]["calls"].get<double>(), 5 * 3 * 8) << run.dump();
+    EXPECT_EQ(run["gemm_counters"].count("fwd.lora_a"), 0u);
+  }
+  // Killed after 3 steps and resumed: the same numbers; and the state holds ternaries.
+  const auto part = run_cli(common + " --stop-after 3 --out " + (dir / "b").string());
+  ASSERT_EQ(part.exit_code, 0) << part.out;
+  const auto rest = run_cli(common + " --out " + (dir / "b").string());
+  ASSERT_EQ(rest.exit_code, 0) << rest.out;
+  const auto jb = nlohmann::json::parse(std::ifstream(dir / "b" / "results.json"));
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(jb["runs"][i]["evals"], j["runs"][i]["evals"]) << i;
+    EXPECT_EQ(jb["runs"][i]["final_train_loss"], j["runs"][i]["final_train_loss"]) << i;
+  }
+  const auto h = safetensors::read_header(dir / "a" / "runs" / "gse_b_6" / "state.safetensors");
+  const auto* b = h.find("base_model.model.model.layers.2.self_attn.v_proj.lora_B.weight");
+  ASSERT_NE(b, nullptr);
+  std::vector<float> values(static_cast<size_t>(b->numel()));
+  safetensors::read_bytes(h, *b, values.data());
+  int nonzero = 0;
+  for (float v : values) {
+    EXPECT_TRUE(v == -1.0f || v == 0.0f || v == 1.0f) << v;
+    nonzero += v != 0;
+  }
+  EXPECT_GT(nonzero, 0);  // B started at 0 and moved
+  // Bad input: exit 2 naming the part.
+  const std::string base = "finetune " + model_args() + " --data " + (dir / "stories.txt").string() +
+                           " --steps 2 --batch 2 --seq 32 --rank 4 --out " + (dir / "bad").string();
+  for (const auto& [opt, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"--optimizer sgd", "adamw"},
+           {"--optimizer tsignsgd:n=5", "bits"},
+           {"--optimizer tsignsgd:omega=4", "omega"},
+           {"--optimizer tsignsgd:fraction=0", "fraction"},
+           {"--optimizer tsignsgd:rate=1", "unknown key"}}) {
+    const auto r = run_cli(base + " " + opt);
+    EXPECT_EQ(r.exit_code, 2) << opt << "\n" << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << opt << "\n" << r.out;
+  }
+}
+
+// --quantize-attention through `gsqhw finetune`: the QCD run counts the attention GEMMs and ends
+// elsewhere than without; the FP32 run is the same bit for bit.
+TEST(QuantizeAttention, FinetuneOption) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  ScratchDir dir("quantize-attention");
+  write_stories(dir / "stories.txt", 150);
+  const std::string common = "finetune " + model_args() + " --data " + (dir / "stories.txt").string() +
+                             " --formats gse:b=6 --steps 2 --batch 2 --seq 16 --eval-every 2 --eval-windows 2 "
+                             "--rank 4 --lr 1e-2 --threads 1";
+  const auto off = run_cli(common + " --out " + (dir / "off").string());
+  const auto on = run_cli(common + " --quantize-attention --out " + (dir / "on").string());
+  ASSERT_EQ(off.exit_code, 0) << off.out;
+  ASSERT_EQ(on.exit_code, 0) << on.out;
+  const auto joff = nlohmann::json::parse(std::ifstream(dir / "off" / "results.json"));
+  const auto jon = nlohmann::json::parse(std::ifstream(dir / "on" / "results.json"));
+  EXPECT_EQ(jon["quantize_attention"], true);
+  EXPECT_EQ(jon["runs"][0]["evals"], joff["runs"][0]["evals"]);  // fp32
+  EXPECT_NE(jon["runs"][1]["evals"], joff["runs"][1]["evals"]);  // gse:b=6
+  EXPECT_GT(jon["runs"][1]["gemm_counters"]["att.bwd.dk"]["calls"].get<double>(), 0);
+  EXPECT_EQ(joff["runs"][1]["gemm_counters"].count("att.scores"), 0u);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -17,6 +18,7 @@
 #include "workloads/safetensors.h"
 #include "workloads/train/adapters.h"
 #include "workloads/train/data.h"
+#include "workloads/train/lota_train.h"
 #include "workloads/train/tokenizer.h"
 
 namespace gsqhw::train {
@@ -192,10 +194,14 @@ double evaluate(LlamaModel& model, GemmEngine& engine, const std::vector<Batch>&
   return sum / static_cast<double>(n);
 }
 
-bool grads_finite(LoraWeights& g) {
-  for (auto* t : g.tensors())
+bool grads_finite(Gradients& g) {
+  for (auto* t : g.lora.tensors())
     for (float x : *t)
       if (!std::isfinite(x)) return false;
+  for (const auto& layer : g.weight)
+    for (const auto& w : layer)
+      for (float x : w)
+        if (!std::isfinite(x)) return false;
   return true;
 }
 
@@ -268,6 +274,10 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                                  checkpoint->shape().seq_len));
   const TokenData data = load_text(o.data, tok, o.val_fraction, o.seq);
   const LlamaWeights weights = LlamaWeights::load(*checkpoint, o.storage);
+  TSignSgdConfig tsign;
+  const bool ternary = parse_optimizer(o.optimizer, tsign);
+  // LoTA-QAF quantizes the targeted projections from the checkpoint's FP32 weights.
+  const LlamaWeights fp32_weights = ternary ? LlamaWeights::load(*checkpoint, "fp32") : LlamaWeights{};
   LoraConfig lc;
   lc.targets = LoraConfig::parse_targets(o.targets);
   lc.rank = o.rank;
@@ -307,15 +317,33 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
         {"eval_windows", o.eval_windows},
         {"val_fraction", o.val_fraction},
         {"loss_scale", o.loss_scale}};
+    // Options added later are recorded only when set, so that older states still resume.
+    if (ternary) settings["optimizer"] = tsign.str();
+    if (o.quantize_attention) settings["quantize_attention"] = true;
     LoraWeights lora = LoraWeights::init(weights.config, lc, plan.seed);
+    // t-SignSGD: the LoRA tensors hold the ternary adapters (A_T^T, B_T^T) for the state file,
+    // and the model computes with the merged base weights of its own copy of the weights.
+    std::optional<TernaryAdapters> ternary_adapters;
+    LlamaWeights merged_weights;
+    if (ternary) {
+      ternary_adapters.emplace(fp32_weights, lora, tsign);
+      ternary_adapters->to_lora(lora);
+      merged_weights = weights;
+    }
     Optimizer opt{{}, {}, o.lr, o.weight_decay};
     opt.init(lora);
     RunState st;
     st.loss_scale = dynamic ? 4096 : fixed_scale;
     const auto state_file = dir / "state.safetensors";
     load_state(state_file, settings, st, lora, opt);
+    if (ternary) {
+      ternary_adapters->from_lora(lora);
+      ternary_adapters->merge_into(merged_weights);
+    }
     auto engine = plan.spec.engine(o.threads);
-    LlamaModel model(weights, &lora);
+    LlamaModel model(ternary ? merged_weights : weights, ternary ? nullptr : &lora);
+    if (ternary) model.set_trained_projections(lc.targets);
+    model.set_quantize_attention(o.quantize_attention);
     const std::string label = plan.spec.label() + (plan.name.find(".seed") != std::string::npos
                                                        ? fmt::format(" (seed {})", plan.seed) : "");
     auto flush_counters = [&] {
@@ -337,7 +365,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                                       static_cast<float>(st.loss_scale),
                                       plan.seed * 0x100000001b3ull + static_cast<uint64_t>(step));
       bool apply = true;
-      if (!std::isfinite(r.loss) || (!dynamic && (!engine->first_nonfinite().empty() || !grads_finite(g.lora)))) {
+      if (!std::isfinite(r.loss) || (!dynamic && (!engine->first_nonfinite().empty() || !grads_finite(g)))) {
         // Keep the last good state (the weights before this step), then stop.
         flush_counters();
         save_state(state_file, settings, st, lora, opt);
@@ -347,7 +375,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
             "good state (step {}) is saved in {}; lower --lr, or use --loss-scale dynamic / a wider accumulator",
             label, step, r.loss, gemm, st.step, state_file.string()));
       }
-      if (dynamic && (engine->overflowed() || !grads_finite(g.lora))) {
+      if (dynamic && (engine->overflowed() || !grads_finite(g))) {
         apply = false;  // skip the update, back off the scale
         st.loss_scale = std::max(1.0, st.loss_scale / 2);
         st.good_since_growth = 0;
@@ -355,10 +383,18 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
       }
       if (apply) {
         const float inv = static_cast<float>(1.0 / st.loss_scale);
-        for (auto* t : g.lora.tensors())
-          for (float& x : *t) x *= inv;
-        st.updates += 1;
-        opt.update(lora, g.lora, st.updates);
+        if (ternary) {
+          // Sign and rank of the gradients only: the loss scale cancels.
+          st.updates += 1;
+          ternary_adapters->step(g);
+          ternary_adapters->merge_into(merged_weights);
+          ternary_adapters->to_lora(lora);
+        } else {
+          for (auto* t : g.lora.tensors())
+            for (float& x : *t) x *= inv;
+          st.updates += 1;
+          opt.update(lora, g.lora, st.updates);
+        }
         if (dynamic && ++st.good_since_growth >= 50) {
           st.loss_scale = std::min(st.loss_scale * 2, 0x1p24);
           st.good_since_growth = 0;
@@ -389,7 +425,9 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
       save_state(state_file, settings, st, lora, opt);
       result.complete = false;
     }
-    if (st.step == o.steps) save_adapters(dir / "adapter", lora, std::filesystem::absolute(o.checkpoint).string());
+    // PEFT adapters are LoRA's; ternary adapters stay in the state file (they act through the merge).
+    if (st.step == o.steps && !ternary)
+      save_adapters(dir / "adapter", lora, std::filesystem::absolute(o.checkpoint).string());
 
     RunSummary sum;
     sum.label = label;
@@ -426,7 +464,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                          {"final_loss_scale", st.loss_scale},
                          {"gemm_counters", st.counters},
                          {"evals", ev},
-                         {"adapter", (dir / "adapter").string()}});
+                         {"adapter", ternary ? nlohmann::json(nullptr) : nlohmann::json((dir / "adapter").string())}});
   }
 
   if (!o.only_run.empty()) return result;  // one task of several: the controller writes the summary
@@ -481,6 +519,8 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                  {"lr", o.lr},
                  {"storage", o.storage},
                  {"loss_scale", o.loss_scale},
+                 {"optimizer", o.optimizer},
+                 {"quantize_attention", o.quantize_attention},
                  {"complete", result.complete},
                  {"fp32_val_loss", fp32},
                  {"fp32_spread", fp32_losses.size() > 1 ? nlohmann::json(spread) : nlohmann::json(nullptr)},

@@ -40,6 +40,10 @@ struct FinetuneOptions {
   int64_t eval_every = 10, eval_windows = 16, save_every = 10;
   double val_fraction = 0.1;
   std::string loss_scale = "1";  // "1" (off), a fixed power of two, or "dynamic"
+  // "adamw" (LoRA masters, the paper's setting) or "tsignsgd[:n=4,g=64,omega=W,fraction=F]":
+  // LoTA-QAF's ternary adapters on the targets, trained with t-SignSGD (lota_train.h)
+  std::string optimizer = "adamw";
+  bool quantize_attention = false;  // attention score/value products through the engine too
   int threads = 0;
   int64_t stop_after = 0;  // > 0: stop (as if killed) after this many steps in this invocation (tests)
   // Run only the run whose folder name (runs/<name>) this is, and write no summary files: one

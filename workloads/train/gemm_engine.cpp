@@ -16,13 +16,15 @@ extern "C" void openblas_set_num_threads(int);
 namespace gsqhw::train {
 
 namespace {
-const char* const kGemmNames[] = {"fwd.base", "fwd.lora_a", "fwd.lora_b", "bwd.dx_base",
-                                  "bwd.dh",   "bwd.dx_lora", "bwd.da",    "bwd.db"};
+const char* const kGemmNames[] = {"fwd.base",   "fwd.lora_a", "fwd.lora_b", "bwd.dx_base", "bwd.dh",
+                                  "bwd.dx_lora", "bwd.da",    "bwd.db",     "bwd.dw",      "att.scores",
+                                  "att.values",  "att.bwd.dp", "att.bwd.dv", "att.bwd.dq",  "att.bwd.dk"};
 }
 
 const char* gemm_kind_name(int gemm) { return kGemmNames[gemm]; }
 
 std::string GemmSite::name() const {
+  if (gemm >= kGemmAttScores) return fmt::format("L{}.{}", layer, gemm_kind_name(gemm));
   return fmt::format("L{}.{}.{}", layer, proj_name(all_projections()[static_cast<size_t>(proj)]),
                      gemm_kind_name(gemm));
 }
@@ -74,6 +76,7 @@ std::vector<float> materialise(MatRef x) {
 class Fp32Engine final : public GemmEngine {
  public:
   std::string name() const override { return "fp32"; }
+  bool is_fp32() const override { return true; }
   void product(const GemmSite& site, MatRef a, MatRef b, float* c, uint64_t) override {
     sgemm_nt(a, b, c);
     count(site, c, a.rows, b.rows, a.cols, 0, 0);

@@ -38,12 +38,19 @@ struct MatRef {
 struct GemmSite {
   int64_t layer = 0;
   int proj = 0;            // index into all_projections()
-  int gemm = 0;            // 0..7: fwd.base, fwd.lora_a, fwd.lora_b, bwd.dx_base, bwd.dh, bwd.dx_lora, bwd.da, bwd.db
+  // 0..7: fwd.base, fwd.lora_a, fwd.lora_b, bwd.dx_base, bwd.dh, bwd.dx_lora, bwd.da, bwd.db;
+  // 8: bwd.dw (a trained base weight's gradient dY^T X: LoTA-QAF's ternary adapters);
+  // 9..14 (with --quantize-attention, per batch row and head): att.scores (Q K^T),
+  // att.values (P V), att.bwd.dp (dO V^T), att.bwd.dv (P^T dO), att.bwd.dq (dS K), att.bwd.dk (dS^T Q)
+  int gemm = 0;
   const char* a_role = "act";
   const char* b_role = "weight";
   bool frozen_b = false;
-  std::string name() const;  // "L3.v.bwd.dx_base"
+  int64_t index = 0;       // attention GEMMs: batch row * heads + head (feeds the rounding seed)
+  std::string name() const;  // "L3.v.bwd.dx_base", "L3.att.scores"
 };
+constexpr int kGemmDw = 8, kGemmAttScores = 9, kGemmAttValues = 10, kGemmAttDp = 11, kGemmAttDv = 12,
+              kGemmAttDq = 13, kGemmAttDk = 14;
 const char* gemm_kind_name(int gemm);  // "fwd.base", ...
 
 // Counts per GEMM kind (summed over layers and projections) of one run.
@@ -62,6 +69,9 @@ class GemmEngine {
  public:
   virtual ~GemmEngine() = default;
   virtual std::string name() const = 0;
+  // True for the FP32 baseline: what it computes outside the linear layers is the model's FP32
+  // arithmetic, so options that route more products through the engine leave it unchanged.
+  virtual bool is_fp32() const { return false; }
   // c (M x N row-major) = a b^T. `seed` drives stochastic rounding of this call's operands.
   virtual void product(const GemmSite& site, MatRef a, MatRef b, float* c, uint64_t seed) = 0;
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -19,6 +20,12 @@
 namespace gsqhw::train {
 
 namespace {
+
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -130,14 +137,16 @@ nlohmann::json bench_layer_run(const LayerBenchOptions& o, const std::string& sp
   LlamaModel model(weights, &lora);
   const double setup_seconds = seconds_since(t_setup);
   const double setup_rss = peak_rss_mib_self();
-  nlohmann::json steps = nlohmann::json::array();
+  nlohmann::json steps = nlohmann::json::array(), cpu = nlohmann::json::array();
   double loss = 0, macs = 0;
   for (int64_t s = 0; s < o.steps; ++s) {
     engine->reset_counters();
     Gradients grads;
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = process_cpu_seconds();
     loss = model.step(in, target, 1, o.tokens, *engine, &grads, 1.0f, o.seed + static_cast<uint64_t>(s)).loss;
     steps.push_back(seconds_since(t0));
+    cpu.push_back(process_cpu_seconds() - c0);
     macs = 0;
     for (const auto& [kind, c] : engine->counters()) macs += c.macs;
   }
@@ -146,11 +155,13 @@ nlohmann::json bench_layer_run(const LayerBenchOptions& o, const std::string& sp
           {"setup_seconds", setup_seconds},
           {"setup_peak_rss_mib", setup_rss},
           {"step_seconds", steps},
+          {"step_cpu_seconds", cpu},
           {"linear_macs_per_step", macs},
           {"loss", loss}};
 }
 
-std::vector<nlohmann::json> bench_layer(const LayerBenchOptions& o, const std::vector<std::string>& specs) {
+std::vector<nlohmann::json> bench_layer(const LayerBenchOptions& o, const std::vector<std::string>& specs,
+                                        const std::function<void(const nlohmann::json&)>& done) {
   check_options(o, specs);
   std::vector<nlohmann::json> out;
   for (const auto& spec : specs) {
@@ -201,6 +212,7 @@ std::vector<nlohmann::json> bench_layer(const LayerBenchOptions& o, const std::v
     j["peak_rss_mib"] = static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
     j["cpu_seconds"] = static_cast<double>(ru.ru_utime.tv_sec) + 1e-6 * static_cast<double>(ru.ru_utime.tv_usec) +
                        static_cast<double>(ru.ru_stime.tv_sec) + 1e-6 * static_cast<double>(ru.ru_stime.tv_usec);
+    if (done) done(j);
     out.push_back(std::move(j));
   }
   return out;

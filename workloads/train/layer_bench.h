@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -38,13 +39,17 @@ struct LayerBenchOptions {
 // Throws UsageError for an unknown name or a bad shape.
 ModelShape parse_bench_shape(const std::string& text);
 
-// One run's figures: {"run", "setup_seconds", "step_seconds": [...], "forward_seconds",
-// "peak_rss_mib", "macs" (linear-layer GEMMs of one step), "loss"}.
+// One run's figures: {"run", "engine", "setup_seconds", "setup_peak_rss_mib", "step_seconds":
+// [...] (wall), "step_cpu_seconds": [...] (the process's CPU time, what a loaded machine
+// distorts least), "linear_macs_per_step", "loss"}; bench_layer adds "peak_rss_mib" and
+// "cpu_seconds" (the child's whole CPU time).
 nlohmann::json bench_layer_run(const LayerBenchOptions& options, const std::string& run_spec);
 
 // Runs every spec in a child process of its own and returns the list of their JSON figures.
 // Throws UsageError for bad options (checked before any child starts) and std::runtime_error
 // when a child fails.
-std::vector<nlohmann::json> bench_layer(const LayerBenchOptions& options, const std::vector<std::string>& run_specs);
+// `done` (optional) sees each run's figures as soon as it has finished.
+std::vector<nlohmann::json> bench_layer(const LayerBenchOptions& options, const std::vector<std::string>& run_specs,
+                                        const std::function<void(const nlohmann::json&)>& done = {});
 
 }  // namespace gsqhw::train

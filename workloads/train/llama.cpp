@@ -273,12 +273,19 @@ struct LinearCtx {
   GemmEngine& engine;
   uint64_t seed;
   Capture* capture = nullptr;
+  const std::vector<Proj>* trained = nullptr;
   bool captures(int64_t l, int p) const { return capture && capture->layer == l && capture->proj == p; }
+  // The base weight of projection p changes between steps (not frozen; backward computes dW).
+  bool trains(int p) const {
+    return trained && std::find(trained->begin(), trained->end(), all_projections()[static_cast<size_t>(p)]) !=
+                          trained->end();
+  }
 };
 
 uint64_t site_seed(uint64_t seed, const GemmSite& s) {
-  return mix(mix(mix(seed, static_cast<uint64_t>(s.layer)), static_cast<uint64_t>(s.proj)),
-             static_cast<uint64_t>(s.gemm));
+  const uint64_t h = mix(mix(mix(seed, static_cast<uint64_t>(s.layer)), static_cast<uint64_t>(s.proj)),
+                         static_cast<uint64_t>(s.gemm));
+  return s.gemm >= kGemmAttScores ? mix(h, static_cast<uint64_t>(s.index)) : h;
 }
 
 const LoraAdapter* adapter_at(const LoraWeights* lora, int64_t l, int p) {
@@ -294,7 +301,7 @@ void linear_forward(LinearCtx& c, int64_t l, int p, const float* x, int64_t n, f
   const ProjDims d = proj_dims(m, all_projections()[static_cast<size_t>(p)]);
   const float* W = c.w.layers[static_cast<size_t>(l)].proj[static_cast<size_t>(p)].data();
   if (c.captures(l, p)) c.capture->x.assign(x, x + n * d.in);
-  GemmSite site{l, p, 0, "act", "weight", true};
+  GemmSite site{l, p, 0, "act", "weight", !c.trains(p)};
   c.engine.product(site, {x, n, d.in, false}, {W, d.out, d.in, false}, y, site_seed(c.seed, site));
   const LoraAdapter* ad = adapter_at(c.lora, l, p);
   if (!ad) return;
@@ -317,9 +324,17 @@ void linear_backward(LinearCtx& c, int64_t l, int p, const float* x, const float
   const float* W = c.w.layers[static_cast<size_t>(l)].proj[static_cast<size_t>(p)].data();
   if (c.captures(l, p)) c.capture->dy.assign(dy, dy + n * d.out);
   std::vector<float> tmp(static_cast<size_t>(n * d.in));
-  GemmSite site{l, p, 3, "grad", "weight", true};
+  GemmSite site{l, p, 3, "grad", "weight", !c.trains(p)};
   c.engine.product(site, {dy, n, d.out, false}, {W, d.in, d.out, true}, tmp.data(), site_seed(c.seed, site));
   add_into(dx, tmp.data(), n * d.in);
+  if (grads && c.trains(p)) {
+    // dW = dY^T X (out x in), the gradient a trained base weight (LoTA-QAF) needs.
+    if (grads->weight.size() <= static_cast<size_t>(l)) grads->weight.resize(static_cast<size_t>(l) + 1);
+    std::vector<float>& gw = grads->weight[static_cast<size_t>(l)][static_cast<size_t>(p)];
+    gw.resize(static_cast<size_t>(d.out * d.in));
+    site = {l, p, kGemmDw, "grad", "act", false};
+    c.engine.product(site, {dy, d.out, n, true}, {x, d.in, n, true}, gw.data(), site_seed(c.seed, site));
+  }
   if (grads && grads->want_base)
     sgemm_nt({dy, d.out, n, true}, {x, d.in, n, true},
              grads->base.layers[static_cast<size_t>(l)].proj[static_cast<size_t>(p)].data(), 1);
@@ -344,6 +359,56 @@ void linear_backward(LinearCtx& c, int64_t l, int p, const float* x, const float
   add_into(ga.b.data(), t2.data(), d.out * r, s);
 }
 
+// Head `col0 / hd` of batch row b as a contiguous seq x hd block, from a (batch*seq) x width array.
+void gather_head(const float* src, int64_t width, int64_t b, int64_t seq, int64_t col0, int64_t hd, float* dst) {
+  for (int64_t t = 0; t < seq; ++t) std::memcpy(dst + t * hd, src + (b * seq + t) * width + col0, sizeof(float) * hd);
+}
+void scatter_add_head(float* dst, int64_t width, int64_t b, int64_t seq, int64_t col0, int64_t hd, const float* src) {
+  for (int64_t t = 0; t < seq; ++t) add_into(dst + (b * seq + t) * width + col0, src + t * hd, hd);
+}
+
+// Attention of one batch row and head with both products through the engine (--quantize-attention):
+// S = Q K^T (K = head_dim), causal softmax of S * scale into p (seq x seq, zeros above the
+// diagonal), out = P V (K = seq).
+void attention_head_forward(LinearCtx& c, int64_t l, int64_t index, const float* q, const float* k, const float* v,
+                            int64_t seq, int64_t hd, float scale, float* p, float* out) {
+  std::vector<float> scores(static_cast<size_t>(seq * seq));
+  GemmSite site{l, 0, kGemmAttScores, "act", "act", false, index};
+  c.engine.product(site, {q, seq, hd, false}, {k, seq, hd, false}, scores.data(), site_seed(c.seed, site));
+  for (int64_t t = 0; t < seq; ++t) {
+    float* row = p + t * seq;
+    float mx = -INFINITY;
+    for (int64_t s = 0; s <= t; ++s) mx = std::max(mx, row[s] = scores[t * seq + s] * scale);
+    float sum = 0;
+    for (int64_t s = 0; s <= t; ++s) sum += row[s] = std::exp(row[s] - mx);
+    for (int64_t s = 0; s <= t; ++s) row[s] /= sum;
+    for (int64_t s = t + 1; s < seq; ++s) row[s] = 0;
+  }
+  site = {l, 0, kGemmAttValues, "act", "act", false, index};
+  c.engine.product(site, {p, seq, seq, false}, {v, hd, seq, true}, out, site_seed(c.seed, site));
+}
+
+// Its backward: dP = dO V^T, dV = P^T dO, dS = P (dP - rowsum(P dP)) scale, dQ = dS K, dK = dS^T Q.
+void attention_head_backward(LinearCtx& c, int64_t l, int64_t index, const float* q, const float* k, const float* v,
+                             const float* p, const float* dout, int64_t seq, int64_t hd, float scale, float* dq,
+                             float* dk, float* dv) {
+  std::vector<float> dp(static_cast<size_t>(seq * seq));
+  GemmSite site{l, 0, kGemmAttDp, "grad", "act", false, index};
+  c.engine.product(site, {dout, seq, hd, false}, {v, seq, hd, false}, dp.data(), site_seed(c.seed, site));
+  site = {l, 0, kGemmAttDv, "act", "grad", false, index};
+  c.engine.product(site, {p, seq, seq, true}, {dout, hd, seq, true}, dv, site_seed(c.seed, site));
+  for (int64_t t = 0; t < seq; ++t) {
+    double pdp = 0;
+    for (int64_t s = 0; s <= t; ++s) pdp += static_cast<double>(p[t * seq + s]) * dp[t * seq + s];
+    for (int64_t s = 0; s < seq; ++s)
+      dp[t * seq + s] = s <= t ? p[t * seq + s] * (dp[t * seq + s] - static_cast<float>(pdp)) * scale : 0.0f;
+  }
+  site = {l, 0, kGemmAttDq, "grad", "act", false, index};
+  c.engine.product(site, {dp.data(), seq, seq, false}, {k, hd, seq, true}, dq, site_seed(c.seed, site));
+  site = {l, 0, kGemmAttDk, "grad", "act", false, index};
+  c.engine.product(site, {dp.data(), seq, seq, true}, {q, hd, seq, true}, dk, site_seed(c.seed, site));
+}
+
 }  // namespace
 
 void LlamaModel::forward(const std::vector<int>& tokens, int64_t batch, int64_t seq, GemmEngine& engine,
@@ -358,7 +423,7 @@ void LlamaModel::forward(const std::vector<int>& tokens, int64_t batch, int64_t 
   batch_ = batch;
   seq_ = seq;
   const RopeTable rt(seq, hd, w_.config.rope_theta);
-  LinearCtx c{w_, lora_, engine, seed, capture_};
+  LinearCtx c{w_, lora_, engine, seed, capture_, &trained_};
   std::vector<float> x(static_cast<size_t>(n * dim));
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(&x[i * dim], &w_.embedding[static_cast<size_t>(tokens[i]) * dim], sizeof(float) * dim);
@@ -384,7 +449,20 @@ void LlamaModel::forward(const std::vector<int>& tokens, int64_t batch, int64_t 
     }
     lc.probs.assign(static_cast<size_t>(batch * heads * seq * seq), 0.0f);
     lc.att.assign(static_cast<size_t>(n * dim), 0.0f);
-    for (int64_t b = 0; b < batch; ++b)
+    if (attention_through(engine)) {
+      std::vector<float> qh(static_cast<size_t>(seq * hd)), kh(qh.size()), vh(qh.size()), oh(qh.size());
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < heads; ++h) {
+          const int64_t kvh = h / group;
+          gather_head(lc.q.data(), dim, b, seq, h * hd, hd, qh.data());
+          gather_head(lc.k.data(), kv_dim, b, seq, kvh * hd, hd, kh.data());
+          gather_head(lc.v.data(), kv_dim, b, seq, kvh * hd, hd, vh.data());
+          attention_head_forward(c, l, b * heads + h, qh.data(), kh.data(), vh.data(), seq, hd, att_scale,
+                                 &lc.probs[static_cast<size_t>((b * heads + h) * seq * seq)], oh.data());
+          scatter_add_head(lc.att.data(), dim, b, seq, h * hd, hd, oh.data());
+        }
+    }
+    for (int64_t b = 0; b < batch && !attention_through(engine); ++b)
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t kvh = h / group;
         for (int64_t t = 0; t < seq; ++t) {
@@ -479,7 +557,7 @@ StepResult LlamaModel::step(const std::vector<int>& tokens, const std::vector<in
   const int64_t heads = m.n_heads, group = heads / m.n_kv_heads;
   const RopeTable rt(seq, hd, w_.config.rope_theta);
   const float att_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  LinearCtx c{w_, lora_, engine, seed, capture_};
+  LinearCtx c{w_, lora_, engine, seed, capture_, &trained_};
   if (grads->lora.adapters.empty() && lora_) {
     grads->lora = *lora_;
     for (auto* t : grads->lora.tensors()) std::fill(t->begin(), t->end(), 0.0f);
@@ -533,7 +611,25 @@ StepResult LlamaModel::step(const std::vector<int>& tokens, const std::vector<in
     std::fill(dq.begin(), dq.end(), 0.0f);
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
-    for (int64_t b = 0; b < batch; ++b)
+    if (attention_through(engine)) {
+      const size_t block = static_cast<size_t>(seq * hd);
+      std::vector<float> qh(block), kh(block), vh(block), doh(block), dqh(block), dkh(block), dvh(block);
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < heads; ++h) {
+          const int64_t kvh = h / group;
+          gather_head(lc.q.data(), dim, b, seq, h * hd, hd, qh.data());
+          gather_head(lc.k.data(), kv_dim, b, seq, kvh * hd, hd, kh.data());
+          gather_head(lc.v.data(), kv_dim, b, seq, kvh * hd, hd, vh.data());
+          gather_head(datt.data(), dim, b, seq, h * hd, hd, doh.data());
+          attention_head_backward(c, l, b * heads + h, qh.data(), kh.data(), vh.data(),
+                                  &lc.probs[static_cast<size_t>((b * heads + h) * seq * seq)], doh.data(), seq, hd,
+                                  att_scale, dqh.data(), dkh.data(), dvh.data());
+          scatter_add_head(dq.data(), dim, b, seq, h * hd, hd, dqh.data());
+          scatter_add_head(dk.data(), kv_dim, b, seq, kvh * hd, hd, dkh.data());
+          scatter_add_head(dv.data(), kv_dim, b, seq, kvh * hd, hd, dvh.data());
+        }
+    }
+    for (int64_t b = 0; b < batch && !attention_through(engine); ++b)
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t kvh = h / group;
         for (int64_t t = 0; t < seq; ++t) {

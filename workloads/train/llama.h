@@ -92,6 +92,9 @@ struct Gradients {
   LoraWeights lora;
   bool want_base = false;
   LlamaWeights base;  // filled only when want_base
+  // [layer][proj]: dW (out x in) of the base projections the model trains
+  // (LlamaModel::set_trained_projections), through the engine's bwd.dw GEMM; empty elsewhere.
+  std::vector<std::array<std::vector<float>, 7>> weight;
 };
 
 struct StepResult {
@@ -111,6 +114,13 @@ class LlamaModel {
  public:
   LlamaModel(const LlamaWeights& weights, const LoraWeights* lora) : w_(weights), lora_(lora) {}
   void set_capture(Capture* capture) { capture_ = capture; }
+  // Base projections whose weights change between steps (LoTA-QAF's merged weights): their
+  // products are not cached as frozen by a QCD engine, and backward computes their dW.
+  void set_trained_projections(std::vector<Proj> projs) { trained_ = std::move(projs); }
+  // Quantize the attention score and value products too (default off: FP32). With a QCD or
+  // BF16 engine the six attention GEMMs of each batch row and head (Q K^T, P V and their
+  // backward) go through the engine; the FP32 engine computes exactly what it computes without.
+  void set_quantize_attention(bool on) { quantize_attention_ = on; }
 
   // tokens and targets: batch x seq. Forward, loss, and (when grads != null) backward with the
   // loss gradient multiplied by loss_scale (dynamic loss scaling; gradients come out scaled).
@@ -130,6 +140,9 @@ class LlamaModel {
   };
   void forward(const std::vector<int>& tokens, int64_t batch, int64_t seq, GemmEngine& engine,
                uint64_t seed, bool keep);
+  bool attention_through(const GemmEngine& engine) const { return quantize_attention_ && !engine.is_fp32(); }
+  std::vector<Proj> trained_;
+  bool quantize_attention_ = false;
   const LlamaWeights& w_;
   const LoraWeights* lora_;
   Capture* capture_ = nullptr;
