@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -345,6 +347,159 @@ TEST(QuantizeAttention, FinetuneOption) {
   EXPECT_NE(jon["runs"][1]["evals"], joff["runs"][1]["evals"]);  // gse:b=6
   EXPECT_GT(jon["runs"][1]["gemm_counters"]["att.bwd.dk"]["calls"].get<double>(), 0);
   EXPECT_EQ(joff["runs"][1]["gemm_counters"].count("att.scores"), 0u);
+}
+
+}  // namespace
+}  // namespace gsqhw
+
+namespace gsqhw {
+namespace {
+
+// tok512.bin's pieces and scores (llama2.c's format: max length, then score, length, bytes).
+std::vector<std::pair<std::string, float>> read_llama2c_tokenizer(const std::filesystem::path& file, int vocab) {
+  std::ifstream in(file, std::ios::binary);
+  int32_t max_len = 0;
+  in.read(reinterpret_cast<char*>(&max_len), 4);
+  std::vector<std::pair<std::string, float>> out;
+  for (int i = 0; i < vocab; ++i) {
+    float score = 0;
+    int32_t len = 0;
+    in.read(reinterpret_cast<char*>(&score), 4);
+    in.read(reinterpret_cast<char*>(&len), 4);
+    std::string s(static_cast<size_t>(len), '\0');
+    in.read(s.data(), len);
+    out.emplace_back(s, score);
+  }
+  return out;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+// The tokenizer.json Hugging Face's converter (LlamaConverter / SentencePieceExtractor) makes
+// from a sentencepiece BPE model, written from tok512.bin: pieces with "\u2581" for space;
+// merges = every split of a piece into two pieces, ordered by the merged piece's score
+// (highest first), then by the ids of its parts. `metaspace` picks the newer layout (a
+// Metaspace pre-tokenizer and [left, right] merges) over the older one (a Prepend/Replace
+// normalizer and "left right" merges).
+void write_tokenizer_json(const std::filesystem::path& file, bool metaspace) {
+  const std::string meta = "\xe2\x96\x81";
+  const auto pieces = read_llama2c_tokenizer(shared_models() / "tok512.bin", 512);
+  nlohmann::json vocab = nlohmann::json::object();
+  std::map<std::string, int> id_of;
+  for (int i = 0; i < 512; ++i) {
+    std::string p = i == 1 ? "<s>" : i == 2 ? "</s>" : replace_all(pieces[static_cast<size_t>(i)].first, " ", meta);
+    vocab[p] = i;
+    id_of[p] = i;
+  }
+  struct Merge {
+    float score;
+    int left, right;
+    std::string l, r;
+  };
+  std::vector<Merge> merges;
+  for (int i = 259; i < 512; ++i) {  // past <unk>, <s>, </s> and the 256 byte pieces
+    const std::string p = replace_all(pieces[static_cast<size_t>(i)].first, " ", meta);
+    std::vector<Merge> local;
+    for (size_t k = 1; k < p.size(); ++k) {
+      if ((static_cast<unsigned char>(p[k]) & 0xC0) == 0x80) continue;  // split between characters only
+      const std::string l = p.substr(0, k), r = p.substr(k);
+      if (id_of.count(l) && id_of.count(r)) local.push_back({pieces[static_cast<size_t>(i)].second, id_of[l], id_of[r], l, r});
+    }
+    std::sort(local.begin(), local.end(), [](const Merge& a, const Merge& b) {
+      return std::tie(a.left, a.right) < std::tie(b.left, b.right);
+    });
+    merges.insert(merges.end(), local.begin(), local.end());
+  }
+  std::stable_sort(merges.begin(), merges.end(), [](const Merge& a, const Merge& b) { return a.score > b.score; });
+  nlohmann::json m = nlohmann::json::array();
+  for (const auto& x : merges) m.push_back(metaspace ? nlohmann::json::array({x.l, x.r}) : nlohmann::json(x.l + " " + x.r));
+  nlohmann::json j = {
+      {"version", "1.0"},
+      {"added_tokens", nlohmann::json::array({{{"id", 0}, {"content", "<unk>"}, {"special", true}},
+                                              {{"id", 1}, {"content", "<s>"}, {"special", true}},
+                                              {{"id", 2}, {"content", "</s>"}, {"special", true}}})},
+      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", "<unk>"}, {"continuing_subword_prefix", nullptr},
+                 {"end_of_word_suffix", nullptr}, {"fuse_unk", true}, {"byte_fallback", true}, {"vocab", vocab},
+                 {"merges", m}}}};
+  if (metaspace) {
+    j["normalizer"] = nullptr;
+    j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", meta}, {"prepend_scheme", "first"}, {"split", false}};
+  } else {
+    j["normalizer"] = {{"type", "Sequence"},
+                       {"normalizers", nlohmann::json::array({{{"type", "Prepend"}, {"prepend", meta}},
+                                                              {{"type", "Replace"}, {"pattern", {{"String", " "}}},
+                                                               {"content", meta}}})}};
+    j["pre_tokenizer"] = nullptr;
+  }
+  std::ofstream(file) << j.dump(1);
+}
+
+// Real text: the fortunes-min literature file when installed, plus stories and non-ASCII text.
+std::vector<std::string> real_lines() {
+  std::vector<std::string> lines = {
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.",
+      "Tom and his mom went to the store to buy a big red ball.",
+      "Caf\xc3\xa9 na\xc3\xafve r\xc3\xa9sum\xc3\xa9 \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e, emoji \xf0\x9f\x98\x80!",
+      "   indented  with   several spaces\tand a tab", "a", "x"};
+  std::ifstream in("/usr/share/games/fortunes/literature");
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The tokenizer.json reader gives llama2.c's ids on real text, in both tokenizer.json layouts,
+// and through the CLI; bad files exit 2.
+TEST(TokenizerJson, SameIdsAsTheLlama2cTokenizer) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  ScratchDir dir("tokenizer-json");
+  write_tokenizer_json(dir / "tokenizer.json", false);
+  write_tokenizer_json(dir / "metaspace.json", true);
+  const train::Tokenizer ref(shared_models() / "tok512.bin", 512);
+  const train::Tokenizer hf(dir / "tokenizer.json", 512), hf_meta(dir / "metaspace.json", 512);
+  const auto lines = real_lines();
+  size_t tokens = 0, compared_meta = 0;
+  for (const auto& line : lines) {
+    const auto want = ref.encode(line, true, true);
+    ASSERT_EQ(hf.encode(line, true, true), want) << line;
+    tokens += want.size();
+    EXPECT_EQ(hf.decode_all(hf.encode(line, true, false)), ref.decode_all(want.size() > 1 ? std::vector<int>(want.begin(), want.end() - 1) : want));
+    // Metaspace prepends no second "\u2581" to a line that starts with a space (sentencepiece
+    // and the older layout do): compare the others.
+    if (!line.empty() && line[0] != ' ') {
+      EXPECT_EQ(hf_meta.encode(line, false, false), ref.encode(line, false, false)) << line;
+      ++compared_meta;
+    }
+  }
+  std::printf("compared %zu lines (%zu tokens); %zu with the Metaspace layout\n", lines.size(), tokens, compared_meta);
+  EXPECT_GT(tokens, 50u);
+  // Through the CLI: generation from a prompt gives the same ids with either tokenizer file.
+  const std::string ck = "--checkpoint " + (shared_models() / "stories260K.bin").string();
+  const auto a = run_cli("generate " + ck + " --tokenizer " + (shared_models() / "tok512.bin").string() +
+                         " --prompt 'Lily wanted to' --steps 12 --ids");
+  const auto b = run_cli("generate " + ck + " --tokenizer " + (dir / "tokenizer.json").string() +
+                         " --prompt 'Lily wanted to' --steps 12 --ids");
+  ASSERT_EQ(a.exit_code, 0) << a.out;
+  EXPECT_EQ(b.exit_code, 0) << b.out;
+  EXPECT_EQ(a.out, b.out);
+  // Bad files: exit 2 with the reason.
+  auto bad = [&](const std::string& name, const std::string& text, const std::string& needle) {
+    std::ofstream(dir / name) << text;
+    const auto r = run_cli("generate " + ck + " --tokenizer " + (dir / name).string() + " --prompt 'Lily' --steps 2");
+    EXPECT_EQ(r.exit_code, 2) << name << "\n" << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << name << "\n" << r.out;
+  };
+  bad("broken.json", "{\"model\": ", "not valid JSON");
+  bad("wordpiece.json", R"({"model": {"type": "WordPiece", "vocab": {}}})", "WordPiece");
+  bad("small.json", R"({"model": {"type": "BPE", "vocab": {"<unk>": 0, "<s>": 1, "</s>": 2}, "merges": []}})",
+      "do not belong together");
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(dir / "tokenizer.json"));
+  j["model"]["merges"].push_back("zzq qzz");
+  bad("badmerge.json", j.dump(), "outside the vocabulary");
+  j = nlohmann::json::parse(std::ifstream(dir / "tokenizer.json"));
+  j["normalizer"] = {{"type", "NFKC"}};
+  bad("nfkc.json", j.dump(), "NFKC");
 }
 
 }  // namespace

@@ -11,6 +11,10 @@
 namespace gsqhw::train {
 
 Tokenizer::Tokenizer(const std::filesystem::path& path, int64_t vocab_size) {
+  if (path.extension() == ".json") {
+    load_hf_json(path, vocab_size);
+    return;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError(fmt::format("{}: cannot open tokenizer", path.string()));
   int32_t max_len = 0;
@@ -49,6 +53,12 @@ int Tokenizer::lookup(std::string_view s) const {
 std::vector<int> Tokenizer::encode(std::string_view text, bool bos, bool eos) const {
   std::vector<int> tokens;
   if (bos) tokens.push_back(kBos);
+  if (hf_) {
+    const std::vector<int> body = encode_hf(text);
+    tokens.insert(tokens.end(), body.begin(), body.end());
+    if (eos) tokens.push_back(kEos);
+    return tokens;
+  }
   if (!text.empty()) {
     const int space = lookup(" ");
     if (space >= 0) tokens.push_back(space);
