@@ -24,6 +24,7 @@ struct GenerateOptions {
   double temperature = 0;
   uint64_t seed = 1;
   bool ids = false;
+  bool quantize_attention = false;
   bool json = false;
 };
 
@@ -58,6 +59,7 @@ int run_generate(const GenerateOptions& o) {
       o.formats.empty() ? train::make_fp32_engine()
                         : train::make_engine_for(o.formats, o.acc, 0);
   train::LlamaModel model(weights, o.lora.empty() ? nullptr : &lora);
+  model.set_quantize_attention(o.quantize_attention);
   // run.c: the prompt's tokens (with BOS) are forced, the model continues; `steps` counts every
   // position, prompt included; generation stops early at BOS.
   std::vector<int> tokens = tok.encode(o.prompt, true, false);
@@ -92,7 +94,8 @@ int run_generate(const GenerateOptions& o) {
 Runner setup(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   app.add_option("--checkpoint", o->checkpoint, "llama2.c checkpoint or HF safetensors file/folder")->required();
-  app.add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer file (e.g. tok512.bin)")->required();
+  app.add_option("--tokenizer", o->tokenizer,
+                 "llama2.c tokenizer file (e.g. tok512.bin) or a Hugging Face tokenizer.json")->required();
   app.add_option("--prompt", o->prompt, "text to continue (may be empty)");
   app.add_option("--steps", o->steps, "positions to run, prompt included (llama2.c's -n); capped at the model's seq_len")
       ->capture_default_str();
@@ -105,6 +108,8 @@ Runner setup(CLI::App& app) {
   app.add_option("--acc", o->acc, "accumulator for --formats")->capture_default_str();
   app.add_option("--storage", o->storage, "how frozen projection weights are stored: fp32 or nf4:block=64")
       ->capture_default_str();
+  app.add_flag("--quantize-attention", o->quantize_attention,
+               "with --formats: the attention score and value products through the golden GEMM too");
   app.add_flag("--ids", o->ids, "print token ids (BOS first) instead of text");
   app.add_flag("--json", o->json, "print the prompt, text and token ids as JSON");
   return [o] { return run_generate(*o); };

@@ -312,6 +312,12 @@ TEST(TSignSgd, LowersTheLossDeterministically) {
     nonzero += v != 0;
   }
   EXPECT_GT(nonzero, 0);  // B started at 0 and moved
+  // Its ternaries are no LoRA masters: `trace --step` refuses them.
+  const auto tr = run_cli("trace " + model_args() + " --data " + (dir / "stories.txt").string() + " --lora " +
+                          (dir / "a" / "runs" / "gse_b_6").string() + " --step 4 --layer 1 --proj v --tokens 32 --out " +
+                          (dir / "t").string());
+  EXPECT_EQ(tr.exit_code, 2) << tr.out;
+  EXPECT_NE(tr.out.find("ternary adapters act through the merge"), std::string::npos) << tr.out;
   // Bad input: exit 2 naming the part.
   const std::string base = "finetune " + model_args() + " --data " + (dir / "stories.txt").string() +
                            " --steps 2 --batch 2 --seq 32 --rank 4 --out " + (dir / "bad").string();
@@ -347,6 +353,13 @@ TEST(QuantizeAttention, FinetuneOption) {
   EXPECT_NE(jon["runs"][1]["evals"], joff["runs"][1]["evals"]);  // gse:b=6
   EXPECT_GT(jon["runs"][1]["gemm_counters"]["att.bwd.dk"]["calls"].get<double>(), 0);
   EXPECT_EQ(joff["runs"][1]["gemm_counters"].count("att.scores"), 0u);
+  // generate takes the option too: FP32 ids unchanged.
+  const std::string gen = "generate " + model_args() + " --prompt 'Lily wanted to' --steps 12 --ids";
+  const auto g0 = run_cli(gen), g1 = run_cli(gen + " --quantize-attention"),
+             g2 = run_cli(gen + " --formats gse:b=8 --quantize-attention");
+  ASSERT_EQ(g0.exit_code, 0) << g0.out;
+  EXPECT_EQ(g1.out, g0.out);
+  EXPECT_EQ(g2.exit_code, 0) << g2.out;
 }
 
 }  // namespace

@@ -557,6 +557,10 @@ RunStateAdapters load_run_state_adapters(const std::filesystem::path& run_dir, i
   const auto [latest_header, latest] = read_meta(dir / "state.safetensors");
   RunStateAdapters out;
   out.settings = latest["settings"];
+  if (out.settings.contains("optimizer"))
+    throw UsageError(fmt::format("{}: a {} run: its ternary adapters act through the merge into the base "
+                                 "weights, not as LoRA masters, so they cannot be traced as LoRA operands",
+                                 dir.string(), out.settings["optimizer"].get<std::string>()));
   out.step = step;
   LoraConfig lc;
   try {
