@@ -134,12 +134,59 @@ std::string plot_losses(const train::FinetuneResult& r, const std::filesystem::p
   return "plots: " + (out / "loss.png").string() + ", " + (out / "loss.svg").string();
 }
 
+// Validation loss against memory per step of every run (mean over its seeds), the Pareto
+// frontier joined and marked: the plot of a --grid.
+std::string plot_memory_loss(const train::FinetuneResult& r, const std::filesystem::path& out) {
+  const auto dir = out / "plots";
+  std::filesystem::create_directories(dir);
+  std::vector<const train::RunGroup*> frontier;
+  {
+    std::ofstream all(dir / "memory_loss.dat");
+    for (const auto& g : r.groups) {
+      std::string name = g.label;
+      for (char& c : name)
+        if (c == '"' || c == '_') c = ' ';
+      all << fmt::format("{:.6f}\t{:.6f}\t\"{}\"\n", g.memory_bytes / (1024.0 * 1024.0), g.mean, name);
+      if (g.pareto) frontier.push_back(&g);
+    }
+  }
+  std::sort(frontier.begin(), frontier.end(),
+            [](const auto* a, const auto* b) { return a->memory_bytes < b->memory_bytes; });
+  {
+    std::ofstream f(dir / "pareto.dat");
+    for (const auto* g : frontier) f << fmt::format("{:.6f}\t{:.6f}\n", g->memory_bytes / (1024.0 * 1024.0), g->mean);
+  }
+  const auto& j = r.json;
+  const std::string title = fmt::format(
+      "validation loss after {} steps (mean over seeds) vs memory per step ({} tokens, gsqhw memory model)",
+      j.value("steps", 0), j.value("batch", 0) * j.value("seq", 0));
+  std::ofstream gp(dir / "memory_loss.gp");
+  gp << "set xlabel 'memory per step (MiB, gsqhw memory model)'\nset ylabel 'final validation loss (nats/token)'\n"
+     << "set grid\nset key top right\nset title '" << title << "' noenhanced\n"
+     << "set terminal pngcairo size 1200,700\nset output 'memory_loss.png'\n"
+     << "plot 'memory_loss.dat' using 1:2 with points pt 7 ps 1.2 lc rgb '#4477aa' title 'run (format, rank)', "
+     << "'pareto.dat' using 1:2 with linespoints lw 2 pt 6 ps 2.2 lc rgb '#cc3311' title 'Pareto frontier', "
+     << "'memory_loss.dat' using 1:2:3 with labels offset 0,0.9 font ',8' noenhanced notitle\n"
+     << "set terminal svg size 1200,700\nset output 'memory_loss.svg'\nreplot\n";
+  gp.close();
+  const auto gnuplot = synth::find_program("gnuplot");
+  if (gnuplot.empty())
+    return "memory plot not drawn: gnuplot is not installed (apt-get install gnuplot-nox); data in " + dir.string();
+  const auto run = synth::run_process({gnuplot.string(), "memory_loss.gp"}, dir, dir / "gnuplot-memory.log", 120);
+  if (run.exit_code != 0) return "memory plot failed: gnuplot said: " + synth::tail_lines(run.output, 3);
+  for (const char* f : {"memory_loss.png", "memory_loss.svg"})
+    std::filesystem::copy_file(dir / f, out / f, std::filesystem::copy_options::overwrite_existing);
+  return "memory plot: " + (out / "memory_loss.png").string() + ", " + (out / "memory_loss.svg").string() +
+         " (data " + (out / "memory_loss.csv").string() + ")";
+}
+
 // The final results of a finished (or summarized) set of runs: the table, b*, plots and file
 // names, or with --json the results document.
 void print_results(const train::FinetuneOptions& o, const train::FinetuneResult& r, bool json) {
   if (json) {  // the same document as OUT/results.json, plus where the plots went
     nlohmann::json j = r.json;
     j["plots"] = plot_losses(r, o.out);
+    if (!o.grid.empty()) j["memory_plot"] = plot_memory_loss(r, o.out);
     j["complete"] = r.complete;
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -147,10 +194,12 @@ void print_results(const train::FinetuneOptions& o, const train::FinetuneResult&
   std::printf("\n%s\n", r.table.c_str());
   const auto& iso = r.json["iso_accuracy"];
   if (iso.contains("fp8_val_loss"))
-    std::printf("iso-accuracy: b* = %s (smallest GSE-INT width whose validation loss <= FP8's %.4f + spread %.4f)\n",
+    std::printf("iso-accuracy: b* = %s (smallest GSE-INT width whose validation loss%s <= FP8's %.4f + FP32 spread %.4f)\n",
                 iso["b_star"].is_null() ? "none" : std::to_string(iso["b_star"].get<int>()).c_str(),
-                iso["fp8_val_loss"].get<double>(), iso["spread"].get<double>());
+                iso.value("fp8_seeds", 1) > 1 ? " (mean over seeds)" : "", iso["fp8_val_loss"].get<double>(),
+                iso["spread"].get<double>());
   std::printf("%s\n", plot_losses(r, o.out).c_str());
+  if (!o.grid.empty()) std::printf("%s\n", plot_memory_loss(r, o.out).c_str());
   std::printf("results: %s, %s, %s\n", (o.out / "results.json").c_str(), (o.out / "losses.csv").c_str(),
               (o.out / "summary.md").c_str());
 }
@@ -277,6 +326,13 @@ Runner setup(CLI::App& app) {
   app.add_option("--seed", o->seed, "seed of LoRA init, batches and stochastic rounding")->capture_default_str();
   app.add_option("--fp32-seeds", o->fp32_seeds,
                  "FP32 runs with seeds seed..seed+N-1; their spread decides ties")->capture_default_str();
+  app.add_option("--seeds", o->seeds,
+                 "every run spec runs with seeds seed..seed+N-1 (FP32: at least N); verdicts compare means and "
+                 "print each run's spread")->capture_default_str();
+  app.add_option("--grid", o->grid,
+                 "bits x rank grid: bits=4..8,rank=2,4,8,16 runs GSE-INT b at every rank (and each --formats spec "
+                 "at every rank); memory_loss.csv/.png: validation loss against memory per step, Pareto frontier "
+                 "marked");
   app.add_option("--eval-every", o->eval_every, "validation every N steps (and at the end)")->capture_default_str();
   app.add_option("--eval-windows", o->eval_windows, "validation sequences (non-overlapping windows)")
       ->capture_default_str();

@@ -36,6 +36,11 @@ struct MemoryReport {
 MemoryReport memory_model(const ModelShape& model, int64_t tokens, int64_t rank,
                           const FormatAssignment& formats,
                           const std::string& baseline_storage = "bf16");
+// The same with LoRA on `targets` only (e.g. q and v, as `gsqhw finetune --targets q,v` trains):
+// adapters, their gradients, optimizer state and saved H count for those projections alone.
+MemoryReport memory_model(const ModelShape& model, int64_t tokens, int64_t rank,
+                          const FormatAssignment& formats, const std::string& baseline_storage,
+                          const std::vector<Proj>& targets);
 
 // The paper's claimed training-memory reduction of GSQ-Tuning against BF16 fine-tuning.
 constexpr double kPaperMemoryRatio = 1.85;

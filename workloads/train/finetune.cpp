@@ -9,12 +9,14 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <regex>
 #include <sstream>
 
 #include "base/errors.h"
 
+#include "workloads/memory_model.h"
 #include "workloads/safetensors.h"
 #include "workloads/train/adapters.h"
 #include "workloads/train/data.h"
@@ -208,32 +210,127 @@ bool grads_finite(Gradients& g) {
 struct RunPlan {
   RunSpec spec;
   uint64_t seed;
-  std::string name;  // folder name
+  int64_t rank;
+  std::string name;   // folder name
+  std::string label;  // table and plot label
+  std::string group;  // run spec and rank: runs of one group differ only in their seed
 };
 
-// The runs of `o`: the FP32 seeds first, then one per --formats spec.
+// The runs of `o`: the FP32 seeds first (at --rank), then every --formats spec and every grid
+// width (gse:b=B) at every grid rank (or --rank), each with --seeds seeds.
 std::vector<RunPlan> plan_runs(const FinetuneOptions& o) {
   const std::string& acc = o.acc;
   if (acc != "natural") (void)AccumulatorSpec::parse(acc);  // a bad --acc fails before any work
-  std::vector<RunPlan> plans;
-  for (int64_t s = 0; s < o.fp32_seeds; ++s) {
-    RunPlan p{RunSpec::parse("fp32", acc), o.seed + static_cast<uint64_t>(s), "fp32"};
-    if (s > 0) p.name += fmt::format(".seed{}", p.seed);
-    plans.push_back(p);
+  if (o.seeds < 1) throw UsageError("--seeds must be at least 1");
+  if (o.fp32_seeds < 1) throw UsageError("--fp32-seeds must be at least 1");
+  const GridSpec grid = o.grid.empty() ? GridSpec{} : parse_grid(o.grid);
+  const std::vector<int64_t> ranks = grid.ranks.empty() ? std::vector<int64_t>{o.rank} : grid.ranks;
+  std::vector<std::string> specs;
+  for (const auto& f : o.formats)
+    if (f != "fp32") specs.push_back(f);
+  for (int b : grid.bits) {
+    const std::string spec = fmt::format("gse:b={}", b);
+    if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
   }
-  for (const auto& f : o.formats) {
-    if (f == "fp32") continue;
-    RunSpec spec = RunSpec::parse(f, acc);
-    plans.push_back({spec, o.seed, slug(spec.label())});
+  auto add = [&](std::vector<RunPlan>& plans, const RunSpec& spec, int64_t rank, int64_t seeds) {
+    const std::string rank_name = rank != o.rank ? fmt::format(".r{}", rank) : "";
+    const std::string rank_label = rank != o.rank ? fmt::format(" r={}", rank) : "";
+    for (int64_t s = 0; s < seeds; ++s) {
+      RunPlan p{spec, o.seed + static_cast<uint64_t>(s), rank, "", "", spec.label() + rank_label};
+      p.name = (spec.kind == "fp32" ? std::string("fp32") : slug(spec.label())) + rank_name;
+      p.label = p.group;
+      if (s > 0) {
+        p.name += fmt::format(".seed{}", p.seed);
+        p.label += fmt::format(" (seed {})", p.seed);
+      }
+      plans.push_back(p);
+    }
+  };
+  std::vector<RunPlan> plans;
+  add(plans, RunSpec::parse("fp32", acc), o.rank, std::max(o.fp32_seeds, o.seeds));
+  for (const auto& f : specs) {
+    const RunSpec spec = RunSpec::parse(f, acc);
+    for (int64_t r : ranks) add(plans, spec, r, o.seeds);
   }
   for (size_t i = 0; i < plans.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (plans[i].name == plans[j].name)
-        throw UsageError(fmt::format("--formats lists {} twice", plans[i].spec.text));
+        throw UsageError(fmt::format("--formats / --grid list {} twice", plans[i].spec.text));
   return plans;
 }
 
+// The format assignment a run's step stores its tensors in, for the memory model: the QCD
+// formats, or FP32 / BF16 for the unquantized baselines; the base weights as --storage.
+FormatAssignment memory_formats(const RunSpec& spec, const std::string& storage) {
+  FormatAssignment f = spec.formats;
+  if (spec.kind != "qcd") f.act = f.weight = f.grad = spec.kind;  // "fp32" / "bf16"
+  f.storage = storage;
+  return f;
+}
+
+// Mean and spread over the values (spread = max - min).
+std::pair<double, double> mean_and_spread(const std::vector<double>& v) {
+  if (v.empty()) return {NAN, 0};
+  double sum = 0;
+  for (double x : v) sum += x;
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return {sum / static_cast<double>(v.size()), *hi - *lo};
+}
+
 }  // namespace
+
+GridSpec parse_grid(const std::string& text) {
+  GridSpec g;
+  std::string key;
+  std::stringstream in(text);
+  auto bad = [&](const std::string& why) {
+    return UsageError(fmt::format("--grid {}: {} (expected e.g. bits=4..8,rank=2,4,8,16)", text, why));
+  };
+  for (std::string item; std::getline(in, item, ',');) {
+    std::string value = item;
+    if (const auto eq = item.find('='); eq != std::string::npos) {
+      key = item.substr(0, eq);
+      value = item.substr(eq + 1);
+      if (key != "bits" && key != "rank") throw bad(fmt::format("unknown key '{}' (keys: bits, rank)", key));
+      if ((key == "bits" && !g.bits.empty()) || (key == "rank" && !g.ranks.empty()))
+        throw bad(fmt::format("'{}' given twice", key));
+    }
+    if (key.empty()) throw bad(fmt::format("'{}' has no key", item));
+    static const std::regex range(R"(^(\d+)\.\.(\d+)$)"), number(R"(^\d+$)");
+    std::smatch m;
+    if (key == "bits" && std::regex_match(value, m, range)) {
+      const int a = std::stoi(m[1]), b = std::stoi(m[2]);
+      if (a > b) throw bad(fmt::format("empty range {}", value));
+      for (int x = a; x <= b; ++x) g.bits.push_back(x);
+    } else if (std::regex_match(value, number) && value.size() <= 6) {
+      if (key == "bits") g.bits.push_back(std::stoi(value));
+      else g.ranks.push_back(std::stoll(value));
+    } else {
+      throw bad(fmt::format("'{}' is not a number{}", value, key == "bits" ? " or a range A..B" : ""));
+    }
+  }
+  for (int b : g.bits)
+    if (b < 2 || b > 8) throw bad(fmt::format("GSE-INT width {} is not within 2..8", b));
+  for (int64_t r : g.ranks)
+    if (r < 1) throw bad(fmt::format("rank {} must be at least 1", r));
+  if (g.bits.empty() && g.ranks.empty()) throw bad("nothing to run");
+  return g;
+}
+
+void mark_pareto(std::vector<RunGroup>& groups) {
+  for (auto& a : groups) {
+    a.pareto = std::isfinite(a.mean);
+    for (const auto& b : groups) {
+      if (&a == &b || !std::isfinite(b.mean)) continue;
+      const bool no_worse = b.memory_bytes <= a.memory_bytes && b.mean <= a.mean;
+      const bool better = b.memory_bytes < a.memory_bytes || b.mean < a.mean;
+      if (no_worse && better) {
+        a.pareto = false;
+        break;
+      }
+    }
+  }
+}
 
 std::vector<std::string> finetune_run_names(const FinetuneOptions& o) {
   std::vector<std::string> names;
@@ -280,10 +377,19 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
   const LlamaWeights fp32_weights = ternary ? LlamaWeights::load(*checkpoint, "fp32") : LlamaWeights{};
   LoraConfig lc;
   lc.targets = LoraConfig::parse_targets(o.targets);
-  lc.rank = o.rank;
   lc.alpha = o.alpha;
-  (void)LoraWeights::init(weights.config, lc, 0);  // validates rank / alpha against the shapes
+  for (const auto& plan : plans) {  // validates every rank / alpha against the shapes
+    lc.rank = plan.rank;
+    (void)LoraWeights::init(weights.config, lc, 0);
+  }
   const std::vector<Batch> val_batches = validation_batches(data, o.batch, o.seq, o.eval_windows);
+  // Memory per step of every run, from `gsqhw memory`'s model; computed first, so that a format
+  // the model cannot size fails before any training.
+  std::map<std::string, double> memory_of_group;
+  for (const auto& plan : plans)
+    memory_of_group[plan.group] = memory_model(checkpoint->shape(), o.batch * o.seq, plan.rank,
+                                               memory_formats(plan.spec, o.storage), "bf16", lc.targets)
+                                      .total_bytes;
   std::filesystem::create_directories(o.out);
 
   FinetuneResult result;
@@ -306,7 +412,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
         {"acc", plan.spec.kind == "qcd" ? plan.spec.acc.str() : ""},
         {"storage", o.storage},
         {"targets", o.targets},
-        {"rank", o.rank},
+        {"rank", plan.rank},
         {"alpha", o.alpha},
         {"batch", o.batch},
         {"seq", o.seq},
@@ -320,6 +426,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
     // Options added later are recorded only when set, so that older states still resume.
     if (ternary) settings["optimizer"] = tsign.str();
     if (o.quantize_attention) settings["quantize_attention"] = true;
+    lc.rank = plan.rank;
     LoraWeights lora = LoraWeights::init(weights.config, lc, plan.seed);
     // t-SignSGD: the LoRA tensors hold the ternary adapters (A_T^T, B_T^T) for the state file,
     // and the model computes with the merged base weights of its own copy of the weights.
@@ -344,8 +451,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
     LlamaModel model(ternary ? merged_weights : weights, ternary ? nullptr : &lora);
     if (ternary) model.set_trained_projections(lc.targets);
     model.set_quantize_attention(o.quantize_attention);
-    const std::string label = plan.spec.label() + (plan.name.find(".seed") != std::string::npos
-                                                       ? fmt::format(" (seed {})", plan.seed) : "");
+    const std::string& label = plan.label;
     auto flush_counters = [&] {
       add_counters(st.counters, counters_json(engine->counters()));
       engine->reset_counters();
@@ -454,6 +560,8 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                          {"formats", plan.spec.kind == "qcd" ? plan.spec.formats.str() : plan.spec.kind},
                          {"acc", plan.spec.kind == "qcd" ? plan.spec.acc.str() : "fp32 (BLAS)"},
                          {"seed", plan.seed},
+                         {"rank", plan.rank},
+                         {"group", plan.group},
                          {"steps", st.step},
                          {"complete", sum.complete},
                          {"final_val_loss", sum.final_val_loss},
@@ -471,16 +579,22 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
 
   // ---- summary: FP32 reference and spread, table, verdict ----
   std::vector<double> fp32_losses;
-  for (const auto& r : result.runs)
-    if (r.label.rfind("fp32", 0) == 0) fp32_losses.push_back(r.final_val_loss);
+  for (size_t i = 0; i < result.runs.size(); ++i)
+    if (plans[i].spec.kind == "fp32") fp32_losses.push_back(result.runs[i].final_val_loss);
   const double fp32 = fp32_losses.front();
-  double spread = 0;
-  for (double a : fp32_losses)
-    for (double b : fp32_losses) spread = std::max(spread, std::fabs(a - b));
+  const std::pair<double, double> fp32_stats = mean_and_spread(fp32_losses);
+  const double fp32_mean = fp32_stats.first, spread = fp32_stats.second;
+  auto verdict_of = [&](double delta) -> std::string {
+    return fp32_losses.size() < 2     ? (delta <= 0 ? "no worse" : "worse (spread unknown)")
+           : std::fabs(delta) <= spread ? "tie (within FP32 spread)"
+           : delta < 0                  ? "better"
+                                        : "worse";
+  };
   std::string table =
       "| run | final val loss | val ppl | delta to FP32 | verdict | train tok/s | overflow outputs | underflow outputs | skipped steps |\n"
       "|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& r : result.runs) {
+  for (size_t i = 0; i < result.runs.size(); ++i) {
+    const RunSummary& r = result.runs[i];
     int64_t over = 0, under = 0, outputs = 0;
     for (auto it = r.counters.begin(); it != r.counters.end(); ++it) {
       over += static_cast<int64_t>(it->value("overflow", 0.0));
@@ -488,11 +602,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
       outputs += static_cast<int64_t>(it->value("outputs", 0.0));
     }
     const double delta = r.final_val_loss - fp32;
-    std::string verdict = r.label.rfind("fp32", 0) == 0 ? "baseline"
-                          : fp32_losses.size() < 2     ? (delta <= 0 ? "no worse" : "worse (spread unknown)")
-                          : std::fabs(delta) <= spread ? "tie (within FP32 spread)"
-                          : delta < 0                  ? "better"
-                                                       : "worse";
+    const std::string verdict = plans[i].spec.kind == "fp32" ? "baseline" : verdict_of(delta);
     table += fmt::format("| {} | {:.4f} | {:.3f} | {:+.4f} | {} | {:.0f} | {} | {} | {} |\n", r.label,
                          r.final_val_loss, std::exp(r.final_val_loss), delta, verdict, r.tokens_per_s,
                          over, outputs ? fmt::format("{} ({:.2g}%)", under, 100.0 * under / outputs) : "0",
@@ -501,6 +611,45 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
   table += fmt::format("\nFP32 seed-to-seed spread of the final validation loss: {} ({} seed{}).\n",
                        fp32_losses.size() > 1 ? fmt::format("{:.4f}", spread) : "unknown",
                        fp32_losses.size(), fp32_losses.size() > 1 ? "s" : "; run --fp32-seeds 3 to measure it");
+
+  // Per run spec and rank, over seeds: the verdict on the means, each group's own spread, and
+  // memory per step against validation loss (the grid's Pareto frontier).
+  for (size_t i = 0; i < result.runs.size(); ++i) {
+    auto it = std::find_if(result.groups.begin(), result.groups.end(),
+                           [&](const RunGroup& g) { return g.label == plans[i].group; });
+    if (it == result.groups.end()) {
+      RunGroup g;
+      g.label = plans[i].group;
+      g.run = plans[i].spec.text;
+      g.rank = plans[i].rank;
+      g.memory_bytes = memory_of_group.at(plans[i].group);
+      result.groups.push_back(g);
+      it = result.groups.end() - 1;
+    }
+    it->val_losses.push_back(result.runs[i].final_val_loss);
+  }
+  for (auto& g : result.groups) std::tie(g.mean, g.spread) = mean_and_spread(g.val_losses);
+  mark_pareto(result.groups);
+  const bool several_seeds = std::any_of(result.groups.begin(), result.groups.end(),
+                                         [](const RunGroup& g) { return g.val_losses.size() > 1; });
+  const bool grid = !o.grid.empty();
+  if (several_seeds || grid) {
+    table += fmt::format(
+        "\nPer run over its seeds (verdict: mean against the FP32 mean {:.4f}, ties within the FP32 spread); "
+        "memory per step from `gsqhw memory`'s model ({} tokens, LoRA on {}), Pareto: on the frontier of "
+        "memory against mean validation loss.\n\n"
+        "| run | rank | seeds | mean val loss | spread (max-min) | delta to FP32 mean | verdict | memory/step (MiB) | Pareto |\n"
+        "|---|---|---|---|---|---|---|---|---|\n",
+        fp32_mean, o.batch * o.seq, o.targets);
+    for (const auto& g : result.groups) {
+      const bool is_fp32 = g.run == "fp32";
+      table += fmt::format("| {} | {} | {} | {:.4f} | {} | {:+.4f} | {} | {:.3f} | {} |\n", g.label, g.rank,
+                           g.val_losses.size(), g.mean,
+                           g.val_losses.size() > 1 ? fmt::format("{:.4f}", g.spread) : "-", g.mean - fp32_mean,
+                           is_fp32 ? "baseline" : verdict_of(g.mean - fp32_mean), g.memory_bytes / (1024.0 * 1024.0),
+                           g.pareto ? "yes" : "");
+    }
+  }
   result.table = table;
   result.json = {{"tool", "gsqhw finetune"},
                  {"data_source", "real"},
@@ -525,7 +674,16 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                  {"fp32_val_loss", fp32},
                  {"fp32_spread", fp32_losses.size() > 1 ? nlohmann::json(spread) : nlohmann::json(nullptr)},
                  {"fp32_seeds", fp32_losses.size()},
+                 {"fp32_mean_val_loss", fp32_mean},
+                 {"seeds", o.seeds},
+                 {"grid", o.grid.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.grid)},
                  {"runs", runs_json}};
+  nlohmann::json groups_json = nlohmann::json::array();
+  for (const auto& g : result.groups)
+    groups_json.push_back({{"label", g.label}, {"run", g.run}, {"rank", g.rank}, {"seeds", g.val_losses.size()},
+                           {"val_losses", g.val_losses}, {"mean_val_loss", g.mean}, {"spread", g.spread},
+                           {"memory_bytes", g.memory_bytes}, {"pareto", g.pareto}});
+  result.json["groups"] = groups_json;
   result.json["iso_accuracy"] = iso_accuracy(result.json);
   safetensors::write_file_atomically(o.out / "results.json",
                                      [&](std::ofstream& out) { out << result.json.dump(2) << "\n"; });
@@ -534,6 +692,12 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
     for (const auto& row : csv_rows) out << row << "\n";
   });
   safetensors::write_file_atomically(o.out / "summary.md", [&](std::ofstream& out) { out << table; });
+  safetensors::write_file_atomically(o.out / "memory_loss.csv", [&](std::ofstream& out) {
+    out << "run,rank,seeds,mean_val_loss,spread,memory_bytes,memory_mib,pareto\n";
+    for (const auto& g : result.groups)
+      out << fmt::format("\"{}\",{},{},{:.6f},{:.6f},{:.0f},{:.4f},{}\n", g.label, g.rank, g.val_losses.size(), g.mean,
+                         g.spread, g.memory_bytes, g.memory_bytes / (1024.0 * 1024.0), g.pareto ? 1 : 0);
+  });
   return result;
 }
 
@@ -612,32 +776,40 @@ nlohmann::json iso_accuracy(const nlohmann::json& results) {
   const double spread = results.value("fp32_spread", nlohmann::json(nullptr)).is_number()
                             ? results["fp32_spread"].get<double>() : 0.0;
   out["spread"] = spread;
-  std::optional<double> fp8;
+  out["fp32_seeds"] = results.value("fp32_seeds", 1);
+  // Complete runs at --rank only (a grid's other ranks are another question), grouped over seeds.
+  const int64_t main_rank = results.value("rank", int64_t{0});
   static const std::regex gse_b(R"(^(?:all=)?gse:b=(\d+)(?:,|@|$))");
-  std::vector<std::pair<int, double>> gse;
+  std::vector<double> fp8;
+  std::map<int, std::vector<double>> gse;
   for (const auto& r : runs) {
-    if (!r.value("complete", false)) continue;
+    if (!r.value("complete", false) || r.value("rank", main_rank) != main_rank) continue;
     const std::string f = r.value("formats", "");
-    const double loss = r.value("final_val_loss", NAN);
+    const double loss = r.value("final_val_loss", static_cast<double>(NAN));
     if (f.find("act=fp8:e4m3") != std::string::npos && f.find("weight=fp8:e4m3") != std::string::npos &&
         f.find("grad=fp8:e5m2") != std::string::npos)
-      fp8 = loss;
+      fp8.push_back(loss);
     std::smatch m;
     const std::string run = r.value("run", "");
-    if (std::regex_search(run, m, gse_b)) gse.emplace_back(std::stoi(m[1]), loss);
+    if (std::regex_search(run, m, gse_b)) gse[std::stoi(m[1])].push_back(loss);
   }
-  std::sort(gse.begin(), gse.end());
   nlohmann::json cands = nlohmann::json::array();
-  for (const auto& [b, l] : gse) cands.push_back({{"b", b}, {"val_loss", l}});
+  for (const auto& [b, losses] : gse) {
+    const auto [mean, sp] = mean_and_spread(losses);
+    cands.push_back({{"b", b}, {"val_loss", mean}, {"spread", sp}, {"seeds", losses.size()}});
+  }
   out["candidates"] = cands;
-  if (!fp8) {
+  if (fp8.empty()) {
     out["note"] = "no complete FP8 run (give --formats fp8): b* not decided";
     return out;
   }
-  out["fp8_val_loss"] = *fp8;
-  for (const auto& [b, l] : gse)
-    if (l <= *fp8 + spread) {
-      out["b_star"] = b;
+  const auto [fp8_mean, fp8_spread] = mean_and_spread(fp8);
+  out["fp8_val_loss"] = fp8_mean;
+  out["fp8_spread"] = fp8_spread;
+  out["fp8_seeds"] = fp8.size();
+  for (const auto& c : cands)
+    if (c["val_loss"].get<double>() <= fp8_mean + spread) {
+      out["b_star"] = c["b"];
       break;
     }
   if (out["b_star"].is_null()) out["note"] = "no GSE-INT width reached FP8's validation loss";

@@ -37,6 +37,12 @@ struct FinetuneOptions {
   double lr = 1e-3, weight_decay = 0;
   uint64_t seed = 1;
   int64_t fp32_seeds = 1;  // FP32 runs with seeds seed, seed+1, ...: their spread decides ties
+  // Every run spec (not only FP32) runs with seeds seed .. seed+seeds-1; verdicts compare the
+  // mean over seeds, and each format's own spread is reported. FP32 runs max(fp32_seeds, seeds).
+  int64_t seeds = 1;
+  // The bits x rank grid (`--grid bits=4..8,rank=2,4,8,16`, parse_grid): GSE-INT b=B runs at
+  // every rank, and every --formats spec at every grid rank; empty: no grid.
+  std::string grid;
   int64_t eval_every = 10, eval_windows = 16, save_every = 10;
   double val_fraction = 0.1;
   std::string loss_scale = "1";  // "1" (off), a fixed power of two, or "dynamic"
@@ -54,6 +60,31 @@ struct FinetuneOptions {
   bool no_training = false;
 };
 
+// A parsed --grid: GSE-INT widths and LoRA ranks (either may be empty: that axis stays at
+// --formats / --rank).
+struct GridSpec {
+  std::vector<int> bits;
+  std::vector<int64_t> ranks;
+};
+// "bits=4..8,rank=2,4,8,16" (keys bits and rank, in any order; a value list runs on until the next
+// KEY=; bits as A..B or a list within 2..8). Throws UsageError naming the bad part.
+GridSpec parse_grid(const std::string& text);
+
+// One run spec at one rank, over its seeds: the unit verdicts and the memory/loss plot use.
+struct RunGroup {
+  std::string label;  // run label plus " r=R" when R is not --rank
+  std::string run;    // run spec as given
+  int64_t rank = 0;
+  std::vector<double> val_losses;  // final validation loss per complete seed
+  double mean = 0, spread = 0;     // over seeds (spread = max - min; 0 for one seed)
+  double memory_bytes = 0;         // per step, `gsqhw memory`'s model (workloads/memory_model.h)
+  bool pareto = false;             // on the frontier of (memory, mean validation loss)
+};
+
+// Marks the groups no other group beats in both memory and mean validation loss (one of them
+// strictly): the Pareto frontier of the grid plot.
+void mark_pareto(std::vector<RunGroup>& groups);
+
 struct RunSummary {
   std::string label, dir;
   uint64_t seed = 0;
@@ -67,6 +98,7 @@ struct RunSummary {
 
 struct FinetuneResult {
   std::vector<RunSummary> runs;
+  std::vector<RunGroup> groups;  // per run spec and rank, in run order
   nlohmann::json json;      // what results.json holds
   std::string table;        // the final table (markdown)
   bool complete = false;    // every run reached --steps
@@ -99,8 +131,10 @@ RunStateAdapters load_run_state_adapters(const std::filesystem::path& run_dir, i
                                          const LlamaConfig& model);
 
 // The iso-accuracy choice from a results.json: the smallest GSE-INT width b whose final
-// validation loss is no worse than the FP8 run's (ties within the FP32 seed-to-seed spread).
-// {"b_star": b or null, "fp8_val_loss", "spread", "candidates": [...], "source": "..."}.
+// validation loss (mean over its seeds) is no worse than the FP8 run's mean (ties within the FP32
+// seed-to-seed spread); runs at --rank only (grid ranks are not compared).
+// {"b_star": b or null, "fp8_val_loss", "fp8_spread", "fp8_seeds", "spread",
+//  "candidates": [{"b", "val_loss", "spread", "seeds"}], "source": "..."}.
 nlohmann::json iso_accuracy(const nlohmann::json& results);
 
 }  // namespace gsqhw::train
