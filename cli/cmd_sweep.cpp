@@ -35,6 +35,8 @@ struct SweepArgs {
   SynthesisArgs synthesis;
   std::vector<std::string> traces;
   std::string finetune_results;
+  bool no_finetune = false;
+  synth::SweepFinetuneOptions finetune;
   std::string activity = "rtl";
   std::string headline_activity = "gate";
   int activity_traces = 2;
@@ -100,7 +102,8 @@ Runner setup(CLI::App& app) {
       "Sweep design points through co-simulation, synthesis, timing and power, and write a report.\n"
       "Default grid: GSE-INT b=3..8 (G=32, E=5, fixed32.16 accumulator), FP8 E4M3 and E5M2 (fp32), INT8\n"
       "(fixed32.0), BF16 (fp32) as PEs; the headline pair (b* = the narrowest GSE-INT width as accurate\n"
-      "as FP8 E4M3 on the traces, and FP8 E4M3) also as 2x2 arrays, and GSE-INT b* with an fp32\n"
+      "as FP8, from fine-tuning the embedded stories260K model on a real text unless --no-finetune;\n"
+      "and FP8 E4M3) also as 2x2 arrays, and GSE-INT b* with an fp32\n"
       "accumulator (iso-accumulator comparison); plain INT-b MAC and bare-MAC baselines; the 1.15x\n"
       "amortisation check (GSE-INT b* as an 8x8 shared-column array against plain INT-b 8x8 arrays); OSU 0.18um;\n"
       "30 ns clock; the built-in tiny LoRA trace set. Results go to OUT/results.sqlite (committed point by point: an\n"
@@ -124,8 +127,21 @@ Runner setup(CLI::App& app) {
   add_synthesis_options(app, args->synthesis);
   app.add_option("--finetune-results", args->finetune_results,
                  "results.json of `gsqhw finetune` with fp8 and GSE-INT runs: b* is the smallest GSE-INT width whose "
-                 "validation loss is no worse than FP8's (default: the trace SQNR choice, labelled synthetic "
-                 "without --trace)");
+                 "validation loss is no worse than FP8's (default: the sweep fine-tunes itself, see --no-finetune)");
+  app.add_flag("--no-finetune", args->no_finetune,
+               "choose b* by trace SQNR instead of fine-tuning (labelled synthetic without --trace). Default: the "
+               "sweep fine-tunes the embedded stories260K model on " + std::string(synth::kDefaultFinetuneText) +
+                   " in FP32, FP8 and GSE-INT 4..8 (cached and resumable, docs/training.md)");
+  app.add_option("--finetune-data", args->finetune.data,
+                 "text the sweep fine-tunes on (default " + std::string(synth::kDefaultFinetuneText) + ", Debian " +
+                     synth::kDefaultFinetuneTextPackage + ")");
+  app.add_option("--finetune-checkpoint", args->finetune.checkpoint,
+                 "model the sweep fine-tunes (with --finetune-tokenizer; default: the embedded stories260K)");
+  app.add_option("--finetune-tokenizer", args->finetune.tokenizer, "tokenizer of --finetune-checkpoint");
+  app.add_option("--finetune-steps", args->finetune.steps, "training steps per fine-tuning run")->capture_default_str();
+  app.add_option("--finetune-seeds", args->finetune.seeds, "seeds of the FP8 and GSE-INT runs")->capture_default_str();
+  app.add_option("--finetune-fp32-seeds", args->finetune.fp32_seeds,
+                 "seeds of the FP32 runs (their spread decides ties)")->capture_default_str();
   app.add_option("--trace", args->traces, "trace files/folders (default: built-in tiny LoRA set in each design's format)");
   app.add_option("--activity", args->activity, "workload power from: rtl (default: RTL simulation, ports and registers), gate (gate-level simulation of the netlist, every net; slow), none");
   app.add_option("--headline-activity", args->headline_activity,
@@ -231,6 +247,12 @@ Runner setup(CLI::App& app) {
     options.input_activity = args->synthesis.input_activity;
     for (const auto& t : args->traces) options.traces.push_back(t);
     options.finetune_results = args->finetune_results;
+    options.finetune = args->finetune;
+    options.finetune.enabled = !args->no_finetune;
+    if (args->no_finetune && !args->finetune_results.empty())
+      throw UsageError("--no-finetune and --finetune-results exclude each other");
+    if (args->finetune.steps < 1 || args->finetune.seeds < 1 || args->finetune.fp32_seeds < 1)
+      throw UsageError("--finetune-steps, --finetune-seeds and --finetune-fp32-seeds must be at least 1");
     if (args->activity != "gate" && args->activity != "rtl" && args->activity != "none")
       throw UsageError(fmt::format("--activity '{}' is not one of gate, rtl, none", args->activity));
     options.activity = args->activity;

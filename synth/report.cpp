@@ -591,20 +591,38 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
   heading("Headline: GSE-INT vs FP8 E4M3 (paper: 5x less power, 11x less area)");
   if (from_finetune) {
     std::string cands;
-    for (const auto& c : iso.value("candidates", json::array()))
-      cands += fmt::format("{}GSE-INT{} {:.4f}", cands.empty() ? "" : ", ", c.value("b", 0), c.value("val_loss", 0.0));
-    para(fmt::format("**b* = {} was chosen by fine-tuning** (`{}`): the smallest GSE-INT width whose validation loss "
-                     "after LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: {:.4f}; ties "
-                     "within the FP32 seed-to-seed spread {:.4f}). Validation losses: {}. The trace-SQNR choice on {} "
-                     "traces would be b = {}.",
-                     forced_bits, iso.value("file", std::string("?")), iso.value("model", std::string("?")),
-                     iso.value("text", std::string("?")), iso.value("fp8_val_loss", 0.0), iso.value("spread", 0.0), cands,
+    for (const auto& c : iso.value("candidates", json::array())) {
+      const int seeds = c.value("seeds", 1);
+      cands += fmt::format("{}GSE-INT{} {:.4f}{}", cands.empty() ? "" : ", ", c.value("b", 0), c.value("val_loss", 0.0),
+                           seeds > 1 ? fmt::format(" (mean of {} seeds, spread {:.4f})", seeds, c.value("spread", 0.0))
+                                     : std::string());
+    }
+    const int fp8_seeds = iso.value("fp8_seeds", 1);
+    const bool by_sweep = iso.value("run_by", std::string()) == "sweep";
+    para(fmt::format("**b* = {} was chosen by fine-tuning** ({}`{}`): the smallest GSE-INT width whose validation loss "
+                     "after {} steps of LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: "
+                     "{:.4f}{}; ties within the FP32 seed-to-seed spread {:.4f} over {} seeds). Validation losses: {}.{}{} "
+                     "The trace-SQNR choice on {} traces would be b = {}.",
+                     forced_bits, by_sweep ? "run by the sweep itself, results in " : "", iso.value("file", std::string("?")),
+                     iso.value("steps", 0), iso.value("model", std::string("?")), iso.value("text", std::string("?")),
+                     iso.value("fp8_val_loss", 0.0),
+                     fp8_seeds > 1 ? fmt::format(", mean of {} seeds, spread {:.4f}", fp8_seeds, iso.value("fp8_spread", 0.0))
+                                   : std::string(),
+                     iso.value("spread", 0.0), iso.value("fp32_seeds", 1), cands,
+                     iso.contains("note") ? " " + iso["note"].get<std::string>() + "." : std::string(),
+                     !by_sweep ? std::string()
+                     : iso.value("reused", false)
+                         ? fmt::format(" Fine-tuning cost: none in this sweep (runs reused from the cache; {:.0f} s of "
+                                       "training steps when they ran).", iso.value("train_seconds", 0.0))
+                         : fmt::format(" Fine-tuning cost: {:.0f} s in this sweep ({:.0f} s of training steps, the rest "
+                                       "validation and loading).", iso.value("seconds", 0.0), iso.value("train_seconds", 0.0)),
                      iso.value("traces", std::string("?")), iso.value("sqnr_bits", 0)));
   } else if (iso.value("traces", std::string()) == "synthetic") {
     para("**WARNING: b* rests on synthetic data.** It is the trace-SQNR choice on the built-in synthetic tiny "
-         "LoRA traces (seeded Gaussian activations and gradients), not on a real model being fine-tuned. Give "
-         "`--finetune-results out/ft/results.json` (from `gsqhw finetune` with `--formats fp8 gse:b=4 ...`) "
-         "to choose b* from fine-tuning runs (docs/training.md).");
+         "LoRA traces (seeded Gaussian activations and gradients), not on a real model being fine-tuned: the sweep "
+         "ran with `--no-finetune`. Without that option the sweep fine-tunes the embedded stories260K model itself, "
+         "or `--finetune-results out/ft/results.json` (from `gsqhw finetune` with `--formats fp8 gse:b=4 ...`) "
+         "takes b* from your own runs (docs/training.md).");
   }
   if (!h.found || h.natural_level.empty()) {
     para("**Not computed**: " + h.explanation + ".");

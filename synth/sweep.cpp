@@ -460,13 +460,25 @@ SweepPlan plan_sweep(const SweepOptions& options) {
       if (options.progress)
         std::fprintf(stderr, "sweep: b* = GSE-INT%d from fine-tuning (%s); the trace SQNR would choose GSE-INT%d\n",
                      plan.headline_bits, options.finetune_results.c_str(), plan.iso_accuracy["sqnr_bits"].get<int>());
+    } else if (options.finetune.enabled) {
+      plan.iso_accuracy.update(sweep_finetune_iso_accuracy(options.finetune, bits, cache, options.progress));
+      plan.headline_bits = plan.iso_accuracy["b_star"].get<int>();
+      if (options.progress)
+        std::fprintf(stderr,
+                     "sweep: b* = GSE-INT%d from fine-tuning %s on %s (%s); the trace SQNR would choose GSE-INT%d\n",
+                     plan.headline_bits, plan.iso_accuracy["model"].get<std::string>().c_str(),
+                     plan.iso_accuracy["text"].get<std::string>().c_str(),
+                     plan.iso_accuracy["reused"].get<bool>()
+                         ? "runs reused from the cache"
+                         : fmt::format("{:.0f} s of fine-tuning", plan.iso_accuracy["seconds"].get<double>()).c_str(),
+                     plan.iso_accuracy["sqnr_bits"].get<int>());
     } else if (options.progress) {
       std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
                    plan.headline_bits);
       if (options.traces.empty())
         std::fprintf(stderr,
-                     "sweep: WARNING: b* rests on SYNTHETIC data (SQNR of the built-in synthetic traces); give "
-                     "--finetune-results FILE from `gsqhw finetune` to choose it from fine-tuning a real model\n");
+                     "sweep: WARNING: b* rests on SYNTHETIC data (--no-finetune: SQNR of the built-in synthetic "
+                     "traces), not on fine-tuning a real model; drop --no-finetune, or give --finetune-results FILE\n");
     }
   }
   plan.designs = sweep_designs(options.grid, plan.headline_bits);

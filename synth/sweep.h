@@ -12,6 +12,7 @@
 
 #include "synth/liberty.h"
 #include "synth/slurm.h"
+#include "synth/sweep_finetune.h"
 
 namespace gsqhw::synth {
 
@@ -76,8 +77,11 @@ struct SweepOptions {
   double input_activity = 0.1;
   std::vector<std::filesystem::path> traces;  // empty: the built-in tiny LoRA trace set
   // results.json of `gsqhw finetune` (with an fp8 run and GSE-INT widths): b* is its
-  // iso-accuracy choice instead of the trace SQNR's. Empty: SQNR (said loudly when synthetic).
+  // iso-accuracy choice instead of the trace SQNR's.
   std::filesystem::path finetune_results;
+  // Without finetune_results: the sweep's own fine-tuning decides b* (synth/sweep_finetune.h);
+  // finetune.enabled = false (--no-finetune) leaves it to the trace SQNR, said loudly when synthetic.
+  SweepFinetuneOptions finetune;
   // Workload power source (synth/point.h). "rtl" by default: a gate-level Verilator build per
   // point costs minutes at 180 nm netlist sizes and would break the 10-minute sweep budget.
   std::string activity = "rtl";

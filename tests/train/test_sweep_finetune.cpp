@@ -1,0 +1,266 @@
+// Several seeds per format, the bits x rank grid with its memory/loss Pareto plot, and the
+// sweep's b* from fine-tuning (its own default runs, cached and reused, and --finetune-results):
+// on the real stories260K model, a few steps each.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "base/errors.h"
+#include "shared_model.h"
+#include "synth/sweep.h"
+#include "synth/sweep_parts.h"
+#include "test_util.h"
+#include "workloads/train/embedded_model.h"
+#include "workloads/train/finetune.h"
+
+namespace gsqhw {
+namespace {
+
+using test::ScratchDir;
+using test::shared_models;
+namespace fs = std::filesystem;
+
+struct Run {
+  int exit_code;
+  std::string out;
+};
+
+Run run_cli(const std::string& args) {
+  const std::string cmd = std::string(GSQHW_CLI) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, ""};
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+// The real text the sweep fine-tunes on by default (Debian fortunes-min).
+#define REQUIRE_DEFAULT_TEXT()                                                                         \
+  do {                                                                                                \
+    if (!fs::exists(synth::kDefaultFinetuneText))                                                     \
+      GTEST_SKIP() << synth::kDefaultFinetuneText << " absent (apt-get install fortunes-min)";        \
+  } while (0)
+
+TEST(FinetuneGrid, ParsesBitsAndRanks) {
+  auto g = train::parse_grid("bits=4..6,rank=2,4,16");
+  EXPECT_EQ(g.bits, (std::vector<int>{4, 5, 6}));
+  EXPECT_EQ(g.ranks, (std::vector<int64_t>{2, 4, 16}));
+  g = train::parse_grid("rank=8,bits=5,7");
+  EXPECT_EQ(g.bits, (std::vector<int>{5, 7}));
+  EXPECT_EQ(g.ranks, (std::vector<int64_t>{8}));
+  for (const char* bad : {"", "bits=9", "bits=6..4", "rank=0", "depth=3", "4,5", "bits=4,bits=5", "bits=x"})
+    EXPECT_THROW(train::parse_grid(bad), UsageError) << bad;
+}
+
+TEST(FinetuneGrid, ParetoFrontierKeepsTheUndominated) {
+  auto group = [](const char* label, double memory, double loss) {
+    train::RunGroup g;
+    g.label = label;
+    g.memory_bytes = memory;
+    g.mean = loss;
+    return g;
+  };
+  std::vector<train::RunGroup> gs = {group("small-bad", 1, 3.0), group("mid-good", 2, 2.5), group("mid-worse", 2, 2.7),
+                                     group("big-best", 4, 2.4), group("big-worse", 5, 2.6)};
+  train::mark_pareto(gs);
+  std::vector<bool> pareto;
+  for (const auto& g : gs) pareto.push_back(g.pareto);
+  EXPECT_EQ(pareto, (std::vector<bool>{true, true, false, true, false}));
+}
+
+nlohmann::json iso_run(const std::string& spec, const std::string& formats, double loss, int64_t rank = 8) {
+  return {{"run", spec}, {"formats", formats}, {"final_val_loss", loss}, {"complete", true}, {"rank", rank}};
+}
+
+TEST(IsoAccuracy, ComparesMeansOverSeedsAtTheMainRankOnly) {
+  const std::string fp8 = "act=fp8:e4m3,weight=fp8:e4m3,grad=fp8:e5m2,storage=nf4:block=64";
+  nlohmann::json results = {
+      {"rank", 8},
+      {"fp32_spread", 0.01},
+      {"runs",
+       {iso_run("fp32", "fp32", 2.00), iso_run("fp8", fp8, 2.10), iso_run("fp8", fp8, 2.12),
+        iso_run("gse:b=5", "act=gse:b=5", 2.10), iso_run("gse:b=5", "act=gse:b=5", 2.16),  // mean 2.13: worse
+        iso_run("gse:b=6", "act=gse:b=6", 2.11), iso_run("gse:b=6", "act=gse:b=6", 2.13),  // mean 2.12: tie
+        iso_run("gse:b=4", "act=gse:b=4", 1.90, 2)}}};  // another rank: not a candidate
+  const auto j = train::iso_accuracy(results);
+  EXPECT_EQ(j["b_star"], 6);
+  EXPECT_DOUBLE_EQ(j["fp8_val_loss"].get<double>(), 2.11);
+  EXPECT_NEAR(j["fp8_spread"].get<double>(), 0.02, 1e-12);
+  ASSERT_EQ(j["candidates"].size(), 2u);
+  EXPECT_EQ(j["candidates"][0]["seeds"], 2);
+  EXPECT_NEAR(j["candidates"][0]["spread"].get<double>(), 0.06, 1e-12);
+}
+
+// --seeds for every format and the bits x rank grid: runs, spreads, memory per step, the
+// Pareto frontier in CSV and plot; resumed after a stop.
+TEST(CliFinetune, SeedsPerFormatAndBitsByRankGrid) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  REQUIRE_DEFAULT_TEXT();
+  ScratchDir dir("finetune-grid");
+  const std::string cmd = "finetune --checkpoint " + (shared_models() / "stories260K.bin").string() + " --tokenizer " +
+                          (shared_models() / "tok512.bin").string() + " --data " + synth::kDefaultFinetuneText +
+                          " --formats fp8 --grid bits=4,6,rank=2,4 --rank 4 --seeds 2 --steps 2 --batch 2 --seq 32 "
+                          "--eval-every 2 --eval-windows 2 --save-every 1 --lr 1e-2 --out " + (dir / "g").string();
+  const auto part = run_cli(cmd + " --stop-after 1");
+  ASSERT_EQ(part.exit_code, 0) << part.out;
+  EXPECT_FALSE(read_json(dir / "g" / "results.json")["complete"].get<bool>());
+  const auto full = run_cli(cmd);
+  ASSERT_EQ(full.exit_code, 0) << full.out;
+  const auto j = read_json(dir / "g" / "results.json");
+  EXPECT_TRUE(j["complete"].get<bool>());
+  // FP32 x2 at rank 4; fp8, gse:b=4, gse:b=6 at ranks 2 and 4, two seeds each.
+  ASSERT_EQ(j["runs"].size(), 2u + 3 * 2 * 2);
+  ASSERT_EQ(j["groups"].size(), 1u + 3 * 2);
+  std::map<std::string, nlohmann::json> groups;
+  for (const auto& g : j["groups"]) groups[g["label"].get<std::string>()] = g;
+  for (const auto& [label, g] : groups) {
+    ASSERT_EQ(g["seeds"], 2) << label;
+    const auto losses = g["val_losses"].get<std::vector<double>>();
+    EXPECT_NE(losses[0], losses[1]) << label << ": two seeds, two runs";
+    EXPECT_NEAR(g["spread"].get<double>(), std::fabs(losses[0] - losses[1]), 1e-12) << label;
+    EXPECT_GT(g["memory_bytes"].get<double>(), 0) << label;
+  }
+  // The memory model: a higher rank costs more, narrower activations less, FP32 the most.
+  auto mem = [&](const std::string& label) { return groups.at(label)["memory_bytes"].get<double>(); };
+  EXPECT_LT(mem("gse:b=4 r=2"), mem("gse:b=4"));
+  EXPECT_LT(mem("gse:b=4"), mem("gse:b=6"));
+  EXPECT_LT(mem("gse:b=6"), mem("fp8"));
+  EXPECT_LT(mem("fp8"), mem("fp32"));
+  // The CSV holds every group; its Pareto flags say which no other group beats in both.
+  std::ifstream csv(dir / "g" / "memory_loss.csv");
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "run,rank,seeds,mean_val_loss,spread,memory_bytes,memory_mib,pareto");
+  int rows = 0, frontier = 0;
+  while (std::getline(csv, line)) {
+    ++rows;
+    frontier += line.back() == '1';
+  }
+  EXPECT_EQ(rows, 7);
+  EXPECT_GE(frontier, 1);
+  for (const auto& a : j["groups"]) {
+    bool dominated = false;
+    for (const auto& b : j["groups"])
+      dominated |= b["memory_bytes"].get<double>() <= a["memory_bytes"].get<double>() &&
+                   b["mean_val_loss"].get<double>() <= a["mean_val_loss"].get<double>() &&
+                   (b["memory_bytes"] != a["memory_bytes"] || b["mean_val_loss"] != a["mean_val_loss"]);
+    EXPECT_EQ(a["pareto"].get<bool>(), !dominated) << a.dump();
+  }
+  // b* compares the runs at --rank only, as means over seeds.
+  for (const auto& c : j["iso_accuracy"]["candidates"]) EXPECT_EQ(c["seeds"], 2);
+  EXPECT_EQ(j["iso_accuracy"]["fp8_seeds"], 2);
+  EXPECT_NE(full.out.find("Per run over its seeds"), std::string::npos) << full.out;
+  EXPECT_NE(full.out.find("| gse:b=6 r=2 | 2 | 2 |"), std::string::npos) << full.out;
+  if (full.out.find("gnuplot is not installed") == std::string::npos) {
+    EXPECT_GT(fs::file_size(dir / "g" / "memory_loss.png"), 1000u);
+    EXPECT_TRUE(fs::exists(dir / "g" / "memory_loss.svg"));
+  }
+  // A bad grid is refused before any work.
+  const auto bad = run_cli("finetune --checkpoint " + (shared_models() / "stories260K.bin").string() + " --tokenizer " +
+                           (shared_models() / "tok512.bin").string() + " --data " + synth::kDefaultFinetuneText +
+                           " --grid bits=4..9 --out " + (dir / "bad").string());
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--grid"), std::string::npos) << bad.out;
+}
+
+TEST(EmbeddedModel, IsTheSharedModelByteForByte) {
+  GSQHW_REQUIRE_SHARED_MODEL();
+  ScratchDir dir("embedded-model");
+  const auto m = train::embedded_model(dir.path());
+  EXPECT_EQ(train::file_content_hash(m.checkpoint), train::file_content_hash(shared_models() / "stories260K.bin"));
+  EXPECT_EQ(train::file_content_hash(m.tokenizer), train::file_content_hash(shared_models() / "tok512.bin"));
+  EXPECT_EQ(fs::file_size(m.checkpoint), 1056540u);
+}
+
+// The sweep's default: it fine-tunes the embedded model itself (FP32 seeds, FP8, GSE-INT in
+// ascending width until one is as good as FP8), b* comes from those runs, a second sweep
+// reuses them, and --finetune-results of the same file gives the same b*.
+TEST(SweepFinetune, DefaultSweepChoosesBStarFromItsOwnFineTuning) {
+  REQUIRE_DEFAULT_TEXT();
+  ScratchDir dir("sweep-finetune");
+  synth::SweepOptions o;
+  o.cache_dir = dir / "cache";
+  o.out_dir = dir / "sweep";
+  o.progress = false;
+  o.grid.bits = {3, 4, 5};
+  o.finetune.steps = 2;
+  o.finetune.batch = 2;
+  o.finetune.seq = 32;
+  o.finetune.seeds = 2;
+  o.finetune.fp32_seeds = 2;
+  o.finetune.eval_windows = 2;
+  const synth::SweepPlan plan = synth::plan_sweep(o);
+  const auto& iso = plan.iso_accuracy;
+  EXPECT_EQ(iso["source"], "fine-tuning");
+  EXPECT_EQ(iso["run_by"], "sweep");
+  EXPECT_EQ(iso["traces"], "synthetic") << "the SQNR choice is still shown, on its traces";
+  EXPECT_TRUE(iso["sqnr_bits"].is_number_integer());
+  EXPECT_FALSE(iso["reused"].get<bool>());
+  const int b = iso["b_star"].get<int>();
+  EXPECT_TRUE(b == 4 || b == 5) << iso.dump();  // GSE-INT3 is not fine-tuned
+  EXPECT_EQ(plan.headline_bits, b);
+  const auto results = read_json(iso["file"].get<std::string>());
+  EXPECT_EQ(results["fp32_seeds"], 2);
+  EXPECT_TRUE(fs::exists(fs::path(iso["file"].get<std::string>()).parent_path() / "runs" / "fp8.seed2"));
+  EXPECT_TRUE(fs::exists(fs::path(iso["file"].get<std::string>()).parent_path() / "runs" / "gse_b_4.seed2"));
+  EXPECT_EQ(iso["fp8_seeds"], 2);
+  EXPECT_GE(iso["searched"].size(), 1u);
+  EXPECT_EQ(iso["searched"][0], 4);
+  bool headline_array = false;
+  for (const auto& d : plan.designs) headline_array |= d.rfind(fmt::format("gse:b={},", b), 0) == 0 && d.find("@array2x2") != std::string::npos;
+  EXPECT_TRUE(headline_array) << "the headline array pair is built at b* from fine-tuning";
+
+  // A second sweep with the same inputs trains nothing.
+  const synth::SweepPlan again = synth::plan_sweep(o);
+  EXPECT_TRUE(again.iso_accuracy["reused"].get<bool>()) << again.iso_accuracy.dump();
+  EXPECT_EQ(again.headline_bits, b);
+
+  // --finetune-results of that file: the same choice, from the given file.
+  synth::SweepOptions given = o;
+  given.finetune_results = iso["file"].get<std::string>();
+  const synth::SweepPlan from_file = synth::plan_sweep(given);
+  EXPECT_EQ(from_file.iso_accuracy["source"], "fine-tuning");
+  EXPECT_EQ(from_file.iso_accuracy["file"], iso["file"]);
+  EXPECT_EQ(from_file.headline_bits, b);
+
+  // --no-finetune: the SQNR choice, labelled synthetic.
+  synth::SweepOptions sqnr = o;
+  sqnr.finetune.enabled = false;
+  const synth::SweepPlan synthetic = synth::plan_sweep(sqnr);
+  EXPECT_FALSE(synthetic.iso_accuracy.contains("source"));
+  EXPECT_EQ(synthetic.iso_accuracy["traces"], "synthetic");
+  EXPECT_EQ(synthetic.headline_bits, synthetic.iso_accuracy["sqnr_bits"].get<int>());
+
+  // A missing text is a clear error naming the option.
+  synth::SweepOptions missing = o;
+  missing.finetune.data = dir / "no-such.txt";
+  EXPECT_THROW(synth::plan_sweep(missing), UsageError);
+}
+
+TEST(SweepFinetune, CliRejectsContradictoryOptions) {
+  ScratchDir dir("sweep-finetune-bad");
+  const auto both = run_cli("sweep --no-finetune --finetune-results x.json --out " + (dir / "a").string());
+  EXPECT_EQ(both.exit_code, 2) << both.out;
+  EXPECT_NE(both.out.find("exclude"), std::string::npos) << both.out;
+  const auto steps = run_cli("sweep --finetune-steps 0 --out " + (dir / "b").string());
+  EXPECT_EQ(steps.exit_code, 2) << steps.out;
+}
+
+}  // namespace
+}  // namespace gsqhw
