@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gen/pe_spec.h"
+#include "gen/verilog/module.h"
 #include "numerics/design.h"
 
 namespace gsqhw::gen {
@@ -99,31 +100,42 @@ int shared_array_latency(const DesignPoint& design, const PeSpec& pe);
 // and accumulation of one finished group sum per cycle into a ring of R accumulators.
 std::string group_acc_file(const DesignPoint& design, const PeSpec& pe);
 
-// --- Pieces of gsqhw_array shared by the OS, shared-column and WS arrays (gen/grid_emit.cpp),
-// indented for their place in the array's generate blocks.
+// --- Pieces of gsqhw_array shared by the OS, shared-column and WS arrays (gen/grid_emit.cpp).
 
-// The inputs of an output-stationary PE or array (docs/array-protocol.md) with `rows` A lanes
-// and `cols` B lanes: clk, rst, the step controls, (GSE) in_group_last, in_a, in_b and (GSE)
-// in_a_exp, in_b_exp; one port a line, each ending in a comma.
-std::string os_step_inputs(const PeSpec& pe, int rows, int cols);
+// The ports of an output-stationary PE or array (docs/array-protocol.md) with `rows` A lanes
+// and `cols` B lanes: clk, rst, the step controls, (GSE) in_group_last, in_a, in_b, (GSE)
+// in_a_exp, in_b_exp, then out_valid, out_row, out_acc, out_flags. The same list gives the
+// module header and the manifest's "ports".
+std::vector<verilog::Port> os_array_ports(const PeSpec& pe, int rows, int cols);
+// The weight-stationary array's ports (docs/array-protocol.md): a step is one row of A.
+std::vector<verilog::Port> ws_array_ports(const DesignPoint& d, const PeSpec& pe);
+// `ports` with the named outputs declared `output reg`.
+std::vector<verilog::Port> with_regs(std::vector<verilog::Port> ports,
+                                     const std::vector<std::string>& regs);
 
-// The result ports that close gsqhw_array's port list (docs/array-protocol.md): out_valid (a
-// reg or a wire), out_row, out_acc, out_flags, and the closing ");".
-std::string array_result_ports(const DesignPoint& d, const PeSpec& pe, bool out_valid_is_reg);
-
-// The loops over PE(i,j) (genvars i, j; K = i*C + j) opening with the forwarding registers:
-// controls (NC wide) and the A lane (`a_lane` wide, a localparam name) move one PE right per
-// cycle; with a `b_lane` name the B lane moves one PE down per cycle. The caller adds the PE
-// instance and closes both loops.
-std::string grid_forwarding(const std::string& a_lane, const std::string& b_lane);
+// The loops over PE(i,j) inside `generate` (genvars i, j; K = i*C + j) opening with the
+// forwarding registers: controls (NC wide) and the A lane (`a_lane` wide, a localparam name)
+// move one PE right per cycle; with a `b_lane` name the B lane moves one PE down per cycle.
+// Returns the inner (column) block, where the caller adds the PE instance.
+verilog::Block& grid_forwarding(verilog::Block& generate, const std::string& a_lane,
+                                const std::string& b_lane);
 
 // out_row's counter over the R = `rows` rows of a result wave, stepping while `valid`.
-std::string result_row_counter(int rows, const std::string& valid);
+void result_row_counter(verilog::Block& block, int rows, const std::string& valid);
 
 // Column j's unit results (result_valid/_acc/_flags) onto the outputs: the last column drives
-// them directly (with out_valid and `row_counter`), the others through a deskew line of
-// C-1-j cycles so that all columns of a row leave together.
-std::string column_result_deskew(const std::string& row_counter);
+// them directly (with out_valid), the others through a deskew line of C-1-j cycles so that all
+// columns of a row leave together. Returns the last column's block (for the row counter).
+verilog::Block& column_result_deskew(verilog::Block& column);
+
+// `m` with `body` (template text of the statements, ending in "endmodule") as its free-form
+// body: the printer re-indents it. For modules whose body is not yet built item by item.
+std::string module_with_body(verilog::Module m, const std::string& body);
+
+// Text versions of the three above for array bodies that are still templates.
+std::string grid_forwarding_text(const std::string& a_lane, const std::string& b_lane);
+std::string result_row_counter_text(int rows, const std::string& valid);
+std::string column_result_deskew_text(const std::string& row_counter);
 
 // Weight-stationary arrays (flow=ws, gen/ws_emit.cpp): leaves, gsqhw_pe_ws, (GSE)
 // gsqhw_group_acc, the delay lines and gsqhw_array.

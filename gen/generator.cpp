@@ -50,75 +50,6 @@ namespace {
 
 using gen::OperandFamily;
 
-nlohmann::json port(const std::string& name, const std::string& dir, int width,
-                    const std::string& meaning) {
-  return {{"name", name}, {"dir", dir}, {"width", width}, {"meaning", meaning}};
-}
-
-nlohmann::json output_ports(const DesignPoint& d, const gen::PeSpec& pe) {
-  int r = d.rows, c = d.cols, aw = pe.acc_width();
-  nlohmann::json ports = nlohmann::json::array();
-  ports.push_back(port("out_valid", "out", 1, "one row of finished results is on out_acc"));
-  ports.push_back(port("out_row", "out", std::max(1, gen::ceil_log2(r)), "which tile row is on out_acc"));
-  ports.push_back(port("out_acc", "out", c * aw,
-                       pe.acc.kind == AccumulatorSpec::Kind::fixed
-                           ? fmt::format("column j: final accumulator, {}-bit two's complement", aw)
-                           : "column j: final accumulator, IEEE binary32 bits"));
-  ports.push_back(port("out_flags", "out", c * 2, "column j: bit 0 sticky overflow, bit 1 NaN"));
-  return ports;
-}
-
-nlohmann::json port_list(const DesignPoint& d, const gen::PeSpec& pe) {
-  const auto& f = pe.format;
-  int r = d.rows, c = d.cols, cw = f.code_bits, xw = f.exp_bits;
-  nlohmann::json ports = nlohmann::json::array();
-  ports.push_back(port("clk", "in", 1, "clock"));
-  ports.push_back(port("rst", "in", 1, "synchronous reset, active high"));
-  ports.push_back(port("in_valid", "in", 1, "a reduction step k is presented this cycle"));
-  ports.push_back(port("in_first", "in", 1, "step k is the first (k = 0) of an output tile"));
-  ports.push_back(port("in_last", "in", 1, "step k is the last (k = K-1) of an output tile"));
-  if (f.has_groups())
-    ports.push_back(port("in_group_last", "in", 1, "k is the last element of its group"));
-  ports.push_back(port("in_a", "in", r * cw, fmt::format("row i: code of A[row0+i][k] at [i*{0} +: {0}]", cw)));
-  ports.push_back(port("in_b", "in", c * cw, fmt::format("column j: code of B[col0+j][k] at [j*{0} +: {0}]", cw)));
-  if (xw > 0) {
-    ports.push_back(port("in_a_exp", "in", r * xw, "row i: exponent code of the group holding A[row0+i][k]"));
-    ports.push_back(port("in_b_exp", "in", c * xw, "column j: exponent code of the group holding B[col0+j][k]"));
-  }
-  for (auto& p : output_ports(d, pe)) ports.push_back(p);
-  return ports;
-}
-
-// The weight-stationary array's ports (docs/array-protocol.md): a step is one row of A.
-nlohmann::json ws_port_list(const DesignPoint& d, const gen::PeSpec& pe) {
-  const auto& f = pe.format;
-  int r = d.rows, c = d.cols, cw = f.code_bits, xw = f.exp_bits;
-  nlohmann::json ports = nlohmann::json::array();
-  ports.push_back(port("clk", "in", 1, "clock"));
-  ports.push_back(port("rst", "in", 1, "synchronous reset, active high"));
-  ports.push_back(port("in_valid", "in", 1, "a step (one row of A for the current chunk) is presented"));
-  ports.push_back(port("in_first", "in", 1, f.has_groups() ? "the step's chunk belongs to the tile's first group"
-                                                           : "the step's chunk is the tile's first"));
-  ports.push_back(port("in_last", "in", 1, f.has_groups() ? "the step's chunk belongs to the tile's last group"
-                                                          : "the step's chunk is the tile's last"));
-  if (f.has_groups()) {
-    ports.push_back(port("in_group_first", "in", 1, "the step's chunk is the first of its group"));
-    ports.push_back(port("in_group_last", "in", 1, "the step's chunk is the last of its group"));
-  }
-  ports.push_back(port("in_a", "in", r * cw,
-                       fmt::format("lane i: code of A[row][k0+i] at [i*{0} +: {0}] (k0: the chunk's first element)", cw)));
-  if (xw > 0) {
-    ports.push_back(port("in_a_exp", "in", xw, "exponent code of the group of A[row] the chunk is in"));
-    ports.push_back(port("in_b_exp", "in", c * xw, "column j: exponent code of the chunk's group of B[col0+j]"));
-  }
-  ports.push_back(port("in_w_valid", "in", 1, "in_w carries a weight row of the next chunk"));
-  ports.push_back(port("in_w_row", "in", std::max(1, gen::ceil_log2(r)), "which weight row i is on in_w"));
-  ports.push_back(port("in_w", "in", c * cw,
-                       fmt::format("column j: code of B[col0+j][k0+i] of the next chunk at [j*{0} +: {0}]", cw)));
-  for (auto& p : output_ports(d, pe)) ports.push_back(p);
-  return ports;
-}
-
 std::string family_order(const gen::PeSpec& pe) {
   if (pe.format.family == OperandFamily::gse)
     return "per group j = 0.. in order: exact integer group sum, then one addition of "
@@ -193,7 +124,9 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
                  {"exp", pe.format.exp_bits},
                  {"acc", pe.acc_width()},
                  {"flags", 2}};
-  m["ports"] = ws ? ws_port_list(design, pe) : port_list(design, pe);
+  // The top module's own port list (gen/grid_emit.cpp) gives the manifest's ports.
+  m["ports"] = gen::verilog::manifest_ports(ws ? gen::ws_array_ports(design, pe)
+                                              : gen::os_array_ports(pe, design.rows, design.cols));
   m["timing"] = {{"latency", latency},
                  {"drain_beats", design.rows},
                  {"min_steps_per_tile", design.rows},

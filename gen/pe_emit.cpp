@@ -481,28 +481,24 @@ namespace {
 std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
   bool gse = f.family == OperandFamily::gse;
-  int aw = pe.acc_width();
   int uw = pe.exp_code_width();
   int pw = pe.product_width();
   bool cut1 = pe.pipeline >= 2, cut2 = pe.pipeline >= 4, cut3 = pe.pipeline >= 3;
 
-  std::string text = file_header(
-      d, "gsqhw_pe",
-      fmt::format("one processing element (output-stationary MAC, {} accumulator, {} pipeline "
-                  "stage{}); ports of docs/array-protocol.md",
-                  pe.acc.str(), pe.pipeline, pe.pipeline > 1 ? "s" : ""));
-  text += fmt::format(R"(// A step presented at the inputs in cycle t is in the accumulator in cycle t + {}; the cycle
-// after a tile's in_last step has been accumulated, out_valid is high for one cycle and
-// out_acc/out_flags hold the tile's result (the next tile may already be streaming in).
-module gsqhw_pe (
-{}  output reg         out_valid,
-  output wire        out_row,
-  output reg  [{}:0] out_acc,
-  output reg  [1:0]  out_flags
-);
-  assign out_row = 1'b0;  // a PE is a 1x1 array: its only row
-)",
-                      pe.pipeline, os_step_inputs(pe, 1, 1), aw - 1);
+  verilog::Module m("gsqhw_pe");
+  m.preamble =
+      file_header(d, "gsqhw_pe",
+                  fmt::format("one processing element (output-stationary MAC, {} accumulator, "
+                              "{} pipeline stage{}); ports of docs/array-protocol.md",
+                              pe.acc.str(), pe.pipeline, pe.pipeline > 1 ? "s" : "")) +
+      fmt::format("// A step presented at the inputs in cycle t is in the accumulator in cycle "
+                  "t + {}; the cycle\n// after a tile's in_last step has been accumulated, "
+                  "out_valid is high for one cycle and\n// out_acc/out_flags hold the tile's "
+                  "result (the next tile may already be streaming in).\n",
+                  pe.pipeline);
+  m.ports(with_regs(os_array_ports(pe, 1, 1), {"out_valid", "out_acc", "out_flags"}));
+  m.body.assign("out_row", "1'b0", "a PE is a 1x1 array: its only row");
+  std::string text;
 
   // --- product stage
   std::vector<Signal> p_signals = {{"valid", 1, false, true},
@@ -615,8 +611,8 @@ module gsqhw_pe (
                                 .flags_in = "out_flags",
                                 .acc_out = "out_acc",
                                 .tile_end_valid = true});
-  text += "endmodule\n";
-  return text;
+  m.body.lines(text);
+  return m.str();
 }
 
 }  // namespace

@@ -199,17 +199,18 @@ std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
   // Cycles from a group's last step at PE(i,j) to its sum at the column unit's input:
   // product cut, the group-sum register, the bus register.
   int to_unit = (cuts.product ? 1 : 0) + 2;
-  std::string text = file_header(
-      d, "gsqhw_array",
-      fmt::format("{} x {} output-stationary GSE-INT array, per-group hardware shared by the "
-                  "PEs of each column; ports of docs/array-protocol.md",
-                  r, c));
-  text += fmt::format(R"(// Timing: a tile whose in_last step is presented in cycle t has row r of its results on
-// out_acc in cycle t + {} + r. Tiles and groups need at least R = {} steps each.
-module gsqhw_array (
-{}{})",
-                      shared_array_latency(d, pe), r, os_step_inputs(pe, r, c),
-                      array_result_ports(d, pe, false));
+  verilog::Module m("gsqhw_array");
+  m.preamble =
+      file_header(d, "gsqhw_array",
+                  fmt::format("{} x {} output-stationary GSE-INT array, per-group hardware "
+                              "shared by the PEs of each column; ports of docs/array-protocol.md",
+                              r, c)) +
+      fmt::format("// Timing: a tile whose in_last step is presented in cycle t has row r of its "
+                  "results on\n// out_acc in cycle t + {} + r. Tiles and groups need at least R "
+                  "= {} steps each.\n",
+                  shared_array_latency(d, pe), r);
+  m.ports(with_regs(os_array_ports(pe, r, c), {"out_row"}));
+  std::string text;
   text += fill(R"(  localparam R = ${r};
   localparam C = ${c};
   localparam CW = ${cw};  // element code width
@@ -341,18 +342,18 @@ endmodule
                 {"sw", std::to_string(sw)},
                 {"aw", std::to_string(aw)},
                 {"to_unit", std::to_string(to_unit)},
-                {"forwarding", grid_forwarding("CW", "CW")},
+                {"forwarding", grid_forwarding_text("CW", "CW")},
                 {"deskew",
-                 column_result_deskew(
+                 column_result_deskew_text(
                      "        // results leave in complete waves of R rows, in order: count them\n" +
-                     result_row_counter(r, "result_valid"))},
+                     result_row_counter_text(r, "result_valid"))},
                 {"b_exp_delay",
                  to_unit - 1 == 0
                      ? "      assign b_exp_at_unit = b_exp_held;"
                      : fmt::format("      gsqhw_delay #(.WIDTH(XW), .DEPTH({})) b_exp_to_unit (\n"
                                    "          .clk(clk), .d(b_exp_held), .q(b_exp_at_unit));",
                                    to_unit - 1)}});
-  return text;
+  return module_with_body(std::move(m), text);
 }
 
 }  // namespace

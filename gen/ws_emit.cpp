@@ -151,33 +151,19 @@ std::string ws_array_module(const DesignPoint& d, const PeSpec& pe) {
   const int r = d.rows, c = d.cols, cw = pe.format.code_bits, xw = pe.format.exp_bits;
   const int aw = pe.acc_width(), sw = psum_width(pe), lag = psum_lag(pe);
   const int rw = std::max(1, ceil_log2(r));
-  std::string text = file_header(
-      d, "gsqhw_array",
-      fmt::format("{} x {} weight-stationary systolic array of gsqhw_pe_ws{}; ports of "
-                  "docs/array-protocol.md",
-                  r, c, gse ? " with a gsqhw_group_acc per column" : ""));
-  std::string group_ports =
-      gse ? "  input  wire        in_group_first,\n  input  wire        in_group_last,\n" : "";
-  std::string exp_ports =
-      gse ? fmt::format("  input  wire [{}:0] in_a_exp,\n  input  wire [{}:0] in_b_exp,\n", xw - 1,
-                        c * xw - 1)
-          : "";
-  text += fmt::format(R"(// Timing: the R weight rows of a GEMM's first chunk are loaded in the R cycles before its
-// first step; then steps (one A row each) come back to back in whole chunks of R. A tile whose
-// last step is presented in cycle t has row r of its results on out_acc in cycle t + {} + r.
-module gsqhw_array (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-{}  input  wire [{}:0] in_a,
-{}  input  wire        in_w_valid,
-  input  wire [{}:0] in_w_row,
-  input  wire [{}:0] in_w,
-{})",
-                      ws_array_latency(d, pe), group_ports, r * cw - 1, exp_ports, rw - 1,
-                      c * cw - 1, array_result_ports(d, pe, false));
+  verilog::Module m("gsqhw_array");
+  m.preamble =
+      file_header(d, "gsqhw_array",
+                  fmt::format("{} x {} weight-stationary systolic array of gsqhw_pe_ws{}; ports "
+                              "of docs/array-protocol.md",
+                              r, c, gse ? " with a gsqhw_group_acc per column" : "")) +
+      fmt::format("// Timing: the R weight rows of a GEMM's first chunk are loaded in the R "
+                  "cycles before its\n// first step; then steps (one A row each) come back to "
+                  "back in whole chunks of R. A tile whose\n// last step is presented in cycle t "
+                  "has row r of its results on out_acc in cycle t + {} + r.\n",
+                  ws_array_latency(d, pe));
+  m.ports(with_regs(ws_array_ports(d, pe), {"out_row"}));
+  std::string text;
   text += fill(R"(  localparam R = ${r};
   localparam C = ${c};
   localparam CW = ${cw};  // element code width
@@ -274,7 +260,7 @@ ${flags_chain}        end
                 {"flags_ring",
                  gse ? "" : "          assign flags_above[K*2 +: 2] = flags[((R-1)*C + j)*2 +: 2];\n"},
                 {"flags_chain", gse ? "" : "          assign flags_above[K*2 +: 2] = flags[(K-C)*2 +: 2];\n"},
-                {"forwarding", grid_forwarding("CW", "")},
+                {"forwarding", grid_forwarding_text("CW", "")},
                 {"pe_restart", "i == 0 && restart_top[j]"},
                 {"row_pad", std::to_string(32 - rw)},
                 {"pe_flags",
@@ -282,7 +268,7 @@ ${flags_chain}        end
 
   // --- the bottom of each column, then the deskew that lines the columns up (column j is
   // C-1-j cycles ahead of the last one); results leave in complete waves of R rows, in order
-  const std::string row_counter = result_row_counter(r, gse ? "result_valid" : "out_valid");
+  const std::string row_counter = result_row_counter_text(r, gse ? "result_valid" : "out_valid");
   if (gse) {
     text += fill(R"(
   // --- after a group's last chunk the column's sums (rows in order, one per cycle) go to the
@@ -311,7 +297,7 @@ endmodule
                  {{"xw1", std::to_string(xw - 1)},
                   {"xw", std::to_string(xw)},
                   {"xw2", std::to_string(2 * xw)},
-                  {"deskew", column_result_deskew(row_counter)}});
+                  {"deskew", column_result_deskew_text(row_counter)}});
   } else {
     text += fill(R"(
   // --- after a tile's last chunk the bottom PE of column j holds row r's result in cycle
@@ -336,7 +322,7 @@ endmodule
 )",
                  {{"row_counter", row_counter}});
   }
-  return text;
+  return module_with_body(std::move(m), text);
 }
 
 }  // namespace

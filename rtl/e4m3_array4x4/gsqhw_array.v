@@ -5,20 +5,20 @@
 // Timing: a tile whose in_last step is presented in cycle t has row r of its results on
 // out_acc in cycle t + 6 + r (pipe 2 + C 4). Tiles need at least R = 4 steps each.
 module gsqhw_array (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-  input  wire [31:0] in_a,
-  input  wire [31:0] in_b,
-  output reg         out_valid,
-  output reg  [1:0] out_row,
+  input  wire         clk,
+  input  wire         rst,
+  input  wire         in_valid,
+  input  wire         in_first,
+  input  wire         in_last,
+  input  wire [31:0]  in_a,
+  input  wire [31:0]  in_b,
+  output reg          out_valid,
+  output reg  [1:0]   out_row,
   output wire [127:0] out_acc,
-  output wire [7:0] out_flags
+  output wire [7:0]   out_flags
 );
-  localparam R = 4;
-  localparam C = 4;
+  localparam R  = 4;
+  localparam C  = 4;
   localparam CW = 8;   // element code width
   localparam AW = 32;  // accumulator width
   localparam NC = 3;   // controls: {valid, first, last}
@@ -72,12 +72,10 @@ module gsqhw_array (
               .clk(clk), .d(b_at[K*LB +: LB]), .q(b_at[(K+C)*LB +: LB]));
         end
         gsqhw_pe pe (
-            .clk(clk), .rst(rst),
-            .in_valid(ctrl_at[K*NC + NC-1]), .in_first(ctrl_at[K*NC + NC-2]),
-            .in_last(ctrl_at[K*NC + NC-3]),
-            .in_a(a_at[K*LA +: CW]), .in_b(b_at[K*LB +: CW]),
-            .out_valid(pe_done[K]), .out_row(unused_pe_row[K]),
-            .out_acc(pe_acc[K*AW +: AW]), .out_flags(pe_flags[K*2 +: 2]));
+            .clk(clk), .rst(rst), .in_valid(ctrl_at[K*NC + NC-1]), .in_first(ctrl_at[K*NC + NC-2]),
+            .in_last(ctrl_at[K*NC + NC-3]), .in_a(a_at[K*LA +: CW]), .in_b(b_at[K*LB +: CW]),
+            .out_valid(pe_done[K]), .out_row(unused_pe_row[K]), .out_acc(pe_acc[K*AW +: AW]),
+            .out_flags(pe_flags[K*2 +: 2]));
       end
     end
 
@@ -113,7 +111,7 @@ module gsqhw_array (
 
   // --- out_valid / out_row come from the last column, whose results need no deskew
   reg [1:0] finishing_row;
-  reg           finishing;
+  reg       finishing;
   integer row_index;
   always @* begin
     finishing_row = 2'd0;

@@ -5,29 +5,29 @@
 // Timing: a tile whose in_last step is presented in cycle t has row r of its results on
 // out_acc in cycle t + 5 + r (pipe 1 + C 4). Tiles need at least R = 4 steps each.
 module gsqhw_array (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-  input  wire        in_group_last,
-  input  wire [23:0] in_a,
-  input  wire [23:0] in_b,
-  input  wire [19:0] in_a_exp,
-  input  wire [19:0] in_b_exp,
-  output reg         out_valid,
-  output reg  [1:0] out_row,
+  input  wire         clk,
+  input  wire         rst,
+  input  wire         in_valid,
+  input  wire         in_first,
+  input  wire         in_last,
+  input  wire         in_group_last,
+  input  wire [23:0]  in_a,
+  input  wire [23:0]  in_b,
+  input  wire [19:0]  in_a_exp,
+  input  wire [19:0]  in_b_exp,
+  output reg          out_valid,
+  output reg  [1:0]   out_row,
   output wire [127:0] out_acc,
-  output wire [7:0] out_flags
+  output wire [7:0]   out_flags
 );
-  localparam R = 4;
-  localparam C = 4;
+  localparam R  = 4;
+  localparam C  = 4;
   localparam CW = 6;   // element code width
   localparam XW = 5;   // exponent code width
   localparam AW = 32;  // accumulator width
   localparam NC = 4;   // controls: {valid, first, last, group_last}
-  localparam LA = 11;   // A lane: {exponent, code}
-  localparam LB = 11;   // B lane: {exponent, code}
+  localparam LA = 11;  // A lane: {exponent, code}
+  localparam LB = 11;  // B lane: {exponent, code}
 
   // What each PE(i,j) sees, flattened at index k = i*C + j.
   wire [R*C*NC-1:0] ctrl_at;
@@ -47,7 +47,8 @@ module gsqhw_array (
         assign a_at[0 +: LA] = {in_a_exp[0 +: XW], in_a[0 +: CW]};
       end else begin : delayed
         gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(i)) ctrl_skew (
-            .clk(clk), .rst(rst), .d({in_valid, in_first, in_last, in_group_last}), .q(ctrl_at[i*C*NC +: NC]));
+            .clk(clk), .rst(rst), .d({in_valid, in_first, in_last, in_group_last}),
+            .q(ctrl_at[i*C*NC +: NC]));
         gsqhw_delay #(.WIDTH(LA), .DEPTH(i)) a_skew (
             .clk(clk), .d({in_a_exp[i*XW +: XW], in_a[i*CW +: CW]}), .q(a_at[i*C*LA +: LA]));
       end
@@ -76,12 +77,10 @@ module gsqhw_array (
               .clk(clk), .d(b_at[K*LB +: LB]), .q(b_at[(K+C)*LB +: LB]));
         end
         gsqhw_pe pe (
-            .clk(clk), .rst(rst),
-            .in_valid(ctrl_at[K*NC + NC-1]), .in_first(ctrl_at[K*NC + NC-2]),
+            .clk(clk), .rst(rst), .in_valid(ctrl_at[K*NC + NC-1]), .in_first(ctrl_at[K*NC + NC-2]),
             .in_last(ctrl_at[K*NC + NC-3]), .in_group_last(ctrl_at[K*NC + NC-4]),
-            .in_a(a_at[K*LA +: CW]), .in_b(b_at[K*LB +: CW]),
-            .in_a_exp(a_at[K*LA + CW +: XW]), .in_b_exp(b_at[K*LB + CW +: XW]),
-            .out_valid(pe_done[K]), .out_row(unused_pe_row[K]),
+            .in_a(a_at[K*LA +: CW]), .in_b(b_at[K*LB +: CW]), .in_a_exp(a_at[K*LA + CW +: XW]),
+            .in_b_exp(b_at[K*LB + CW +: XW]), .out_valid(pe_done[K]), .out_row(unused_pe_row[K]),
             .out_acc(pe_acc[K*AW +: AW]), .out_flags(pe_flags[K*2 +: 2]));
       end
     end
@@ -118,7 +117,7 @@ module gsqhw_array (
 
   // --- out_valid / out_row come from the last column, whose results need no deskew
   reg [1:0] finishing_row;
-  reg           finishing;
+  reg       finishing;
   integer row_index;
   always @* begin
     finishing_row = 2'd0;

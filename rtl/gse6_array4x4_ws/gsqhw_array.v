@@ -6,23 +6,23 @@
 // first step; then steps (one A row each) come back to back in whole chunks of R. A tile whose
 // last step is presented in cycle t has row r of its results on out_acc in cycle t + 5 + r.
 module gsqhw_array (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-  input  wire        in_group_first,
-  input  wire        in_group_last,
-  input  wire [23:0] in_a,
-  input  wire [4:0] in_a_exp,
-  input  wire [19:0] in_b_exp,
-  input  wire        in_w_valid,
-  input  wire [1:0] in_w_row,
-  input  wire [23:0] in_w,
-  output wire        out_valid,
-  output reg  [1:0] out_row,
+  input  wire         clk,
+  input  wire         rst,
+  input  wire         in_valid,
+  input  wire         in_first,
+  input  wire         in_last,
+  input  wire         in_group_first,
+  input  wire         in_group_last,
+  input  wire [23:0]  in_a,
+  input  wire [4:0]   in_a_exp,
+  input  wire [19:0]  in_b_exp,
+  input  wire         in_w_valid,
+  input  wire [1:0]   in_w_row,
+  input  wire [23:0]  in_w,
+  output wire         out_valid,
+  output reg  [1:0]   out_row,
   output wire [127:0] out_acc,
-  output wire [7:0] out_flags
+  output wire [7:0]   out_flags
 );
   localparam R = 4;
   localparam C = 4;

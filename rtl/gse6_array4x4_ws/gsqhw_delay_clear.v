@@ -11,7 +11,7 @@ module gsqhw_delay_clear #(
   input  wire [WIDTH-1:0] d,
   output wire [WIDTH-1:0] q
 );
-  reg [DEPTH*WIDTH-1:0] stages;
+  reg [DEPTH*WIDTH-1:0] stages;  // stage s at [s*WIDTH +: WIDTH], the oldest on top
   generate
     if (DEPTH == 1) begin : single
       always @(posedge clk) stages <= rst ? {WIDTH{1'b0}} : d;

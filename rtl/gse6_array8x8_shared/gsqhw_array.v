@@ -5,20 +5,20 @@
 // Timing: a tile whose in_last step is presented in cycle t has row r of its results on
 // out_acc in cycle t + 10 + r. Tiles and groups need at least R = 8 steps each.
 module gsqhw_array (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-  input  wire        in_group_last,
-  input  wire [47:0] in_a,
-  input  wire [47:0] in_b,
-  input  wire [39:0] in_a_exp,
-  input  wire [39:0] in_b_exp,
-  output wire        out_valid,
-  output reg  [2:0] out_row,
+  input  wire         clk,
+  input  wire         rst,
+  input  wire         in_valid,
+  input  wire         in_first,
+  input  wire         in_last,
+  input  wire         in_group_last,
+  input  wire [47:0]  in_a,
+  input  wire [47:0]  in_b,
+  input  wire [39:0]  in_a_exp,
+  input  wire [39:0]  in_b_exp,
+  output wire         out_valid,
+  output reg  [2:0]   out_row,
   output wire [255:0] out_acc,
-  output wire [15:0] out_flags
+  output wire [15:0]  out_flags
 );
   localparam R = 8;
   localparam C = 8;
