@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "gen/emit.h"
+#include "gen/pipeline.h"
 #include "gen/verilog_text.h"
 
 namespace gsqhw::gen {
@@ -151,7 +152,7 @@ std::vector<VerilogFile> emit_array_files(const DesignPoint& d, const PeSpec& pe
       fmt::format("// Timing: a tile whose in_last step is presented in cycle t has row r of its "
                   "results on\n// out_acc in cycle t + {} + r (pipe {} + C {}). Tiles need at "
                   "least R = {} steps each.\n",
-                  pe.pipeline + c, pe.pipeline, c, r);
+                  pipeline_plan(d, pe).latency, pe.pipeline, c, r);
   m.ports(with_regs(os_array_ports(pe, r, c), {"out_valid", "out_row"}));
 
   verilog::Block& body = m.body;

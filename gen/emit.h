@@ -94,7 +94,6 @@ std::vector<VerilogFile> emit_delay_files(const DesignPoint& design);
 // GSE arrays with the alignment hardware shared per column (align=shared):
 // gsqhw_pe_gsum, gsqhw_group_acc, the delay lines and gsqhw_array.
 std::vector<VerilogFile> emit_shared_array_files(const DesignPoint& design, const PeSpec& pe);
-int shared_array_latency(const DesignPoint& design, const PeSpec& pe);
 
 // The column unit of the shared-column GSE array (gsqhw_group_acc): exponent add, alignment
 // and accumulation of one finished group sum per cycle into a ring of R accumulators.
@@ -140,7 +139,6 @@ std::string column_result_deskew_text(const std::string& row_counter);
 // Weight-stationary arrays (flow=ws, gen/ws_emit.cpp): leaves, gsqhw_pe_ws, (GSE)
 // gsqhw_group_acc, the delay lines and gsqhw_array.
 std::vector<VerilogFile> emit_ws_array_files(const DesignPoint& design, const PeSpec& pe);
-int ws_array_latency(const DesignPoint& design, const PeSpec& pe);
 
 // PE level: the format's product module, the accumulator's addend and adder modules and
 // gsqhw_pe itself, leaves first.
@@ -149,9 +147,6 @@ std::vector<VerilogFile> emit_pe_files(const DesignPoint& design, const PeSpec& 
 // Array level: gsqhw_delay and gsqhw_array (skew, forwarding registers, drain), to be used
 // with the PE files.
 std::vector<VerilogFile> emit_array_files(const DesignPoint& design, const PeSpec& pe);
-
-// Cycles from a step presented at gsqhw_pe's inputs to its out_valid beat (= pipeline depth).
-int pe_latency(const PeSpec& pe);
 
 // The NaN pattern written by the fp32 accumulator (numerics/gemm.h: quiet NaN).
 constexpr unsigned kFp32QuietNaN = 0x7fc00000u;

@@ -9,6 +9,7 @@
 #include "gen/core.h"
 #include "gen/emit.h"
 #include "gen/pe_spec.h"
+#include "gen/pipeline.h"
 #include "gen/verilog_text.h"
 #include "gsqhw_version.h"
 #include "base/errors.h"
@@ -97,9 +98,7 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
     out.top = "gsqhw_array";
   }
 
-  int latency = ws       ? gen::ws_array_latency(design, pe)
-                : shared ? gen::shared_array_latency(design, pe)
-                         : gen::pe_latency(pe) + (is_pe ? 0 : design.cols);
+  const int latency = gen::pipeline_plan(design, pe).latency;
   if (options.int_bits != 0) {
     // The design string says int8 (the datapath it narrows); every file and the manifest say
     // what the ports really carry, so nobody takes the baseline for an INT8 design.

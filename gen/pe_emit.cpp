@@ -1,16 +1,17 @@
 // PE emitters: one product module per format family, one addend/adder pair per accumulator
 // kind, and the PE that strings them together with its pipeline registers.
 //
-// PE datapath, in order (a "cut" is an optional pipeline register stage):
+// PE datapath, in order (a "cut" is an optional pipeline register stage; gen/pipeline.h says
+// which cuts a pipeline depth places):
 //
 //   product   exact product of the two element codes (format specific)
-//   [cut 1]   pipe >= 2
+//   [cut 1]
 //   group     GSE only: exact integer group sum; once per group (at in_group_last) it hands
 //             the sum and the group's exponent code e_a + e_b to the stages below
-//   [cut 2]   pipe >= 4 (GSE: free, the group-sum register itself is the stage register)
+//   [cut 2]   (GSE: free, the group-sum register itself is the stage register)
 //   prepare   the addend: fixed -> floor(value * 2^(shift)) saturated to W bits;
 //             fp32 -> sign, normalised significand and exponent of its leading bit
-//   [cut 3]   pipe >= 3
+//   [cut 3]
 //   accumulate  the accumulator register and its loop (saturating add / one RNE fp32 add)
 //
 // For GSE the product and group stages run every step while prepare and accumulate work once
@@ -20,6 +21,7 @@
 #include <stdexcept>
 
 #include "gen/emit.h"
+#include "gen/pipeline.h"
 #include "gen/verilog_text.h"
 
 namespace gsqhw::gen {
@@ -471,8 +473,6 @@ ${specials}endmodule
 
 }  // namespace
 
-int pe_latency(const PeSpec& pe) { return pe.pipeline; }
-
 // ---------------------------------------------------------------------------------------
 // The PE
 
@@ -483,7 +483,8 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   bool gse = f.family == OperandFamily::gse;
   int uw = pe.exp_code_width();
   int pw = pe.product_width();
-  bool cut1 = pe.pipeline >= 2, cut2 = pe.pipeline >= 4, cut3 = pe.pipeline >= 3;
+  const PipelinePlan plan = pipeline_plan(d, pe);
+  const bool cut1 = plan.product_cut, cut2 = plan.prepare_cut, cut3 = plan.accumulate_cut;
 
   verilog::Module m("gsqhw_pe");
   m.preamble =

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "gen/emit.h"
+#include "gen/pipeline.h"
 #include "gen/verilog_text.h"
 
 namespace gsqhw::gen {
@@ -31,17 +32,11 @@ namespace {
 
 bool fixed_acc(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::fixed; }
 
-// Pipeline placement: cut 1 after the product (pipe >= 2), a register in front of the
-// group accumulator's addend preparation (pipe >= 4), and one between preparation and the
-// accumulator loop (pipe >= 3).
-struct Cuts {
-  bool product, prepare_in, accumulate_in;
-  explicit Cuts(int pipe) : product(pipe >= 2), prepare_in(pipe >= 4), accumulate_in(pipe >= 3) {}
-};
-
 std::string pe_gsum_module(const DesignPoint& d, const PeSpec& pe) {
   int cw = pe.format.code_bits, pw = pe.product_width(), sw = pe.group_sum_width();
-  Cuts cuts(pe.pipeline);
+  // Cuts (gen/pipeline.h): cut 1 after the product, cut 2 in front of the group accumulator's
+  // addend preparation, cut 3 between preparation and the accumulator loop.
+  const PipelinePlan cuts = pipeline_plan(d, pe);
   std::string text = file_header(
       d, "gsqhw_pe_gsum",
       "GSE-INT PE without per-group hardware: b x b multiplier and exact group sum only");
@@ -72,8 +67,8 @@ module gsqhw_pe_gsum (
                                    {"last", 1, false, true},
                                    {"group_last", 1, false, true}};
   text += product_instance(pe, "in_a", "in_b", p_signals);
-  text += stage_cut("p", "m", p_signals, cuts.product,
-                    cuts.product ? "[cut 1] pipeline register after the product"
+  text += stage_cut("p", "m", p_signals, cuts.product_cut,
+                    cuts.product_cut ? "[cut 1] pipeline register after the product"
                                  : "(no register after the product at this pipeline depth)");
   text += fill(R"(
   // --- exact integer group sum
@@ -104,7 +99,9 @@ endmodule
 std::string group_acc_module(const DesignPoint& d, const PeSpec& pe) {
   int sw = pe.group_sum_width(), xw = pe.format.exp_bits, uw = pe.exp_code_width();
   int aw = pe.acc_width(), r = d.rows;
-  Cuts cuts(pe.pipeline);
+  // Cuts (gen/pipeline.h): cut 1 after the product, cut 2 in front of the group accumulator's
+  // addend preparation, cut 3 between preparation and the accumulator loop.
+  const PipelinePlan cuts = pipeline_plan(d, pe);
   std::string text = file_header(
       d, "gsqhw_group_acc",
       fmt::format("a column's per-group hardware: exponent add, alignment, {} accumulation "
@@ -140,8 +137,8 @@ module gsqhw_group_acc (
   std::vector<Signal> g_signals = {{"valid", 1, false, true}, {"first", 1, false, true},
                                    {"last", 1, false, true},  {"sum", sw, true, false},
                                    {"exp_code", uw, false, false}, {"nan", 1, false, false}};
-  text += stage_cut("g", "a", g_signals, cuts.prepare_in,
-                    cuts.prepare_in ? "[cut] pipeline register before the addend is prepared"
+  text += stage_cut("g", "a", g_signals, cuts.prepare_cut,
+                    cuts.prepare_cut ? "[cut] pipeline register before the addend is prepared"
                                     : "(no register before the addend preparation at this depth)");
   std::vector<Signal> q_signals = {{"valid", 1, false, true}, {"first", 1, false, true},
                                    {"last", 1, false, true}, {"nan", 1, false, false}};
@@ -149,8 +146,8 @@ module gsqhw_group_acc (
   text += "  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n"
           "  wire q_nan = a_nan;\n";
   text += addend_unit(pe, ".value(a_sum), .exp_code(a_exp_code), ", q_signals);
-  text += stage_cut("q", "r", q_signals, cuts.accumulate_in,
-                    cuts.accumulate_in ? "[cut 3] pipeline register before the accumulator"
+  text += stage_cut("q", "r", q_signals, cuts.accumulate_cut,
+                    cuts.accumulate_cut ? "[cut 3] pipeline register before the accumulator"
                                        : "(no register before the accumulator at this depth)");
   int slot = aw + 2;
   text += fmt::format(R"(
@@ -195,10 +192,9 @@ endmodule
 std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
   int r = d.rows, c = d.cols, cw = pe.format.code_bits, xw = pe.format.exp_bits;
   int aw = pe.acc_width(), sw = pe.group_sum_width();
-  Cuts cuts(pe.pipeline);
-  // Cycles from a group's last step at PE(i,j) to its sum at the column unit's input:
-  // product cut, the group-sum register, the bus register.
-  int to_unit = (cuts.product ? 1 : 0) + 2;
+  // Cycles from a group's last step at PE(i,j) to its sum at the column unit (gen/pipeline.h).
+  const PipelinePlan plan = pipeline_plan(d, pe);
+  const int to_unit = plan.sum_to_unit;
   verilog::Module m("gsqhw_array");
   m.preamble =
       file_header(d, "gsqhw_array",
@@ -208,7 +204,7 @@ std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
       fmt::format("// Timing: a tile whose in_last step is presented in cycle t has row r of its "
                   "results on\n// out_acc in cycle t + {} + r. Tiles and groups need at least R "
                   "= {} steps each.\n",
-                  shared_array_latency(d, pe), r);
+                  plan.latency, r);
   m.ports(with_regs(os_array_ports(pe, r, c), {"out_row"}));
   std::string text;
   text += fill(R"(  localparam R = ${r};
@@ -359,10 +355,6 @@ endmodule
 }  // namespace
 
 std::string group_acc_file(const DesignPoint& d, const PeSpec& pe) { return group_acc_module(d, pe); }
-
-int shared_array_latency(const DesignPoint& d, const PeSpec& pe) {
-  return d.cols + pe.pipeline + 1;
-}
 
 std::vector<VerilogFile> emit_shared_array_files(const DesignPoint& d, const PeSpec& pe) {
   std::vector<VerilogFile> files = emit_leaf_files(d, pe);

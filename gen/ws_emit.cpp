@@ -30,6 +30,7 @@
 #include <fmt/format.h>
 
 #include "gen/emit.h"
+#include "gen/pipeline.h"
 #include "gen/verilog_text.h"
 
 namespace gsqhw::gen {
@@ -41,11 +42,6 @@ bool is_gse(const PeSpec& pe) { return pe.format.family == OperandFamily::gse; }
 // accumulator.
 int psum_width(const PeSpec& pe) { return is_gse(pe) ? pe.group_sum_width() : pe.acc_width(); }
 
-// Register stages between a row reaching a PE and its partial sum being added there (the
-// partial-sum timeline lags the operand timeline by this much). GSE: a register after the
-// product (pipe >= 2); the other cuts of GSE are in gsqhw_group_acc. Others: pipe - 1 cuts
-// (operands pipe >= 4, product pipe >= 2, prepared addend pipe >= 3).
-int psum_lag(const PeSpec& pe) { return is_gse(pe) ? (pe.pipeline >= 2 ? 1 : 0) : pe.pipeline - 1; }
 
 std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
@@ -83,13 +79,15 @@ ${flags_in}  output reg  [${sw1}:0] out_psum${flags_out}
   wire [${cw1}:0] x_a = in_a;
   wire [${cw1}:0] x_w = w_now;
 )",
-               {{"lag", std::to_string(psum_lag(pe))},
+               {{"lag", std::to_string(pipeline_plan(d, pe).psum_lag)},
                 {"cw1", std::to_string(cw - 1)},
                 {"sw1", std::to_string(sw - 1)},
                 {"flags_in", gse ? "" : "  input  wire [1:0]  in_flags,\n"},
                 {"flags_out", gse ? "" : ",\n  output reg  [1:0]  out_flags"}});
-  const bool cut_operands = !gse && pe.pipeline >= 4;
-  if (pe.pipeline == 1)
+  const PipelinePlan plan = pipeline_plan(d, pe);
+  // cut 2 of gen/pipeline.h: in front of the multiplier here (GSE: in gsqhw_group_acc)
+  const bool cut_operands = !gse && plan.prepare_cut;
+  if (plan.cuts() == 0)
     text += "  wire unused_rst = rst;  // no pipeline register to clear at this depth\n";
   text += stage_cut("x", "o",
                     {{"valid", 1, false, true},
@@ -105,7 +103,7 @@ ${flags_in}  output reg  [${sw1}:0] out_psum${flags_out}
   text += "\n  // --- product: exact, format specific\n";
   text += "  wire p_valid = o_valid;\n  wire p_restart = o_restart;\n";
   text += product_instance(pe, "o_a", "o_w", p_signals);
-  const bool cut_product = pe.pipeline >= 2;
+  const bool cut_product = plan.product_cut;
   text += stage_cut("p", "m", p_signals, cut_product,
                     cut_product ? "[cut 1] pipeline register after the product"
                                 : "(no register after the product at this pipeline depth)");
@@ -130,7 +128,7 @@ endmodule
   text += "\n  // --- prepare the addend\n";
   text += "  wire q_valid = m_valid;\n  wire q_restart = m_restart;\n";
   text += prepare_addend_stage(pe, "m", q_signals);
-  const bool cut_addend = pe.pipeline >= 3;
+  const bool cut_addend = plan.accumulate_cut;
   text += stage_cut("q", "r", q_signals, cut_addend,
                     cut_addend ? "[cut 2] pipeline register between the prepared addend and the adder"
                                : "(no register before the adder at this pipeline depth)");
@@ -149,7 +147,7 @@ endmodule
 std::string ws_array_module(const DesignPoint& d, const PeSpec& pe) {
   const bool gse = is_gse(pe);
   const int r = d.rows, c = d.cols, cw = pe.format.code_bits, xw = pe.format.exp_bits;
-  const int aw = pe.acc_width(), sw = psum_width(pe), lag = psum_lag(pe);
+  const int aw = pe.acc_width(), sw = psum_width(pe), lag = pipeline_plan(d, pe).psum_lag;
   const int rw = std::max(1, ceil_log2(r));
   verilog::Module m("gsqhw_array");
   m.preamble =
@@ -161,7 +159,7 @@ std::string ws_array_module(const DesignPoint& d, const PeSpec& pe) {
                   "cycles before its\n// first step; then steps (one A row each) come back to "
                   "back in whole chunks of R. A tile whose\n// last step is presented in cycle t "
                   "has row r of its results on out_acc in cycle t + {} + r.\n",
-                  ws_array_latency(d, pe));
+                  pipeline_plan(d, pe).latency);
   m.ports(with_regs(ws_array_ports(d, pe), {"out_row"}));
   std::string text;
   text += fill(R"(  localparam R = ${r};
@@ -326,13 +324,6 @@ endmodule
 }
 
 }  // namespace
-
-int ws_array_latency(const DesignPoint& d, const PeSpec& pe) {
-  // Results leave the bottom PE LAG + 1 cycles after the row reached it, the columns are lined
-  // up to the last one (C - 1 + ...), GSE adds the column unit (its output register and cuts).
-  if (is_gse(pe)) return d.cols + pe.pipeline;
-  return d.cols + pe.pipeline - 1;
-}
 
 std::vector<VerilogFile> emit_ws_array_files(const DesignPoint& d, const PeSpec& pe) {
   std::vector<VerilogFile> files = emit_leaf_files(d, pe);
