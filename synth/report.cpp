@@ -602,7 +602,7 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
     para(fmt::format("**b* = {} was chosen by fine-tuning** ({}`{}`): the smallest GSE-INT width whose validation loss "
                      "after {} steps of LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: "
                      "{:.4f}{}; ties within the FP32 seed-to-seed spread {:.4f} over {} seeds). Validation losses: {}.{}{} "
-                     "The trace-SQNR choice on {} traces would be b = {}.",
+                     "The trace-SQNR choice on {} traces would be b = {}{}.",
                      forced_bits, by_sweep ? "run by the sweep itself, results in " : "", iso.value("file", std::string("?")),
                      iso.value("steps", 0), iso.value("model", std::string("?")), iso.value("text", std::string("?")),
                      iso.value("fp8_val_loss", 0.0),
@@ -616,7 +616,10 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
                                        "training steps when they ran).", iso.value("train_seconds", 0.0))
                          : fmt::format(" Fine-tuning cost: {:.0f} s in this sweep ({:.0f} s of training steps, the rest "
                                        "validation and loading).", iso.value("seconds", 0.0), iso.value("train_seconds", 0.0)),
-                     iso.value("traces", std::string("?")), iso.value("sqnr_bits", 0)));
+                     iso.value("traces", std::string("?")), iso.value("sqnr_bits", 0),
+                     iso.contains("synthetic_sqnr_bits")
+                         ? fmt::format(" (on the built-in synthetic traces: b = {})", iso["synthetic_sqnr_bits"].get<int>())
+                         : std::string()));
   } else if (iso.value("traces", std::string()) == "synthetic") {
     para("**WARNING: b* rests on synthetic data.** It is the trace-SQNR choice on the built-in synthetic tiny "
          "LoRA traces (seeded Gaussian activations and gradients), not on a real model being fine-tuned: the sweep "

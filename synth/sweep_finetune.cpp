@@ -10,6 +10,10 @@
 #include <map>
 
 #include "base/errors.h"
+#include "workloads/checkpoint.h"
+#include "workloads/lora.h"
+#include "workloads/trace.h"
+#include "workloads/train/capture.h"
 #include "workloads/train/embedded_model.h"
 #include "workloads/train/finetune.h"
 
@@ -48,7 +52,87 @@ std::string hash_hex(const std::string& s) {
   return fmt::format("{:016x}", h);
 }
 
+// The model and text of the fine-tuning: the given ones, or the embedded model and fortunes-min's
+// text; UsageError naming the package or option when the text is missing.
+struct Inputs {
+  fs::path checkpoint, tokenizer, data;
+};
+Inputs resolve_inputs(const SweepFinetuneOptions& options, const fs::path& cache_dir) {
+  Inputs in;
+  if (options.checkpoint.empty() != options.tokenizer.empty())
+    throw UsageError("--finetune-checkpoint and --finetune-tokenizer go together (default: the embedded stories260K)");
+  if (options.checkpoint.empty()) {
+    const train::EmbeddedModel m = train::embedded_model(cache_dir / "models");
+    in.checkpoint = m.checkpoint;
+    in.tokenizer = m.tokenizer;
+  } else {
+    in.checkpoint = options.checkpoint;
+    in.tokenizer = options.tokenizer;
+  }
+  in.data = options.data.empty() ? fs::path(kDefaultFinetuneText) : options.data;
+  if (!fs::is_regular_file(in.data)) {
+    if (options.data.empty())
+      throw UsageError(fmt::format(
+          "the sweep fine-tunes on {} to choose b*, and it is missing: install the Debian package {} "
+          "(apt-get install {}; scripts/setup.sh does), or give --finetune-data FILE (any UTF-8 text), "
+          "--finetune-results FILE, or --no-finetune (b* from the SQNR of synthetic traces)",
+          kDefaultFinetuneText, kDefaultFinetuneTextPackage, kDefaultFinetuneTextPackage));
+    throw UsageError(fmt::format("--finetune-data {}: no such file", in.data.string()));
+  }
+  return in;
+}
+
 }  // namespace
+
+std::vector<fs::path> sweep_real_traces(const SweepFinetuneOptions& options, const fs::path& cache_dir,
+                                        std::string& label) {
+  const Inputs in = resolve_inputs(options, cache_dir);
+  constexpr int64_t kLayer = 2, kTokens = 64;
+  constexpr double kLossScale = 4096;
+  const auto checkpoint = open_checkpoint(in.checkpoint);
+  const int64_t layer = std::min<int64_t>(kLayer, checkpoint->shape().n_layers - 1);
+  const nlohmann::json key = {{"checkpoint", train::file_content_hash(in.checkpoint)},
+                              {"tokenizer", train::file_content_hash(in.tokenizer)},
+                              {"data", train::file_content_hash(in.data)},
+                              {"layer", layer},
+                              {"tokens", kTokens},
+                              {"loss_scale", kLossScale},
+                              {"version", 1}};
+  const fs::path dir = cache_dir / "finetune-traces" / hash_hex(key.dump());
+  label = fmt::format("real ({} on {}: layer {}, all 7 projections, {} tokens, dY x {:.0f} loss scale)",
+                      options.checkpoint.empty() ? "stories260K" : in.checkpoint.filename().string(),
+                      in.data.filename().string(), layer, kTokens, kLossScale);
+  if (!fs::exists(dir / "complete")) {
+    LoraTraceRequest req;
+    req.model = checkpoint->shape();
+    req.checkpoint = checkpoint.get();
+    req.layer = layer;
+    req.tokens = kTokens;
+    req.acc = AccumulatorSpec::parse("fixed32.16");
+    const fs::path tmp = dir.string() + ".partial";
+    fs::remove_all(tmp);
+    for (Proj p : all_projections()) {
+      train::CaptureRequest cr;
+      cr.tokenizer = in.tokenizer;
+      cr.data = in.data;
+      cr.layer = layer;
+      cr.proj = p;
+      cr.tokens = kTokens;
+      cr.storage = req.formats.storage;
+      RealOperands real = train::capture_operands(*checkpoint, cr, req.rank, req.alpha);
+      for (float& g : real.dy) g = static_cast<float>(g * kLossScale);
+      real.dy_source += fmt::format(", times the loss scale {:.0f}", kLossScale);
+      req.proj = p;
+      req.real = &real;
+      req.validate();
+      generate_lora_traces(req, tmp);
+    }
+    std::ofstream(tmp / "complete") << key.dump(2) << "\n";
+    fs::remove_all(dir);
+    fs::rename(tmp, dir);
+  }
+  return list_traces(dir);
+}
 
 nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, const std::vector<int>& bits,
                                            const fs::path& cache_dir, bool progress) {
@@ -61,26 +145,10 @@ nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, 
                      "--bits or give --no-finetune (b* from trace SQNR)");
 
   train::FinetuneOptions o;
-  if (options.checkpoint.empty() != options.tokenizer.empty())
-    throw UsageError("--finetune-checkpoint and --finetune-tokenizer go together (default: the embedded stories260K)");
-  if (options.checkpoint.empty()) {
-    const train::EmbeddedModel m = train::embedded_model(cache_dir / "models");
-    o.checkpoint = m.checkpoint;
-    o.tokenizer = m.tokenizer;
-  } else {
-    o.checkpoint = options.checkpoint;
-    o.tokenizer = options.tokenizer;
-  }
-  o.data = options.data.empty() ? fs::path(kDefaultFinetuneText) : options.data;
-  if (!fs::is_regular_file(o.data)) {
-    if (options.data.empty())
-      throw UsageError(fmt::format(
-          "the sweep fine-tunes on {} to choose b*, and it is missing: install the Debian package {} "
-          "(apt-get install {}; scripts/setup.sh does), or give --finetune-data FILE (any UTF-8 text), "
-          "--finetune-results FILE, or --no-finetune (b* from the SQNR of synthetic traces)",
-          kDefaultFinetuneText, kDefaultFinetuneTextPackage, kDefaultFinetuneTextPackage));
-    throw UsageError(fmt::format("--finetune-data {}: no such file", o.data.string()));
-  }
+  const Inputs in = resolve_inputs(options, cache_dir);
+  o.checkpoint = in.checkpoint;
+  o.tokenizer = in.tokenizer;
+  o.data = in.data;
   o.formats = {"fp8"};
   o.steps = options.steps;
   o.batch = options.batch;

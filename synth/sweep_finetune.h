@@ -46,4 +46,12 @@ struct SweepFinetuneOptions {
 nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, const std::vector<int>& bits,
                                            const std::filesystem::path& cache_dir, bool progress);
 
+// Real traces for the trace-SQNR choice beside b*: the eight LoRA GEMMs of all seven projections
+// of layer 2 of the same model, with X and dY recorded from an FP32 step on the first validation
+// window (64 tokens) of the same text (workloads/train/capture.h). dY is the gradient of the mean
+// loss times 4096, the loss scale the fine-tuning runs start with, as the hardware sees it; the
+// label says so. Written once to cache_dir/finetune-traces/<key>/. `label` describes them.
+std::vector<std::filesystem::path> sweep_real_traces(const SweepFinetuneOptions& options,
+                                                     const std::filesystem::path& cache_dir, std::string& label);
+
 }  // namespace gsqhw::synth

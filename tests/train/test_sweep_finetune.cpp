@@ -209,8 +209,16 @@ TEST(SweepFinetune, DefaultSweepChoosesBStarFromItsOwnFineTuning) {
   const auto& iso = plan.iso_accuracy;
   EXPECT_EQ(iso["source"], "fine-tuning");
   EXPECT_EQ(iso["run_by"], "sweep");
-  EXPECT_EQ(iso["traces"], "synthetic") << "the SQNR choice is still shown, on its traces";
+  // The SQNR choice beside it: on real traces of the same model and text, and on the synthetic set.
+  EXPECT_EQ(iso["traces"].get<std::string>().rfind("real (", 0), 0u) << iso.dump();
   EXPECT_TRUE(iso["sqnr_bits"].is_number_integer());
+  EXPECT_TRUE(iso["synthetic_sqnr_bits"].is_number_integer());
+  const auto real_traces = fs::path(o.cache_dir) / "finetune-traces";
+  ASSERT_TRUE(fs::exists(real_traces));
+  size_t trace_files = 0;
+  for (const auto& d : fs::directory_iterator(real_traces))
+    for (const auto& f : fs::directory_iterator(d.path())) trace_files += f.path().extension() == ".safetensors";
+  EXPECT_EQ(trace_files, 56u) << "8 GEMMs x 7 projections of one layer";
   EXPECT_FALSE(iso["reused"].get<bool>());
   const int b = iso["b_star"].get<int>();
   EXPECT_TRUE(b == 4 || b == 5) << iso.dump();  // GSE-INT3 is not fine-tuned
