@@ -146,7 +146,10 @@ std::string plot_memory_loss(const train::FinetuneResult& r, const std::filesyst
       std::string name = g.label;
       for (char& c : name)
         if (c == '"' || c == '_') c = ' ';
-      all << fmt::format("{:.6f}\t{:.6f}\t\"{}\"\n", g.memory_bytes / (1024.0 * 1024.0), g.mean, name);
+      // columns: MiB, loss, label, series (0 GSE-INT and others, 1 FP8, 2 FP32 / BF16), on the frontier
+      const int series = g.run == "fp8" ? 1 : g.run == "fp32" || g.run == "bf16" ? 2 : 0;
+      all << fmt::format("{:.6f}\t{:.6f}\t\"{}\"\t{}\t{}\n", g.memory_bytes / (1024.0 * 1024.0), g.mean, name, series,
+                         g.pareto ? 1 : 0);
       if (g.pareto) frontier.push_back(&g);
     }
   }
@@ -158,15 +161,17 @@ std::string plot_memory_loss(const train::FinetuneResult& r, const std::filesyst
   }
   const auto& j = r.json;
   const std::string title = fmt::format(
-      "validation loss after {} steps (mean over seeds) vs memory per step ({} tokens, gsqhw memory model)",
+      "validation loss after {} steps (mean over seeds) vs memory per step ({} tokens); labelled: frontier, FP8, FP32",
       j.value("steps", 0), j.value("batch", 0) * j.value("seq", 0));
   std::ofstream gp(dir / "memory_loss.gp");
   gp << "set xlabel 'memory per step (MiB, gsqhw memory model)'\nset ylabel 'final validation loss (nats/token)'\n"
      << "set grid\nset key top right\nset title '" << title << "' noenhanced\n"
      << "set terminal pngcairo size 1200,700\nset output 'memory_loss.png'\n"
-     << "plot 'memory_loss.dat' using 1:2 with points pt 7 ps 1.2 lc rgb '#4477aa' title 'run (format, rank)', "
+     << "plot 'memory_loss.dat' using 1:($4==0?$2:1/0) with points pt 7 ps 1.2 lc rgb '#4477aa' title 'GSE-INT b (rank r)', "
+     << "'memory_loss.dat' using 1:($4==1?$2:1/0) with points pt 9 ps 1.6 lc rgb '#ee7733' title 'FP8 E4M3/E5M2 (rank r)', "
+     << "'memory_loss.dat' using 1:($4==2?$2:1/0) with points pt 5 ps 1.4 lc rgb '#555555' title 'FP32 / BF16', "
      << "'pareto.dat' using 1:2 with linespoints lw 2 pt 6 ps 2.2 lc rgb '#cc3311' title 'Pareto frontier', "
-     << "'memory_loss.dat' using 1:2:3 with labels offset 0,0.9 font ',8' noenhanced notitle\n"
+     << "'memory_loss.dat' using 1:($5==1||$4>0?$2:1/0):3 with labels offset 0,0.9 font ',8' noenhanced notitle\n"
      << "set terminal svg size 1200,700\nset output 'memory_loss.svg'\nreplot\n";
   gp.close();
   const auto gnuplot = synth::find_program("gnuplot");
