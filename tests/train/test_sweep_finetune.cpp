@@ -15,6 +15,8 @@
 
 #include "base/errors.h"
 #include "shared_model.h"
+#include "synth/report.h"
+#include "synth/results_db.h"
 #include "synth/sweep.h"
 #include "synth/sweep_parts.h"
 #include "test_util.h"
@@ -188,6 +190,29 @@ TEST(EmbeddedModel, IsTheSharedModelByteForByte) {
   EXPECT_EQ(fs::file_size(m.checkpoint), 1056540u);
 }
 
+// The report of a sweep whose plan recorded `iso` (two PE points are enough for its headline).
+std::string report_with(const nlohmann::json& iso, const fs::path& dir, int bits) {
+  auto pe = [&](const std::string& family, const std::string& design, int b, double sqnr, double area) {
+    return nlohmann::json{{"status", "ok"}, {"design", design}, {"family", family}, {"variant", family == "fp8" ? "fp8-e4m3" : family},
+                          {"bits", b}, {"level", "pe"}, {"rows", 1}, {"cols", 1},
+                          {"acc_kind", family == "fp8" ? "fp32" : "fixed"}, {"sqnr_db", sqnr}, {"area_um2", area},
+                          {"power_mw", 1.0}};
+  };
+  const std::vector<nlohmann::json> points = {pe("fp8", "fp8:e4m3@pe,acc=fp32", 8, 30.0, 1000),
+                                              pe("gse", fmt::format("gse:b={}@pe", bits), bits, 31.0, 400)};
+  {
+    synth::ResultsDb db(dir / "results.sqlite");
+    std::vector<std::string> keys;
+    for (const auto& r : points) {
+      keys.push_back(synth::ResultsDb::make_key(r["design"], "h", "t", "s"));
+      db.put({keys.back(), r["design"], "h", "t", "s", "ok", r, ""});
+    }
+    db.begin_sweep({{"iso_accuracy", iso}}, keys);
+  }
+  std::ifstream in(synth::write_report(dir / "results.sqlite", dir));
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // The sweep's default: it fine-tunes the embedded model itself (FP32 seeds, FP8, GSE-INT in
 // ascending width until one is as good as FP8), b* comes from those runs, a second sweep
 // reuses them, and --finetune-results of the same file gives the same b*.
@@ -234,6 +259,14 @@ TEST(SweepFinetune, DefaultSweepChoosesBStarFromItsOwnFineTuning) {
   for (const auto& d : plan.designs) headline_array |= d.rfind(fmt::format("gse:b={},", b), 0) == 0 && d.find("@array2x2") != std::string::npos;
   EXPECT_TRUE(headline_array) << "the headline array pair is built at b* from fine-tuning";
 
+  // The report says which data decided b*, with the SQNR choices beside it.
+  const std::string md = report_with(iso, dir / "report", b);
+  EXPECT_NE(md.find(fmt::format("**b* = {} was chosen by fine-tuning** (run by the sweep itself", b)), std::string::npos) << md;
+  EXPECT_NE(md.find(fmt::format("The trace-SQNR choice on real (stories260K on literature")), std::string::npos) << md;
+  EXPECT_NE(md.find(fmt::format("(on the built-in synthetic traces: b = {})", iso["synthetic_sqnr_bits"].get<int>())),
+            std::string::npos) << md;
+  EXPECT_EQ(md.find("rests on synthetic data"), std::string::npos) << md;
+
   // A second sweep with the same inputs trains nothing.
   const synth::SweepPlan again = synth::plan_sweep(o);
   EXPECT_TRUE(again.iso_accuracy["reused"].get<bool>()) << again.iso_accuracy.dump();
@@ -254,6 +287,9 @@ TEST(SweepFinetune, DefaultSweepChoosesBStarFromItsOwnFineTuning) {
   EXPECT_FALSE(synthetic.iso_accuracy.contains("source"));
   EXPECT_EQ(synthetic.iso_accuracy["traces"], "synthetic");
   EXPECT_EQ(synthetic.headline_bits, synthetic.iso_accuracy["sqnr_bits"].get<int>());
+  const std::string warned = report_with(synthetic.iso_accuracy, dir / "report-synthetic", synthetic.headline_bits);
+  EXPECT_NE(warned.find("**WARNING: b* rests on synthetic data.**"), std::string::npos) << warned;
+  EXPECT_NE(warned.find("`--no-finetune`"), std::string::npos) << warned;
 
   // A missing text is a clear error naming the option.
   synth::SweepOptions missing = o;
