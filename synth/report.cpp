@@ -621,11 +621,13 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
                          ? fmt::format(" (on the built-in synthetic traces: b = {})", iso["synthetic_sqnr_bits"].get<int>())
                          : std::string()));
   } else if (iso.value("traces", std::string()) == "synthetic") {
-    para("**WARNING: b* rests on synthetic data.** It is the trace-SQNR choice on the built-in synthetic tiny "
-         "LoRA traces (seeded Gaussian activations and gradients), not on a real model being fine-tuned: the sweep "
-         "ran with `--no-finetune`. Without that option the sweep fine-tunes the embedded stories260K model itself, "
-         "or `--finetune-results out/ft/results.json` (from `gsqhw finetune` with `--formats fp8 gse:b=4 ...`) "
-         "takes b* from your own runs (docs/training.md).");
+    para(std::string("**WARNING: b* rests on synthetic data.** It is the trace-SQNR choice on the built-in synthetic "
+                     "tiny LoRA traces (seeded Gaussian activations and gradients), not on a real model being "
+                     "fine-tuned") +
+         (iso.value("no_finetune", false) ? ": the sweep ran with `--no-finetune`. Without that option"
+                                          : " (this sweep chose no b* itself: an explicit `--designs` list). By default") +
+         " the sweep fine-tunes the embedded stories260K model itself, or `--finetune-results out/ft/results.json` "
+         "(from `gsqhw finetune` with `--formats fp8 gse:b=4 ...`) takes b* from your own runs (docs/training.md).");
   }
   if (!h.found || h.natural_level.empty()) {
     para("**Not computed**: " + h.explanation + ".");

@@ -484,13 +484,16 @@ SweepPlan plan_sweep(const SweepOptions& options) {
                          : fmt::format("{:.0f} s of fine-tuning", plan.iso_accuracy["seconds"].get<double>()).c_str(),
                      plan.iso_accuracy["traces"].get<std::string>().c_str(), plan.iso_accuracy["sqnr_bits"].get<int>(),
                      plan.iso_accuracy.value("synthetic_sqnr_bits", 0));
-    } else if (options.progress) {
-      std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
-                   plan.headline_bits);
-      if (options.traces.empty())
-        std::fprintf(stderr,
-                     "sweep: WARNING: b* rests on SYNTHETIC data (--no-finetune: SQNR of the built-in synthetic "
-                     "traces), not on fine-tuning a real model; drop --no-finetune, or give --finetune-results FILE\n");
+    } else {
+      plan.iso_accuracy["no_finetune"] = true;  // the report says why b* rests on traces alone
+      if (options.progress) {
+        std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
+                     plan.headline_bits);
+        if (options.traces.empty())
+          std::fprintf(stderr,
+                       "sweep: WARNING: b* rests on SYNTHETIC data (--no-finetune: SQNR of the built-in synthetic "
+                       "traces), not on fine-tuning a real model; drop --no-finetune, or give --finetune-results FILE\n");
+      }
     }
   }
   plan.designs = sweep_designs(options.grid, plan.headline_bits);

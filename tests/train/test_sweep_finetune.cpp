@@ -289,7 +289,11 @@ TEST(SweepFinetune, DefaultSweepChoosesBStarFromItsOwnFineTuning) {
   EXPECT_EQ(synthetic.headline_bits, synthetic.iso_accuracy["sqnr_bits"].get<int>());
   const std::string warned = report_with(synthetic.iso_accuracy, dir / "report-synthetic", synthetic.headline_bits);
   EXPECT_NE(warned.find("**WARNING: b* rests on synthetic data.**"), std::string::npos) << warned;
-  EXPECT_NE(warned.find("`--no-finetune`"), std::string::npos) << warned;
+  EXPECT_NE(warned.find("the sweep ran with `--no-finetune`"), std::string::npos) << warned;
+  // An explicit --designs list chooses no b*: still synthetic, and the report says why.
+  const std::string designs = report_with({{"traces", "synthetic"}}, dir / "report-designs", synthetic.headline_bits);
+  EXPECT_NE(designs.find("**WARNING: b* rests on synthetic data.**"), std::string::npos) << designs;
+  EXPECT_NE(designs.find("an explicit `--designs` list"), std::string::npos) << designs;
 
   // A missing text is a clear error naming the option.
   synth::SweepOptions missing = o;
