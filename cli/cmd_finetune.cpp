@@ -199,10 +199,11 @@ void print_results(const train::FinetuneOptions& o, const train::FinetuneResult&
   std::printf("\n%s\n", r.table.c_str());
   const auto& iso = r.json["iso_accuracy"];
   if (iso.contains("fp8_val_loss"))
-    std::printf("iso-accuracy: b* = %s (smallest GSE-INT width whose validation loss%s <= FP8's %.4f + FP32 spread %.4f)\n",
+    std::printf("iso-accuracy: b* = %s (smallest GSE-INT width whose validation loss%s <= FP8's %.4f + FP32 spread %s)\n",
                 iso["b_star"].is_null() ? "none" : std::to_string(iso["b_star"].get<int>()).c_str(),
                 iso.value("fp8_seeds", 1) > 1 ? " (mean over seeds)" : "", iso["fp8_val_loss"].get<double>(),
-                iso["spread"].get<double>());
+                iso.value("fp32_seeds", 1) > 1 ? fmt::format("{:.4f}", iso["spread"].get<double>()).c_str()
+                                               : "unknown, taken as 0: one FP32 seed; --fp32-seeds 3 measures it");
   std::printf("%s\n", plot_losses(r, o.out).c_str());
   if (!o.grid.empty()) std::printf("%s\n", plot_memory_loss(r, o.out).c_str());
   std::printf("results: %s, %s, %s\n", (o.out / "results.json").c_str(), (o.out / "losses.csv").c_str(),
