@@ -22,6 +22,7 @@ struct ComposeArgs {
   std::string out = "out/compose";
   std::string cache;
   bool json = false;
+  int glue_columns_from = 16;
 };
 
 Runner setup(CLI::App& app) {
@@ -39,6 +40,10 @@ Runner setup(CLI::App& app) {
   app.add_option("--out", args->out, "work folder (default out/compose)");
   app.add_option("--cache", args->cache, "cache folder (default $GSQHW_CACHE or ~/.cache/gsqhw); kinds go to CACHE/kinds");
   app.add_flag("--json", args->json, "print the result as JSON");
+  app.add_option("--glue-columns-from", args->glue_columns_from,
+                 "from this many columns up, compose the top's own logic from the R x 1 and R x 2 arrays' "
+                 "instead of synthesizing it flat; 0: always flat (default 16)")
+      ->check(CLI::NonNegativeNumber);
   return [args]() -> int {
     synth::LibrarySet library = synth::resolve_library(library_choice(args->synthesis));
     synth::DesignRtl rtl = synth::design_rtl(args->design);
@@ -48,6 +53,7 @@ Runner setup(CLI::App& app) {
     options.work_dir = args->out;
     options.kind_cache = (args->cache.empty() ? synth::default_cache_dir() : std::filesystem::path(args->cache)) / "kinds";
     options.breakdown = !args->no_breakdown;
+    options.glue_columns_from = args->glue_columns_from;
     synth::Composition c = synth::compose_design(rtl, library, options);
     nlohmann::json j = synth::to_json(c);
     if (args->flat) {
@@ -76,7 +82,8 @@ Runner setup(CLI::App& app) {
     fmt::print("{:>8}  {:>12}  {:>9}  {:>9}  {}\n", "count", "um^2 each", "mW each", "fmax MHz", "kind (ties)");
     for (const auto& k : c.kinds)
       fmt::print("{:>8}  {:>12.1f}  {:>9.4f}  {:>9.1f}  {} ({})\n", k.count, k.area_um2, k.power_mw, k.fmax_mhz, k.module, k.ties);
-    fmt::print("{:>8}  {:>12.1f}  {:>9.4f}  {:>9.1f}  {}\n", 1, c.glue.area_um2, c.glue.power_mw, c.glue.fmax_mhz, c.glue.module);
+    fmt::print("{:>8}  {:>12.1f}  {:>9.4f}  {:>9.1f}  {} ({})\n", 1, c.glue.area_um2, c.glue.power_mw, c.glue.fmax_mhz, c.glue.module,
+               c.glue_method == "flat" ? "synthesized flat" : c.glue.ties);
     fmt::print("composed: area {:.0f} um^2 ({:.1f} per MAC/cycle), {} cells, vectorless power {:.3f} mW, fmax {:.1f} MHz\n",
                c.area_um2, c.area_um2 / c.macs_per_cycle, c.cells, c.power_mw, c.fmax_mhz);
     for (const auto& [part, area] : c.area_per_mac_by_part()) fmt::print("  {:<26} {:>10.1f} um^2 per MAC/cycle\n", part, area);

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <fstream>
 #include <mutex>
 #include <regex>
 #include <sstream>
 #include <unordered_set>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -351,6 +354,110 @@ std::map<std::string, double> Composition::area_per_mac_by_part() const {
   return parts;
 }
 
+namespace {
+
+// One design's RTL written to disk and its hierarchy elaborated (submodules black boxes).
+struct Elaborated {
+  std::vector<fs::path> all_files, submodule_files;
+  std::string submodule_sources;  // comments stripped: part of every kind's key
+  std::string interfaces;         // every submodule's ports: part of the glue's key
+  std::string top_source;
+  nlohmann::json hierarchy;
+};
+
+Elaborated elaborate(const DesignRtl& rtl, const fs::path& work, const fs::path& cache, double timeout,
+                     const std::function<void(const std::string&)>& say) {
+  Elaborated e;
+  for (const auto& [name, text] : rtl.files) {
+    fs::path path = work / "rtl" / name;
+    if (!fs::exists(path) || read_file(path) != text) write_file_atomic(path, text);
+    e.all_files.push_back(path);
+    if (name != rtl.top + ".v") {
+      e.submodule_files.push_back(path);
+      e.submodule_sources += without_comment_lines(text);
+    } else {
+      e.top_source = without_comment_lines(text);
+    }
+  }
+  // The hierarchy does not depend on the library, so it is cached by the RTL (a 64x64 array's
+  // elaboration takes about a CPU minute). Runs on several libraries may share it at the same
+  // moment: each writes its own temporary file and renames it.
+  std::string all_sources;
+  for (const auto& [name, text] : rtl.files) all_sources += name + "\n" + without_comment_lines(text);
+  const fs::path hier_dir = cache / fmt::format("hier-{:016x}", fnv1a(tool_versions().str(), fnv1a(all_sources)));
+  if (!fs::exists(hier_dir / "hier.json")) {
+    say("elaborating the hierarchy of " + rtl.design);
+    const fs::path run_dir = hier_dir / fmt::format("run-{}", ::getpid());
+    fs::create_directories(run_dir);
+    run_yosys(run_dir,
+              read_files_script(e.all_files) +
+                  fmt::format("hierarchy -check -top {}\nproc\nopt_clean\nblackbox =* ={} %d\nwrite_json hier.json\n", rtl.top, rtl.top),
+              timeout, "hierarchy of " + rtl.design);
+    fs::rename(run_dir / "hier.json", hier_dir / "hier.json");
+    std::error_code ignored;
+    fs::remove_all(run_dir, ignored);
+  }
+  e.hierarchy = nlohmann::json::parse(read_file(hier_dir / "hier.json"));
+  // The glue depends on the top's text and its submodules' interfaces only (FP8 E4M3 and E5M2
+  // arrays of one shape share it).
+  for (const auto& [name, module] : e.hierarchy.at("modules").items()) {
+    if (name == rtl.top) continue;
+    e.interfaces += name;
+    for (const auto& [pname, port] : module.at("ports").items())
+      e.interfaces += fmt::format(" {}:{}:{}", pname, port.at("direction").get<std::string>(), port.at("bits").size());
+    e.interfaces += "\n";
+  }
+  return e;
+}
+
+// The top's own logic of `rtl`, synthesized with every submodule a black box (cached like a kind).
+ModuleKind synthesize_glue(const DesignRtl& rtl, const Elaborated& e, const fs::path& cache, const std::string& settings,
+                           const LibrarySet& library, const FlowOptions& flow_options,
+                           const std::function<void(const std::string&)>& say) {
+  ModuleKind glue;
+  glue.module = rtl.top + " (own logic)";
+  glue.count = 1;
+  glue.ties = "-";
+  glue.key = fmt::format("glue-{:016x}", fnv1a(settings, fnv1a(e.interfaces, fnv1a(e.top_source))));
+  const fs::path glue_dir = cache / glue.key;
+  if (fs::exists(glue_dir / "kind.json")) {
+    kind_numbers_from_json(nlohmann::json::parse(read_file(glue_dir / "kind.json")), glue);
+    return glue;
+  }
+  say("synthesizing the top's own logic of " + rtl.design);
+  FlowOptions glue_options = flow_options;
+  glue_options.work_dir = glue_dir / "flow";
+  glue_options.top_logic_only = true;
+  FlowResult flow = run_flow(e.all_files, rtl.top, library, glue_options);
+  glue.area_um2 = flow.stat.area;
+  glue.cells = flow.stat.cells;
+  for (const auto& [type, count] : flow.stat.cell_types)
+    if (type.rfind("gsqhw_", 0) == 0 || type.rfind("$paramod", 0) == 0) glue.cells -= count;
+  glue.power_mw = flow.power_vectorless.total * 1e3;
+  glue.fmax_mhz = flow.fmax_mhz;
+  write_file_atomic(glue_dir / "kind.json", kind_json(glue).dump(1));
+  return glue;
+}
+
+}  // namespace
+
+bool array_shape(const std::string& design, int* rows, int* columns) {
+  static const std::regex shape(R"(array=?(\d+)x(\d+))");
+  std::smatch m;
+  if (!std::regex_search(design, m, shape)) return false;
+  *rows = std::stoi(m[1].str());
+  *columns = std::stoi(m[2].str());
+  return true;
+}
+
+std::string with_array_shape(const std::string& design, int rows, int columns) {
+  static const std::regex shape(R"(array=?(\d+)x(\d+))");
+  std::smatch m;
+  if (!std::regex_search(design, m, shape)) return design;
+  const auto at = static_cast<size_t>(m.position(1));
+  return design.substr(0, at) + fmt::format("{}x{}", rows, columns) + design.substr(at + m.length(1) + 1 + m.length(2));
+}
+
 Composition compose_design(const DesignRtl& rtl, const LibrarySet& library, const ComposeOptions& options) {
   auto start = std::chrono::steady_clock::now();
   if (options.work_dir.empty() || options.kind_cache.empty())
@@ -365,55 +472,17 @@ Composition compose_design(const DesignRtl& rtl, const LibrarySet& library, cons
   c.clock_ns = options.clock_ns;
   c.input_activity = options.input_activity;
 
-  // The RTL; the submodules' sources (comments stripped) are part of every kind's key.
-  std::vector<fs::path> all_files, submodule_files;
-  std::string submodule_sources;
-  for (const auto& [name, text] : rtl.files) {
-    fs::path path = work / "rtl" / name;
-    if (!fs::exists(path) || read_file(path) != text) write_file_atomic(path, text);
-    all_files.push_back(path);
-    if (name != rtl.top + ".v") {
-      submodule_files.push_back(path);
-      submodule_sources += without_comment_lines(text);
-    }
-  }
-
   auto say = [&](const std::string& what) {
     if (options.progress)
       fmt::print(stderr, "[compose {:.0f} s] {}: {}\n",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), rtl.design, what);
   };
   // The hierarchy with submodules as black boxes: which instances the top holds, how wired.
-  // It does not depend on the library, so it is cached by the RTL (a 64x64 array's elaboration
-  // takes about a CPU minute).
-  std::string all_sources;
-  for (const auto& [name, text] : rtl.files) all_sources += name + "\n" + without_comment_lines(text);
-  const fs::path hier_dir = cache / fmt::format("hier-{:016x}", fnv1a(tool_versions().str(), fnv1a(all_sources)));
-  if (!fs::exists(hier_dir / "hier.json")) {
-    say("elaborating the hierarchy");
-    fs::create_directories(hier_dir);
-    run_yosys(hier_dir,
-              read_files_script(all_files) +
-                  fmt::format("hierarchy -check -top {}\nproc\nopt_clean\nblackbox =* ={} %d\nwrite_json hier.json.tmp\n", rtl.top, rtl.top),
-              options.timeout_seconds, "hierarchy of " + rtl.design);
-    fs::rename(hier_dir / "hier.json.tmp", hier_dir / "hier.json");
-  }
-  nlohmann::json hierarchy = nlohmann::json::parse(read_file(hier_dir / "hier.json"));
-  std::vector<KindInstance> instances = module_kinds(hierarchy, rtl.top);
-  // The glue depends on the top's text and its submodules' interfaces only (FP8 E4M3 and E5M2
-  // arrays of one shape share it).
-  std::string interfaces;
-  for (const auto& [name, module] : hierarchy.at("modules").items()) {
-    if (name == rtl.top) continue;
-    interfaces += name;
-    for (const auto& [pname, port] : module.at("ports").items())
-      interfaces += fmt::format(" {}:{}:{}", pname, port.at("direction").get<std::string>(), port.at("bits").size());
-    interfaces += "\n";
-  }
-  hierarchy = nullptr;
-  std::string top_source;
-  for (const auto& [name, text] : rtl.files)
-    if (name == rtl.top + ".v") top_source = without_comment_lines(text);
+  Elaborated elaborated = elaborate(rtl, work, cache, options.timeout_seconds, say);
+  std::vector<KindInstance> instances = module_kinds(elaborated.hierarchy, rtl.top);
+  elaborated.hierarchy = nullptr;
+  const std::vector<fs::path>& submodule_files = elaborated.submodule_files;
+  const std::string& submodule_sources = elaborated.submodule_sources;
 
   const ToolVersions& tools = tool_versions();
   const std::string settings = fmt::format("compose-v1|{}|{}|{:.6g}|{:.6g}|{}", library.hash, tools.str(),
@@ -423,7 +492,6 @@ Composition compose_design(const DesignRtl& rtl, const LibrarySet& library, cons
   flow_options.input_activity = options.input_activity;
   flow_options.timeout_seconds = options.timeout_seconds;
   const auto& cells = liberty_cells(library.yosys_file);
-
   for (auto& instance : instances) {
     ModuleKind& kind = instance.kind;
     kind.key = fmt::format("{:016x}", fnv1a(settings, fnv1a(instance.wrapper, fnv1a(submodule_sources))));
@@ -463,27 +531,34 @@ Composition compose_design(const DesignRtl& rtl, const LibrarySet& library, cons
     c.kinds.push_back(kind);
   }
 
-  // The top's own logic (cached like a kind).
-  c.glue.module = rtl.top + " (own logic)";
-  c.glue.count = 1;
-  c.glue.ties = "-";
-  c.glue.key = fmt::format("glue-{:016x}", fnv1a(settings, fnv1a(interfaces, fnv1a(top_source))));
-  const fs::path glue_dir = cache / c.glue.key;
-  if (fs::exists(glue_dir / "kind.json")) {
-    kind_numbers_from_json(nlohmann::json::parse(read_file(glue_dir / "kind.json")), c.glue);
+  // The top's own logic. Flat synthesis of it grows faster than its size (Yosys took 15-30
+  // minutes for a 32x32 array's at load 20, 37 000 cells); from `glue_columns_from` columns up it
+  // is composed too: an array's top holds per column the same logic (the drain OR-bus over the
+  // column's PEs and its register; everything that differs by column index, the deskew delays,
+  // is a submodule) plus logic that does not depend on the column count (the row encoder of the
+  // last column), so glue(R x C) = glue(R x 1) + (C - 1) x (glue(R x 2) - glue(R x 1)).
+  // Validated against the flat glue in tests/synth/test_compose.cpp and docs/synthesis.md.
+  int rows = 0, columns = 0;
+  if (options.glue_columns_from > 0 && array_shape(rtl.design, &rows, &columns) && columns >= options.glue_columns_from) {
+    ModuleKind one, two;
+    for (int cols : {1, 2}) {
+      DesignRtl slice = design_rtl(with_array_shape(rtl.design, rows, cols));
+      Elaborated e = elaborate(slice, work / fmt::format("glue-{}x{}", rows, cols), cache, options.timeout_seconds, say);
+      (cols == 1 ? one : two) = synthesize_glue(slice, e, cache, settings, library, flow_options, say);
+    }
+    const double per_column = columns - 1.0;
+    c.glue.module = rtl.top + " (own logic)";
+    c.glue.count = 1;
+    c.glue.ties = fmt::format("composed by columns: {0}x1 + {1} x ({0}x2 - {0}x1)", rows, columns - 1);
+    c.glue.key = one.key + "+" + two.key;
+    c.glue.area_um2 = one.area_um2 + per_column * (two.area_um2 - one.area_um2);
+    c.glue.cells = one.cells + static_cast<int64_t>(per_column) * (two.cells - one.cells);
+    c.glue.power_mw = one.power_mw + per_column * (two.power_mw - one.power_mw);
+    c.glue.fmax_mhz = std::min(one.fmax_mhz, two.fmax_mhz);
+    c.glue_method = "by columns";
   } else {
-    say("synthesizing the top's own logic");
-    FlowOptions glue_options = flow_options;
-    glue_options.work_dir = glue_dir / "flow";
-    glue_options.top_logic_only = true;
-    FlowResult glue = run_flow(all_files, rtl.top, library, glue_options);
-    c.glue.area_um2 = glue.stat.area;
-    c.glue.cells = glue.stat.cells;
-    for (const auto& [type, count] : glue.stat.cell_types)
-      if (type.rfind("gsqhw_", 0) == 0 || type.rfind("$paramod", 0) == 0) c.glue.cells -= count;
-    c.glue.power_mw = glue.power_vectorless.total * 1e3;
-    c.glue.fmax_mhz = glue.fmax_mhz;
-    write_file_atomic(glue_dir / "kind.json", kind_json(c.glue).dump(1));
+    c.glue = synthesize_glue(rtl, elaborated, cache, settings, library, flow_options, say);
+    c.glue_method = "flat";
   }
 
   c.area_um2 = c.glue.area_um2;
@@ -514,6 +589,7 @@ nlohmann::json to_json(const Composition& c) {
           {"power_vectorless_mw", c.power_mw},
           {"fmax_mhz", c.fmax_mhz},
           {"seconds", c.seconds},
+          {"glue_method", c.glue_method},
           {"kinds_synthesized", c.kinds_synthesized},
           {"kinds_cached", c.kinds_cached},
           {"glue", kind_json(c.glue)},

@@ -77,6 +77,7 @@ struct Composition {
   double power_mw = 0;      // vectorless
   double fmax_mhz = 0;
   double seconds = 0;       // wall time of this composition (cached kinds cost nothing)
+  std::string glue_method;  // "flat" or "by columns" (ComposeOptions::glue_columns_from)
   int kinds_synthesized = 0, kinds_cached = 0;
   // Area and energy per MAC per part (um^2 per MAC/cycle; "skew/forwarding/drain" holds the
   // delay kinds and the glue; per-column units are spread over the array's MACs).
@@ -91,12 +92,21 @@ struct ComposeOptions {
   bool breakdown = true;            // the hierarchical breakdown run for non-delay kinds
   double timeout_seconds = 3600;
   bool progress = false;            // one line per stage on stderr (64x64 stages take minutes)
+  // From this many columns up the top's own logic is composed from the R x 1 and R x 2 arrays'
+  // (glue(R x C) = glue(R x 1) + (C - 1) x (glue(R x 2) - glue(R x 1))) instead of synthesized
+  // flat; 0: always flat. Flat glue synthesis of a 32x32 array took 15-30 minutes.
+  int glue_columns_from = 16;
 };
 
 // Composes `rtl` on `library`. Throws like run_flow (ToolMissing, UsageError, runtime_error).
 Composition compose_design(const DesignRtl& rtl, const LibrarySet& library, const ComposeOptions& options);
 
 nlohmann::json to_json(const Composition& composition);
+
+// The array shape of a design string ("...@array16x8,..." or "...,array=16x8"): false if none.
+bool array_shape(const std::string& design, int* rows, int* columns);
+// The design string with its array shape replaced.
+std::string with_array_shape(const std::string& design, int rows, int columns);
 
 // The instance kinds of the top module in a Yosys JSON of the hierarchy (submodules black
 // boxes): exposed for tests. Each entry's `count` is filled, its numbers are not.

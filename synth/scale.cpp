@@ -214,6 +214,7 @@ ScaleSummary run_scale_sweep(const ScaleOptions& options) {
         row["kinds"] = c.kinds.size();
         row["kinds_synthesized"] = c.kinds_synthesized;
         row["glue_area_um2"] = c.glue.area_um2;
+        row["glue_method"] = c.glue_method;
         row["seconds"] = c.seconds;
         summary.composed++;
       } catch (const ToolMissing&) {

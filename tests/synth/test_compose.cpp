@@ -107,5 +107,39 @@ TEST(Compose, KindsAreCachedAcrossRuns) {
   EXPECT_DOUBLE_EQ(second.area_um2, first.area_um2);
 }
 
+TEST(Compose, TopLogicComposedByColumnsMatchesItsFlatSynthesis) {
+  // From 16 columns up the top's own logic is composed from the R x 1 and R x 2 arrays' (flat
+  // glue synthesis of a 32x32 array took 15-30 minutes). It is the same per-column drain logic
+  // plus a part that does not depend on the column count, so on a 4x4 array the two agree.
+  EXPECT_EQ(with_array_shape("gse:b=7@array16x16,acc=fixed32.16", 16, 2), "gse:b=7@array16x2,acc=fixed32.16");
+  EXPECT_EQ(with_array_shape("baseline:intarray,b=4,w=16,f=0,array=8x8", 8, 1), "baseline:intarray,b=4,w=16,f=0,array=8x1");
+  int rows = 0, columns = 0;
+  ASSERT_TRUE(array_shape("fp8:e4m3@array64x32,acc=fp32", &rows, &columns));
+  EXPECT_EQ(rows, 64);
+  EXPECT_EQ(columns, 32);
+  EXPECT_FALSE(array_shape("gse:b=7@pe", &rows, &columns));
+
+  LibrarySet library = resolve_library({});
+  fs::path dir = scratch_dir("compose-glue-columns");
+  DesignRtl rtl = design_rtl("baseline:intarray,b=4,w=16,f=0,array=4x4");
+  ComposeOptions options;
+  options.work_dir = dir / "flat-glue";
+  options.kind_cache = dir / "kinds";
+  options.breakdown = false;
+  options.glue_columns_from = 0;
+  Composition flat = compose_design(rtl, library, options);
+  EXPECT_EQ(flat.glue_method, "flat");
+  options.work_dir = dir / "glue-by-columns";
+  options.glue_columns_from = 2;
+  Composition by_columns = compose_design(rtl, library, options);
+  EXPECT_EQ(by_columns.glue_method, "by columns");
+  EXPECT_EQ(by_columns.kinds_synthesized, 0);  // the kinds are shared; only the glue differs
+  ASSERT_GT(flat.glue.area_um2, 0);
+  const double glue_error = by_columns.glue.area_um2 / flat.glue.area_um2 - 1;
+  RecordProperty("glue_area_error_percent", std::to_string(100 * glue_error));
+  EXPECT_LT(std::abs(glue_error), 0.05) << "by columns " << by_columns.glue.area_um2 << " um^2, flat " << flat.glue.area_um2;
+  EXPECT_LT(std::abs(by_columns.area_um2 / flat.area_um2 - 1), 0.01);
+}
+
 }  // namespace
 }  // namespace gsqhw::synth
