@@ -111,12 +111,15 @@ TEST(IsoAccuracy, ComparesMeansOverSeedsAtTheMainRankOnly) {
 
 // --seeds for every format and the bits x rank grid: runs, spreads, memory per step, the
 // Pareto frontier in CSV and plot; resumed after a stop.
+// The model is the vendored copy embedded in gsqhw (the same bytes as ../shared/models, tested
+// below), so this runs also where ../shared is absent.
 TEST(CliFinetune, SeedsPerFormatAndBitsByRankGrid) {
-  GSQHW_REQUIRE_SHARED_MODEL();
   REQUIRE_DEFAULT_TEXT();
   ScratchDir dir("finetune-grid");
-  const std::string cmd = "finetune --checkpoint " + (shared_models() / "stories260K.bin").string() + " --tokenizer " +
-                          (shared_models() / "tok512.bin").string() + " --data " + synth::kDefaultFinetuneText +
+  const train::EmbeddedModel model = train::embedded_model(dir / "model");
+  const std::string model_args =
+      "--checkpoint " + model.checkpoint.string() + " --tokenizer " + model.tokenizer.string();
+  const std::string cmd = "finetune " + model_args + " --data " + synth::kDefaultFinetuneText +
                           " --formats fp8 --grid bits=4,6,rank=2,4 --rank 4 --seeds 2 --steps 2 --batch 2 --seq 32 "
                           "--eval-every 2 --eval-windows 2 --save-every 1 --lr 1e-2 --out " + (dir / "g").string();
   const auto part = run_cli(cmd + " --stop-after 1");
@@ -174,8 +177,7 @@ TEST(CliFinetune, SeedsPerFormatAndBitsByRankGrid) {
     EXPECT_TRUE(fs::exists(dir / "g" / "memory_loss.svg"));
   }
   // A bad grid is refused before any work.
-  const auto bad = run_cli("finetune --checkpoint " + (shared_models() / "stories260K.bin").string() + " --tokenizer " +
-                           (shared_models() / "tok512.bin").string() + " --data " + synth::kDefaultFinetuneText +
+  const auto bad = run_cli("finetune " + model_args + " --data " + synth::kDefaultFinetuneText +
                            " --grid bits=4..9 --out " + (dir / "bad").string());
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
   EXPECT_NE(bad.out.find("--grid"), std::string::npos) << bad.out;
