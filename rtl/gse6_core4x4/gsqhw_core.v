@@ -7,38 +7,35 @@
 module gsqhw_core (
   input  wire        clk,
   input  wire        rst,
-  // descriptor: one GEMM C (M x N) = A (M x K) x B^T (N x K)
-  input  wire        desc_valid,
+  input  wire        desc_valid,  // descriptor: one GEMM C (M x N) = A (M x K) x B^T (N x K)
   output wire        desc_ready,
   input  wire [15:0] desc_m,
   input  wire [15:0] desc_n,
   input  wire [15:0] desc_k,
-  // operands: FP32 words, A row-major (M rows of K words), then B row-major (N rows of K)
-  input  wire        in_valid,
+  input  wire        in_valid,    // operands: FP32 words, A row-major (M rows of K), then B (N rows)
   output wire        in_ready,
   input  wire [31:0] in_data,
-  // results: FP32 words of C, row-major
-  output wire        out_valid,
+  output wire        out_valid,   // results: FP32 words of C, row-major
   input  wire        out_ready,
   output wire [31:0] out_data,
-  output wire        busy,   // a GEMM is in progress (a descriptor was accepted)
-  output reg         done,   // one cycle after the last result word was taken
-  output reg  [2:0]  error   // why the last descriptor was refused (0: accepted)
+  output wire        busy,        // a GEMM is in progress (a descriptor was accepted)
+  output reg         done,        // one cycle after the last result word was taken
+  output reg  [2:0]  error        // why the last descriptor was refused (0: accepted)
 );
   localparam [1:0] IDLE = 2'd0, LOAD = 2'd1, COMPUTE = 2'd2, OUTPUT = 2'd3;
   reg [1:0] state;
 
   // ---- buffers: behavioural register files, one write port, asynchronous reads
-  reg  [5:0] a_code [0:4095];  // A element codes, {row, k}
-  reg  [5:0] b_code [0:4095];  // B element codes, {row, k}
-  reg  [4:0] a_exp [0:127];  // A group exponents, {row, k / G}
-  reg  [4:0] b_exp [0:127];  // B group exponents
-  reg  [135:0] c_buf [0:63];  // results, {row, tile column}: C lanes of {flags, acc}
+  reg [5:0]   a_code [0:4095];  // A element codes, {row, k}
+  reg [5:0]   b_code [0:4095];  // B element codes, {row, k}
+  reg [4:0]   a_exp [0:127];    // A group exponents, {row, k / G}
+  reg [4:0]   b_exp [0:127];    // B group exponents
+  reg [135:0] c_buf [0:63];     // results, {row, tile column}: C lanes of {flags, acc}
 
   // ---- descriptor
-  reg  [4:0] m_len, n_len;
-  reg  [8:0] k_len;
-  reg  [8:0] steps_last;  // steps per tile - 1: max(K, 4) - 1 (array timing)
+  reg [4:0] m_len, n_len;
+  reg [8:0] k_len;
+  reg [8:0] steps_last;  // steps per tile - 1: max(K, 4) - 1 (array timing)
   wire [2:0] desc_error =
       (desc_m == 16'd0 || desc_n == 16'd0 || desc_k == 16'd0) ? 3'd1 :
       (desc_m > 16'd16) ? 3'd2 :
@@ -60,22 +57,21 @@ module gsqhw_core (
   end
 
   // ---- LOAD: operand words -> quantizer -> code buffers
-  wire              loading = state == LOAD;
-  wire              q_in_ready, q_valid;
+  wire       loading = state == LOAD;
+  wire       q_in_ready, q_valid;
   wire [5:0] q_code;
   wire [4:0] q_exp;
   gsqhw_quantizer quantizer (
-      .clk(clk), .rst(rst), .row_len(k_len),
-      .in_valid(in_valid && loading), .in_ready(q_in_ready), .in_data(in_data),
-      .q_valid(q_valid), .q_code(q_code), .q_exp(q_exp));
+      .clk(clk), .rst(rst), .row_len(k_len), .in_valid(in_valid && loading), .in_ready(q_in_ready),
+      .in_data(in_data), .q_valid(q_valid), .q_code(q_code), .q_exp(q_exp));
   assign in_ready = loading && q_in_ready;
 
-  reg              wr_b;    // 0: writing A, 1: writing B
+  reg        wr_b;  // 0: writing A, 1: writing B
   reg  [4:0] wr_row;
   reg  [8:0] wr_k;
   wire [4:0] wr_rows_last = wr_b ? n_len - 5'd1 : m_len - 5'd1;
-  wire             wr_row_end = wr_k == k_len - 9'd1;
-  wire             load_done = q_valid && wr_b && wr_row_end && wr_row == wr_rows_last;
+  wire       wr_row_end = wr_k == k_len - 9'd1;
+  wire       load_done = q_valid && wr_b && wr_row_end && wr_row == wr_rows_last;
   always @(posedge clk) begin
     if (rst || !loading) begin
       wr_b <= 1'b0;
@@ -97,46 +93,46 @@ module gsqhw_core (
   end
 
   // ---- COMPUTE, feed side: tiles in row-major order, steps k = 0 .. steps_last
-  reg  [8:0] step;
-  reg  [4:0] row0, col0;  // first output row / column of the tile being fed
-  reg              fed_all;
-  wire             feeding = state == COMPUTE && !fed_all;
-  wire             step_last = step == steps_last;
-  wire             in_k = step < k_len;  // steps k >= K are zero padding
+  reg  [8:0]  step;
+  reg  [4:0]  row0, col0;           // first output row / column of the tile being fed
+  reg         fed_all;
+  wire        feeding = state == COMPUTE && !fed_all;
+  wire        step_last = step == steps_last;
+  wire        in_k = step < k_len;  // steps k >= K are zero padding
   wire [23:0] a_lanes;
   wire [23:0] b_lanes;
   wire [19:0] a_exps;
   wire [19:0] b_exps;
-  wire [4:0] a_row_0 = row0 + 5'd0;
-  wire a_live_0 = in_k && a_row_0 < m_len;
+  wire [4:0]  a_row_0 = row0 + 5'd0;
+  wire        a_live_0 = in_k && a_row_0 < m_len;
   assign a_lanes[0 +: 6] = a_live_0 ? a_code[{a_row_0[3:0], step[7:0]}] : 6'd0;
   assign a_exps[0 +: 5] = a_live_0 ? a_exp[{a_row_0[3:0], step[7:5]}] : 5'd0;
   wire [4:0] a_row_1 = row0 + 5'd1;
-  wire a_live_1 = in_k && a_row_1 < m_len;
+  wire       a_live_1 = in_k && a_row_1 < m_len;
   assign a_lanes[6 +: 6] = a_live_1 ? a_code[{a_row_1[3:0], step[7:0]}] : 6'd0;
   assign a_exps[5 +: 5] = a_live_1 ? a_exp[{a_row_1[3:0], step[7:5]}] : 5'd0;
   wire [4:0] a_row_2 = row0 + 5'd2;
-  wire a_live_2 = in_k && a_row_2 < m_len;
+  wire       a_live_2 = in_k && a_row_2 < m_len;
   assign a_lanes[12 +: 6] = a_live_2 ? a_code[{a_row_2[3:0], step[7:0]}] : 6'd0;
   assign a_exps[10 +: 5] = a_live_2 ? a_exp[{a_row_2[3:0], step[7:5]}] : 5'd0;
   wire [4:0] a_row_3 = row0 + 5'd3;
-  wire a_live_3 = in_k && a_row_3 < m_len;
+  wire       a_live_3 = in_k && a_row_3 < m_len;
   assign a_lanes[18 +: 6] = a_live_3 ? a_code[{a_row_3[3:0], step[7:0]}] : 6'd0;
   assign a_exps[15 +: 5] = a_live_3 ? a_exp[{a_row_3[3:0], step[7:5]}] : 5'd0;
   wire [4:0] b_row_0 = col0 + 5'd0;
-  wire b_live_0 = in_k && b_row_0 < n_len;
+  wire       b_live_0 = in_k && b_row_0 < n_len;
   assign b_lanes[0 +: 6] = b_live_0 ? b_code[{b_row_0[3:0], step[7:0]}] : 6'd0;
   assign b_exps[0 +: 5] = b_live_0 ? b_exp[{b_row_0[3:0], step[7:5]}] : 5'd0;
   wire [4:0] b_row_1 = col0 + 5'd1;
-  wire b_live_1 = in_k && b_row_1 < n_len;
+  wire       b_live_1 = in_k && b_row_1 < n_len;
   assign b_lanes[6 +: 6] = b_live_1 ? b_code[{b_row_1[3:0], step[7:0]}] : 6'd0;
   assign b_exps[5 +: 5] = b_live_1 ? b_exp[{b_row_1[3:0], step[7:5]}] : 5'd0;
   wire [4:0] b_row_2 = col0 + 5'd2;
-  wire b_live_2 = in_k && b_row_2 < n_len;
+  wire       b_live_2 = in_k && b_row_2 < n_len;
   assign b_lanes[12 +: 6] = b_live_2 ? b_code[{b_row_2[3:0], step[7:0]}] : 6'd0;
   assign b_exps[10 +: 5] = b_live_2 ? b_exp[{b_row_2[3:0], step[7:5]}] : 5'd0;
   wire [4:0] b_row_3 = col0 + 5'd3;
-  wire b_live_3 = in_k && b_row_3 < n_len;
+  wire       b_live_3 = in_k && b_row_3 < n_len;
   assign b_lanes[18 +: 6] = b_live_3 ? b_code[{b_row_3[3:0], step[7:0]}] : 6'd0;
   assign b_exps[15 +: 5] = b_live_3 ? b_exp[{b_row_3[3:0], step[7:5]}] : 5'd0;
   // a group ends every G steps and at k = K-1; the padding steps after K form one group
@@ -163,11 +159,11 @@ module gsqhw_core (
   end
 
   // the array's inputs are registered: buffer reads settle in the cycle before
-  reg              f_valid, f_first, f_last, f_group_last;
-  reg  [23:0] f_a;
-  reg  [23:0] f_b;
-  reg  [19:0] f_a_exp;
-  reg  [19:0] f_b_exp;
+  reg        f_valid, f_first, f_last, f_group_last;
+  reg [23:0] f_a;
+  reg [23:0] f_b;
+  reg [19:0] f_a_exp;
+  reg [19:0] f_b_exp;
   always @(posedge clk) begin
     if (rst) begin
       f_valid <= 1'b0;
@@ -190,23 +186,21 @@ module gsqhw_core (
     end
   end
 
-  wire              arr_valid;
-  wire [1:0] arr_row;
+  wire         arr_valid;
+  wire [1:0]   arr_row;
   wire [127:0] arr_acc;
-  wire [7:0] arr_flags;
+  wire [7:0]   arr_flags;
   gsqhw_array array (
-      .clk(clk), .rst(rst),
-      .in_valid(f_valid), .in_first(f_first), .in_last(f_last),
-      .in_group_last(f_group_last), .in_a_exp(f_a_exp), .in_b_exp(f_b_exp),
-      .in_a(f_a), .in_b(f_b),
+      .clk(clk), .rst(rst), .in_valid(f_valid), .in_first(f_first), .in_last(f_last),
+      .in_group_last(f_group_last), .in_a_exp(f_a_exp), .in_b_exp(f_b_exp), .in_a(f_a), .in_b(f_b),
       .out_valid(arr_valid), .out_row(arr_row), .out_acc(arr_acc), .out_flags(arr_flags));
 
   // ---- COMPUTE, result side: R beats per tile, tiles in the order they were fed
   reg  [4:0] d_row0, d_col0;
   reg  [1:0] d_tile_col;
-  reg              drained;
+  reg        drained;
   wire [3:0] d_row = d_row0[3:0] + {2'd0, arr_row};
-  wire             beat = arr_valid && state == COMPUTE;
+  wire       beat = arr_valid && state == COMPUTE;
   always @(posedge clk) begin
     if (rst || state != COMPUTE) begin
       d_row0 <= 5'd0;
@@ -228,12 +222,12 @@ module gsqhw_core (
   always @(posedge clk) if (beat) c_buf[{d_row, d_tile_col}] <= {arr_flags, arr_acc};
 
   // ---- OUTPUT: C row-major through the dequantizer
-  reg  [4:0] o_row, o_col;
-  reg  [1:0] o_tile_col;
-  reg  [1:0] o_lane;
+  reg  [4:0]   o_row, o_col;
+  reg  [1:0]   o_tile_col;
+  reg  [1:0]   o_lane;
   wire [135:0] o_word = c_buf[{o_row[3:0], o_tile_col}];
-  wire [31:0] o_acc;
-  wire [1:0]       o_flags;
+  wire [31:0]  o_acc;
+  wire [1:0]   o_flags;
   assign o_acc =
       (o_lane == 2'd3) ? o_word[96 +: 32] :
       (o_lane == 2'd2) ? o_word[64 +: 32] :
