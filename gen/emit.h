@@ -127,15 +127,6 @@ void result_row_counter(verilog::Block& block, int rows, const std::string& vali
 // columns of a row leave together. Returns the last column's block (for the row counter).
 verilog::Block& column_result_deskew(verilog::Block& column);
 
-// `m` with `body` (template text of the statements, ending in "endmodule") as its free-form
-// body: the printer re-indents it. For modules whose body is not yet built item by item.
-std::string module_with_body(verilog::Module m, const std::string& body);
-
-// Text versions of the three above for array bodies that are still templates.
-std::string grid_forwarding_text(const std::string& a_lane, const std::string& b_lane);
-std::string result_row_counter_text(int rows, const std::string& valid);
-std::string column_result_deskew_text(const std::string& row_counter);
-
 // Weight-stationary arrays (flow=ws, gen/ws_emit.cpp): leaves, gsqhw_pe_ws, (GSE)
 // gsqhw_group_acc, the delay lines and gsqhw_array.
 std::vector<VerilogFile> emit_ws_array_files(const DesignPoint& design, const PeSpec& pe);

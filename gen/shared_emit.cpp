@@ -189,12 +189,113 @@ endmodule
   return text;
 }
 
+using verilog::Block;
+using verilog::Instance;
+
+// Skew at the edges: row i's lane enters i cycles late, column j's lane j cycles late; the
+// exponents stay at the edges (a_exp_left, b_exp_top), only codes enter the grid.
+void shared_edge_skew(Block& gen) {
+  const std::string ctrl = "{in_valid, in_first, in_last, in_group_last}";
+  gen.comment("--- skew at the edges: row i's lane enters i cycles late, column j's lane j cycles late");
+  Block& row = gen.for_("i", "R", "row_skew");
+  row.if_("i == 0", "direct")
+      .assign("ctrl_at[0 +: NC]", ctrl)
+      .assign("{a_exp_left[0 +: XW], a_at[0 +: CW]}", "{in_a_exp[0 +: XW], in_a[0 +: CW]}");
+  row.else_("delayed")
+      .instance(Instance("gsqhw_delay_clear", "ctrl_skew")
+                    .param("WIDTH", "NC").param("DEPTH", "i")
+                    .pin("clk", "clk").pin("rst", "rst").pin("d", ctrl)
+                    .pin("q", "ctrl_at[i*C*NC +: NC]"))
+      .instance(Instance("gsqhw_delay", "a_skew")
+                    .param("WIDTH", "LX").param("DEPTH", "i")
+                    .pin("clk", "clk").pin("d", "{in_a_exp[i*XW +: XW], in_a[i*CW +: CW]}")
+                    .pin("q", "{a_exp_left[i*XW +: XW], a_at[i*C*CW +: CW]}"));
+  Block& column = gen.for_("j", "C", "column_skew");
+  column.if_("j == 0", "direct")
+      .assign("{b_exp_top[0 +: XW], b_at[0 +: CW]}", "{in_b_exp[0 +: XW], in_b[0 +: CW]}");
+  column.else_("delayed")
+      .instance(Instance("gsqhw_delay", "b_skew")
+                    .param("WIDTH", "LX").param("DEPTH", "j")
+                    .pin("clk", "clk").pin("d", "{in_b_exp[j*XW +: XW], in_b[j*CW +: CW]}")
+                    .pin("q", "{b_exp_top[j*XW +: XW], b_at[j*CW +: CW]}"));
+}
+
+// Row exponents: when a group ends at the left edge of row i (cycle t_g + i), its exponent is
+// picked off there; the stream then walks along the bottom, one column per cycle.
+void row_exponent_wave(Block& body, int to_unit) {
+  body.comment("--- row exponents: when a group ends at the left edge of row i (cycle t_g + i), its\n"
+               "exponent is picked off there; the stream then walks along the bottom, one column per cycle");
+  body.reg_range("a_exp_wave", "[XW-1:0]").integer("left_row");
+  Block& pick = body.always_comb();
+  pick.line("a_exp_wave = {XW{1'b0}};");
+  pick.lines(R"(for (left_row = 0; left_row < R; left_row = left_row + 1)
+  if (ctrl_at[left_row*C*NC + 3] & (ctrl_at[left_row*C*NC] | ctrl_at[left_row*C*NC + 1]))
+    a_exp_wave = a_exp_wave | a_exp_left[left_row*XW +: XW];)");
+  body.wire_range("a_exp_bottom", "[C*XW-1:0]",
+                  fmt::format("column j: a_exp_wave delayed {} + j cycles", to_unit));
+  body.instance(Instance("gsqhw_delay", "a_exp_to_units")
+                    .param("WIDTH", "XW").param("DEPTH", std::to_string(to_unit))
+                    .pin("clk", "clk").pin("d", "a_exp_wave").pin("q", "a_exp_bottom[0 +: XW]"));
+}
+
+// Column j's unit: the walking row exponent, the held column exponent, the OR-bus of the
+// (at most one) PE finishing a group per cycle, gsqhw_group_acc and the result deskew.
+void column_unit(Block& gen, int r, int to_unit) {
+  Block& unit = gen.for_("j", "C", "unit");
+  unit.if_("j + 1 < C", "walk")
+      .instance(Instance("gsqhw_delay", "a_exp_step")
+                    .param("WIDTH", "XW").param("DEPTH", "1")
+                    .pin("clk", "clk").pin("d", "a_exp_bottom[j*XW +: XW]")
+                    .pin("q", "a_exp_bottom[(j+1)*XW +: XW]"));
+  unit.comment("column exponent: held when the group ends at the top of the column (cycle t_g + j)\n"
+               "and delayed to meet the group's wave of sums at the unit");
+  unit.reg_range("b_exp_held", "[XW-1:0]");
+  unit.lines(R"(always @(posedge clk)
+  if (ctrl_at[j*NC + 3] & (ctrl_at[j*NC] | ctrl_at[j*NC + 1]))
+    b_exp_held <= b_exp_top[j*XW +: XW];)");
+  unit.wire_range("b_exp_at_unit", "[XW-1:0]");
+  if (to_unit - 1 == 0)
+    unit.assign("b_exp_at_unit", "b_exp_held");
+  else
+    unit.instance(Instance("gsqhw_delay", "b_exp_to_unit")
+                      .param("WIDTH", "XW").param("DEPTH", std::to_string(to_unit - 1))
+                      .pin("clk", "clk").pin("d", "b_exp_held").pin("q", "b_exp_at_unit"));
+  unit.comment("the column's OR-bus: at most one PE finishes a group per cycle");
+  unit.reg_range("finished_sum", "[SW-1:0]");
+  unit.reg("finished_any, finished_first, finished_last").integer("r");
+  Block& bus = unit.always_comb();
+  bus.line("finished_sum = {SW{1'b0}};").line("finished_any = 1'b0;");
+  bus.line("finished_first = 1'b0;").line("finished_last = 1'b0;");
+  bus.for_("r", "R").if_("pe_done[r*C + j]")
+      .line("finished_sum = finished_sum | pe_sum[(r*C + j)*SW +: SW];")
+      .line("finished_any = 1'b1;")
+      .line("finished_first = finished_first | pe_first[r*C + j];")
+      .line("finished_last = finished_last | pe_tile_last[r*C + j];");
+  unit.reg("bus_valid, bus_first, bus_last");
+  unit.decl({"reg", "bus_sum", "[SW-1:0]", true, "", ""});
+  Block& hold = unit.always_ff();
+  hold.line("bus_valid <= rst ? 1'b0 : finished_any;");
+  hold.if_("finished_any")
+      .line("bus_sum <= finished_sum;")
+      .line("bus_first <= finished_first;")
+      .line("bus_last <= finished_last;");
+  unit.wire("result_valid").wire_range("result_acc", "[AW-1:0]").wire("result_flags", 2);
+  unit.instance(Instance("gsqhw_group_acc", "group_acc")
+                    .pin("clk", "clk").pin("rst", "rst").pin("in_valid", "bus_valid")
+                    .pin("in_first", "bus_first").pin("in_last", "bus_last")
+                    .pin("in_sum", "bus_sum").pin("in_a_exp", "a_exp_bottom[j*XW +: XW]")
+                    .pin("in_b_exp", "b_exp_at_unit").pin("out_valid", "result_valid")
+                    .pin("out_acc", "result_acc").pin("out_flags", "result_flags"));
+  unit.comment("deskew: column j is C-1-j cycles ahead of the last column");
+  Block& direct = column_result_deskew(unit);
+  direct.comment("results leave in complete waves of R rows, in order: count them");
+  result_row_counter(direct, r, "result_valid");
+}
+
 std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
-  int r = d.rows, c = d.cols, cw = pe.format.code_bits, xw = pe.format.exp_bits;
-  int aw = pe.acc_width(), sw = pe.group_sum_width();
+  const int r = d.rows, c = d.cols;
   // Cycles from a group's last step at PE(i,j) to its sum at the column unit (gen/pipeline.h).
   const PipelinePlan plan = pipeline_plan(d, pe);
-  const int to_unit = plan.sum_to_unit;
   verilog::Module m("gsqhw_array");
   m.preamble =
       file_header(d, "gsqhw_array",
@@ -206,150 +307,42 @@ std::string shared_array_module(const DesignPoint& d, const PeSpec& pe) {
                   "= {} steps each.\n",
                   plan.latency, r);
   m.ports(with_regs(os_array_ports(pe, r, c), {"out_row"}));
-  std::string text;
-  text += fill(R"(  localparam R = ${r};
-  localparam C = ${c};
-  localparam CW = ${cw};  // element code width
-  localparam XW = ${xw};  // exponent code width
-  localparam SW = ${sw};  // group sum width, 2b + log2 G
-  localparam AW = ${aw};  // accumulator width
-  localparam NC = 4;      // controls: {valid, first, last, group_last}
-  localparam LX = CW + XW;  // edge lanes: {exponent, code}; only codes enter the grid
-
-  // What each PE(i,j) sees, flattened at index k = i*C + j.
-  wire [R*C*NC-1:0] ctrl_at;
-  wire [R*C*CW-1:0] a_at;
-  wire [R*C*CW-1:0] b_at;
-  wire [R*XW-1:0]   a_exp_left;  // row i's exponent at the left edge (skewed like its codes)
-  wire [C*XW-1:0]   b_exp_top;   // column j's exponent at the top edge
-  wire [R*C-1:0]    pe_done, pe_first, pe_tile_last;
-  wire [R*C*SW-1:0] pe_sum;
-
-  genvar i, j;
-  generate
-    // --- skew at the edges: row i's lane enters i cycles late, column j's lane j cycles late
-    for (i = 0; i < R; i = i + 1) begin : row_skew
-      if (i == 0) begin : direct
-        assign ctrl_at[0 +: NC] = {in_valid, in_first, in_last, in_group_last};
-        assign {a_exp_left[0 +: XW], a_at[0 +: CW]} = {in_a_exp[0 +: XW], in_a[0 +: CW]};
-      end else begin : delayed
-        gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(i)) ctrl_skew (
-            .clk(clk), .rst(rst), .d({in_valid, in_first, in_last, in_group_last}),
-            .q(ctrl_at[i*C*NC +: NC]));
-        gsqhw_delay #(.WIDTH(LX), .DEPTH(i)) a_skew (
-            .clk(clk), .d({in_a_exp[i*XW +: XW], in_a[i*CW +: CW]}),
-            .q({a_exp_left[i*XW +: XW], a_at[i*C*CW +: CW]}));
-      end
-    end
-    for (j = 0; j < C; j = j + 1) begin : column_skew
-      if (j == 0) begin : direct
-        assign {b_exp_top[0 +: XW], b_at[0 +: CW]} = {in_b_exp[0 +: XW], in_b[0 +: CW]};
-      end else begin : delayed
-        gsqhw_delay #(.WIDTH(LX), .DEPTH(j)) b_skew (
-            .clk(clk), .d({in_b_exp[j*XW +: XW], in_b[j*CW +: CW]}),
-            .q({b_exp_top[j*XW +: XW], b_at[j*CW +: CW]}));
-      end
-    end
-
-    // --- the PE grid: codes and controls move right, codes move down, one PE per cycle
-${forwarding}        gsqhw_pe_gsum pe (
-            .clk(clk), .rst(rst),
-            .in_valid(ctrl_at[K*NC + 3]), .in_first(ctrl_at[K*NC + 2]),
-            .in_last(ctrl_at[K*NC + 1]), .in_group_last(ctrl_at[K*NC]),
-            .in_a(a_at[K*CW +: CW]), .in_b(b_at[K*CW +: CW]),
-            .group_done(pe_done[K]), .group_first(pe_first[K]), .group_tile_last(pe_tile_last[K]),
-            .group_sum(pe_sum[K*SW +: SW]));
-      end
-    end
-  endgenerate
-
-  // --- row exponents: when a group ends at the left edge of row i (cycle t_g + i), its
-  // exponent is picked off there; the stream then walks along the bottom, one column per cycle
-  reg [XW-1:0] a_exp_wave;
-  integer left_row;
-  always @* begin
-    a_exp_wave = {XW{1'b0}};
-    for (left_row = 0; left_row < R; left_row = left_row + 1)
-      if (ctrl_at[left_row*C*NC + 3] & (ctrl_at[left_row*C*NC] | ctrl_at[left_row*C*NC + 1]))
-        a_exp_wave = a_exp_wave | a_exp_left[left_row*XW +: XW];
-  end
-  wire [C*XW-1:0] a_exp_bottom;  // column j: a_exp_wave delayed ${to_unit} + j cycles
-  gsqhw_delay #(.WIDTH(XW), .DEPTH(${to_unit})) a_exp_to_units (
-      .clk(clk), .d(a_exp_wave), .q(a_exp_bottom[0 +: XW]));
-
-  generate
-    for (j = 0; j < C; j = j + 1) begin : unit
-      if (j + 1 < C) begin : walk
-        gsqhw_delay #(.WIDTH(XW), .DEPTH(1)) a_exp_step (
-            .clk(clk), .d(a_exp_bottom[j*XW +: XW]), .q(a_exp_bottom[(j+1)*XW +: XW]));
-      end
-      // column exponent: held when the group ends at the top of the column (cycle t_g + j)
-      // and delayed to meet the group's wave of sums at the unit
-      reg [XW-1:0] b_exp_held;
-      always @(posedge clk)
-        if (ctrl_at[j*NC + 3] & (ctrl_at[j*NC] | ctrl_at[j*NC + 1]))
-          b_exp_held <= b_exp_top[j*XW +: XW];
-      wire [XW-1:0] b_exp_at_unit;
-${b_exp_delay}
-      // the column's OR-bus: at most one PE finishes a group per cycle
-      reg [SW-1:0] finished_sum;
-      reg finished_any, finished_first, finished_last;
-      integer r;
-      always @* begin
-        finished_sum = {SW{1'b0}};
-        finished_any = 1'b0;
-        finished_first = 1'b0;
-        finished_last = 1'b0;
-        for (r = 0; r < R; r = r + 1) begin
-          if (pe_done[r*C + j]) begin
-            finished_sum = finished_sum | pe_sum[(r*C + j)*SW +: SW];
-            finished_any = 1'b1;
-            finished_first = finished_first | pe_first[r*C + j];
-            finished_last = finished_last | pe_tile_last[r*C + j];
-          end
-        end
-      end
-      reg bus_valid, bus_first, bus_last;
-      reg signed [SW-1:0] bus_sum;
-      always @(posedge clk) begin
-        bus_valid <= rst ? 1'b0 : finished_any;
-        if (finished_any) begin
-          bus_sum <= finished_sum;
-          bus_first <= finished_first;
-          bus_last <= finished_last;
-        end
-      end
-      wire result_valid;
-      wire [AW-1:0] result_acc;
-      wire [1:0] result_flags;
-      gsqhw_group_acc group_acc (
-          .clk(clk), .rst(rst), .in_valid(bus_valid), .in_first(bus_first), .in_last(bus_last),
-          .in_sum(bus_sum), .in_a_exp(a_exp_bottom[j*XW +: XW]), .in_b_exp(b_exp_at_unit),
-          .out_valid(result_valid), .out_acc(result_acc), .out_flags(result_flags));
-      // deskew: column j is C-1-j cycles ahead of the last column
-${deskew}    end
-  endgenerate
-endmodule
-)",
-               {{"r", std::to_string(r)},
-                {"c", std::to_string(c)},
-                {"cw", std::to_string(cw)},
-                {"xw", std::to_string(xw)},
-                {"sw", std::to_string(sw)},
-                {"aw", std::to_string(aw)},
-                {"to_unit", std::to_string(to_unit)},
-                {"forwarding", grid_forwarding_text("CW", "CW")},
-                {"deskew",
-                 column_result_deskew_text(
-                     "        // results leave in complete waves of R rows, in order: count them\n" +
-                     result_row_counter_text(r, "result_valid"))},
-                {"b_exp_delay",
-                 to_unit - 1 == 0
-                     ? "      assign b_exp_at_unit = b_exp_held;"
-                     : fmt::format("      gsqhw_delay #(.WIDTH(XW), .DEPTH({})) b_exp_to_unit (\n"
-                                   "          .clk(clk), .d(b_exp_held), .q(b_exp_at_unit));",
-                                   to_unit - 1)}});
-  return module_with_body(std::move(m), text);
+  Block& body = m.body;
+  body.localparam("R", std::to_string(r));
+  body.localparam("C", std::to_string(c));
+  body.localparam("CW", std::to_string(pe.format.code_bits), "element code width");
+  body.localparam("XW", std::to_string(pe.format.exp_bits), "exponent code width");
+  body.localparam("SW", std::to_string(pe.group_sum_width()), "group sum width, 2b + log2 G");
+  body.localparam("AW", std::to_string(pe.acc_width()), "accumulator width");
+  body.localparam("NC", "4", "controls: {valid, first, last, group_last}");
+  body.localparam("LX", "CW + XW", "edge lanes: {exponent, code}; only codes enter the grid");
+  body.blank();
+  body.comment("What each PE(i,j) sees, flattened at index k = i*C + j.");
+  body.wire_range("ctrl_at", "[R*C*NC-1:0]").wire_range("a_at", "[R*C*CW-1:0]");
+  body.wire_range("b_at", "[R*C*CW-1:0]");
+  body.wire_range("a_exp_left", "[R*XW-1:0]", "row i's exponent at the left edge (skewed like its codes)");
+  body.wire_range("b_exp_top", "[C*XW-1:0]", "column j's exponent at the top edge");
+  body.wire_range("pe_done, pe_first, pe_tile_last", "[R*C-1:0]");
+  body.wire_range("pe_sum", "[R*C*SW-1:0]");
+  body.blank();
+  body.line("genvar i, j;");
+  Block& gen = body.generate();
+  shared_edge_skew(gen);
+  gen.blank();
+  gen.comment("--- the PE grid: codes and controls move right, codes move down, one PE per cycle");
+  grid_forwarding(gen, "CW", "CW")
+      .instance(Instance("gsqhw_pe_gsum", "pe")
+                    .pin("clk", "clk").pin("rst", "rst")
+                    .pin("in_valid", "ctrl_at[K*NC + 3]").pin("in_first", "ctrl_at[K*NC + 2]")
+                    .pin("in_last", "ctrl_at[K*NC + 1]").pin("in_group_last", "ctrl_at[K*NC]")
+                    .pin("in_a", "a_at[K*CW +: CW]").pin("in_b", "b_at[K*CW +: CW]")
+                    .pin("group_done", "pe_done[K]").pin("group_first", "pe_first[K]")
+                    .pin("group_tile_last", "pe_tile_last[K]").pin("group_sum", "pe_sum[K*SW +: SW]"));
+  body.blank();
+  row_exponent_wave(body, plan.sum_to_unit);
+  body.blank();
+  column_unit(body.generate(), r, plan.sum_to_unit);
+  return m.str();
 }
 
 }  // namespace

@@ -144,10 +144,136 @@ endmodule
   return text;
 }
 
+using verilog::Block;
+using verilog::Instance;
+
+// Which of the R rows of a chunk the step is: chunk_start is high on row 0.
+void chunk_counter(Block& body, int r, int rw) {
+  body.comment("--- chunk position: steps come in whole chunks of R rows");
+  if (r == 1) {
+    body.wire("chunk_start", 1, "1'b1", "every chunk is one row");
+    return;
+  }
+  body.reg_range("chunk_step", "[RW-1:0]");
+  Block& count = body.always_ff();
+  count.line(fmt::format("if (rst) chunk_step <= {};", vlit(rw, 0)));
+  count.line(fmt::format("else if (in_valid) chunk_step <= chunk_step == {} ? {} : chunk_step + {};",
+                         vlit(rw, r - 1), vlit(rw, 0), vlit(rw, 1)));
+  body.wire("chunk_start", 1, fmt::format("chunk_step == {}", vlit(rw, 0)));
+}
+
+// Skew at the edges: lane i enters row i i cycles late, column j's weights j cycles late.
+void ws_edge_skew(Block& gen, bool gse) {
+  gen.comment("--- skew at the edges: lane i enters row i i cycles late, column j's weights j cycles late");
+  Block& row = gen.for_("i", "R", "row_skew");
+  row.if_("i == 0", "direct")
+      .assign("ctrl_at[0 +: NC]", "{in_valid, chunk_start}")
+      .assign("a_at[0 +: CW]", "in_a[0 +: CW]");
+  row.else_("delayed")
+      .instance(Instance("gsqhw_delay_clear", "ctrl_skew")
+                    .param("WIDTH", "NC").param("DEPTH", "i")
+                    .pin("clk", "clk").pin("rst", "rst").pin("d", "{in_valid, chunk_start}")
+                    .pin("q", "ctrl_at[i*C*NC +: NC]"))
+      .instance(Instance("gsqhw_delay", "a_skew")
+                    .param("WIDTH", "CW").param("DEPTH", "i")
+                    .pin("clk", "clk").pin("d", "in_a[i*CW +: CW]").pin("q", "a_at[i*C*CW +: CW]"));
+  Block& column = gen.for_("j", "C", "column_skew");
+  column.if_("j == 0", "direct")
+      .assign("restart_top[0]", gse ? "in_group_first" : "in_first")
+      .assign("w_valid_at[0]", "in_w_valid")
+      .assign("{w_row_at[0 +: RW], w_at[0 +: CW]}", "{in_w_row, in_w[0 +: CW]}");
+  column.else_("delayed")
+      .instance(Instance("gsqhw_delay_clear", "restart_step")
+                    .param("WIDTH", "2").param("DEPTH", "1")
+                    .pin("clk", "clk").pin("rst", "rst")
+                    .pin("d", "{restart_top[j-1], w_valid_at[j-1]}")
+                    .pin("q", "{restart_top[j], w_valid_at[j]}"))
+      .instance(Instance("gsqhw_delay", "w_row_step")
+                    .param("WIDTH", "RW").param("DEPTH", "1")
+                    .pin("clk", "clk").pin("d", "w_row_at[(j-1)*RW +: RW]")
+                    .pin("q", "w_row_at[j*RW +: RW]"))
+      .instance(Instance("gsqhw_delay", "w_skew")
+                    .param("WIDTH", "CW").param("DEPTH", "j")
+                    .pin("clk", "clk").pin("d", "in_w[j*CW +: CW]").pin("q", "w_at[j*CW +: CW]"));
+}
+
+// The PE grid: rows move right; partial sums (and, without groups, their flags) move down,
+// the bottom row feeding the top.
+void ws_grid(Block& gen, bool gse, int rw) {
+  gen.comment("--- the PE grid: rows move right; partial sums move down, the bottom feeding the top");
+  Block& column = grid_forwarding(gen, "CW", "");
+  Block& ring = column.if_("i == 0", "ring");
+  ring.assign("psum_above[K*SW +: SW]", "psum[((R-1)*C + j)*SW +: SW]");
+  if (!gse) ring.assign("flags_above[K*2 +: 2]", "flags[((R-1)*C + j)*2 +: 2]");
+  Block& chain = column.else_("chain");
+  chain.assign("psum_above[K*SW +: SW]", "psum[(K-C)*SW +: SW]");
+  if (!gse) chain.assign("flags_above[K*2 +: 2]", "flags[(K-C)*2 +: 2]");
+  Instance pe("gsqhw_pe_ws", "pe");
+  pe.pin("clk", "clk").pin("rst", "rst");
+  pe.pin("in_valid", "ctrl_at[K*NC + 1]").pin("in_chunk_start", "ctrl_at[K*NC]");
+  pe.pin("in_restart", "i == 0 && restart_top[j]").pin("in_a", "a_at[K*CW +: CW]");
+  pe.pin("in_w_load", fmt::format("w_valid_at[j] && {{{}'d0, w_row_at[j*RW +: RW]}} == i", 32 - rw));
+  pe.pin("in_w", "w_at[j*CW +: CW]").pin("in_psum", "psum_above[K*SW +: SW]");
+  if (!gse) pe.pin("in_flags", "flags_above[K*2 +: 2]").pin("out_flags", "flags[K*2 +: 2]");
+  pe.pin("out_psum", "psum[K*SW +: SW]");
+  column.instance(pe);
+}
+
+// GSE: after a group's last chunk the column's sums (rows in order, one per cycle) go to the
+// column's gsqhw_group_acc, with the exponents delayed to meet them.
+void ws_group_units(Block& body, int r, int xw) {
+  body.comment("--- after a group's last chunk the column's sums (rows in order, one per cycle) go to the\n"
+               "column's gsqhw_group_acc, with the exponents delayed to meet them");
+  Block& unit = body.generate().for_("j", "C", "unit");
+  unit.wire("bottom_ctrl", 4, "", "{valid, first, last, group_last} of the row leaving the bottom PE");
+  unit.wire("a_exp_bottom", xw).wire("b_exp_bottom", xw);
+  unit.instance(Instance("gsqhw_delay_clear", "ctrl_to_bottom")
+                    .param("WIDTH", "4").param("DEPTH", "R + j + LAG")
+                    .pin("clk", "clk").pin("rst", "rst")
+                    .pin("d", "{in_valid, in_first, in_last, in_group_last}").pin("q", "bottom_ctrl"));
+  unit.instance(Instance("gsqhw_delay", "exps_to_bottom")
+                    .param("WIDTH", std::to_string(2 * xw)).param("DEPTH", "R + j + LAG")
+                    .pin("clk", "clk").pin("d", fmt::format("{{in_a_exp, in_b_exp[j*{0} +: {0}]}}", xw))
+                    .pin("q", "{a_exp_bottom, b_exp_bottom}"));
+  unit.wire("result_valid").wire_range("result_acc", "[AW-1:0]").wire("result_flags", 2);
+  unit.instance(Instance("gsqhw_group_acc", "group_acc")
+                    .pin("clk", "clk").pin("rst", "rst")
+                    .pin("in_valid", "bottom_ctrl[3] & bottom_ctrl[0]")
+                    .pin("in_first", "bottom_ctrl[2]").pin("in_last", "bottom_ctrl[1]")
+                    .pin("in_sum", "psum[((R-1)*C + j)*SW +: SW]")
+                    .pin("in_a_exp", "a_exp_bottom").pin("in_b_exp", "b_exp_bottom")
+                    .pin("out_valid", "result_valid").pin("out_acc", "result_acc")
+                    .pin("out_flags", "result_flags"));
+  result_row_counter(column_result_deskew(unit), r, "result_valid");
+}
+
+// Others: after a tile's last chunk the bottom PE of column j holds row r's result in cycle
+// t_r + R + j + LAG; column C-1's copy of the controls says when.
+void ws_drain(Block& body, int r) {
+  body.comment("--- after a tile's last chunk the bottom PE of column j holds row r's result in cycle\n"
+               "t_r + R + j + LAG; column C-1's copy of the controls says when");
+  body.wire("bottom_ctrl", 2, "", "{valid, last} of the row leaving the bottom of column C-1");
+  body.instance(Instance("gsqhw_delay_clear", "ctrl_to_bottom")
+                    .param("WIDTH", "2").param("DEPTH", "R + C - 1 + LAG")
+                    .pin("clk", "clk").pin("rst", "rst").pin("d", "{in_valid, in_last}")
+                    .pin("q", "bottom_ctrl"));
+  body.assign("out_valid", "bottom_ctrl[1] & bottom_ctrl[0]");
+  Block& drain = body.generate().for_("j", "C", "drain");
+  drain.localparam_integer("BOTTOM", "(R-1)*C + j");
+  const std::string bottom = "{flags[BOTTOM*2 +: 2], psum[BOTTOM*SW +: SW]}";
+  const std::string outputs = "{out_flags[j*2 +: 2], out_acc[j*AW +: AW]}";
+  Block& direct = drain.if_("j == C-1", "direct");
+  direct.assign(outputs, bottom);
+  result_row_counter(direct, r, "out_valid");
+  drain.else_("deskew").instance(Instance("gsqhw_delay", "deskew_line")
+                                     .param("WIDTH", "AW+2").param("DEPTH", "C-1-j")
+                                     .pin("clk", "clk").pin("d", bottom).pin("q", outputs));
+}
+
 std::string ws_array_module(const DesignPoint& d, const PeSpec& pe) {
   const bool gse = is_gse(pe);
   const int r = d.rows, c = d.cols, cw = pe.format.code_bits, xw = pe.format.exp_bits;
-  const int aw = pe.acc_width(), sw = psum_width(pe), lag = pipeline_plan(d, pe).psum_lag;
+  const PipelinePlan plan = pipeline_plan(d, pe);
   const int rw = std::max(1, ceil_log2(r));
   verilog::Module m("gsqhw_array");
   m.preamble =
@@ -159,168 +285,48 @@ std::string ws_array_module(const DesignPoint& d, const PeSpec& pe) {
                   "cycles before its\n// first step; then steps (one A row each) come back to "
                   "back in whole chunks of R. A tile whose\n// last step is presented in cycle t "
                   "has row r of its results on out_acc in cycle t + {} + r.\n",
-                  pipeline_plan(d, pe).latency);
+                  plan.latency);
   m.ports(with_regs(ws_array_ports(d, pe), {"out_row"}));
-  std::string text;
-  text += fill(R"(  localparam R = ${r};
-  localparam C = ${c};
-  localparam CW = ${cw};  // element code width
-  localparam RW = ${rw};  // row index width
-  localparam SW = ${sw};  // partial sum width (${sw_meaning})
-  localparam AW = ${aw};  // accumulator width
-  localparam NC = 2;  // controls travelling with the rows: {valid, chunk_start}
-  localparam LAG = ${lag};  // cycles from a row reaching a PE to its addition there
-
-  // --- chunk position: steps come in whole chunks of R rows
-${chunk_counter}
-  // What each PE(i,j) sees, flattened at index k = i*C + j.
-  wire [R*C*NC-1:0] ctrl_at;
-  wire [R*C*CW-1:0] a_at;
-  wire [C-1:0]      restart_top;  // column j's top PE: the partial sums restart (row 0's skew)
-  wire [C-1:0]      w_valid_at;   // column j's weight bus (skewed j cycles)
-  wire [C*RW-1:0]   w_row_at;
-  wire [C*CW-1:0]   w_at;
-  wire [R*C*SW-1:0] psum;         // PE(i,j)'s partial sum register
-  wire [R*C*SW-1:0] psum_above;   // what enters PE(i,j) from above
-${flag_wires}
-  genvar i, j;
-  generate
-    // --- skew at the edges: lane i enters row i i cycles late, column j's weights j cycles late
-    for (i = 0; i < R; i = i + 1) begin : row_skew
-      if (i == 0) begin : direct
-        assign ctrl_at[0 +: NC] = {in_valid, chunk_start};
-        assign a_at[0 +: CW] = in_a[0 +: CW];
-      end else begin : delayed
-        gsqhw_delay_clear #(.WIDTH(NC), .DEPTH(i)) ctrl_skew (
-            .clk(clk), .rst(rst), .d({in_valid, chunk_start}), .q(ctrl_at[i*C*NC +: NC]));
-        gsqhw_delay #(.WIDTH(CW), .DEPTH(i)) a_skew (
-            .clk(clk), .d(in_a[i*CW +: CW]), .q(a_at[i*C*CW +: CW]));
-      end
-    end
-    for (j = 0; j < C; j = j + 1) begin : column_skew
-      if (j == 0) begin : direct
-        assign restart_top[0] = ${restart};
-        assign w_valid_at[0] = in_w_valid;
-        assign {w_row_at[0 +: RW], w_at[0 +: CW]} = {in_w_row, in_w[0 +: CW]};
-      end else begin : delayed
-        gsqhw_delay_clear #(.WIDTH(2), .DEPTH(1)) restart_step (
-            .clk(clk), .rst(rst), .d({restart_top[j-1], w_valid_at[j-1]}),
-            .q({restart_top[j], w_valid_at[j]}));
-        gsqhw_delay #(.WIDTH(RW), .DEPTH(1)) w_row_step (
-            .clk(clk), .d(w_row_at[(j-1)*RW +: RW]), .q(w_row_at[j*RW +: RW]));
-        gsqhw_delay #(.WIDTH(CW), .DEPTH(j)) w_skew (
-            .clk(clk), .d(in_w[j*CW +: CW]), .q(w_at[j*CW +: CW]));
-      end
-    end
-
-    // --- the PE grid: rows move right; partial sums move down, the bottom feeding the top
-${forwarding}        if (i == 0) begin : ring
-          assign psum_above[K*SW +: SW] = psum[((R-1)*C + j)*SW +: SW];
-${flags_ring}        end else begin : chain
-          assign psum_above[K*SW +: SW] = psum[(K-C)*SW +: SW];
-${flags_chain}        end
-        gsqhw_pe_ws pe (
-            .clk(clk), .rst(rst),
-            .in_valid(ctrl_at[K*NC + 1]), .in_chunk_start(ctrl_at[K*NC]),
-            .in_restart(${pe_restart}), .in_a(a_at[K*CW +: CW]),
-            .in_w_load(w_valid_at[j] && {${row_pad}'d0, w_row_at[j*RW +: RW]} == i),
-            .in_w(w_at[j*CW +: CW]),
-            .in_psum(psum_above[K*SW +: SW]),${pe_flags}
-            .out_psum(psum[K*SW +: SW]));
-      end
-    end
-  endgenerate
-)",
-               {{"r", std::to_string(r)},
-                {"c", std::to_string(c)},
-                {"cw", std::to_string(cw)},
-                {"rw", std::to_string(rw)},
-                {"sw", std::to_string(sw)},
-                {"sw_meaning", gse ? "exact group sum, 2b + log2 G" : "the accumulator"},
-                {"aw", std::to_string(aw)},
-                {"lag", std::to_string(lag)},
-                {"chunk_counter",
-                 r == 1 ? "  wire chunk_start = 1'b1;  // every chunk is one row\n"
-                        : fill(R"(  reg  [RW-1:0] chunk_step;
-  always @(posedge clk) begin
-    if (rst) chunk_step <= ${rw_zero};
-    else if (in_valid) chunk_step <= chunk_step == ${last_row} ? ${rw_zero} : chunk_step + ${rw_one};
-  end
-  wire chunk_start = chunk_step == ${rw_zero};
-)",
-                               {{"rw_zero", vlit(rw, 0)},
-                                {"rw_one", vlit(rw, 1)},
-                                {"last_row", vlit(rw, r - 1)}})},
-                {"flag_wires", gse ? "" : R"(  wire [R*C*2-1:0]  flags;        // PE(i,j)'s sticky flags (travel with its partial sum)
-  wire [R*C*2-1:0]  flags_above;
-)"},
-                {"restart", gse ? "in_group_first" : "in_first"},
-                {"flags_ring",
-                 gse ? "" : "          assign flags_above[K*2 +: 2] = flags[((R-1)*C + j)*2 +: 2];\n"},
-                {"flags_chain", gse ? "" : "          assign flags_above[K*2 +: 2] = flags[(K-C)*2 +: 2];\n"},
-                {"forwarding", grid_forwarding_text("CW", "")},
-                {"pe_restart", "i == 0 && restart_top[j]"},
-                {"row_pad", std::to_string(32 - rw)},
-                {"pe_flags",
-                 gse ? "" : "\n            .in_flags(flags_above[K*2 +: 2]), .out_flags(flags[K*2 +: 2]),"}});
-
-  // --- the bottom of each column, then the deskew that lines the columns up (column j is
-  // C-1-j cycles ahead of the last one); results leave in complete waves of R rows, in order
-  const std::string row_counter = result_row_counter_text(r, gse ? "result_valid" : "out_valid");
-  if (gse) {
-    text += fill(R"(
-  // --- after a group's last chunk the column's sums (rows in order, one per cycle) go to the
-  // column's gsqhw_group_acc, with the exponents delayed to meet them
-  generate
-    for (j = 0; j < C; j = j + 1) begin : unit
-      wire [3:0] bottom_ctrl;  // {valid, first, last, group_last} of the row leaving the bottom PE
-      wire [${xw1}:0] a_exp_bottom;
-      wire [${xw1}:0] b_exp_bottom;
-      gsqhw_delay_clear #(.WIDTH(4), .DEPTH(R + j + LAG)) ctrl_to_bottom (
-          .clk(clk), .rst(rst), .d({in_valid, in_first, in_last, in_group_last}), .q(bottom_ctrl));
-      gsqhw_delay #(.WIDTH(${xw2}), .DEPTH(R + j + LAG)) exps_to_bottom (
-          .clk(clk), .d({in_a_exp, in_b_exp[j*${xw} +: ${xw}]}), .q({a_exp_bottom, b_exp_bottom}));
-      wire result_valid;
-      wire [AW-1:0] result_acc;
-      wire [1:0] result_flags;
-      gsqhw_group_acc group_acc (
-          .clk(clk), .rst(rst), .in_valid(bottom_ctrl[3] & bottom_ctrl[0]),
-          .in_first(bottom_ctrl[2]), .in_last(bottom_ctrl[1]),
-          .in_sum(psum[((R-1)*C + j)*SW +: SW]), .in_a_exp(a_exp_bottom), .in_b_exp(b_exp_bottom),
-          .out_valid(result_valid), .out_acc(result_acc), .out_flags(result_flags));
-${deskew}    end
-  endgenerate
-endmodule
-)",
-                 {{"xw1", std::to_string(xw - 1)},
-                  {"xw", std::to_string(xw)},
-                  {"xw2", std::to_string(2 * xw)},
-                  {"deskew", column_result_deskew_text(row_counter)}});
-  } else {
-    text += fill(R"(
-  // --- after a tile's last chunk the bottom PE of column j holds row r's result in cycle
-  // t_r + R + j + LAG; column C-1's copy of the controls says when
-  wire [1:0] bottom_ctrl;  // {valid, last} of the row leaving the bottom of column C-1
-  gsqhw_delay_clear #(.WIDTH(2), .DEPTH(R + C - 1 + LAG)) ctrl_to_bottom (
-      .clk(clk), .rst(rst), .d({in_valid, in_last}), .q(bottom_ctrl));
-  assign out_valid = bottom_ctrl[1] & bottom_ctrl[0];
-  generate
-    for (j = 0; j < C; j = j + 1) begin : drain
-      localparam integer BOTTOM = (R-1)*C + j;
-      if (j == C-1) begin : direct
-        assign {out_flags[j*2 +: 2], out_acc[j*AW +: AW]} = {flags[BOTTOM*2 +: 2], psum[BOTTOM*SW +: SW]};
-${row_counter}      end else begin : deskew
-        gsqhw_delay #(.WIDTH(AW+2), .DEPTH(C-1-j)) deskew_line (
-            .clk(clk), .d({flags[BOTTOM*2 +: 2], psum[BOTTOM*SW +: SW]}),
-            .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
-      end
-    end
-  endgenerate
-endmodule
-)",
-                 {{"row_counter", row_counter}});
+  Block& body = m.body;
+  body.localparam("R", std::to_string(r));
+  body.localparam("C", std::to_string(c));
+  body.localparam("CW", std::to_string(cw), "element code width");
+  body.localparam("RW", std::to_string(rw), "row index width");
+  body.localparam("SW", std::to_string(psum_width(pe)),
+                  gse ? "partial sum width (exact group sum, 2b + log2 G)"
+                      : "partial sum width (the accumulator)");
+  body.localparam("AW", std::to_string(pe.acc_width()), "accumulator width");
+  body.localparam("NC", "2", "controls travelling with the rows: {valid, chunk_start}");
+  body.localparam("LAG", std::to_string(plan.psum_lag),
+                  "cycles from a row reaching a PE to its addition there");
+  body.blank();
+  chunk_counter(body, r, rw);
+  body.blank();
+  body.comment("What each PE(i,j) sees, flattened at index k = i*C + j.");
+  body.wire_range("ctrl_at", "[R*C*NC-1:0]").wire_range("a_at", "[R*C*CW-1:0]");
+  body.wire_range("restart_top", "[C-1:0]", "column j's top PE: the partial sums restart (row 0's skew)");
+  body.wire_range("w_valid_at", "[C-1:0]", "column j's weight bus (skewed j cycles)");
+  body.wire_range("w_row_at", "[C*RW-1:0]").wire_range("w_at", "[C*CW-1:0]");
+  body.wire_range("psum", "[R*C*SW-1:0]", "PE(i,j)'s partial sum register");
+  body.wire_range("psum_above", "[R*C*SW-1:0]", "what enters PE(i,j) from above");
+  if (!gse) {
+    body.wire_range("flags", "[R*C*2-1:0]", "PE(i,j)'s sticky flags (travel with its partial sum)");
+    body.wire_range("flags_above", "[R*C*2-1:0]");
   }
-  return module_with_body(std::move(m), text);
+  body.blank();
+  body.line("genvar i, j;");
+  Block& gen = body.generate();
+  ws_edge_skew(gen, gse);
+  gen.blank();
+  ws_grid(gen, gse, rw);
+  // The bottom of each column, then the deskew that lines the columns up (column j is C-1-j
+  // cycles ahead of the last one); results leave in complete waves of R rows, in order.
+  body.blank();
+  if (gse)
+    ws_group_units(body, r, xw);
+  else
+    ws_drain(body, r);
+  return m.str();
 }
 
 }  // namespace

@@ -24,17 +24,17 @@ module gsqhw_array (
   output wire [127:0] out_acc,
   output wire [7:0]   out_flags
 );
-  localparam R = 4;
-  localparam C = 4;
-  localparam CW = 6;  // element code width
-  localparam RW = 2;  // row index width
-  localparam SW = 17;  // partial sum width (exact group sum, 2b + log2 G)
-  localparam AW = 32;  // accumulator width
-  localparam NC = 2;  // controls travelling with the rows: {valid, chunk_start}
-  localparam LAG = 0;  // cycles from a row reaching a PE to its addition there
+  localparam R   = 4;
+  localparam C   = 4;
+  localparam CW  = 6;   // element code width
+  localparam RW  = 2;   // row index width
+  localparam SW  = 17;  // partial sum width (exact group sum, 2b + log2 G)
+  localparam AW  = 32;  // accumulator width
+  localparam NC  = 2;   // controls travelling with the rows: {valid, chunk_start}
+  localparam LAG = 0;   // cycles from a row reaching a PE to its addition there
 
   // --- chunk position: steps come in whole chunks of R rows
-  reg  [RW-1:0] chunk_step;
+  reg [RW-1:0] chunk_step;
   always @(posedge clk) begin
     if (rst) chunk_step <= 2'd0;
     else if (in_valid) chunk_step <= chunk_step == 2'd3 ? 2'd0 : chunk_step + 2'd1;
@@ -97,13 +97,10 @@ module gsqhw_array (
           assign psum_above[K*SW +: SW] = psum[(K-C)*SW +: SW];
         end
         gsqhw_pe_ws pe (
-            .clk(clk), .rst(rst),
-            .in_valid(ctrl_at[K*NC + 1]), .in_chunk_start(ctrl_at[K*NC]),
+            .clk(clk), .rst(rst), .in_valid(ctrl_at[K*NC + 1]), .in_chunk_start(ctrl_at[K*NC]),
             .in_restart(i == 0 && restart_top[j]), .in_a(a_at[K*CW +: CW]),
             .in_w_load(w_valid_at[j] && {30'd0, w_row_at[j*RW +: RW]} == i),
-            .in_w(w_at[j*CW +: CW]),
-            .in_psum(psum_above[K*SW +: SW]),
-            .out_psum(psum[K*SW +: SW]));
+            .in_w(w_at[j*CW +: CW]), .in_psum(psum_above[K*SW +: SW]), .out_psum(psum[K*SW +: SW]));
       end
     end
   endgenerate
@@ -119,9 +116,9 @@ module gsqhw_array (
           .clk(clk), .rst(rst), .d({in_valid, in_first, in_last, in_group_last}), .q(bottom_ctrl));
       gsqhw_delay #(.WIDTH(10), .DEPTH(R + j + LAG)) exps_to_bottom (
           .clk(clk), .d({in_a_exp, in_b_exp[j*5 +: 5]}), .q({a_exp_bottom, b_exp_bottom}));
-      wire result_valid;
+      wire          result_valid;
       wire [AW-1:0] result_acc;
-      wire [1:0] result_flags;
+      wire [1:0]    result_flags;
       gsqhw_group_acc group_acc (
           .clk(clk), .rst(rst), .in_valid(bottom_ctrl[3] & bottom_ctrl[0]),
           .in_first(bottom_ctrl[2]), .in_last(bottom_ctrl[1]),
@@ -137,7 +134,8 @@ module gsqhw_array (
       end else begin : deskew
         wire unused_result_valid = result_valid;
         gsqhw_delay #(.WIDTH(AW+2), .DEPTH(C-1-j)) deskew_line (
-            .clk(clk), .d({result_flags, result_acc}), .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
+            .clk(clk), .d({result_flags, result_acc}),
+            .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
       end
     end
   endgenerate

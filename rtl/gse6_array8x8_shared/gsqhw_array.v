@@ -20,13 +20,13 @@ module gsqhw_array (
   output wire [255:0] out_acc,
   output wire [15:0]  out_flags
 );
-  localparam R = 8;
-  localparam C = 8;
-  localparam CW = 6;  // element code width
-  localparam XW = 5;  // exponent code width
-  localparam SW = 17;  // group sum width, 2b + log2 G
-  localparam AW = 32;  // accumulator width
-  localparam NC = 4;      // controls: {valid, first, last, group_last}
+  localparam R  = 8;
+  localparam C  = 8;
+  localparam CW = 6;        // element code width
+  localparam XW = 5;        // exponent code width
+  localparam SW = 17;       // group sum width, 2b + log2 G
+  localparam AW = 32;       // accumulator width
+  localparam NC = 4;        // controls: {valid, first, last, group_last}
   localparam LX = CW + XW;  // edge lanes: {exponent, code}; only codes enter the grid
 
   // What each PE(i,j) sees, flattened at index k = i*C + j.
@@ -79,12 +79,10 @@ module gsqhw_array (
               .clk(clk), .d(b_at[K*CW +: CW]), .q(b_at[(K+C)*CW +: CW]));
         end
         gsqhw_pe_gsum pe (
-            .clk(clk), .rst(rst),
-            .in_valid(ctrl_at[K*NC + 3]), .in_first(ctrl_at[K*NC + 2]),
-            .in_last(ctrl_at[K*NC + 1]), .in_group_last(ctrl_at[K*NC]),
-            .in_a(a_at[K*CW +: CW]), .in_b(b_at[K*CW +: CW]),
-            .group_done(pe_done[K]), .group_first(pe_first[K]), .group_tile_last(pe_tile_last[K]),
-            .group_sum(pe_sum[K*SW +: SW]));
+            .clk(clk), .rst(rst), .in_valid(ctrl_at[K*NC + 3]), .in_first(ctrl_at[K*NC + 2]),
+            .in_last(ctrl_at[K*NC + 1]), .in_group_last(ctrl_at[K*NC]), .in_a(a_at[K*CW +: CW]),
+            .in_b(b_at[K*CW +: CW]), .group_done(pe_done[K]), .group_first(pe_first[K]),
+            .group_tile_last(pe_tile_last[K]), .group_sum(pe_sum[K*SW +: SW]));
       end
     end
   endgenerate
@@ -120,7 +118,7 @@ module gsqhw_array (
           .clk(clk), .d(b_exp_held), .q(b_exp_at_unit));
       // the column's OR-bus: at most one PE finishes a group per cycle
       reg [SW-1:0] finished_sum;
-      reg finished_any, finished_first, finished_last;
+      reg          finished_any, finished_first, finished_last;
       integer r;
       always @* begin
         finished_sum = {SW{1'b0}};
@@ -136,7 +134,7 @@ module gsqhw_array (
           end
         end
       end
-      reg bus_valid, bus_first, bus_last;
+      reg                 bus_valid, bus_first, bus_last;
       reg signed [SW-1:0] bus_sum;
       always @(posedge clk) begin
         bus_valid <= rst ? 1'b0 : finished_any;
@@ -146,9 +144,9 @@ module gsqhw_array (
           bus_last <= finished_last;
         end
       end
-      wire result_valid;
+      wire          result_valid;
       wire [AW-1:0] result_acc;
-      wire [1:0] result_flags;
+      wire [1:0]    result_flags;
       gsqhw_group_acc group_acc (
           .clk(clk), .rst(rst), .in_valid(bus_valid), .in_first(bus_first), .in_last(bus_last),
           .in_sum(bus_sum), .in_a_exp(a_exp_bottom[j*XW +: XW]), .in_b_exp(b_exp_at_unit),
@@ -165,7 +163,8 @@ module gsqhw_array (
       end else begin : deskew
         wire unused_result_valid = result_valid;
         gsqhw_delay #(.WIDTH(AW+2), .DEPTH(C-1-j)) deskew_line (
-            .clk(clk), .d({result_flags, result_acc}), .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
+            .clk(clk), .d({result_flags, result_acc}),
+            .q({out_flags[j*2 +: 2], out_acc[j*AW +: AW]}));
       end
     end
   endgenerate
