@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "gen/core.h"
-#include "gen/verilog_text.h"
+#include "gen/cosim_wrapper_emit.h"
 #include "base/errors.h"
 #include "numerics/fp32_round.h"
 #include "base/scratch_dir.h"
@@ -24,14 +24,15 @@ namespace fs = std::filesystem;
 namespace gsqhw {
 namespace {
 
-// The wrapper's ports in the order of the stimulus records and the results (tb_main.cpp).
+// The wrapper's ports in the order of the stimulus records and the results (tb_main.cpp):
+// the same list that declares them in the wrapper's Verilog (gen/cosim_wrapper_emit.h).
 const std::vector<PortSpec>& wrapper_ports() {
-  static const std::vector<PortSpec> ports = {
-      {"push_valid", true, 1},   {"push_data", true, 32},  {"desc_push", true, 1},
-      {"desc_m_in", true, 16},   {"desc_n_in", true, 16},  {"desc_k_in", true, 16},
-      {"in_gate", true, 1},      {"out_gate", true, 1},    {"record", false, 1},
-      {"record_word", false, 1}, {"record_data", false, 32}, {"record_done", false, 1},
-      {"record_desc", false, 1}, {"record_error", false, 3}};
+  static const std::vector<PortSpec> ports = [] {
+    std::vector<PortSpec> list;
+    for (const auto& p : gen::core_cosim_wrapper_ports())
+      list.push_back({p.name, p.dir == gen::verilog::Port::Dir::in, p.width});
+    return list;
+  }();
   return ports;
 }
 constexpr uint32_t kInputWords = 8;   // one u64 per input port (all are <= 64 bits)
@@ -294,88 +295,8 @@ class CoreChecker {
 
 std::string core_cosim_wrapper_verilog(const GeneratedDesign& core) {
   CoreManifest cm = CoreManifest::from_json(core.manifest);
-  const int64_t words = static_cast<int64_t>(cm.max_m + cm.max_n) * cm.max_k;
-  const int aw = gen::ceil_log2(static_cast<uint64_t>(words));
-  return fmt::format(R"(// gsqhw_core_cosim: co-simulation wrapper of gsqhw_core (sim/core_cosim.h); not part of the
-// design. It closes the valid/ready loops that the cycle-by-cycle replay harness cannot.
-// design: {0}
-module gsqhw_core_cosim (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        push_valid,   // append push_data to the operand source FIFO
-  input  wire [31:0] push_data,
-  input  wire        desc_push,    // offer this descriptor (held until the core takes it)
-  input  wire [15:0] desc_m_in,
-  input  wire [15:0] desc_n_in,
-  input  wire [15:0] desc_k_in,
-  input  wire        in_gate,      // the source may offer a new word this cycle
-  input  wire        out_gate,     // out_ready this cycle
-  output wire        record,       // something to record this cycle
-  output wire        record_word,  // a result word is taken at the end of this cycle
-  output wire [31:0] record_data,
-  output wire        record_done,  // the core's done pulse
-  output wire        record_desc,  // a descriptor was taken in the previous cycle
-  output wire [2:0]  record_error  // the core's error code
-);
-  reg  [31:0]  source [0:{1}];
-  reg  [{2}:0] head, tail;
-  always @(posedge clk) if (push_valid) source[tail[{3}:0]] <= push_data;
-
-  reg          offering;  // a word was offered and not taken: it stays offered
-  wire         in_ready;
-  wire         in_valid = head != tail && (offering || in_gate);
-  always @(posedge clk) begin
-    if (rst) begin
-      head <= {4};
-      tail <= {4};
-      offering <= 1'b0;
-    end else begin
-      if (push_valid) tail <= tail + {5};
-      if (in_valid && in_ready) head <= head + {5};
-      offering <= in_valid && !in_ready;
-    end
-  end
-
-  reg          desc_valid;
-  reg  [15:0]  desc_m, desc_n, desc_k;
-  wire         desc_ready;
-  reg          desc_taken;
-  always @(posedge clk) begin
-    if (rst) begin
-      desc_valid <= 1'b0;
-      desc_taken <= 1'b0;
-    end else begin
-      desc_taken <= desc_valid && desc_ready;
-      if (desc_push) begin
-        desc_valid <= 1'b1;
-        desc_m <= desc_m_in;
-        desc_n <= desc_n_in;
-        desc_k <= desc_k_in;
-      end else if (desc_valid && desc_ready) begin
-        desc_valid <= 1'b0;
-      end
-    end
-  end
-
-  wire out_valid, busy, done;
-  wire [2:0] error;
-  gsqhw_core core (
-      .clk(clk), .rst(rst),
-      .desc_valid(desc_valid), .desc_ready(desc_ready),
-      .desc_m(desc_m), .desc_n(desc_n), .desc_k(desc_k),
-      .in_valid(in_valid), .in_ready(in_ready), .in_data(source[head[{3}:0]]),
-      .out_valid(out_valid), .out_ready(out_gate), .out_data(record_data),
-      .busy(busy), .done(done), .error(error));
-  wire unused_busy = busy;
-  assign record_word = out_valid && out_gate;
-  assign record_done = done;
-  assign record_desc = desc_taken;
-  assign record_error = error;
-  assign record = record_word || record_done || record_desc;
-endmodule
-)",
-                     core.design.str(), (int64_t{1} << aw) - 1, aw, aw - 1, gen::vlit(aw + 1, 0),
-                     gen::vlit(aw + 1, 1));
+  return gen::core_cosim_wrapper_verilog(core.design.str(),
+                                         static_cast<int64_t>(cm.max_m + cm.max_n) * cm.max_k);
 }
 
 std::vector<SimulatedBeat> simulate_cycles(const VerilatorBuildSpec& spec,
