@@ -13,18 +13,20 @@
 namespace gsqhw::gen {
 namespace {
 
+using verilog::Block;
+using verilog::in;
+using verilog::out;
+
 std::string fp32_dequantizer(const CoreParams& p) {
-  return file_header(p.design, "gsqhw_dequantizer",
-                     "fp32 accumulator -> FP32 result word (NaN flag: canonical NaN)") +
-         R"(module gsqhw_dequantizer (
-  input  wire [31:0] acc,    // IEEE binary32 bits
-  input  wire [1:0]  flags,  // bit 0 sticky overflow (no effect on the value), bit 1 NaN
-  output wire [31:0] value
-);
-  wire unused_overflow = flags[0];
-  assign value = flags[1] ? 32'h7fc00000 : acc;
-endmodule
-)";
+  verilog::Module m("gsqhw_dequantizer");
+  m.preamble = file_header(p.design, "gsqhw_dequantizer",
+                           "fp32 accumulator -> FP32 result word (NaN flag: canonical NaN)");
+  m.port(in("acc", 32).note("IEEE binary32 bits"));
+  m.port(in("flags", 2).note("bit 0 sticky overflow (no effect on the value), bit 1 NaN"));
+  m.port(out("value", 32));
+  m.body.wire("unused_overflow", 1, "flags[0]");
+  m.body.assign("value", "flags[1] ? 32'h7fc00000 : acc");
+  return m.str();
 }
 
 // Fixed W.F: sign and magnitude, normalise the magnitude (leading one on top), keep 24 bits,
@@ -38,58 +40,50 @@ std::string fixed_dequantizer(const CoreParams& p) {
     throw UsageError(fmt::format("the core's dequantizer supports fixed accumulators with |F| <= "
                                  "16000, not F = {}",
                                  f));
-  return file_header(p.design, "gsqhw_dequantizer",
-                     fmt::format("fixed{}.{} accumulator -> FP32 result word, RNE (golden "
-                                 "scaled_int_to_fp32; NaN flag: canonical NaN)",
-                                 w, f)) +
-         fill(R"(module gsqhw_dequantizer (
-  input  wire [${w1}:0] acc,    // two's complement, value acc * 2^-${f}
-  input  wire [1:0]      flags,  // bit 0 sticky overflow (no effect on the value), bit 1 NaN
-  output wire [31:0]     value
-);
-  wire              negative = acc[${w1}];
-  wire [${w1}:0]    magnitude = negative ? ~acc + ${one_w} : acc;  // -2^(W-1) gives 2^(W-1)
-  wire [${pw1}:0]   lead;  // index of the leading one
-${lead_assign}  wire [${pw1}:0]   lead_gap = ${w_minus_1} - lead;
-  wire [${w1}:0]    normalised = magnitude << lead_gap;  // leading one at bit ${w1}
-  // the top 26 bits (significand, round bit, one more) and whether anything is set below
-  wire [${wx1}:0]   extended = {normalised, 26'd0};
-  wire [25:0]       top = extended[${wx1}:${w}];
-  wire              rest = extended[${w1}:0] != ${zero_w};
-  // biased binary32 exponent of the leading one: lead + 127 - F
-  wire signed [15:0] biased = $signed({${lead_pad}, lead}) + ${boff};
-  wire              normal = biased > 16'sd0;
-  // a subnormal result keeps fewer bits: shift right by 1 - biased (26 or more: all gone)
-  wire signed [15:0] denorm = 16'sd1 - biased;
-  wire [4:0]        shift = normal ? 5'd0 : (denorm > 16'sd26) ? 5'd26 : denorm[4:0];
-  wire [51:0]       frame = {top, 26'd0} >> shift;
-  wire [23:0]       kept = frame[51:28];
-  wire              round_bit = frame[27];
-  wire              sticky = (frame[26:0] != 27'd0) || rest;
-  wire [24:0]       rounded = {1'b0, kept} + {24'd0, round_bit && (sticky || kept[0])};
-  // exponent field - 1 (0 for subnormals); the sum carries a rounding overflow into it
-  wire signed [15:0] field_minus_1 = normal ? biased - 16'sd1 : 16'sd0;
-  wire [31:0]       unsigned_bits = {field_minus_1[8:0], 23'd0} + {7'd0, rounded};
-  wire [6:0]        unused_field_top = field_minus_1[15:9];
-  wire              infinite = normal && biased > 16'sd254;
-  assign value = flags[1] ? 32'h7fc00000 :
-                 (magnitude == ${zero_w}) ? 32'd0 :
-                 infinite ? {negative, 31'h7f800000} :
-                 {negative, unsigned_bits[30:0]};
-  wire unused_flags = flags[0] | unsigned_bits[31];
-endmodule
-)",
-              {{"w1", std::to_string(w - 1)},
-               {"w", std::to_string(w)},
-               {"wx1", std::to_string(w + 25)},
-               {"f", std::to_string(f)},
-               {"one_w", vlit(w, 1)},
-               {"zero_w", vlit(w, 0)},
-               {"pw1", std::to_string(pw - 1)},
-               {"lead_assign", msb_index_assign("lead", "magnitude", w, pw)},
-               {"w_minus_1", vlit(pw, w - 1)},
-               {"lead_pad", vlit(16 - pw, 0)},
-               {"boff", vlit(16, 127 - f, true)}});
+  verilog::Module m("gsqhw_dequantizer");
+  m.preamble = file_header(p.design, "gsqhw_dequantizer",
+                           fmt::format("fixed{}.{} accumulator -> FP32 result word, RNE (golden "
+                                       "scaled_int_to_fp32; NaN flag: canonical NaN)",
+                                       w, f));
+  m.port(in("acc", w).note(fmt::format("two's complement, value acc * 2^-{}", f)));
+  m.port(in("flags", 2).note("bit 0 sticky overflow (no effect on the value), bit 1 NaN"));
+  m.port(out("value", 32));
+  Block& b = m.body;
+  b.wire("negative", 1, fmt::format("acc[{}]", w - 1));
+  b.wire("magnitude", w, fmt::format("negative ? ~acc + {} : acc", vlit(w, 1)),
+         "-2^(W-1) gives 2^(W-1)");
+  b.wire("lead", pw, "", "index of the leading one");
+  b.lines(msb_index_assign("lead", "magnitude", w, pw));
+  b.wire("lead_gap", pw, fmt::format("{} - lead", vlit(pw, w - 1)));
+  b.wire("normalised", w, "magnitude << lead_gap", fmt::format("leading one at bit {}", w - 1));
+  b.comment("the top 26 bits (significand, round bit, one more) and whether anything is set below");
+  b.wire("extended", w + 26, "{normalised, 26'd0}");
+  b.wire("top", 26, fmt::format("extended[{}:{}]", w + 25, w));
+  b.wire("rest", 1, fmt::format("extended[{}:0] != {}", w - 1, vlit(w, 0)));
+  b.comment("biased binary32 exponent of the leading one: lead + 127 - F");
+  b.wire_signed("biased", 16, fmt::format("$signed({{{}, lead}}) + {}", vlit(16 - pw, 0),
+                                          vlit(16, 127 - f, true)));
+  b.wire("normal", 1, "biased > 16'sd0");
+  b.comment("a subnormal result keeps fewer bits: shift right by 1 - biased (26 or more: all gone)");
+  b.wire_signed("denorm", 16, "16'sd1 - biased");
+  b.wire("shift", 5, "normal ? 5'd0 : (denorm > 16'sd26) ? 5'd26 : denorm[4:0]");
+  b.wire("frame", 52, "{top, 26'd0} >> shift");
+  b.wire("kept", 24, "frame[51:28]");
+  b.wire("round_bit", 1, "frame[27]");
+  b.wire("sticky", 1, "(frame[26:0] != 27'd0) || rest");
+  b.wire("rounded", 25, "{1'b0, kept} + {24'd0, round_bit && (sticky || kept[0])}");
+  b.comment("exponent field - 1 (0 for subnormals); the sum carries a rounding overflow into it");
+  b.wire_signed("field_minus_1", 16, "normal ? biased - 16'sd1 : 16'sd0");
+  b.wire("unsigned_bits", 32, "{field_minus_1[8:0], 23'd0} + {7'd0, rounded}");
+  b.wire("unused_field_top", 7, "field_minus_1[15:9]");
+  b.wire("infinite", 1, "normal && biased > 16'sd254");
+  b.lines(fmt::format("assign value = flags[1] ? 32'h7fc00000 :\n"
+                      "               (magnitude == {}) ? 32'd0 :\n"
+                      "               infinite ? {{negative, 31'h7f800000}} :\n"
+                      "               {{negative, unsigned_bits[30:0]}};",
+                      vlit(w, 0)));
+  b.wire("unused_flags", 1, "flags[0] | unsigned_bits[31]");
+  return m.str();
 }
 
 }  // namespace

@@ -4,12 +4,12 @@
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 module gsqhw_dequantizer (
   input  wire [31:0] acc,    // two's complement, value acc * 2^-16
-  input  wire [1:0]      flags,  // bit 0 sticky overflow (no effect on the value), bit 1 NaN
-  output wire [31:0]     value
+  input  wire [1:0]  flags,  // bit 0 sticky overflow (no effect on the value), bit 1 NaN
+  output wire [31:0] value
 );
-  wire              negative = acc[31];
-  wire [31:0]    magnitude = negative ? ~acc + 32'd1 : acc;  // -2^(W-1) gives 2^(W-1)
-  wire [4:0]   lead;  // index of the leading one
+  wire        negative = acc[31];
+  wire [31:0] magnitude = negative ? ~acc + 32'd1 : acc;  // -2^(W-1) gives 2^(W-1)
+  wire [4:0]  lead;                                       // index of the leading one
   assign lead =
       magnitude[31] ? 5'd31 :
       magnitude[30] ? 5'd30 :
@@ -42,28 +42,28 @@ module gsqhw_dequantizer (
       magnitude[3] ? 5'd3 :
       magnitude[2] ? 5'd2 :
       magnitude[1] ? 5'd1 : 5'd0;
-  wire [4:0]   lead_gap = 5'd31 - lead;
-  wire [31:0]    normalised = magnitude << lead_gap;  // leading one at bit 31
+  wire [4:0]  lead_gap = 5'd31 - lead;
+  wire [31:0] normalised = magnitude << lead_gap;  // leading one at bit 31
   // the top 26 bits (significand, round bit, one more) and whether anything is set below
-  wire [57:0]   extended = {normalised, 26'd0};
-  wire [25:0]       top = extended[57:32];
-  wire              rest = extended[31:0] != 32'd0;
+  wire [57:0] extended = {normalised, 26'd0};
+  wire [25:0] top = extended[57:32];
+  wire        rest = extended[31:0] != 32'd0;
   // biased binary32 exponent of the leading one: lead + 127 - F
   wire signed [15:0] biased = $signed({11'd0, lead}) + 16'sd111;
-  wire              normal = biased > 16'sd0;
+  wire               normal = biased > 16'sd0;
   // a subnormal result keeps fewer bits: shift right by 1 - biased (26 or more: all gone)
   wire signed [15:0] denorm = 16'sd1 - biased;
-  wire [4:0]        shift = normal ? 5'd0 : (denorm > 16'sd26) ? 5'd26 : denorm[4:0];
-  wire [51:0]       frame = {top, 26'd0} >> shift;
-  wire [23:0]       kept = frame[51:28];
-  wire              round_bit = frame[27];
-  wire              sticky = (frame[26:0] != 27'd0) || rest;
-  wire [24:0]       rounded = {1'b0, kept} + {24'd0, round_bit && (sticky || kept[0])};
+  wire        [4:0]  shift = normal ? 5'd0 : (denorm > 16'sd26) ? 5'd26 : denorm[4:0];
+  wire        [51:0] frame = {top, 26'd0} >> shift;
+  wire        [23:0] kept = frame[51:28];
+  wire               round_bit = frame[27];
+  wire               sticky = (frame[26:0] != 27'd0) || rest;
+  wire        [24:0] rounded = {1'b0, kept} + {24'd0, round_bit && (sticky || kept[0])};
   // exponent field - 1 (0 for subnormals); the sum carries a rounding overflow into it
   wire signed [15:0] field_minus_1 = normal ? biased - 16'sd1 : 16'sd0;
-  wire [31:0]       unsigned_bits = {field_minus_1[8:0], 23'd0} + {7'd0, rounded};
-  wire [6:0]        unused_field_top = field_minus_1[15:9];
-  wire              infinite = normal && biased > 16'sd254;
+  wire        [31:0] unsigned_bits = {field_minus_1[8:0], 23'd0} + {7'd0, rounded};
+  wire        [6:0]  unused_field_top = field_minus_1[15:9];
+  wire               infinite = normal && biased > 16'sd254;
   assign value = flags[1] ? 32'h7fc00000 :
                  (magnitude == 32'd0) ? 32'd0 :
                  infinite ? {negative, 31'h7f800000} :
