@@ -4,10 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
+#include "base/errors.h"
 #include "synth/compose.h"
 #include "synth/flow.h"
 #include "synth/liberty.h"
+#include "synth/scale.h"
 #include "test_util.h"
 
 namespace gsqhw::synth {
@@ -139,6 +143,43 @@ TEST(Compose, TopLogicComposedByColumnsMatchesItsFlatSynthesis) {
   RecordProperty("glue_area_error_percent", std::to_string(100 * glue_error));
   EXPECT_LT(std::abs(glue_error), 0.05) << "by columns " << by_columns.glue.area_um2 << " um^2, flat " << flat.glue.area_um2;
   EXPECT_LT(std::abs(by_columns.area_um2 / flat.area_um2 - 1), 0.01);
+}
+
+TEST(Scale, RowsAreAppendedOnceAndReusedOnResume) {
+  // The scale sweep on its cheapest family at one size: the row is composed, appended to
+  // scale.jsonl and reported; a second run with the same options composes nothing.
+  fs::path dir = scratch_dir("scale-resume");
+  ScaleOptions options;
+  options.sizes = {2};
+  options.gse_bits = 3;
+  options.only = {"INT3 fixed32.0"};
+  options.out_dir = dir / "out";
+  options.cache_dir = dir / "cache";
+  options.progress = false;
+  ScaleSummary first = run_scale_sweep(options);
+  EXPECT_EQ(first.composed, 1);
+  EXPECT_EQ(first.failed, 0);
+  std::ifstream in(first.jsonl);
+  std::string line, last;
+  int lines = 0;
+  while (std::getline(in, line))
+    if (!line.empty()) ++lines, last = line;
+  EXPECT_EQ(lines, 1);
+  nlohmann::json row = nlohmann::json::parse(last);
+  EXPECT_EQ(row.at("status"), "ok");
+  EXPECT_EQ(row.at("glue_method"), "flat");
+  EXPECT_GT(row.at("area_per_mac").get<double>(), 0);
+  ScaleSummary second = run_scale_sweep(options);
+  EXPECT_EQ(second.composed, 0);
+  EXPECT_EQ(second.reused, 1);
+  ASSERT_TRUE(fs::exists(second.report));
+  std::ifstream report(second.report);
+  std::string text((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("INT3 fixed32.0"), std::string::npos);
+  EXPECT_NE(text.find("vectorless"), std::string::npos);
+  // Sizes outside the generator's range are refused before any work.
+  options.sizes = {128};
+  EXPECT_THROW(run_scale_sweep(options), UsageError);
 }
 
 }  // namespace
