@@ -257,18 +257,21 @@ std::vector<AnalyticMac> analytic_macs(int b, int g, int rows) {
     return Op{mul8.pj + add17.pj + add32.pj / g, mul8.um2 + add17.um2 + add32.um2 * per_group_share};
   };
   const Op gse_shared = gse(1.0 / rows), gse_pe = gse(1.0);
+  auto mac = [](std::string design, std::string model, const Op& mul, double acc_pj, double acc_um2) {
+    return AnalyticMac{std::move(design), std::move(model), mul.pj + acc_pj, mul.um2 + acc_um2, mul.um2, acc_um2};
+  };
+  const double gse_shared_acc_um2 = gse_shared.um2 - mul8.um2, gse_pe_acc_um2 = gse_pe.um2 - mul8.um2;
   return {
-      {"FP8 MAC, fp32 accumulator", "FP8 multiply as an 8-bit integer multiply + FP32 add", mul8.pj + fadd32.pj,
-       mul8.um2 + fadd32.um2},
-      {"FP8 MAC, fp32 accumulator", "FP8 multiply as an FP16 multiply + FP32 add", fmul16.pj + fadd32.pj,
-       fmul16.um2 + fadd32.um2},
-      {"FP8 MAC, fp16 accumulator", "FP8 multiply as an 8-bit integer multiply + FP16 add", mul8.pj + fadd16.pj,
-       mul8.um2 + fadd16.um2},
-      {"FP8 MAC, wide fixed accumulator", "8-bit integer multiply + 32-bit integer add (+ shifter not counted)",
-       mul8.pj + add32.pj, mul8.um2 + add32.um2},
-      {"GSE-INT MAC, shared column", fmt::format("8-bit multiply + 17-bit add + 32-bit add once per group (G = {}), one per column (R = {})", g, rows),
-       gse_shared.pj, gse_shared.um2},
-      {"GSE-INT MAC, per PE", "8-bit multiply + 17-bit add + 32-bit add per PE, used once per group", gse_pe.pj, gse_pe.um2},
+      mac("FP8 MAC, fp32 accumulator", "FP8 multiply as an 8-bit integer multiply + FP32 add", mul8, fadd32.pj, fadd32.um2),
+      mac("FP8 MAC, fp32 accumulator", "FP8 multiply as an FP16 multiply + FP32 add", fmul16, fadd32.pj, fadd32.um2),
+      mac("FP8 MAC, fp16 accumulator", "FP8 multiply as an 8-bit integer multiply + FP16 add", mul8, fadd16.pj, fadd16.um2),
+      mac("FP8 MAC, wide fixed accumulator", "8-bit integer multiply + 32-bit integer add (+ shifter not counted)", mul8,
+          add32.pj, add32.um2),
+      mac("GSE-INT MAC, shared column",
+          fmt::format("8-bit multiply + 17-bit add + 32-bit add once per group (G = {}), one per column (R = {})", g, rows),
+          mul8, gse_shared.pj - mul8.pj, gse_shared_acc_um2),
+      mac("GSE-INT MAC, per PE", "8-bit multiply + 17-bit add + 32-bit add per PE, used once per group", mul8,
+          gse_pe.pj - mul8.pj, gse_pe_acc_um2),
   };
 }
 

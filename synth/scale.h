@@ -63,6 +63,7 @@ std::filesystem::path write_scale_report(const std::filesystem::path& out_dir);
 struct AnalyticMac {
   std::string design, model;
   double pj = 0, um2 = 0;
+  double multiplier_um2 = 0, accumulate_um2 = 0;  // the two parts such a model has (um2 = their sum)
 };
 std::vector<AnalyticMac> analytic_macs(int gse_bits, int group_size, int rows);
 

@@ -99,6 +99,61 @@ int largest_common_size(const std::map<std::string, std::map<int, Row>>& familie
   return best;
 }
 
+// The synthesized parts against the table-based model's, as FP8 / GSE-INT ratios at size n: the
+// model knows a multiplier and an accumulate operation per MAC and nothing else.
+std::string side_by_side_with_model(const std::map<std::string, std::map<int, Row>>& families, int n) {
+  const Row *gse = nullptr, *fp32 = nullptr, *fixed = nullptr;
+  for (const auto& [name, rows] : families) {
+    if (!rows.count(n)) continue;
+    const Row& r = rows.at(n);
+    if (r.role == "gse") gse = &r;
+    if (name == "FP8 E4M3 fp32") fp32 = &r;
+    if (r.role == "fp8-fixed") fixed = &r;
+  }
+  if (!gse || (!fp32 && !fixed)) return "";
+  const auto model = analytic_macs(gse->gse_bits, 32, n);
+  const AnalyticMac &m_fp32 = model[0], &m_fixed = model[3], &m_gse = model[4];
+  auto part = [](const Row& r, std::initializer_list<const char*> names) {
+    double v = 0;
+    for (const char* p : names) v += r.parts.count(p) ? r.parts.at(p) : 0;
+    return v;
+  };
+  struct Part {
+    std::string label;
+    std::vector<const char*> names;
+    double model_fp32, model_fixed, model_gse;
+  };
+  const std::vector<Part> parts = {
+      {"multiplier", {"multiplier"}, m_fp32.multiplier_um2, m_fixed.multiplier_um2, m_gse.multiplier_um2},
+      {"adder path (accumulator adder + alignment/normalisation + PE logic)",
+       {"accumulator adder", "alignment/normalisation", "logic"}, m_fp32.accumulate_um2, m_fixed.accumulate_um2,
+       m_gse.accumulate_um2},
+      {"registers", {"registers"}, 0, 0, 0},
+      {"skew/forwarding/drain", {"skew/forwarding/drain"}, 0, 0, 0},
+  };
+  std::string md = fmt::format(
+      "Synthesized against the 45 nm table model, per part at {0}x{0}: FP8 / GSE-INT area ratios (the model "
+      "has a multiplier and an accumulate per MAC and nothing else; \"-\": not in the model).\n\n"
+      "| part | FP8 E4M3 fp32 / GSE synthesized | model | FP8 fixed49.18 / GSE synthesized | model (32-bit integer add) |\n"
+      "|---|---:|---:|---:|---:|\n",
+      n);
+  auto ratio = [](double a, double b) { return b > 0 ? fmt::format("{:.2f}x", a / b) : std::string("-"); };
+  for (const auto& p : parts) {
+    double g = 0, f = 0, x = 0;
+    for (const char* name : p.names) {
+      g += part(*gse, {name});
+      if (fp32) f += part(*fp32, {name});
+      if (fixed) x += part(*fixed, {name});
+    }
+    md += fmt::format("| {} | {} | {} | {} | {} |\n", p.label, fp32 ? ratio(f, g) : "-", ratio(p.model_fp32, p.model_gse),
+                      fixed ? ratio(x, g) : "-", ratio(p.model_fixed, p.model_gse));
+  }
+  md += fmt::format("| **total** | {} | {} | {} | {} |\n\n", fp32 ? ratio(fp32->area_per_mac, gse->area_per_mac) : "-",
+                    ratio(m_fp32.um2, m_gse.um2), fixed ? ratio(fixed->area_per_mac, gse->area_per_mac) : "-",
+                    ratio(m_fixed.um2, m_gse.um2));
+  return md;
+}
+
 }  // namespace
 
 fs::path write_scale_report(const fs::path& out_dir) {
@@ -203,7 +258,7 @@ fs::path write_scale_report(const fs::path& out_dir) {
     md += "\n";
 
     if (gse) {
-      md += "FP8 / GSE-INT shared-column, area per MAC (energy per MAC); the asymptote fits a + b/n through the two "
+      md += "FP8 / GSE-INT shared-column, area per MAC (energy per MAC, vectorless on both sides); the asymptote fits a + b/n through the two "
             "largest sizes (column units and edge logic fully amortised). Per MAC/s ratios equal these where both "
             "meet the clock.\n\n| FP8 variant |";
       for (int n : sizes) md += fmt::format(" {0}x{0} |", n);
@@ -312,6 +367,7 @@ fs::path write_scale_report(const fs::path& out_dir) {
         md += fmt::format(" {:.0f} |\n", total);
       }
       md += "\n";
+      md += side_by_side_with_model(families, n_max);
     }
   }
 
