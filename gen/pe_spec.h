@@ -1,42 +1,23 @@
 // What the generator needs to know about a design point, decoded and validated once:
 // operand format parameters, port widths and the datapath widths derived from them.
 //
-// The format strings are the canonical specs of numerics/format.h; this file reads only the
-// parameters that shape hardware (the quantizer's scale/round choices do not).
+// The operand's hardware comes from its format unit (Format::hardware()); this file adds the
+// datapath widths and the design limits (pipeline, shape, accumulator).
 #pragma once
 
 #include <string>
 
 #include "numerics/design.h"
+#include "numerics/format.h"
 
 namespace gsqhw::gen {
 
-enum class OperandFamily { gse, minifloat, integer };
+// The operand hardware is the format unit's (numerics/format.h, Format::hardware()).
+using OperandFormat = HardwareOperand;
+using OperandFamily = HardwareOperand::Family;
 
-struct OperandFormat {
-  OperandFamily family = OperandFamily::gse;
-  std::string family_name;  // "gse", "fp8", "bf16", "fp16", "int8"
-  std::string variant;      // "e4m3"/"e5m2" for fp8, "" otherwise
-  int code_bits = 0;        // CW: element code width on in_a / in_b
-  int exp_bits = 0;         // XW: width of in_a_exp / in_b_exp, 0 when the family has none
-
-  // GSE-INT(b, G, E)
-  int gse_b = 0, gse_g = 0, gse_e = 0;
-  bool gse_full_range = false;  // range=full allows -2^(b-1)
-  int gse_bias() const { return (1 << (gse_e - 1)) - 1; }
-
-  // Minifloats: sign | exponent field | mantissa field
-  int mf_exp_bits = 0, mf_man_bits = 0, mf_bias = 0;
-  bool mf_ieee_specials = true;  // false: E4M3 (no Inf, only S.1111.111 is NaN)
-
-  // Plain integers: INT8 (b = 8) or the plain INT-b MAC baseline of GeneratorOptions.
-  int int_bits = 0;
-
-  bool has_groups() const { return family == OperandFamily::gse; }
-};
-
-// Reads a canonical (or short) format spec. Throws UsageError for families the generator
-// cannot build (nf4, fp32, MX block scales) and for parameters outside the hardware limits.
+// parse_format(spec)->hardware(): throws UsageError for families the generator cannot build
+// (nf4, fp32, MX block scales) and for parameters outside the limits.
 OperandFormat decode_operand_format(const std::string& spec);
 
 // Everything one PE's datapath needs.

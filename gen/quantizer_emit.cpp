@@ -386,11 +386,8 @@ std::vector<VerilogFile> emit_quantizer_files(const CoreParams& p) {
             {"gsqhw_quant_gse_elem.v", gse_elem_module(p, g)},
             {"gsqhw_quantizer.v", gse_quantizer_module(p, g)}};
   }
-  int block = 0;
-  const MinifloatParams* m = minifloat_operand_params(p.design.format, &block);
-  bool saturate = p.design.format.find("sat=nonsat") == std::string::npos &&
-                  p.design.format.rfind("fp8", 0) == 0;
-  return {{"gsqhw_quant_mf.v", minifloat_encoder_module(p, *m, saturate)},
+  const MinifloatOperand mf = parse_format(p.design.format)->minifloat_operand();
+  return {{"gsqhw_quant_mf.v", minifloat_encoder_module(p, *mf.element, mf.saturate)},
           {"gsqhw_quantizer.v", minifloat_quantizer_module(p)}};
 }
 

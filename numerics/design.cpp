@@ -185,7 +185,7 @@ DesignPoint DesignPoint::parse(std::string_view s) {
   }
   if (design.alignment == Alignment::shared_column) {
     // Only GSE has per-group hardware to share, and a lone PE has nobody to share it with.
-    if (parse_format(design.format)->family() != "gse")
+    if (parse_format(design.format)->gemm_operand() != GemmOperandKind::gse)
       throw UsageError(fmt::format(
           "align=shared shares the per-group hardware of GSE-INT arrays; format {} has no "
           "groups (use align=pe)",

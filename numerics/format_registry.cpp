@@ -87,6 +87,19 @@ std::string common_name_hint(const std::string& family) {
 
 }  // namespace
 
+HardwareOperand Format::hardware() const {
+  std::vector<std::string> buildable;
+  // Every GEMM operand family has a PE; storage-only formats (nf4, fp32) do not.
+  for (const auto& entry : families())
+    if (entry.make(spec::split_spec(entry.info.example))->gemm_operand() != GemmOperandKind::none)
+      buildable.push_back(entry.info.family);
+  throw UsageError(fmt::format(
+      "format family '{}' cannot be a PE operand format of the RTL generator (supported: {})",
+      family(), fmt::join(buildable, ", ")));
+}
+
+AccumulatorSpec Format::natural_accumulator() const { return {AccumulatorSpec::Kind::fp32, 32, 16}; }
+
 std::unique_ptr<Format> parse_format(std::string_view spec_text) {
   spec::Parts parts = spec::split_spec(spec_text);
   std::vector<std::string> names;

@@ -94,15 +94,16 @@ GemmOperands classify_gemm_operands(const QuantizedTensor& a, const QuantizedTen
     throw UsageError(fmt::format("GEMM shapes do not fit: A is {}x{}, B is {}x{} (both must be "
                                  "quantized along K: A is MxK, B is NxK)",
                                  a.rows, a.cols, b.rows, b.cols));
-  auto pa = spec::split_spec(a.format_spec), pb = spec::split_spec(b.format_spec);
+  const auto fa = parse_format(a.format_spec), fb = parse_format(b.format_spec);
+  const GemmOperandKind ka = fa->gemm_operand(), kb = fb->gemm_operand();
   GemmOperands ops;
-  if (pa.family == "gse" || pb.family == "gse") {
-    if (pa.family != pb.family)
+  if (ka == GemmOperandKind::gse || kb == GemmOperandKind::gse) {
+    if (ka != kb)
       throw UsageError(fmt::format("GEMM operands must be of one family: A is '{}', B is '{}'",
                                    a.format_spec, b.format_spec));
     ops.kind = GemmOperands::Kind::gse;
-    ops.gse_a = GseParams::parse(pa);
-    ops.gse_b = GseParams::parse(pb);
+    ops.gse_a = GseParams::parse(a.format_spec);
+    ops.gse_b = GseParams::parse(b.format_spec);
     if (ops.gse_a.g != ops.gse_b.g)
       throw UsageError(fmt::format("GSE GEMM operands must share the group size: A has g={}, "
                                    "B has g={}",
@@ -115,8 +116,8 @@ GemmOperands classify_gemm_operands(const QuantizedTensor& a, const QuantizedTen
     }
     return ops;
   }
-  if (pa.family == "int8" || pb.family == "int8") {
-    if (pa.family != pb.family)
+  if (ka == GemmOperandKind::integer || kb == GemmOperandKind::integer) {
+    if (ka != kb)
       throw UsageError(fmt::format("GEMM operands must be of one family: A is '{}', B is '{}'",
                                    a.format_spec, b.format_spec));
     ops.kind = GemmOperands::Kind::int8;
@@ -127,8 +128,11 @@ GemmOperands classify_gemm_operands(const QuantizedTensor& a, const QuantizedTen
       throw UsageError("int8 GEMM operands have the wrong number of scales");
     return ops;
   }
-  ops.mf_a = minifloat_operand_params(a.format_spec, &ops.block_a);
-  ops.mf_b = minifloat_operand_params(b.format_spec, &ops.block_b);
+  const MinifloatOperand ma = fa->minifloat_operand(), mb = fb->minifloat_operand();
+  ops.mf_a = ma.element;
+  ops.mf_b = mb.element;
+  ops.block_a = ma.block;
+  ops.block_b = mb.block;
   if (!ops.mf_a || !ops.mf_b)
     throw UsageError(fmt::format(
         "GEMM operand formats '{}' x '{}' are not supported: operands are gse x gse, "

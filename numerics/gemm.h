@@ -40,20 +40,10 @@
 #include <string_view>
 #include <vector>
 
+#include "numerics/accumulator.h"
 #include "numerics/format.h"
 
 namespace gsqhw {
-
-struct AccumulatorSpec {
-  enum class Kind { fixed, fp32 };
-  Kind kind = Kind::fixed;
-  int width = 32;      // W, fixed only: 2..64
-  int frac_bits = 16;  // F, fixed only: may be negative or larger than W
-
-  std::string str() const;                          // "fixed32.16" or "fp32"
-  static AccumulatorSpec parse(std::string_view s);  // throws UsageError
-  bool operator==(const AccumulatorSpec&) const = default;
-};
 
 enum GemmFlags : uint8_t {
   kFlagOverflow = 1,  // a fixed accumulator saturated at least once (sticky)

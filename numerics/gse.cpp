@@ -145,6 +145,28 @@ class GseFormat final : public Format {
   int element_bits() const override { return p_.b; }
   double bits_per_element() const override { return p_.b + static_cast<double>(p_.e) / p_.g; }
 
+  GemmOperandKind gemm_operand() const override { return GemmOperandKind::gse; }
+  // The parse limits (b 2..8, g a power of two 4..256, e 4..8) are the generator's too.
+  HardwareOperand hardware() const override {
+    HardwareOperand h;
+    h.family = HardwareOperand::Family::gse;
+    h.family_name = "gse";
+    h.gse_b = p_.b;
+    h.gse_g = p_.g;
+    h.gse_e = p_.e;
+    h.gse_full_range = p_.range == GseParams::Range::full;
+    h.code_bits = p_.b;
+    h.exp_bits = p_.e;
+    return h;
+  }
+  // scale, round and seed choose codes; the hardware only multiplies and adds them.
+  std::string hardware_spec() const override {
+    return fmt::format("gse:b={},g={},e={},range={}", p_.b, p_.g, p_.e,
+                       p_.range == GseParams::Range::full ? "full" : "symmetric");
+  }
+  AccumulatorSpec natural_accumulator() const override { return {AccumulatorSpec::Kind::fixed, 32, 16}; }
+  std::string label() const override { return fmt::format("GSE-INT{}", p_.b); }
+
   QuantizedTensor quantize(const float* x, int64_t rows, int64_t cols,
                            uint64_t seed) const override {
     QuantizedTensor q;

@@ -41,6 +41,21 @@ class Int8Format final : public Format {
   int element_bits() const override { return 8; }
   double bits_per_element() const override { return 8.0; }  // one FP32 scale per row/tensor
 
+  GemmOperandKind gemm_operand() const override { return GemmOperandKind::integer; }
+  HardwareOperand hardware() const override {
+    HardwareOperand h;
+    h.family = HardwareOperand::Family::integer;
+    h.family_name = "int8";
+    h.int_bits = 8;
+    h.code_bits = 8;
+    return h;
+  }
+  // The scales (per row or per tensor) are applied after the GEMM, outside the array.
+  std::string hardware_spec() const override { return "int8"; }
+  // Exact integer sums: the binary point at 0 keeps every product exact in 32 bits.
+  AccumulatorSpec natural_accumulator() const override { return {AccumulatorSpec::Kind::fixed, 32, 0}; }
+  std::string label() const override { return "INT8"; }
+
   QuantizedTensor quantize(const float* x, int64_t rows, int64_t cols, uint64_t) const override {
     check_finite(x, rows, cols);
     QuantizedTensor q;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -163,6 +164,26 @@ std::string Fp8Params::spec() const {
 
 namespace {
 
+// The generator's view of a minifloat operand: sign | exponent | mantissa, specials as coded.
+HardwareOperand minifloat_hardware(const MinifloatParams& p, const std::string& family,
+                                   const std::string& variant) {
+  HardwareOperand h;
+  h.family = HardwareOperand::Family::minifloat;
+  h.family_name = family;
+  h.variant = variant;
+  h.mf_exp_bits = p.exp_bits;
+  h.mf_man_bits = p.man_bits;
+  h.mf_bias = p.bias;
+  h.mf_ieee_specials = p.specials == MinifloatParams::Specials::ieee;
+  h.code_bits = p.total_bits();
+  return h;
+}
+
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
 class Fp8Format final : public Format {
  public:
   explicit Fp8Format(Fp8Params p) : p_(p) {}
@@ -170,6 +191,24 @@ class Fp8Format final : public Format {
   std::string family() const override { return "fp8"; }
   int element_bits() const override { return 8; }
   double bits_per_element() const override { return p_.block ? 8.0 + 8.0 / p_.block : 8.0; }
+
+  GemmOperandKind gemm_operand() const override { return GemmOperandKind::minifloat; }
+  MinifloatOperand minifloat_operand() const override {
+    return {p_.element, p_.block, p_.saturate};
+  }
+  HardwareOperand hardware() const override {
+    if (p_.block != 0)
+      throw UsageError(fmt::format("format '{}': MX block scales (block={}) are not supported "
+                                   "by the RTL generator yet; use block=0",
+                                   spec(), p_.block));
+    return minifloat_hardware(*p_.element, "fp8", p_.element->name);
+  }
+  // sat= decides how the quantizer rounds overflow; the datapath sees only codes.
+  std::string hardware_spec() const override {
+    return fmt::format("fp8:{},block={}", p_.element->name, p_.block);
+  }
+  std::string label() const override { return "FP8 " + upper(p_.element->name); }
+  std::string variant() const override { return fmt::format("fp8-{}", p_.element->name); }
 
   QuantizedTensor quantize(const float* x, int64_t rows, int64_t cols, uint64_t) const override {
     QuantizedTensor q;
@@ -234,6 +273,20 @@ class PlainFloatFormat final : public Format {
   std::string family() const override { return p_.name; }
   int element_bits() const override { return p_.total_bits(); }
   double bits_per_element() const override { return p_.total_bits(); }
+
+  bool is_fp32() const { return p_.total_bits() == 32; }
+  // FP32 is the reference the others are compared with, not a GEMM operand of this model.
+  GemmOperandKind gemm_operand() const override {
+    return is_fp32() ? GemmOperandKind::none : GemmOperandKind::minifloat;
+  }
+  MinifloatOperand minifloat_operand() const override {
+    return {is_fp32() ? nullptr : &p_, 0, /*saturate=*/false};
+  }
+  HardwareOperand hardware() const override {
+    if (is_fp32()) return Format::hardware();
+    return minifloat_hardware(p_, p_.name, "");
+  }
+  std::string label() const override { return upper(p_.name); }
 
   QuantizedTensor quantize(const float* x, int64_t rows, int64_t cols, uint64_t) const override {
     QuantizedTensor q;
@@ -307,16 +360,9 @@ std::unique_ptr<Format> make_plain_float_format(const spec::Parts& parts) {
 }
 
 const MinifloatParams* minifloat_operand_params(std::string_view spec_text, int* block) {
-  *block = 0;
-  auto parts = spec::split_spec(spec_text);
-  if (parts.family == "fp8") {
-    Fp8Params p = parse_fp8(parts);
-    *block = p.block;
-    return p.element;
-  }
-  if (parts.family == "bf16") return &bf16_params();
-  if (parts.family == "fp16") return &fp16_params();
-  return nullptr;
+  const MinifloatOperand operand = parse_format(spec_text)->minifloat_operand();
+  *block = operand.block;
+  return operand.element;
 }
 
 }  // namespace gsqhw

@@ -43,6 +43,10 @@ class Nf4Format final : public Format {
   int element_bits() const override { return 4; }
   double bits_per_element() const override { return 4.0 + 32.0 / block_; }
 
+  // The storage format of the frozen base weight: dequantized before any GEMM.
+  GemmOperandKind gemm_operand() const override { return GemmOperandKind::none; }
+  std::string label() const override { return "NF4"; }
+
   QuantizedTensor quantize(const float* x, int64_t rows, int64_t cols, uint64_t) const override {
     QuantizedTensor q;
     q.format_spec = spec();

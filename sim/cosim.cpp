@@ -96,21 +96,7 @@ CosimDesign cosim_design_from_dir(const fs::path& dir) {
 // ---- formats and values ----------------------------------------------------------------------
 
 std::string hardware_format_key(const std::string& format_spec) {
-  std::string canonical = parse_format(format_spec)->spec();
-  auto colon = canonical.find(':');
-  if (colon == std::string::npos) return canonical;
-  std::string key = canonical.substr(0, colon + 1);
-  std::stringstream params(canonical.substr(colon + 1));
-  std::string param;
-  bool first = true;
-  while (std::getline(params, param, ',')) {
-    std::string name = param.substr(0, param.find('='));
-    if (name == "scale" || name == "round" || name == "seed" || name == "sat" || name == "per")
-      continue;
-    key += (first ? "" : ",") + param;
-    first = false;
-  }
-  return key;
+  return parse_format(format_spec)->hardware_spec();
 }
 
 namespace {
@@ -328,7 +314,7 @@ class Checker {
       : d_(design), options_(options), acc_(design.design.acc) {
     result_.engine = engine_name(options.engine);
     result_.design = d_.design.str();
-    int8_ = parse_format(d_.design.format)->family() == "int8";
+    int8_ = parse_format(d_.design.format)->gemm_operand() == GemmOperandKind::integer;
     shape_ = operand_shape(d_.design.format, d_.array.exp_width);
     if (options_.engine == CosimOptions::Engine::fast && options_.activity)
       throw UsageError("--activity needs simulated nets: use --engine rtl or lockstep");

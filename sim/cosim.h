@@ -152,9 +152,9 @@ CosimResult run_cosim_traces(const CosimDesign& design,
                              const std::vector<std::filesystem::path>& traces,
                              const CosimOptions& options);
 
-// (extension) The operand format parameters the hardware depends on: the canonical spec with
-// the parameters that only affect quantization (scale, round, seed, sat, per) removed. A trace
-// fits a design when both operands' keys equal the design format's key.
+// (extension) The operand format parameters the hardware depends on: the format unit's
+// hardware_spec() (the canonical spec without the quantizer-only parameters, numerics/format.h).
+// A trace fits a design when both operands' keys equal the design format's key.
 std::string hardware_format_key(const std::string& format_spec);
 
 // (extension) The whole result as JSON (what `gsqhw cosim --json` prints), and a human summary

@@ -4,23 +4,22 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
-#include <regex>
 
 #include "numerics/format.h"
+#include "numerics/minifloat.h"
 
 namespace gsqhw {
 
 OperandShape operand_shape(const std::string& format_spec, int exp_width) {
   OperandShape s;
   auto format = parse_format(format_spec);
-  if (format->family() == "gse") s.exp_width = exp_width;
-  if (format->family() == "fp8") {
-    std::smatch m;
-    const std::string spec = format->spec();
-    if (std::regex_search(spec, m, std::regex("e(\\d)m(\\d)"))) {
-      s.fp8 = true;
-      s.fp8_mantissa = std::stoi(m[2]);
-    }
+  if (format->gemm_operand() == GemmOperandKind::gse) s.exp_width = exp_width;
+  // 8-bit-or-narrower minifloats (FP8, FP6): count subnormal elements.
+  const MinifloatOperand mf = format->minifloat_operand();
+  if (mf.element && mf.element->total_bits() <= 8) {
+    s.fp8 = true;
+    s.fp8_mantissa = mf.element->man_bits;
+    s.fp8_exponent = mf.element->exp_bits;
   }
   return s;
 }
@@ -40,7 +39,7 @@ std::vector<RowCases> row_cases(const QuantizedTensor& q, const OperandShape& sh
   const bool exps = shape.exp_width > 0 && !q.group_exponents.empty();
   const int64_t max_code = (int64_t{1} << shape.exp_width) - 2;  // all-ones is the NaN code
   const int32_t mant_mask = (1 << shape.fp8_mantissa) - 1;
-  const int32_t exp_mask = shape.fp8 ? ((0xff >> (shape.fp8_mantissa + 1)) << shape.fp8_mantissa) : 0;
+  const int32_t exp_mask = shape.fp8 ? ((1 << shape.fp8_exponent) - 1) << shape.fp8_mantissa : 0;
   for (int64_t r = 0; r < q.rows; ++r) {
     RowCases& rc = rows[static_cast<size_t>(r)];
     const int32_t* codes = q.codes.data() + r * K;

@@ -39,6 +39,7 @@ struct OperandShape {
   int exp_width = 0;      // group exponent bits (0: no group exponents)
   bool fp8 = false;       // element codes are FP8 (subnormal check)
   int fp8_mantissa = 0;   // mantissa bits of the FP8 codes
+  int fp8_exponent = 0;   // exponent bits of the FP8 codes
 };
 OperandShape operand_shape(const std::string& format_spec, int exp_width);
 

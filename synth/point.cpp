@@ -59,9 +59,7 @@ void describe_design(const DesignPoint& design, nlohmann::json& result) {
   result["bits"] = format->element_bits();
   result["bits_per_element"] = format->bits_per_element();
   result["format"] = design.format;
-  std::string variant = format->family();
-  if (format->family() == "fp8") variant = design.format.find("e5m2") != std::string::npos ? "fp8-e5m2" : "fp8-e4m3";
-  result["variant"] = variant;
+  result["variant"] = format->variant();
   result["level"] = design.level == DesignPoint::Level::pe ? "pe" : design.level == DesignPoint::Level::array ? "array" : "core";
   result["rows"] = design.rows;
   result["cols"] = design.cols;

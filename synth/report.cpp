@@ -14,6 +14,7 @@
 
 #include "base/errors.h"
 #include "base/process.h"
+#include "numerics/format.h"
 #include "synth/report_siblings.h"
 #include "synth/results_db.h"
 
@@ -53,18 +54,18 @@ std::string level_of(const json& j) {
 }
 
 std::string format_label(const json& j) {
-  std::string family = text(j, "family"), variant = text(j, "variant");
+  std::string variant = text(j, "variant");
   int bits = j.value("bits", 0);
-  if (family == "gse")
-    return fmt::format("GSE-INT{}{}", bits, text(j, "architecture") == "shared-column" ? " (shared-column)" : "");
-  if (variant == "fp8-e4m3") return "FP8 E4M3";
-  if (variant == "fp8-e5m2") return "FP8 E5M2";
-  if (family == "int8") return "INT8";
-  if (family == "bf16") return "BF16";
   if (variant == "int-mac") return fmt::format("INT{} MAC PE (baseline)", bits);
   if (variant == "int-array") return fmt::format("INT{} array (baseline)", bits);
   if (variant == "bare-mac") return fmt::format("bare {}-bit MAC (baseline)", bits);
-  return text(j, "format");
+  try {
+    // The format unit's own label ("GSE-INT6", "FP8 E4M3", "FP16", ...).
+    const std::string label = parse_format(text(j, "format"))->label();
+    return text(j, "architecture") == "shared-column" ? label + " (shared-column)" : label;
+  } catch (const UsageError&) {
+    return text(j, "format");  // a sibling unit or a design no format unit describes
+  }
 }
 
 // Workload power only from gate-level activity, else vectorless; with its source. RTL activity

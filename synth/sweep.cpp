@@ -222,10 +222,7 @@ void write_file_durably(const fs::path& path, const std::string& text) {
 }
 
 std::string natural_accumulator(const std::string& format_spec) {
-  std::string family = parse_format(format_spec)->family();
-  if (family == "gse") return "fixed32.16";
-  if (family == "int8") return "fixed32.0";
-  return "fp32";
+  return parse_format(format_spec)->natural_accumulator().str();
 }
 
 std::vector<int> parse_bit_range(const std::string& text) {

@@ -66,10 +66,10 @@ TEST(Generator, ImpossibleDesignsAreRefusedNamingTheLimit) {
   DesignPoint d = DesignPoint::parse("gse:b=6@array4x4,acc=fixed32.16");
   DesignPoint bad = d;
   bad.format = "gse:b=9,g=32,e=5,scale=floor,round=rne,range=symmetric";
-  expect_refused(bad, "b = 9");
+  expect_refused(bad, "b=9");
   bad = d;
   bad.format = "gse:b=1,g=32,e=5,scale=floor,round=rne,range=symmetric";
-  expect_refused(bad, "b = 1");
+  expect_refused(bad, "b=1");
   bad = d;
   bad.rows = 0;
   expect_refused(bad, "R = 0");

@@ -138,7 +138,7 @@ class QcdEngine final : public GemmEngine {
     for (uint8_t f : r.flags) overflow += (f & kFlagOverflow) != 0;
     // INT8 accumulates exact integer products (the scales come after): nothing can fall below
     // its LSB. GSE-INT and minifloat addends are real values, floored to 2^-F.
-    if (acc_.kind == AccumulatorSpec::Kind::fixed && act_->family() != "int8")
+    if (acc_.kind == AccumulatorSpec::Kind::fixed && act_->gemm_operand() != GemmOperandKind::integer)
       underflow = count_underflow(site, qa, *qb_ptr, r, k);
     count(site, c, m, n, k, overflow, underflow);
   }

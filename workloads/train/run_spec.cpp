@@ -12,10 +12,7 @@ std::string RunSpec::label() const {
 }
 
 AccumulatorSpec natural_accumulator(const FormatAssignment& f) {
-  const std::string family = parse_format(f.weight)->family();
-  if (family == "gse") return AccumulatorSpec::parse("fixed32.16");
-  if (family == "int8") return AccumulatorSpec::parse("fixed32.0");
-  return AccumulatorSpec::parse("fp32");
+  return parse_format(f.weight)->natural_accumulator();
 }
 
 AccumulatorSpec resolve_accumulator(const std::string& acc, const FormatAssignment& f) {
