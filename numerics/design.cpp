@@ -142,7 +142,11 @@ DesignPoint DesignPoint::parse(std::string_view s) {
         s));
   check_design_options_after_at(s, at);
   DesignPoint design;
-  design.format = parse_format(s.substr(0, at))->spec();
+  const auto format = parse_format(s.substr(0, at));
+  design.format = format->spec();
+  // Without acc= a design gets its format's natural accumulator, the one every report
+  // compares it with (fp32 for minifloats, fixed32.16 for GSE-INT, fixed32.0 for INT8).
+  design.acc = format->natural_accumulator();
 
   auto parts = split(s.substr(at + 1), ',');
   std::string_view level = parts[0];
@@ -185,7 +189,7 @@ DesignPoint DesignPoint::parse(std::string_view s) {
   }
   if (design.alignment == Alignment::shared_column) {
     // Only GSE has per-group hardware to share, and a lone PE has nobody to share it with.
-    if (parse_format(design.format)->gemm_operand() != GemmOperandKind::gse)
+    if (format->gemm_operand() != GemmOperandKind::gse)
       throw UsageError(fmt::format(
           "align=shared shares the per-group hardware of GSE-INT arrays; format {} has no "
           "groups (use align=pe)",
