@@ -172,11 +172,13 @@ endmodule
   wire b_inf = (&b_exp) & ~(|b_man);
   assign is_nan = a_nan | b_nan | (a_inf & b_zero) | (b_inf & a_zero);
   assign is_inf = (a_inf | b_inf) & ~is_nan;)", {{"n2", std::to_string(n - 2)}})
-                     : std::string(R"(  // E4M3: no infinities; only S.1111.111 is NaN
+                 : f.mf_has_nan ? std::string(R"(  // E4M3: no infinities; only S.1111.111 is NaN
   wire a_nan = (&a_exp) & (&a_man);
   wire b_nan = (&b_exp) & (&b_man);
-  assign is_nan = a_nan | b_nan;)")}});
-  // The E4M3 module has no is_inf port: drop the dangling comma of the port list.
+  assign is_nan = a_nan | b_nan;)")
+                                : std::string(R"(  // no Inf or NaN codes (OCP MX FP6): every code is a finite value
+  assign is_nan = 1'b0;)")}});
+  // Without IEEE specials there is no is_inf port: drop the dangling comma of the port list.
   if (!f.mf_ieee_specials) {
     auto pos = text.find("output wire        is_nan,\n");
     text.replace(pos, std::string("output wire        is_nan,\n").size(),

@@ -387,6 +387,11 @@ std::vector<VerilogFile> emit_quantizer_files(const CoreParams& p) {
             {"gsqhw_quantizer.v", gse_quantizer_module(p, g)}};
   }
   const MinifloatOperand mf = parse_format(p.design.format)->minifloat_operand();
+  if (!mf.element->has_nan())
+    throw UsageError(fmt::format(
+        "format {}: the core's FP32 quantizer is built for minifloats with a NaN code (fp8, bf16, "
+        "fp16); {} has none, so its cores are not generated (PEs and arrays are)",
+        p.design.format, mf.element->name));
   return {{"gsqhw_quant_mf.v", minifloat_encoder_module(p, *mf.element, mf.saturate)},
           {"gsqhw_quantizer.v", minifloat_quantizer_module(p)}};
 }

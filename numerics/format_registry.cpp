@@ -35,6 +35,11 @@ const std::vector<FamilyEntry>& families() {
         "OCP FP8 (OFP8) with RNE; block=32 adds one E8M0 scale per 32 elements (MXFP8)",
         "fp8:e4m3,sat=satfinite,block=0"},
        make_fp8_format},
+      {{"fp6", "fp6:e3m2|e2m3,block=0|2..256 (power of two)",
+        "OCP MX FP6 elements (no Inf/NaN, RNE, overflow saturates); block=32 adds one E8M0 "
+        "scale per 32 elements (MXFP6)",
+        "fp6:e3m2,block=0"},
+       make_fp8_format},
       {{"int8", "int8:per=channel|tensor",
         "INT8 with symmetric absmax/127 FP32 scale per row (channel) or per tensor, RNE",
         "int8:per=channel"},
@@ -68,6 +73,12 @@ std::string common_name_hint(const std::string& family) {
       {"fp8e4m3", "fp8:e4m3"},
       {"fp8e5m2", "fp8:e5m2"},
       {"float8", "fp8:e4m3 or fp8:e5m2"},
+      {"mxfp6", "fp6:e3m2,block=32 (OCP MX: E3M2 elements, one E8M0 scale per block of 32; "
+                "fp6:e2m3,block=32 for MXFP6 E2M3)"},
+      {"e3m2", "fp6:e3m2"},
+      {"e2m3", "fp6:e2m3"},
+      {"fp6e3m2", "fp6:e3m2"},
+      {"fp6e2m3", "fp6:e2m3"},
       {"bfloat16", "bf16"},
       {"float16", "fp16"},
       {"half", "fp16"},
@@ -78,7 +89,7 @@ std::string common_name_hint(const std::string& family) {
       {"normalfloat4", "nf4"},
       {"int4", "int8 is the only plain integer format; gse:b=4 is a 4-bit group-shared-exponent integer"},
       {"mxint8", "gse:b=8 is the nearest (group-shared exponent); MX block-scaled INT8 is not built"},
-      {"mxfp4", "not built; the narrowest float here is fp8 (fp8:e4m3,block=32 is MXFP8)"},
+      {"mxfp4", "not built; the narrowest float here is fp6 (fp6:e2m3,block=32 is MXFP6)"},
   };
   for (const auto& [alias, spec] : aliases)
     if (name == alias) return fmt::format("; {} is {}", family, spec);

@@ -19,7 +19,7 @@ namespace gsqhw {
 // Parameters
 
 double MinifloatParams::max_normal() const {
-  int mantissa_drop = specials == Specials::ieee ? man_bits : man_bits - 1;
+  int mantissa_drop = specials == Specials::e4m3_like ? man_bits - 1 : man_bits;
   return std::ldexp(2.0 - std::ldexp(1.0, -mantissa_drop), max_exp());
 }
 
@@ -40,6 +40,14 @@ const MinifloatParams& e4m3_params() {
 }
 const MinifloatParams& e5m2_params() {
   static const MinifloatParams p{"e5m2", 5, 2, 15, MinifloatParams::Specials::ieee};
+  return p;
+}
+const MinifloatParams& e3m2_params() {
+  static const MinifloatParams p{"e3m2", 3, 2, 3, MinifloatParams::Specials::none};
+  return p;
+}
+const MinifloatParams& e2m3_params() {
+  static const MinifloatParams p{"e2m3", 2, 3, 1, MinifloatParams::Specials::none};
   return p;
 }
 const MinifloatParams& bf16_params() {
@@ -66,6 +74,7 @@ static uint32_t man_field(const MinifloatParams& p, uint32_t code) {
 }
 
 bool minifloat_is_nan(const MinifloatParams& p, uint32_t code) {
+  if (!p.has_nan()) return false;
   uint32_t all_ones = (1u << p.exp_bits) - 1;
   if (p.specials == MinifloatParams::Specials::e4m3_like)
     return exp_field(p, code) == all_ones && man_field(p, code) == (1u << p.man_bits) - 1;
@@ -115,12 +124,19 @@ static int floor_log2(double a) {
 
 uint32_t encode_minifloat(const MinifloatParams& p, double value, bool saturate) {
   uint32_t sign = std::signbit(value) ? p.sign_mask() : 0;
-  if (std::isnan(value)) return sign | p.nan_code();
+  if (std::isnan(value)) {
+    if (!p.has_nan())
+      throw UsageError(fmt::format("{} has no NaN code: cannot encode NaN", p.name));
+    return sign | p.nan_code();
+  }
+  const uint32_t all_ones_man = (1u << p.man_bits) - 1;
   uint32_t max_finite_code =
       p.specials == MinifloatParams::Specials::ieee
-          ? (((1u << p.exp_bits) - 2) << p.man_bits) | ((1u << p.man_bits) - 1)
-          : (((1u << p.exp_bits) - 1) << p.man_bits) | ((1u << p.man_bits) - 2);
-  uint32_t overflow_code = saturate ? max_finite_code
+          ? (((1u << p.exp_bits) - 2) << p.man_bits) | all_ones_man
+      : p.specials == MinifloatParams::Specials::e4m3_like
+          ? (((1u << p.exp_bits) - 1) << p.man_bits) | (all_ones_man - 1)
+          : (((1u << p.exp_bits) - 1) << p.man_bits) | all_ones_man;
+  uint32_t overflow_code = saturate || !p.has_nan() ? max_finite_code
                            : p.has_inf() ? ((1u << p.exp_bits) - 1) << p.man_bits
                                          : p.nan_code();
   double a = std::fabs(value);
@@ -158,8 +174,9 @@ int mx_scale_code(const MinifloatParams& element, const float* x, int64_t n) {
 // FP8 family
 
 std::string Fp8Params::spec() const {
-  return fmt::format("fp8:{},sat={},block={}", element->name, saturate ? "satfinite" : "nonsat",
-                     block);
+  if (!element->has_nan()) return fmt::format("{}:{},block={}", family, element->name, block);
+  return fmt::format("{}:{},sat={},block={}", family, element->name,
+                     saturate ? "satfinite" : "nonsat", block);
 }
 
 namespace {
@@ -175,6 +192,7 @@ HardwareOperand minifloat_hardware(const MinifloatParams& p, const std::string& 
   h.mf_man_bits = p.man_bits;
   h.mf_bias = p.bias;
   h.mf_ieee_specials = p.specials == MinifloatParams::Specials::ieee;
+  h.mf_has_nan = p.has_nan();
   h.code_bits = p.total_bits();
   return h;
 }
@@ -188,9 +206,11 @@ class Fp8Format final : public Format {
  public:
   explicit Fp8Format(Fp8Params p) : p_(p) {}
   std::string spec() const override { return p_.spec(); }
-  std::string family() const override { return "fp8"; }
-  int element_bits() const override { return 8; }
-  double bits_per_element() const override { return p_.block ? 8.0 + 8.0 / p_.block : 8.0; }
+  std::string family() const override { return p_.family; }
+  int element_bits() const override { return p_.element->total_bits(); }
+  double bits_per_element() const override {
+    return p_.block ? element_bits() + 8.0 / p_.block : element_bits();
+  }
 
   GemmOperandKind gemm_operand() const override { return GemmOperandKind::minifloat; }
   MinifloatOperand minifloat_operand() const override {
@@ -201,14 +221,16 @@ class Fp8Format final : public Format {
       throw UsageError(fmt::format("format '{}': MX block scales (block={}) are not supported "
                                    "by the RTL generator yet; use block=0",
                                    spec(), p_.block));
-    return minifloat_hardware(*p_.element, "fp8", p_.element->name);
+    return minifloat_hardware(*p_.element, p_.family, p_.element->name);
   }
   // sat= decides how the quantizer rounds overflow; the datapath sees only codes.
   std::string hardware_spec() const override {
-    return fmt::format("fp8:{},block={}", p_.element->name, p_.block);
+    return fmt::format("{}:{},block={}", p_.family, p_.element->name, p_.block);
   }
-  std::string label() const override { return "FP8 " + upper(p_.element->name); }
-  std::string variant() const override { return fmt::format("fp8-{}", p_.element->name); }
+  std::string label() const override {
+    return upper(p_.family) + " " + upper(p_.element->name);
+  }
+  std::string variant() const override { return fmt::format("{}-{}", p_.family, p_.element->name); }
 
   QuantizedTensor quantize(const float* x, int64_t rows, int64_t cols, uint64_t) const override {
     QuantizedTensor q;
@@ -219,8 +241,13 @@ class Fp8Format final : public Format {
     q.codes.resize(static_cast<size_t>(rows * cols));
     const MinifloatParams& el = *p_.element;
     if (p_.block == 0) {
-      for (int64_t i = 0; i < rows * cols; ++i)
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        if (!el.has_nan() && std::isnan(x[i]))
+          throw UsageError(fmt::format("{} has no NaN code: cannot quantize NaN (row {}, col {}); "
+                                       "use {},block=32 (a NaN block) or fp8",
+                                       spec(), i / cols, i % cols, p_.family));
         q.codes[i] = static_cast<int32_t>(encode_minifloat(el, x[i], p_.saturate));
+      }
       return q;
     }
     int64_t groups = q.groups_per_row();
@@ -317,29 +344,46 @@ class PlainFloatFormat final : public Format {
   const MinifloatParams& p_;
 };
 
+// The variants of each OCP small-float family, the first one its default.
+const std::vector<const MinifloatParams*>& ocp_variants(const std::string& family) {
+  static const std::vector<const MinifloatParams*> fp8 = {&e4m3_params(), &e5m2_params()};
+  static const std::vector<const MinifloatParams*> fp6 = {&e3m2_params(), &e2m3_params()};
+  return family == "fp6" ? fp6 : fp8;
+}
+
 Fp8Params parse_fp8(const spec::Parts& parts) {
   Fp8Params p;
-  p.element = &e4m3_params();
+  p.family = parts.family == "fp6" ? "fp6" : "fp8";
+  const auto& variants = ocp_variants(p.family);
+  std::vector<std::string> names, known;
+  for (const auto* v : variants) names.push_back(v->name);
+  p.element = variants.front();
   bool variant_seen = false;
   for (const auto& option : parts.options) {
     if (option.has_value) continue;
     if (variant_seen)
-      throw UsageError(fmt::format("format spec '{}' names the FP8 variant twice", parts.text));
-    if (option.key == "e4m3") p.element = &e4m3_params();
-    else if (option.key == "e5m2") p.element = &e5m2_params();
-    else
-      throw UsageError(fmt::format("format spec '{}': '{}' is not an FP8 variant (e4m3, e5m2)",
-                                   parts.text, option.key));
+      throw UsageError(fmt::format("format spec '{}' names the {} variant twice", parts.text,
+                                   upper(p.family)));
+    auto it = std::find(names.begin(), names.end(), option.key);
+    if (it == names.end())
+      throw UsageError(fmt::format("format spec '{}': '{}' is not an {} variant ({})", parts.text,
+                                   option.key, upper(p.family), fmt::join(names, ", ")));
+    p.element = variants[static_cast<size_t>(it - names.begin())];
     variant_seen = true;
   }
-  spec::check_known_keys(parts, {"e4m3", "e5m2", "sat", "block"});
-  p.saturate = spec::choice_option(parts, "sat", {"satfinite", "nonsat"}, 0) == 0;
+  // Formats with Inf/NaN choose how overflow rounds; formats without always saturate.
+  const bool has_sat = p.element->has_nan();
+  known = names;
+  if (has_sat) known.push_back("sat");
+  known.push_back("block");
+  spec::check_known_keys(parts, known);
+  if (has_sat) p.saturate = spec::choice_option(parts, "sat", {"satfinite", "nonsat"}, 0) == 0;
   p.block = static_cast<int>(spec::int_option(parts, "block", 0, 0, 256));
   if (p.block != 0 && (p.block < 2 || !spec::is_power_of_two(p.block)))
     throw UsageError(fmt::format(
         "format spec '{}': block={} must be 0 (no block scale) or a power of two 2..256 "
-        "(32 = MXFP8)",
-        parts.text, p.block));
+        "(32 = MX{})",
+        parts.text, p.block, upper(p.family)));
   return p;
 }
 

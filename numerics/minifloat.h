@@ -1,4 +1,5 @@
-// Minifloat formats: OCP FP8 E4M3 / E5M2 (optionally MXFP8 with one E8M0 scale per block),
+// Minifloat formats: OCP FP8 E4M3 / E5M2 and FP6 E3M2 / E2M3 (optionally MX, one E8M0 scale
+// per block),
 // BF16, FP16, and FP32 (identity). One generic encoder/decoder serves all of them.
 //
 // Codes are raw bit patterns: sign | exponent field | mantissa field.
@@ -17,8 +18,9 @@ struct MinifloatParams {
   enum class Specials {
     ieee,       // all-ones exponent = Inf (mantissa 0) / NaN (FP16, BF16, FP32, E5M2)
     e4m3_like,  // no Inf; only S.1111.111 is NaN; all-ones exponent holds normal values (E4M3)
+    none,       // no Inf, no NaN: every code is a finite value (OCP MX FP6 E3M2 / E2M3)
   };
-  const char* name = "";  // "e4m3", "e5m2", "bf16", "fp16", "fp32"
+  const char* name = "";  // "e4m3", "e5m2", "e3m2", "e2m3", "bf16", "fp16", "fp32"
   int exp_bits = 0;
   int man_bits = 0;
   int bias = 0;
@@ -26,16 +28,19 @@ struct MinifloatParams {
 
   int total_bits() const { return 1 + exp_bits + man_bits; }
   bool has_inf() const { return specials == Specials::ieee; }
+  bool has_nan() const { return specials != Specials::none; }
   int min_normal_exp() const { return 1 - bias; }  // unbiased exponent of the smallest normal
   double max_normal() const;                        // 448 for E4M3, 57344 for E5M2, ...
   // Largest unbiased exponent of a finite value (8 for E4M3, 15 for E5M2): OCP's emax.
   int max_exp() const;
   uint32_t sign_mask() const { return 1u << (exp_bits + man_bits); }
-  uint32_t nan_code() const;  // canonical quiet NaN, positive: E4M3 0x7f, E5M2 0x7e, ...
+  uint32_t nan_code() const;  // canonical quiet NaN, positive: E4M3 0x7f, E5M2 0x7e, ... (has_nan())
 };
 
 const MinifloatParams& e4m3_params();
 const MinifloatParams& e5m2_params();
+const MinifloatParams& e3m2_params();  // OCP MX FP6: bias 3, max 28, no Inf/NaN
+const MinifloatParams& e2m3_params();  // OCP MX FP6: bias 1, max 7.5, no Inf/NaN
 const MinifloatParams& bf16_params();
 const MinifloatParams& fp16_params();
 const MinifloatParams& fp32_params();
@@ -54,14 +59,17 @@ bool minifloat_is_inf(const MinifloatParams& p, uint32_t code);
 // Encodes an exact value with round-to-nearest-even. Overflow (the rounded magnitude exceeds
 // max_normal) saturates to +-max_normal when `saturate`, else gives +-Inf (ieee) or NaN
 // (e4m3_like). Inf input: +-max_normal when `saturate`, else Inf / NaN likewise. NaN input:
-// the canonical NaN with the input's sign.
+// the canonical NaN with the input's sign. Formats without specials (none) always saturate
+// and throw UsageError for a NaN input (they have no code for it).
 uint32_t encode_minifloat(const MinifloatParams& p, double value, bool saturate);
 
-// The FP8 family: "fp8:e4m3,sat=satfinite,block=0". block=0: plain OCP FP8; block=B (a power
-// of two, 32 = MXFP8): one E8M0 scale per B elements along cols, stored in group_exponents
-// (code c means 2^(c-127), 255 = NaN block).
+// The OCP small-float families: FP8 "fp8:e4m3,sat=satfinite,block=0" (E4M3, E5M2) and FP6
+// "fp6:e3m2,block=0" (E3M2, E2M3: no Inf/NaN, so always satfinite and no sat= option).
+// block=0: plain elements; block=B (a power of two, 32 = MXFP8/MXFP6): one E8M0 scale per B
+// elements along cols, stored in group_exponents (code c means 2^(c-127), 255 = NaN block).
 struct Fp8Params {
-  const MinifloatParams* element = nullptr;  // e4m3 or e5m2
+  const char* family = "fp8";                // "fp8" or "fp6"
+  const MinifloatParams* element = nullptr;  // e4m3, e5m2 (fp8); e3m2, e2m3 (fp6)
   bool saturate = true;                      // sat=satfinite (true) or sat=nonsat
   int block = 0;
   std::string spec() const;
@@ -72,10 +80,10 @@ struct Fp8Params {
 int mx_scale_code(const MinifloatParams& element, const float* x, int64_t n);
 
 // Family factories used by the registry (numerics/format_registry.cpp).
-std::unique_ptr<Format> make_fp8_format(const spec::Parts& parts);
+std::unique_ptr<Format> make_fp8_format(const spec::Parts& parts);  // fp8 and fp6
 std::unique_ptr<Format> make_plain_float_format(const spec::Parts& parts);  // bf16, fp16, fp32
 
-// Parameters of any minifloat GEMM operand spec (fp8 with its block size, bf16, fp16);
+// Parameters of any minifloat GEMM operand spec (fp8/fp6 with its block size, bf16, fp16);
 // nullptr for other families. `block` is 0 without MX scales.
 const MinifloatParams* minifloat_operand_params(std::string_view spec, int* block);
 

@@ -27,7 +27,7 @@ TEST(Registry, EveryExampleIsCanonicalAndEveryFamilyListed) {
     EXPECT_FALSE(info.syntax.empty());
     EXPECT_FALSE(info.description.empty());
   }
-  EXPECT_EQ(families, (std::vector<std::string>{"gse", "fp8", "int8", "bf16", "fp16", "fp32", "nf4"}));
+  EXPECT_EQ(families, (std::vector<std::string>{"gse", "fp8", "fp6", "int8", "bf16", "fp16", "fp32", "nf4"}));
 }
 
 TEST(Registry, ShortFormsFillDefaults) {
