@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
 #include <stdexcept>
 
 namespace gsqhw::gen::verilog {
@@ -249,6 +250,50 @@ void print_decls(std::string& out, const std::string& indent,
     out += indent + with_comment(texts[i], run[i]->comment, text_w) + "\n";
 }
 
+// Localparams in one run share the '=' column and the comment column.
+void print_params(std::string& out, const std::string& indent,
+                  const std::vector<std::tuple<std::string, std::string, std::string>>& run) {
+  size_t name_w = 0, text_w = 0;
+  for (const auto& [name, value, comment] : run) name_w = std::max(name_w, name.size());
+  std::vector<std::string> texts;
+  for (const auto& [name, value, comment] : run) {
+    texts.push_back(fmt::format("localparam {} = {};", pad(name, name_w), value));
+    if (!comment.empty()) text_w = std::max(text_w, texts.back().size());
+  }
+  for (size_t k = 0; k < run.size(); ++k)
+    out += indent + with_comment(texts[k], std::get<2>(run[k]), text_w) + "\n";
+}
+
+// One line when it fits kLineWidth, else the pins packed onto lines four spaces deeper.
+void print_instance(std::string& out, const std::string& indent, const Instance& inst) {
+  std::string head = inst.module;
+  if (!inst.params.empty()) {
+    std::vector<std::string> ps;
+    for (const auto& [name, value] : inst.params) ps.push_back(fmt::format(".{}({})", name, value));
+    head += fmt::format(" #({})", fmt::join(ps, ", "));
+  }
+  head += " " + inst.name + " (";
+  std::vector<std::string> pins;
+  for (const auto& [port, expr] : inst.pins) pins.push_back(fmt::format(".{}({})", port, expr));
+  std::string one_line = indent + head + fmt::format("{}", fmt::join(pins, ", ")) + ");";
+  if (one_line.size() <= kLineWidth) {
+    out += one_line + "\n";
+    return;
+  }
+  out += indent + head + "\n";
+  const std::string more = indent + "    ";
+  std::string row = more;
+  for (size_t k = 0; k < pins.size(); ++k) {
+    std::string piece = pins[k] + (k + 1 < pins.size() ? "," : ");");
+    if (row.size() > more.size() && row.size() + 1 + piece.size() > kLineWidth) {
+      out += row + "\n";
+      row = more;
+    }
+    row += (row.size() > more.size() ? " " : "") + piece;
+  }
+  out += row + "\n";
+}
+
 }  // namespace
 
 void Block::print(std::string& out, int level) const {
@@ -260,70 +305,32 @@ void Block::print(std::string& out, int level) const {
         out += item.text.empty() ? "\n" : indent + item.text + "\n";
         ++i;
         break;
-      case Item::Kind::decl: {
+      case Item::Kind::decl: {  // a run of consecutive declarations
         std::vector<const Decl*> run;
         for (; i < items_.size() && items_[i]->kind == Item::Kind::decl; ++i)
           run.push_back(&items_[i]->decl);
         print_decls(out, indent, run);
         break;
       }
-      case Item::Kind::param: {
-        size_t end = i, name_w = 0, text_w = 0;
-        for (; end < items_.size() && items_[end]->kind == Item::Kind::param; ++end)
-          name_w = std::max(name_w, items_[end]->text.size() +
-                                        (items_[end]->integer_param ? 8 : 0));
-        std::vector<std::string> texts;
-        for (size_t k = i; k < end; ++k) {
-          const Item& p = *items_[k];
-          std::string name = (p.integer_param ? "integer " : "") + p.text;
-          texts.push_back(fmt::format("localparam {} = {};", pad(name, name_w), p.value));
-          if (!p.comment.empty()) text_w = std::max(text_w, texts.back().size());
-        }
-        for (size_t k = i; k < end; ++k)
-          out += indent + with_comment(texts[k - i], items_[k]->comment, text_w) + "\n";
-        i = end;
+      case Item::Kind::param: {  // a run of consecutive localparams
+        std::vector<std::tuple<std::string, std::string, std::string>> run;
+        for (; i < items_.size() && items_[i]->kind == Item::Kind::param; ++i)
+          run.emplace_back((items_[i]->integer_param ? "integer " : "") + items_[i]->text,
+                           items_[i]->value, items_[i]->comment);
+        print_params(out, indent, run);
         break;
       }
-      case Item::Kind::instance: {
-        const Instance& inst = item.inst;
-        std::string head = inst.module;
-        if (!inst.params.empty()) {
-          std::vector<std::string> ps;
-          for (const auto& [name, value] : inst.params) ps.push_back(fmt::format(".{}({})", name, value));
-          head += fmt::format(" #({})", fmt::join(ps, ", "));
-        }
-        head += " " + inst.name + " (";
-        std::vector<std::string> pins;
-        for (const auto& [port, expr] : inst.pins) pins.push_back(fmt::format(".{}({})", port, expr));
-        std::string one_line = indent + head + fmt::format("{}", fmt::join(pins, ", ")) + ");";
-        if (one_line.size() <= kLineWidth) {
-          out += one_line + "\n";
-        } else {  // pins packed onto continuation lines, four spaces deeper
-          out += indent + head + "\n";
-          const std::string more = indent + "    ";
-          std::string row = more;
-          for (size_t k = 0; k < pins.size(); ++k) {
-            std::string piece = pins[k] + (k + 1 < pins.size() ? "," : ");");
-            if (row.size() > more.size() && row.size() + 1 + piece.size() > kLineWidth) {
-              out += row + "\n";
-              row = more;
-            }
-            row += (row.size() > more.size() ? " " : "") + piece;
-          }
-          out += row + "\n";
-        }
+      case Item::Kind::instance:
+        print_instance(out, indent, item.inst);
         ++i;
         break;
-      }
-      case Item::Kind::child: {
+      case Item::Kind::child: {  // "head begin" ... "end", or "end else begin" when chained
         if (!item.chained) out += indent;
         out += item.text + "\n";
         item.block.print(out, level + 1);
         ++i;
-        if (i < items_.size() && items_[i]->chained)
-          out += indent + item.close + " ";
-        else
-          out += indent + item.close + "\n";
+        const bool continued = i < items_.size() && items_[i]->chained;
+        out += indent + item.close + (continued ? " " : "\n");
         break;
       }
     }
