@@ -38,39 +38,39 @@ struct Signal {
 
 // Stage boundary between signals <from>_x and <to>_x: plain wires, or (registered) a register
 // stage whose data registers load when <from>_valid is high and whose controls reset.
-std::string stage_cut(const std::string& from, const std::string& to,
-                      const std::vector<Signal>& signals, bool registered,
-                      const std::string& comment);
+void stage_cut(verilog::Block& body, const std::string& from, const std::string& to,
+               const std::vector<Signal>& signals, bool registered, const std::string& comment);
 
 // Significand width of the fp32 accumulator's datapath: at least binary32's 24 bits.
 int fp32_mant_width(const PeSpec& pe);
 
 // --- PE datapath stages (gen/stage_emit.cpp), shared by gsqhw_pe, gsqhw_pe_ws, gsqhw_pe_gsum
-// and gsqhw_group_acc. Each returns Verilog text and appends the data signals it drives to
+// and gsqhw_group_acc. Each adds its items to `body` and appends the data signals it drives to
 // the caller's list for the next stage_cut.
 
 // The format's gsqhw_product (instance u_product) on the element codes `a` and `b`: declares
 // its outputs p_* (minifloats: sign, magnitude, exp_code, nan[, inf]; GSE and integers: the
 // two's-complement product).
-std::string product_instance(const PeSpec& pe, const std::string& a, const std::string& b,
-                             std::vector<Signal>& signals);
+void product_instance(verilog::Block& body, const PeSpec& pe, const std::string& a,
+                      const std::string& b, std::vector<Signal>& signals);
 
 // The addend unit (gsqhw_addend_fixed|fp32, instance u_prepare) with the input connections
-// `inputs` (e.g. ".value(a_sum), .exp_code(a_exp_code), "): declares its outputs q_*.
-std::string addend_unit(const PeSpec& pe, const std::string& inputs,
-                        std::vector<Signal>& q_signals);
+// `inputs` (e.g. {{"value", "a_sum"}, {"exp_code", "a_exp_code"}}): declares its outputs q_*.
+using Pins = std::vector<std::pair<std::string, std::string>>;
+void addend_unit(verilog::Block& body, const PeSpec& pe, const Pins& inputs,
+                 std::vector<Signal>& q_signals);
 
 // A PE's prepare stage: the addend unit fed from the stage signals <from>_* (GSE <from>_value,
 // minifloats <from>_sign/_magnitude, integers <from>_product, and <from>_exp_code), plus the
 // NaN/Inf flags q_nan/q_inf the format needs.
-std::string prepare_addend_stage(const PeSpec& pe, const std::string& from,
-                                 std::vector<Signal>& q_signals);
+void prepare_addend_stage(verilog::Block& body, const PeSpec& pe, const std::string& from,
+                          std::vector<Signal>& q_signals);
 
 // The accumulator adder (gsqhw_acc_fixed|fp32, instance u_adder) adding the prepared addend
 // r_* to `acc_in`/`flags_in`, or to zero with clear flags while `restart` is high: declares
 // acc_base, flags_base, acc_sum (fixed: sum_overflow).
-std::string accumulator_adder(const PeSpec& pe, const std::string& restart,
-                              const std::string& acc_in, const std::string& flags_in);
+void accumulator_adder(verilog::Block& body, const PeSpec& pe, const std::string& restart,
+                       const std::string& acc_in, const std::string& flags_in);
 
 // Where a PE's accumulate stage reads and writes its running sum.
 struct AccumulateWiring {
@@ -82,7 +82,7 @@ struct AccumulateWiring {
 };
 
 // A PE's accumulate stage: accumulator_adder plus the registers it loads on r_valid.
-std::string accumulate_stage(const PeSpec& pe, const AccumulateWiring& wiring);
+void accumulate_stage(verilog::Block& body, const PeSpec& pe, const AccumulateWiring& wiring);
 
 // The leaves of every PE: the format's product module and the accumulator's addend and adder
 // modules (gsqhw_product, gsqhw_addend_fixed|fp32, gsqhw_acc_fixed|fp32).

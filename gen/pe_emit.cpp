@@ -27,38 +27,6 @@
 namespace gsqhw::gen {
 namespace {
 
-std::string decl(const Signal& s) {
-  return fmt::format("{}{}{}", s.is_signed ? "signed " : "",
-                     s.width > 1 ? fmt::format("[{}:0] ", s.width - 1) : "", s.name);
-}
-
-}  // namespace
-
-std::string stage_cut(const std::string& from, const std::string& to,
-                      const std::vector<Signal>& signals, bool registered,
-                      const std::string& comment) {
-  std::string text = fmt::format("\n  // {}\n", comment);
-  if (!registered) {
-    for (const auto& s : signals)
-      text += fmt::format("  wire {} = {}_{};\n", decl({to + "_" + s.name, s.width, s.is_signed}),
-                          from, s.name);
-    return text;
-  }
-  for (const auto& s : signals)
-    text += fmt::format("  reg  {};\n", decl({to + "_" + s.name, s.width, s.is_signed}));
-  text += "  always @(posedge clk) begin\n";
-  for (const auto& s : signals)
-    if (s.is_control)
-      text += fmt::format("    {}_{} <= rst ? 1'b0 : {}_{};\n", to, s.name, from, s.name);
-  text += fmt::format("    if ({}_valid) begin\n", from);
-  for (const auto& s : signals)
-    if (!s.is_control) text += fmt::format("      {}_{} <= {}_{};\n", to, s.name, from, s.name);
-  text += "    end\n  end\n";
-  return text;
-}
-
-namespace {
-
 bool is_fixed(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::fixed; }
 bool has_inf(const PeSpec& pe) {
   return pe.format.family == OperandFamily::minifloat && pe.format.mf_ieee_specials;
@@ -500,30 +468,30 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
                   "result (the next tile may already be streaming in).\n",
                   pe.pipeline);
   m.ports(with_regs(os_array_ports(pe, 1, 1), {"out_valid", "out_acc", "out_flags"}));
-  m.body.assign("out_row", "1'b0", "a PE is a 1x1 array: its only row");
-  std::string text;
+  verilog::Block& body = m.body;
+  body.assign("out_row", "1'b0", "a PE is a 1x1 array: its only row");
 
   // --- product stage
   std::vector<Signal> p_signals = {{"valid", 1, false, true},
                                    {"first", 1, false, true},
                                    {"last", 1, false, true}};
-  text += "\n  // --- product: exact, format specific\n";
-  text += "  wire p_valid = in_valid;\n  wire p_first = in_first;\n  wire p_last = in_last;\n";
+  body.lines("\n  // --- product: exact, format specific\n");
+  body.lines("  wire p_valid = in_valid;\n  wire p_first = in_first;\n  wire p_last = in_last;\n");
   if (gse) {
     p_signals.push_back({"group_last", 1, false, true});
-    text += "  wire p_group_last = in_group_last;\n";
-    text += product_instance(pe, "in_a", "in_b", p_signals);
+    body.lines("  wire p_group_last = in_group_last;\n");
+    product_instance(body, pe, "in_a", "in_b", p_signals);
     p_signals.push_back({"exp_code", uw, false, false});
     p_signals.push_back({"group_nan", 1, false, false});
-    text += "  // the group's scale: exponent codes add (biases are folded into the shift offset);\n"
-            "  // an all-ones code marks a NaN group\n";
-    text += fmt::format("  wire [{}:0] p_exp_code = {{1'b0, in_a_exp}} + {{1'b0, in_b_exp}};\n",
-                        uw - 1);
-    text += "  wire p_group_nan = (&in_a_exp) | (&in_b_exp);\n";
+    body.lines("  // the group's scale: exponent codes add (biases are folded into the shift offset);\n"
+            "  // an all-ones code marks a NaN group\n");
+    body.lines(fmt::format("  wire [{}:0] p_exp_code = {{1'b0, in_a_exp}} + {{1'b0, in_b_exp}};\n",
+                        uw - 1));
+    body.lines("  wire p_group_nan = (&in_a_exp) | (&in_b_exp);\n");
   } else {
-    text += product_instance(pe, "in_a", "in_b", p_signals);
+    product_instance(body, pe, "in_a", "in_b", p_signals);
   }
-  text += stage_cut("p", "m", p_signals, cut1,
+  stage_cut(body, "p", "m", p_signals, cut1,
                     cut1 ? "[cut 1] pipeline register after the product"
                          : "(no register after the product at this pipeline depth)");
 
@@ -536,7 +504,7 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
     a_signals.push_back({"value", sw, true, false});
     a_signals.push_back({"exp_code", uw, false, false});
     a_signals.push_back({"nan", 1, false, false});
-    text += fill(R"(
+    body.lines(fill(R"(
   // --- group: exact integer sum of the group's products (${sw} bits = 2b + log2 G)
   reg  signed [${sw1}:0] group_sum;
   reg         group_open;      // a group has started and not yet ended
@@ -556,15 +524,15 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
                  {{"sw", std::to_string(sw)},
                   {"sw1", std::to_string(sw - 1)},
                   {"sw_zero", vlit(sw, 0, true)},
-                  {"product_ext", sign_extend("m_product", pw, sw)}});
+                  {"product_ext", sign_extend("m_product", pw, sw)}}));
     if (cut2) {
-      text += R"(
+      body.lines(R"(
   // [cut 2] the group-sum register is this stage's register: the cycle after a group ends it
   // still holds the complete sum while the next group's first product is being added
   reg  g_valid, g_first, g_last;
-)";
-      text += fmt::format("  reg  [{}:0] g_exp_code;\n  reg  g_nan;\n", uw - 1);
-      text += R"(  always @(posedge clk) begin
+)");
+      body.lines(fmt::format("  reg  [{}:0] g_exp_code;\n  reg  g_nan;\n", uw - 1));
+      body.lines(R"(  always @(posedge clk) begin
     g_valid <= rst ? 1'b0 : m_valid & group_end;
     g_first <= rst ? 1'b0 : group_start ? m_first : group_is_first;
     g_last <= rst ? 1'b0 : m_last;
@@ -576,22 +544,22 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   wire a_valid = g_valid;
   wire a_first = g_first;
   wire a_last = g_last;
-)";
-      text += fmt::format("  wire signed [{}:0] a_value = group_sum;\n", sw - 1);
-      text += fmt::format("  wire [{}:0] a_exp_code = g_exp_code;\n  wire a_nan = g_nan;\n", uw - 1);
+)");
+      body.lines(fmt::format("  wire signed [{}:0] a_value = group_sum;\n", sw - 1));
+      body.lines(fmt::format("  wire [{}:0] a_exp_code = g_exp_code;\n  wire a_nan = g_nan;\n", uw - 1));
     } else {
-      text += "  // once per group: the finished sum and the group's exponent code go on\n";
-      text += "  wire a_valid = m_valid & group_end;\n";
-      text += "  wire a_first = group_start ? m_first : group_is_first;\n";
-      text += "  wire a_last = m_last;\n";
-      text += fmt::format("  wire signed [{}:0] a_value = group_sum_next;\n", sw - 1);
-      text += fmt::format("  wire [{}:0] a_exp_code = m_exp_code;\n", uw - 1);
-      text += "  wire a_nan = m_group_nan;\n";
+      body.lines("  // once per group: the finished sum and the group's exponent code go on\n");
+      body.lines("  wire a_valid = m_valid & group_end;\n");
+      body.lines("  wire a_first = group_start ? m_first : group_is_first;\n");
+      body.lines("  wire a_last = m_last;\n");
+      body.lines(fmt::format("  wire signed [{}:0] a_value = group_sum_next;\n", sw - 1));
+      body.lines(fmt::format("  wire [{}:0] a_exp_code = m_exp_code;\n", uw - 1));
+      body.lines("  wire a_nan = m_group_nan;\n");
     }
   } else {
     std::vector<Signal> data(p_signals.begin() + 3, p_signals.end());
     for (auto& s : data) a_signals.push_back(s);
-    text += stage_cut("m", "a", a_signals, cut2,
+    stage_cut(body, "m", "a", a_signals, cut2,
                       cut2 ? "[cut 2] pipeline register (before the addend is prepared)"
                            : "(no second pipeline register at this pipeline depth)");
   }
@@ -600,21 +568,20 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   std::vector<Signal> q_signals = {{"valid", 1, false, true},
                                    {"first", 1, false, true},
                                    {"last", 1, false, true}};
-  text += "\n  // --- prepare the addend for the accumulator\n";
-  text += "  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n";
-  text += prepare_addend_stage(pe, "a", q_signals);
-  text += stage_cut("q", "r", q_signals, cut3,
+  body.lines("\n  // --- prepare the addend for the accumulator\n");
+  body.lines("  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n");
+  prepare_addend_stage(body, pe, "a", q_signals);
+  stage_cut(body, "q", "r", q_signals, cut3,
                     cut3 ? "[cut 3] pipeline register between the prepared addend and the accumulator"
                          : "(no register before the accumulator at this pipeline depth)");
 
   // --- accumulate
-  text += "\n  // --- accumulate: a tile's first step starts from zero with clear flags\n";
-  text += accumulate_stage(pe, {.restart = "r_first",
+  body.lines("\n  // --- accumulate: a tile's first step starts from zero with clear flags\n");
+  accumulate_stage(body, pe, {.restart = "r_first",
                                 .acc_in = "out_acc",
                                 .flags_in = "out_flags",
                                 .acc_out = "out_acc",
                                 .tile_end_valid = true});
-  m.body.lines(text);
   return m.str();
 }
 

@@ -37,40 +37,32 @@ std::string pe_gsum_module(const DesignPoint& d, const PeSpec& pe) {
   // Cuts (gen/pipeline.h): cut 1 after the product, cut 2 in front of the group accumulator's
   // addend preparation, cut 3 between preparation and the accumulator loop.
   const PipelinePlan cuts = pipeline_plan(d, pe);
-  std::string text = file_header(
+  verilog::Module m("gsqhw_pe_gsum");
+  m.preamble = file_header(
       d, "gsqhw_pe_gsum",
-      "GSE-INT PE without per-group hardware: b x b multiplier and exact group sum only");
-  text += fill(R"(// group_done is high for one cycle when group_sum holds a finished group (its scale,
-// alignment and accumulation happen in the column's gsqhw_group_acc).
-module gsqhw_pe_gsum (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-  input  wire        in_group_last,
-  input  wire [${cw1}:0] in_a,
-  input  wire [${cw1}:0] in_b,
-  output reg         group_done,
-  output reg         group_first,      // the finished group is the first of its tile
-  output reg         group_tile_last,  // the finished group is the last of its tile
-  output reg  signed [${sw1}:0] group_sum
-);
-  wire p_valid = in_valid;
-  wire p_first = in_first;
-  wire p_last = in_last;
-  wire p_group_last = in_group_last;
-)",
-               {{"cw1", std::to_string(cw - 1)}, {"sw1", std::to_string(sw - 1)}});
+      "GSE-INT PE without per-group hardware: b x b multiplier and exact group sum only") +
+      "// group_done is high for one cycle when group_sum holds a finished group (its scale,\n"
+      "// alignment and accumulation happen in the column's gsqhw_group_acc).\n";
+  using verilog::in;
+  using verilog::out;
+  m.port(in("clk")).port(in("rst")).port(in("in_valid")).port(in("in_first")).port(in("in_last"));
+  m.port(in("in_group_last")).port(in("in_a", cw)).port(in("in_b", cw));
+  m.port(out("group_done").as_reg());
+  m.port(out("group_first").as_reg().note("the finished group is the first of its tile"));
+  m.port(out("group_tile_last").as_reg().note("the finished group is the last of its tile"));
+  m.port(out("group_sum", sw).as_reg().as_signed());
+  verilog::Block& body = m.body;
+  body.wire("p_valid", 1, "in_valid").wire("p_first", 1, "in_first").wire("p_last", 1, "in_last");
+  body.wire("p_group_last", 1, "in_group_last");
   std::vector<Signal> p_signals = {{"valid", 1, false, true},
                                    {"first", 1, false, true},
                                    {"last", 1, false, true},
                                    {"group_last", 1, false, true}};
-  text += product_instance(pe, "in_a", "in_b", p_signals);
-  text += stage_cut("p", "m", p_signals, cuts.product_cut,
+  product_instance(body, pe, "in_a", "in_b", p_signals);
+  stage_cut(body, "p", "m", p_signals, cuts.product_cut,
                     cuts.product_cut ? "[cut 1] pipeline register after the product"
                                  : "(no register after the product at this pipeline depth)");
-  text += fill(R"(
+  body.lines(fill(R"(
   // --- exact integer group sum
   reg  group_open;      // a group has started and not yet ended
   reg  group_is_first;  // the open group began with in_first
@@ -89,11 +81,10 @@ module gsqhw_pe_gsum (
       group_tile_last <= m_last;
     end
   end
-endmodule
 )",
                {{"sw_zero", vlit(sw, 0, true)},
-                {"product_ext", sign_extend("m_product", pw, sw)}});
-  return text;
+                {"product_ext", sign_extend("m_product", pw, sw)}}));
+  return m.str();
 }
 
 std::string group_acc_module(const DesignPoint& d, const PeSpec& pe) {
@@ -102,91 +93,70 @@ std::string group_acc_module(const DesignPoint& d, const PeSpec& pe) {
   // Cuts (gen/pipeline.h): cut 1 after the product, cut 2 in front of the group accumulator's
   // addend preparation, cut 3 between preparation and the accumulator loop.
   const PipelinePlan cuts = pipeline_plan(d, pe);
-  std::string text = file_header(
-      d, "gsqhw_group_acc",
-      fmt::format("a column's per-group hardware: exponent add, alignment, {} accumulation "
-                  "into a ring of {} accumulators",
-                  pe.acc.str(), r));
-  text += fill(R"(// One finished group sum per cycle at most, rows in order 0..R-1 within each wave.
-module gsqhw_group_acc (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,   // first group of the tile: the accumulator starts from zero
-  input  wire        in_last,    // last group of the tile: the new accumulator is the result
-  input  wire signed [${sw1}:0] in_sum,
-  input  wire [${xw1}:0] in_a_exp,
-  input  wire [${xw1}:0] in_b_exp,
-  output reg         out_valid,
-  output reg  [${aw1}:0] out_acc,
-  output reg  [1:0]  out_flags
-);
-  wire g_valid = in_valid;
-  wire g_first = in_first;
-  wire g_last = in_last;
-  wire signed [${sw1}:0] g_sum = in_sum;
-  // the group's scale: exponent codes add (biases are folded into the shift offset);
-  // an all-ones code marks a NaN group
-  wire [${uw1}:0] g_exp_code = {1'b0, in_a_exp} + {1'b0, in_b_exp};
-  wire g_nan = (&in_a_exp) | (&in_b_exp);
-)",
-               {{"sw1", std::to_string(sw - 1)},
-                {"xw1", std::to_string(xw - 1)},
-                {"aw1", std::to_string(aw - 1)},
-                {"uw1", std::to_string(uw - 1)}});
+  verilog::Module m("gsqhw_group_acc");
+  m.preamble =
+      file_header(d, "gsqhw_group_acc",
+                  fmt::format("a column's per-group hardware: exponent add, alignment, {} "
+                              "accumulation into a ring of {} accumulators",
+                              pe.acc.str(), r)) +
+      "// One finished group sum per cycle at most, rows in order 0..R-1 within each wave.\n";
+  using verilog::in;
+  using verilog::out;
+  m.port(in("clk")).port(in("rst")).port(in("in_valid"));
+  m.port(in("in_first").note("first group of the tile: the accumulator starts from zero"));
+  m.port(in("in_last").note("last group of the tile: the new accumulator is the result"));
+  m.port(in("in_sum", sw).as_signed()).port(in("in_a_exp", xw)).port(in("in_b_exp", xw));
+  m.port(out("out_valid").as_reg()).port(out("out_acc", aw).as_reg()).port(out("out_flags", 2).as_reg());
+  verilog::Block& body = m.body;
+  body.wire("g_valid", 1, "in_valid").wire("g_first", 1, "in_first").wire("g_last", 1, "in_last");
+  body.wire_signed("g_sum", sw, "in_sum");
+  body.comment("the group's scale: exponent codes add (biases are folded into the shift offset);\n"
+               "an all-ones code marks a NaN group");
+  body.wire("g_exp_code", uw, "{1'b0, in_a_exp} + {1'b0, in_b_exp}");
+  body.wire("g_nan", 1, "(&in_a_exp) | (&in_b_exp)");
   std::vector<Signal> g_signals = {{"valid", 1, false, true}, {"first", 1, false, true},
                                    {"last", 1, false, true},  {"sum", sw, true, false},
                                    {"exp_code", uw, false, false}, {"nan", 1, false, false}};
-  text += stage_cut("g", "a", g_signals, cuts.prepare_cut,
+  stage_cut(body, "g", "a", g_signals, cuts.prepare_cut,
                     cuts.prepare_cut ? "[cut] pipeline register before the addend is prepared"
                                     : "(no register before the addend preparation at this depth)");
   std::vector<Signal> q_signals = {{"valid", 1, false, true}, {"first", 1, false, true},
                                    {"last", 1, false, true}, {"nan", 1, false, false}};
-  text += "\n  // --- prepare the addend\n";
-  text += "  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n"
-          "  wire q_nan = a_nan;\n";
-  text += addend_unit(pe, ".value(a_sum), .exp_code(a_exp_code), ", q_signals);
-  text += stage_cut("q", "r", q_signals, cuts.accumulate_cut,
+  body.blank();
+  body.comment("--- prepare the addend");
+  body.wire("q_valid", 1, "a_valid").wire("q_first", 1, "a_first").wire("q_last", 1, "a_last");
+  body.wire("q_nan", 1, "a_nan");
+  addend_unit(body, pe, {{"value", "a_sum"}, {"exp_code", "a_exp_code"}}, q_signals);
+  stage_cut(body, "q", "r", q_signals, cuts.accumulate_cut,
                     cuts.accumulate_cut ? "[cut 3] pipeline register before the accumulator"
                                        : "(no register before the accumulator at this depth)");
   int slot = aw + 2;
-  text += fmt::format(R"(
-  // --- the ring of R accumulators {{flags, acc}}, head (row on the bus) at the bottom slot;
-  // it rotates once per finished group, the new value entering at the top
-  reg  [{}:0] ring;
-  wire [{}:0] head_acc = ring[{}:0];
-  wire [1:0] head_flags = ring[{}:{}];
-)",
-                      r * slot - 1, aw - 1, aw - 1, aw + 1, aw);
-  text += accumulator_adder(pe, "r_first", "head_acc", "head_flags");
+  body.blank();
+  body.comment("--- the ring of R accumulators {flags, acc}, head (row on the bus) at the bottom slot;\n"
+               "it rotates once per finished group, the new value entering at the top");
+  body.reg("ring", r * slot);
+  body.wire("head_acc", aw, fmt::format("ring[{}:0]", aw - 1));
+  body.wire("head_flags", 2, fmt::format("ring[{}:{}]", aw + 1, aw));
+  accumulator_adder(body, pe, "r_first", "head_acc", "head_flags");
   if (fixed_acc(pe)) {
-    text += fmt::format(R"(  // a NaN group adds nothing and raises the NaN flag
-  wire [{}:0] acc_new = r_nan ? acc_base : acc_sum;
-  wire [1:0] flags_new = flags_base | {{r_nan, ~r_nan & (r_overflow | sum_overflow)}};
-)",
-                        aw - 1);
+    body.comment("a NaN group adds nothing and raises the NaN flag");
+    body.wire("acc_new", aw, "r_nan ? acc_base : acc_sum");
+    body.wire("flags_new", 2, "flags_base | {r_nan, ~r_nan & (r_overflow | sum_overflow)}");
   } else {
-    text += R"(  // a NaN group adds nothing; a NaN result is the canonical quiet NaN: both raise the NaN flag
-  wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);
-  wire [31:0] acc_new = r_nan ? acc_base : acc_sum;
-  wire [1:0] flags_new = flags_base | {r_nan | sum_is_nan, 1'b0};
-)";
+    body.comment("a NaN group adds nothing; a NaN result is the canonical quiet NaN: both raise the NaN flag");
+    body.wire("sum_is_nan", 1, "(&acc_sum[30:23]) & (|acc_sum[22:0])");
+    body.wire("acc_new", 32, "r_nan ? acc_base : acc_sum");
+    body.wire("flags_new", 2, "flags_base | {r_nan | sum_is_nan, 1'b0}");
   }
-  text += "  always @(posedge clk) begin\n";
+  verilog::Block& ff = body.always_ff();
   if (r == 1)
-    text += "    if (r_valid) ring <= {flags_new, acc_new};\n";
+    ff.line("if (r_valid) ring <= {flags_new, acc_new};");
   else
-    text += fmt::format("    if (r_valid) ring <= {{flags_new, acc_new, ring[{}:{}]}};\n",
-                        r * slot - 1, slot);
-  text += R"(    out_valid <= rst ? 1'b0 : r_valid & r_last;
-    if (r_valid & r_last) begin
-      out_acc <= acc_new;
-      out_flags <= flags_new;
-    end
-  end
-endmodule
-)";
-  return text;
+    ff.line(fmt::format("if (r_valid) ring <= {{flags_new, acc_new, ring[{}:{}]}};", r * slot - 1,
+                        slot));
+  ff.line("out_valid <= rst ? 1'b0 : r_valid & r_last;");
+  ff.if_("r_valid & r_last").line("out_acc <= acc_new;").line("out_flags <= flags_new;");
+  return m.str();
 }
 
 using verilog::Block;

@@ -20,137 +20,157 @@ bool has_inf(const PeSpec& pe) { return is_mini(pe) && pe.format.mf_ieee_special
 
 }  // namespace
 
-std::string product_instance(const PeSpec& pe, const std::string& a, const std::string& b,
-                             std::vector<Signal>& signals) {
+using verilog::Block;
+using verilog::Instance;
+
+void product_instance(Block& body, const PeSpec& pe, const std::string& a, const std::string& b,
+                      std::vector<Signal>& signals) {
   const int pw = pe.product_width(), uw = pe.exp_code_width();
+  Instance product("gsqhw_product", "u_product");
+  product.pin("a", a).pin("b", b);
   if (!is_mini(pe)) {
     signals.push_back({"product", pw, true, false});
-    return fmt::format("  wire signed [{}:0] p_product;\n"
-                       "  gsqhw_product u_product (.a({}), .b({}), .product(p_product));\n",
-                       pw - 1, a, b);
+    body.wire_signed("p_product", pw);
+    body.instance(product.pin("product", "p_product"));
+    return;
   }
   signals.push_back({"sign", 1, false, false});
   signals.push_back({"magnitude", pw, false, false});
   signals.push_back({"exp_code", uw, false, false});
   signals.push_back({"nan", 1, false, false});
   if (has_inf(pe)) signals.push_back({"inf", 1, false, false});
-  std::string text = fmt::format(
-      "  wire p_sign;\n  wire [{}:0] p_magnitude;\n  wire [{}:0] p_exp_code;\n", pw - 1, uw - 1);
-  text += has_inf(pe) ? "  wire p_nan, p_inf;\n" : "  wire p_nan;\n";
-  text += fmt::format(
-      "  gsqhw_product u_product (.a({}), .b({}), .sign(p_sign), .magnitude(p_magnitude),\n"
-      "                           .exp_code(p_exp_code), .is_nan(p_nan){});\n",
-      a, b, has_inf(pe) ? ", .is_inf(p_inf)" : "");
-  return text;
+  body.wire("p_sign").wire("p_magnitude", pw).wire("p_exp_code", uw);
+  body.wire(has_inf(pe) ? "p_nan, p_inf" : "p_nan");
+  product.pin("sign", "p_sign").pin("magnitude", "p_magnitude").pin("exp_code", "p_exp_code");
+  product.pin("is_nan", "p_nan");
+  if (has_inf(pe)) product.pin("is_inf", "p_inf");
+  body.instance(product);
 }
 
-std::string addend_unit(const PeSpec& pe, const std::string& inputs,
-                        std::vector<Signal>& q_signals) {
+void addend_unit(Block& body, const PeSpec& pe, const Pins& inputs,
+                 std::vector<Signal>& q_signals) {
+  Instance unit(is_fixed(pe) ? "gsqhw_addend_fixed" : "gsqhw_addend_fp32", "u_prepare");
+  for (const auto& [port, expr] : inputs) unit.pin(port, expr);
   if (is_fixed(pe)) {
     const int w = pe.acc.width;
     q_signals.push_back({"addend", w, true, false});
     q_signals.push_back({"overflow", 1, false, false});
-    return fmt::format("  wire signed [{}:0] q_addend;\n  wire q_overflow;\n"
-                       "  gsqhw_addend_fixed u_prepare ({}.addend(q_addend), "
-                       ".overflow(q_overflow));\n",
-                       w - 1, inputs);
+    body.wire_signed("q_addend", w).wire("q_overflow");
+    body.instance(unit.pin("addend", "q_addend").pin("overflow", "q_overflow"));
+    return;
   }
   const int p = fp32_mant_width(pe);
   q_signals.push_back({"sign", 1, false, false});
   q_signals.push_back({"mant", p, false, false});
   q_signals.push_back({"top", kTopWidth, true, false});
-  return fmt::format("  wire q_sign;\n  wire [{}:0] q_mant;\n  wire signed [{}:0] q_top;\n"
-                     "  gsqhw_addend_fp32 u_prepare ({}.sign(q_sign), .mant(q_mant), "
-                     ".top(q_top));\n",
-                     p - 1, kTopWidth - 1, inputs);
+  body.wire("q_sign").wire("q_mant", p).wire_signed("q_top", kTopWidth);
+  body.instance(unit.pin("sign", "q_sign").pin("mant", "q_mant").pin("top", "q_top"));
 }
 
-std::string prepare_addend_stage(const PeSpec& pe, const std::string& from,
-                                 std::vector<Signal>& q_signals) {
+void prepare_addend_stage(Block& body, const PeSpec& pe, const std::string& from,
+                          std::vector<Signal>& q_signals) {
   const bool gse = is_gse(pe), mini = is_mini(pe);
-  const std::string exp_code =
-      pe.exp_code_width() > 0 ? fmt::format(".exp_code({}_exp_code), ", from) : "";
-  std::string text;
+  Pins inputs;
   if (is_fixed(pe)) {
     if (mini) {
-      text += "  // floor() of a negative product needs its two's complement form\n";
-      text += fmt::format(
-          "  wire signed [{0}:0] {1}_signed = {1}_sign ? -{{1'b0, {1}_magnitude}} : {{1'b0, "
-          "{1}_magnitude}};\n",
-          pe.product_width(), from);
+      body.comment("floor() of a negative product needs its two's complement form");
+      body.wire_signed(from + "_signed", pe.product_width() + 1,
+                       fmt::format("{0}_sign ? -{{1'b0, {0}_magnitude}} : {{1'b0, {0}_magnitude}}",
+                                   from));
     }
-    const std::string value = from + (gse ? "_value" : mini ? "_signed" : "_product");
-    text += addend_unit(pe, fmt::format(".value({}), {}", value, exp_code), q_signals);
+    inputs.emplace_back("value", from + (gse ? "_value" : mini ? "_signed" : "_product"));
+    if (pe.exp_code_width() > 0) inputs.emplace_back("exp_code", from + "_exp_code");
+    addend_unit(body, pe, inputs, q_signals);
     if (has_nan(pe)) {
       q_signals.push_back({"nan", 1, false, false});
-      text += fmt::format("  // fixed accumulators add nothing for a NaN{} and raise the NaN flag\n",
-                          gse ? " group" : " or Inf operand");
-      text += fmt::format("  wire q_nan = {0}_nan{1};\n", from,
-                          has_inf(pe) ? fmt::format(" | {}_inf", from) : "");
+      body.comment(fmt::format("fixed accumulators add nothing for a NaN{} and raise the NaN flag",
+                               gse ? " group" : " or Inf operand"));
+      body.wire("q_nan", 1,
+                from + "_nan" + (has_inf(pe) ? fmt::format(" | {}_inf", from) : ""));
     }
-    return text;
+    return;
   }
-  const std::string value =
-      mini ? fmt::format(".value_sign({0}_sign), .magnitude({0}_magnitude), ", from)
-           : fmt::format(".value({}{}), ", from, gse ? "_value" : "_product");
-  text += addend_unit(pe, value + exp_code, q_signals);
+  if (mini) {
+    inputs.emplace_back("value_sign", from + "_sign");
+    inputs.emplace_back("magnitude", from + "_magnitude");
+  } else {
+    inputs.emplace_back("value", from + (gse ? "_value" : "_product"));
+  }
+  if (pe.exp_code_width() > 0) inputs.emplace_back("exp_code", from + "_exp_code");
+  addend_unit(body, pe, inputs, q_signals);
   if (has_nan(pe)) {
     q_signals.push_back({"nan", 1, false, false});
-    text += gse ? "  // a NaN group adds nothing and raises the NaN flag\n" : "";
-    text += fmt::format("  wire q_nan = {}_nan;\n", from);
+    if (gse) body.comment("a NaN group adds nothing and raises the NaN flag");
+    body.wire("q_nan", 1, from + "_nan");
   }
   if (has_inf(pe)) {
     q_signals.push_back({"inf", 1, false, false});
-    text += fmt::format("  wire q_inf = {}_inf;\n", from);
+    body.wire("q_inf", 1, from + "_inf");
   }
-  return text;
 }
 
-std::string accumulator_adder(const PeSpec& pe, const std::string& restart,
-                              const std::string& acc_in, const std::string& flags_in) {
-  const std::string flags_base =
-      fmt::format("  wire [1:0] flags_base = {} ? 2'b00 : {};\n", restart, flags_in);
+void accumulator_adder(Block& body, const PeSpec& pe, const std::string& restart,
+                       const std::string& acc_in, const std::string& flags_in) {
   if (is_fixed(pe)) {
     const int w = pe.acc.width;
-    return fmt::format("  wire signed [{}:0] acc_base = {} ? {} : $signed({});\n", w - 1, restart,
-                       vlit(w, 0, true), acc_in) +
-           flags_base +
-           fmt::format("  wire signed [{}:0] acc_sum;\n  wire sum_overflow;\n", w - 1) +
-           "  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), "
-           ".overflow(sum_overflow));\n";
+    body.wire_signed("acc_base", w,
+                     fmt::format("{} ? {} : $signed({})", restart, vlit(w, 0, true), acc_in));
+    body.wire("flags_base", 2, fmt::format("{} ? 2'b00 : {}", restart, flags_in));
+    body.wire_signed("acc_sum", w).wire("sum_overflow");
+    body.instance(Instance("gsqhw_acc_fixed", "u_adder")
+                      .pin("acc", "acc_base").pin("addend", "r_addend").pin("sum", "acc_sum")
+                      .pin("overflow", "sum_overflow"));
+    return;
   }
+  body.wire("acc_base", 32, fmt::format("{} ? 32'd0 : {}", restart, acc_in), "+0.0");
+  body.wire("flags_base", 2, fmt::format("{} ? 2'b00 : {}", restart, flags_in));
+  body.wire("acc_sum", 32);
+  Instance adder("gsqhw_acc_fp32", "u_adder");
+  adder.pin("acc", "acc_base").pin("add_sign", "r_sign").pin("add_mant", "r_mant");
+  adder.pin("add_top", "r_top");
   // GSE marks NaN groups itself (they add nothing); minifloat NaN/Inf operands go to the adder.
-  std::string specials = has_nan(pe) && !is_gse(pe) ? ".add_nan(r_nan), " : ".add_nan(1'b0), ";
-  if (has_inf(pe)) specials += ".add_inf(r_inf), ";
-  return fmt::format("  wire [31:0] acc_base = {} ? 32'd0 : {};  // +0.0\n", restart, acc_in) +
-         flags_base + "  wire [31:0] acc_sum;\n" +
-         fmt::format("  gsqhw_acc_fp32 u_adder (.acc(acc_base), .add_sign(r_sign), "
-                     ".add_mant(r_mant), .add_top(r_top), {}.sum(acc_sum));\n",
-                     specials);
+  adder.pin("add_nan", has_nan(pe) && !is_gse(pe) ? "r_nan" : "1'b0");
+  if (has_inf(pe)) adder.pin("add_inf", "r_inf");
+  body.instance(adder.pin("sum", "acc_sum"));
 }
 
-std::string accumulate_stage(const PeSpec& pe, const AccumulateWiring& wiring) {
-  std::string text = accumulator_adder(pe, wiring.restart, wiring.acc_in, wiring.flags_in);
+void accumulate_stage(Block& body, const PeSpec& pe, const AccumulateWiring& wiring) {
+  accumulator_adder(body, pe, wiring.restart, wiring.acc_in, wiring.flags_in);
   if (!is_fixed(pe)) {
-    text += "  // a NaN result is always the canonical quiet NaN and raises the sticky NaN flag\n";
-    text += "  wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);\n";
+    body.comment("a NaN result is always the canonical quiet NaN and raises the sticky NaN flag");
+    body.wire("sum_is_nan", 1, "(&acc_sum[30:23]) & (|acc_sum[22:0])");
   }
-  text += "  always @(posedge clk) begin\n";
-  if (wiring.tile_end_valid) text += "    out_valid <= rst ? 1'b0 : r_valid & r_last;\n";
-  text += "    if (r_valid) begin\n";
+  Block& ff = body.always_ff();
+  if (wiring.tile_end_valid) ff.line("out_valid <= rst ? 1'b0 : r_valid & r_last;");
+  Block& step = ff.if_("r_valid");
   // A NaN step (fixed: any NaN; fp32: a NaN GSE group) leaves the accumulator unchanged.
   const bool nan_keeps_acc = is_fixed(pe) ? has_nan(pe) : is_gse(pe);
-  text += fmt::format("      {} <= {};\n", wiring.acc_out,
-                      nan_keeps_acc ? "r_nan ? acc_base : acc_sum" : "acc_sum");
+  step.line(fmt::format("{} <= {};", wiring.acc_out,
+                        nan_keeps_acc ? "r_nan ? acc_base : acc_sum" : "acc_sum"));
   if (is_fixed(pe))
-    text += fmt::format("      out_flags <= flags_base | {};\n",
-                        has_nan(pe) ? "{r_nan, ~r_nan & (r_overflow | sum_overflow)}"
-                                    : "{1'b0, r_overflow | sum_overflow}");
+    step.line(fmt::format("out_flags <= flags_base | {};",
+                          has_nan(pe) ? "{r_nan, ~r_nan & (r_overflow | sum_overflow)}"
+                                      : "{1'b0, r_overflow | sum_overflow}"));
   else
-    text += fmt::format("      out_flags <= flags_base | {};\n",
-                        is_gse(pe) ? "{r_nan | sum_is_nan, 1'b0}" : "{sum_is_nan, 1'b0}");
-  text += "    end\n  end\n";
-  return text;
+    step.line(fmt::format("out_flags <= flags_base | {};",
+                          is_gse(pe) ? "{r_nan | sum_is_nan, 1'b0}" : "{sum_is_nan, 1'b0}"));
+}
+
+void stage_cut(Block& body, const std::string& from, const std::string& to,
+               const std::vector<Signal>& signals, bool registered, const std::string& comment) {
+  body.blank();
+  body.comment(comment);
+  for (const auto& s : signals)
+    body.decl({registered ? "reg" : "wire", to + "_" + s.name, verilog::range(s.width),
+               s.is_signed, registered ? "" : from + "_" + s.name, ""});
+  if (!registered) return;
+  Block& ff = body.always_ff();
+  for (const auto& s : signals)
+    if (s.is_control)
+      ff.line(fmt::format("{}_{} <= rst ? 1'b0 : {}_{};", to, s.name, from, s.name));
+  Block& load = ff.if_(from + "_valid");
+  for (const auto& s : signals)
+    if (!s.is_control) load.line(fmt::format("{}_{} <= {}_{};", to, s.name, from, s.name));
 }
 
 }  // namespace gsqhw::gen

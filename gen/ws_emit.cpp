@@ -48,48 +48,43 @@ std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
   const bool gse = is_gse(pe);
   const int cw = f.code_bits, pw = pe.product_width();
   const int sw = psum_width(pe);
-  std::string text = file_header(
-      d, "gsqhw_pe_ws",
-      fmt::format("weight-stationary PE: held weight, product, one {} addition into the "
-                  "partial sum passing down the column",
-                  gse ? "exact integer" : pe.acc.str()));
-  text += fill(R"(// A row reaching the PE in cycle t has its partial sum on out_psum in cycle t + ${lag} + 1.
-module gsqhw_pe_ws (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,        // a row of A reaches this PE
-  input  wire        in_chunk_start,  // ...the first row of a chunk: use the loaded weight from now on
-  input  wire        in_restart,      // the partial sum starts from zero (top row only)
-  input  wire [${cw1}:0] in_a,
-  input  wire        in_w_load,       // in_w is this PE's weight for the next chunk
-  input  wire [${cw1}:0] in_w,
-  input  wire [${sw1}:0] in_psum,      // from the PE above (top row: the column's bottom PE)
-${flags_in}  output reg  [${sw1}:0] out_psum${flags_out}
-);
-  // --- the weight: the active one multiplies; the loaded one takes over at the next chunk
-  reg  [${cw1}:0] w_active;
-  reg  [${cw1}:0] w_loaded;
-  wire [${cw1}:0] w_now = in_chunk_start ? w_loaded : w_active;
-  always @(posedge clk) begin
-    if (in_valid & in_chunk_start) w_active <= w_loaded;
-    if (in_w_load) w_loaded <= in_w;
-  end
-  wire x_valid = in_valid;
-  wire x_restart = in_restart;
-  wire [${cw1}:0] x_a = in_a;
-  wire [${cw1}:0] x_w = w_now;
-)",
-               {{"lag", std::to_string(pipeline_plan(d, pe).psum_lag)},
-                {"cw1", std::to_string(cw - 1)},
-                {"sw1", std::to_string(sw - 1)},
-                {"flags_in", gse ? "" : "  input  wire [1:0]  in_flags,\n"},
-                {"flags_out", gse ? "" : ",\n  output reg  [1:0]  out_flags"}});
   const PipelinePlan plan = pipeline_plan(d, pe);
+  verilog::Module m("gsqhw_pe_ws");
+  m.preamble =
+      file_header(d, "gsqhw_pe_ws",
+                  fmt::format("weight-stationary PE: held weight, product, one {} addition into "
+                              "the partial sum passing down the column",
+                              gse ? "exact integer" : pe.acc.str())) +
+      fmt::format("// A row reaching the PE in cycle t has its partial sum on out_psum in cycle "
+                  "t + {} + 1.\n",
+                  plan.psum_lag);
+  using verilog::in;
+  using verilog::out;
+  m.port(in("clk")).port(in("rst"));
+  m.port(in("in_valid").note("a row of A reaches this PE"));
+  m.port(in("in_chunk_start").note("...the first row of a chunk: use the loaded weight from now on"));
+  m.port(in("in_restart").note("the partial sum starts from zero (top row only)"));
+  m.port(in("in_a", cw));
+  m.port(in("in_w_load").note("in_w is this PE's weight for the next chunk"));
+  m.port(in("in_w", cw));
+  m.port(in("in_psum", sw).note("from the PE above (top row: the column's bottom PE)"));
+  if (!gse) m.port(in("in_flags", 2));
+  m.port(out("out_psum", sw).as_reg());
+  if (!gse) m.port(out("out_flags", 2).as_reg());
+  verilog::Block& body = m.body;
+  body.comment("--- the weight: the active one multiplies; the loaded one takes over at the next chunk");
+  body.reg("w_active", cw).reg("w_loaded", cw);
+  body.wire("w_now", cw, "in_chunk_start ? w_loaded : w_active");
+  body.always_ff()
+      .line("if (in_valid & in_chunk_start) w_active <= w_loaded;")
+      .line("if (in_w_load) w_loaded <= in_w;");
+  body.wire("x_valid", 1, "in_valid").wire("x_restart", 1, "in_restart");
+  body.wire("x_a", cw, "in_a").wire("x_w", cw, "w_now");
   // cut 2 of gen/pipeline.h: in front of the multiplier here (GSE: in gsqhw_group_acc)
   const bool cut_operands = !gse && plan.prepare_cut;
   if (plan.cuts() == 0)
-    text += "  wire unused_rst = rst;  // no pipeline register to clear at this depth\n";
-  text += stage_cut("x", "o",
+    body.lines("  wire unused_rst = rst;  // no pipeline register to clear at this depth\n");
+  stage_cut(body, "x", "o",
                     {{"valid", 1, false, true},
                      {"restart", 1, false, true},
                      {"a", cw, false, false},
@@ -100,48 +95,46 @@ ${flags_in}  output reg  [${sw1}:0] out_psum${flags_out}
 
   // --- product
   std::vector<Signal> p_signals = {{"valid", 1, false, true}, {"restart", 1, false, true}};
-  text += "\n  // --- product: exact, format specific\n";
-  text += "  wire p_valid = o_valid;\n  wire p_restart = o_restart;\n";
-  text += product_instance(pe, "o_a", "o_w", p_signals);
+  body.lines("\n  // --- product: exact, format specific\n");
+  body.lines("  wire p_valid = o_valid;\n  wire p_restart = o_restart;\n");
+  product_instance(body, pe, "o_a", "o_w", p_signals);
   const bool cut_product = plan.product_cut;
-  text += stage_cut("p", "m", p_signals, cut_product,
+  stage_cut(body, "p", "m", p_signals, cut_product,
                     cut_product ? "[cut 1] pipeline register after the product"
                                 : "(no register after the product at this pipeline depth)");
 
   if (gse) {
-    text += fill(R"(
+    body.lines(fill(R"(
   // --- the exact integer partial group sum (${sw} bits = 2b + log2 G hold any group's sum)
   wire signed [${sw1}:0] psum_base = m_restart ? ${sw_zero} : $signed(in_psum);
   always @(posedge clk)
     if (m_valid) out_psum <= psum_base + ${product_ext};
-endmodule
 )",
                  {{"sw", std::to_string(sw)},
                   {"sw1", std::to_string(sw - 1)},
                   {"sw_zero", vlit(sw, 0, true)},
-                  {"product_ext", sign_extend("m_product", pw, sw)}});
-    return text;
+                  {"product_ext", sign_extend("m_product", pw, sw)}}));
+    return m.str();
   }
 
   // --- prepare the addend (as the OS PE does)
   std::vector<Signal> q_signals = {{"valid", 1, false, true}, {"restart", 1, false, true}};
-  text += "\n  // --- prepare the addend\n";
-  text += "  wire q_valid = m_valid;\n  wire q_restart = m_restart;\n";
-  text += prepare_addend_stage(pe, "m", q_signals);
+  body.lines("\n  // --- prepare the addend\n");
+  body.lines("  wire q_valid = m_valid;\n  wire q_restart = m_restart;\n");
+  prepare_addend_stage(body, pe, "m", q_signals);
   const bool cut_addend = plan.accumulate_cut;
-  text += stage_cut("q", "r", q_signals, cut_addend,
+  stage_cut(body, "q", "r", q_signals, cut_addend,
                     cut_addend ? "[cut 2] pipeline register between the prepared addend and the adder"
                                : "(no register before the adder at this pipeline depth)");
 
   // --- add into the partial sum
-  text += "\n  // --- one addition into the partial sum; a chunk's restart begins from zero\n";
-  text += accumulate_stage(pe, {.restart = "r_restart",
+  body.lines("\n  // --- one addition into the partial sum; a chunk's restart begins from zero\n");
+  accumulate_stage(body, pe, {.restart = "r_restart",
                                 .acc_in = "in_psum",
                                 .flags_in = "in_flags",
                                 .acc_out = "out_psum",
                                 .tile_end_valid = false});
-  text += "endmodule\n";
-  return text;
+  return m.str();
 }
 
 using verilog::Block;

@@ -24,21 +24,22 @@ module gsqhw_pe (
   wire p_valid = in_valid;
   wire p_first = in_first;
   wire p_last = in_last;
-  wire p_sign;
+  wire       p_sign;
   wire [7:0] p_magnitude;
   wire [4:0] p_exp_code;
-  wire p_nan;
-  gsqhw_product u_product (.a(in_a), .b(in_b), .sign(p_sign), .magnitude(p_magnitude),
-                           .exp_code(p_exp_code), .is_nan(p_nan));
+  wire       p_nan;
+  gsqhw_product u_product (
+      .a(in_a), .b(in_b), .sign(p_sign), .magnitude(p_magnitude), .exp_code(p_exp_code),
+      .is_nan(p_nan));
 
   // [cut 1] pipeline register after the product
-  reg  m_valid;
-  reg  m_first;
-  reg  m_last;
-  reg  m_sign;
-  reg  [7:0] m_magnitude;
-  reg  [4:0] m_exp_code;
-  reg  m_nan;
+  reg       m_valid;
+  reg       m_first;
+  reg       m_last;
+  reg       m_sign;
+  reg [7:0] m_magnitude;
+  reg [4:0] m_exp_code;
+  reg       m_nan;
   always @(posedge clk) begin
     m_valid <= rst ? 1'b0 : p_valid;
     m_first <= rst ? 1'b0 : p_first;
@@ -52,38 +53,42 @@ module gsqhw_pe (
   end
 
   // (no second pipeline register at this pipeline depth)
-  wire a_valid = m_valid;
-  wire a_first = m_first;
-  wire a_last = m_last;
-  wire a_sign = m_sign;
+  wire       a_valid = m_valid;
+  wire       a_first = m_first;
+  wire       a_last = m_last;
+  wire       a_sign = m_sign;
   wire [7:0] a_magnitude = m_magnitude;
   wire [4:0] a_exp_code = m_exp_code;
-  wire a_nan = m_nan;
+  wire       a_nan = m_nan;
 
   // --- prepare the addend for the accumulator
   wire q_valid = a_valid;
   wire q_first = a_first;
   wire q_last = a_last;
-  wire q_sign;
-  wire [23:0] q_mant;
+  wire               q_sign;
+  wire        [23:0] q_mant;
   wire signed [11:0] q_top;
-  gsqhw_addend_fp32 u_prepare (.value_sign(a_sign), .magnitude(a_magnitude), .exp_code(a_exp_code), .sign(q_sign), .mant(q_mant), .top(q_top));
+  gsqhw_addend_fp32 u_prepare (
+      .value_sign(a_sign), .magnitude(a_magnitude), .exp_code(a_exp_code), .sign(q_sign),
+      .mant(q_mant), .top(q_top));
   wire q_nan = a_nan;
 
   // (no register before the accumulator at this pipeline depth)
-  wire r_valid = q_valid;
-  wire r_first = q_first;
-  wire r_last = q_last;
-  wire r_sign = q_sign;
-  wire [23:0] r_mant = q_mant;
+  wire               r_valid = q_valid;
+  wire               r_first = q_first;
+  wire               r_last = q_last;
+  wire               r_sign = q_sign;
+  wire        [23:0] r_mant = q_mant;
   wire signed [11:0] r_top = q_top;
-  wire r_nan = q_nan;
+  wire               r_nan = q_nan;
 
   // --- accumulate: a tile's first step starts from zero with clear flags
   wire [31:0] acc_base = r_first ? 32'd0 : out_acc;  // +0.0
-  wire [1:0] flags_base = r_first ? 2'b00 : out_flags;
+  wire [1:0]  flags_base = r_first ? 2'b00 : out_flags;
   wire [31:0] acc_sum;
-  gsqhw_acc_fp32 u_adder (.acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), .add_top(r_top), .add_nan(r_nan), .sum(acc_sum));
+  gsqhw_acc_fp32 u_adder (
+      .acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), .add_top(r_top), .add_nan(r_nan),
+      .sum(acc_sum));
   // a NaN result is always the canonical quiet NaN and raises the sticky NaN flag
   wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);
   always @(posedge clk) begin

@@ -36,13 +36,13 @@ module gsqhw_pe (
   wire p_group_nan = (&in_a_exp) | (&in_b_exp);
 
   // [cut 1] pipeline register after the product
-  reg  m_valid;
-  reg  m_first;
-  reg  m_last;
-  reg  m_group_last;
-  reg  signed [11:0] m_product;
-  reg  [5:0] m_exp_code;
-  reg  m_group_nan;
+  reg               m_valid;
+  reg               m_first;
+  reg               m_last;
+  reg               m_group_last;
+  reg signed [11:0] m_product;
+  reg        [5:0]  m_exp_code;
+  reg               m_group_nan;
   always @(posedge clk) begin
     m_valid <= rst ? 1'b0 : p_valid;
     m_first <= rst ? 1'b0 : p_first;
@@ -82,27 +82,30 @@ module gsqhw_pe (
   wire q_valid = a_valid;
   wire q_first = a_first;
   wire q_last = a_last;
-  wire q_sign;
-  wire [23:0] q_mant;
+  wire               q_sign;
+  wire        [23:0] q_mant;
   wire signed [11:0] q_top;
-  gsqhw_addend_fp32 u_prepare (.value(a_value), .exp_code(a_exp_code), .sign(q_sign), .mant(q_mant), .top(q_top));
+  gsqhw_addend_fp32 u_prepare (
+      .value(a_value), .exp_code(a_exp_code), .sign(q_sign), .mant(q_mant), .top(q_top));
   // a NaN group adds nothing and raises the NaN flag
   wire q_nan = a_nan;
 
   // (no register before the accumulator at this pipeline depth)
-  wire r_valid = q_valid;
-  wire r_first = q_first;
-  wire r_last = q_last;
-  wire r_sign = q_sign;
-  wire [23:0] r_mant = q_mant;
+  wire               r_valid = q_valid;
+  wire               r_first = q_first;
+  wire               r_last = q_last;
+  wire               r_sign = q_sign;
+  wire        [23:0] r_mant = q_mant;
   wire signed [11:0] r_top = q_top;
-  wire r_nan = q_nan;
+  wire               r_nan = q_nan;
 
   // --- accumulate: a tile's first step starts from zero with clear flags
   wire [31:0] acc_base = r_first ? 32'd0 : out_acc;  // +0.0
-  wire [1:0] flags_base = r_first ? 2'b00 : out_flags;
+  wire [1:0]  flags_base = r_first ? 2'b00 : out_flags;
   wire [31:0] acc_sum;
-  gsqhw_acc_fp32 u_adder (.acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), .add_top(r_top), .add_nan(1'b0), .sum(acc_sum));
+  gsqhw_acc_fp32 u_adder (
+      .acc(acc_base), .add_sign(r_sign), .add_mant(r_mant), .add_top(r_top), .add_nan(1'b0),
+      .sum(acc_sum));
   // a NaN result is always the canonical quiet NaN and raises the sticky NaN flag
   wire sum_is_nan = (&acc_sum[30:23]) & (|acc_sum[22:0]);
   always @(posedge clk) begin

@@ -4,65 +4,67 @@
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 // One finished group sum per cycle at most, rows in order 0..R-1 within each wave.
 module gsqhw_group_acc (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,   // first group of the tile: the accumulator starts from zero
-  input  wire        in_last,    // last group of the tile: the new accumulator is the result
+  input  wire               clk,
+  input  wire               rst,
+  input  wire               in_valid,
+  input  wire               in_first,   // first group of the tile: the accumulator starts from zero
+  input  wire               in_last,    // last group of the tile: the new accumulator is the result
   input  wire signed [16:0] in_sum,
-  input  wire [4:0] in_a_exp,
-  input  wire [4:0] in_b_exp,
-  output reg         out_valid,
-  output reg  [31:0] out_acc,
-  output reg  [1:0]  out_flags
+  input  wire        [4:0]  in_a_exp,
+  input  wire        [4:0]  in_b_exp,
+  output reg                out_valid,
+  output reg         [31:0] out_acc,
+  output reg         [1:0]  out_flags
 );
-  wire g_valid = in_valid;
-  wire g_first = in_first;
-  wire g_last = in_last;
+  wire               g_valid = in_valid;
+  wire               g_first = in_first;
+  wire               g_last = in_last;
   wire signed [16:0] g_sum = in_sum;
   // the group's scale: exponent codes add (biases are folded into the shift offset);
   // an all-ones code marks a NaN group
   wire [5:0] g_exp_code = {1'b0, in_a_exp} + {1'b0, in_b_exp};
-  wire g_nan = (&in_a_exp) | (&in_b_exp);
+  wire       g_nan = (&in_a_exp) | (&in_b_exp);
 
   // (no register before the addend preparation at this depth)
-  wire a_valid = g_valid;
-  wire a_first = g_first;
-  wire a_last = g_last;
+  wire               a_valid = g_valid;
+  wire               a_first = g_first;
+  wire               a_last = g_last;
   wire signed [16:0] a_sum = g_sum;
-  wire [5:0] a_exp_code = g_exp_code;
-  wire a_nan = g_nan;
+  wire        [5:0]  a_exp_code = g_exp_code;
+  wire               a_nan = g_nan;
 
   // --- prepare the addend
-  wire q_valid = a_valid;
-  wire q_first = a_first;
-  wire q_last = a_last;
-  wire q_nan = a_nan;
+  wire               q_valid = a_valid;
+  wire               q_first = a_first;
+  wire               q_last = a_last;
+  wire               q_nan = a_nan;
   wire signed [31:0] q_addend;
-  wire q_overflow;
-  gsqhw_addend_fixed u_prepare (.value(a_sum), .exp_code(a_exp_code), .addend(q_addend), .overflow(q_overflow));
+  wire               q_overflow;
+  gsqhw_addend_fixed u_prepare (
+      .value(a_sum), .exp_code(a_exp_code), .addend(q_addend), .overflow(q_overflow));
 
   // (no register before the accumulator at this depth)
-  wire r_valid = q_valid;
-  wire r_first = q_first;
-  wire r_last = q_last;
-  wire r_nan = q_nan;
+  wire               r_valid = q_valid;
+  wire               r_first = q_first;
+  wire               r_last = q_last;
+  wire               r_nan = q_nan;
   wire signed [31:0] r_addend = q_addend;
-  wire r_overflow = q_overflow;
+  wire               r_overflow = q_overflow;
 
   // --- the ring of R accumulators {flags, acc}, head (row on the bus) at the bottom slot;
   // it rotates once per finished group, the new value entering at the top
-  reg  [135:0] ring;
-  wire [31:0] head_acc = ring[31:0];
-  wire [1:0] head_flags = ring[33:32];
-  wire signed [31:0] acc_base = r_first ? 32'sd0 : $signed(head_acc);
-  wire [1:0] flags_base = r_first ? 2'b00 : head_flags;
-  wire signed [31:0] acc_sum;
-  wire sum_overflow;
-  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
+  reg         [135:0] ring;
+  wire        [31:0]  head_acc = ring[31:0];
+  wire        [1:0]   head_flags = ring[33:32];
+  wire signed [31:0]  acc_base = r_first ? 32'sd0 : $signed(head_acc);
+  wire        [1:0]   flags_base = r_first ? 2'b00 : head_flags;
+  wire signed [31:0]  acc_sum;
+  wire                sum_overflow;
+  gsqhw_acc_fixed u_adder (
+      .acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
   // a NaN group adds nothing and raises the NaN flag
   wire [31:0] acc_new = r_nan ? acc_base : acc_sum;
-  wire [1:0] flags_new = flags_base | {r_nan, ~r_nan & (r_overflow | sum_overflow)};
+  wire [1:0]  flags_new = flags_base | {r_nan, ~r_nan & (r_overflow | sum_overflow)};
   always @(posedge clk) begin
     if (r_valid) ring <= {flags_new, acc_new, ring[135:34]};
     out_valid <= rst ? 1'b0 : r_valid & r_last;

@@ -9,10 +9,10 @@ module gsqhw_pe_ws (
   input  wire        in_valid,        // a row of A reaches this PE
   input  wire        in_chunk_start,  // ...the first row of a chunk: use the loaded weight from now on
   input  wire        in_restart,      // the partial sum starts from zero (top row only)
-  input  wire [5:0] in_a,
+  input  wire [5:0]  in_a,
   input  wire        in_w_load,       // in_w is this PE's weight for the next chunk
-  input  wire [5:0] in_w,
-  input  wire [16:0] in_psum,      // from the PE above (top row: the column's bottom PE)
+  input  wire [5:0]  in_w,
+  input  wire [16:0] in_psum,         // from the PE above (top row: the column's bottom PE)
   output reg  [16:0] out_psum
 );
   // --- the weight: the active one multiplies; the loaded one takes over at the next chunk
@@ -23,15 +23,15 @@ module gsqhw_pe_ws (
     if (in_valid & in_chunk_start) w_active <= w_loaded;
     if (in_w_load) w_loaded <= in_w;
   end
-  wire x_valid = in_valid;
-  wire x_restart = in_restart;
+  wire       x_valid = in_valid;
+  wire       x_restart = in_restart;
   wire [5:0] x_a = in_a;
   wire [5:0] x_w = w_now;
   wire unused_rst = rst;  // no pipeline register to clear at this depth
 
   // (no register in front of the multiplier at this depth)
-  wire o_valid = x_valid;
-  wire o_restart = x_restart;
+  wire       o_valid = x_valid;
+  wire       o_restart = x_restart;
   wire [5:0] o_a = x_a;
   wire [5:0] o_w = x_w;
 
@@ -42,8 +42,8 @@ module gsqhw_pe_ws (
   gsqhw_product u_product (.a(o_a), .b(o_w), .product(p_product));
 
   // (no register after the product at this pipeline depth)
-  wire m_valid = p_valid;
-  wire m_restart = p_restart;
+  wire               m_valid = p_valid;
+  wire               m_restart = p_restart;
   wire signed [11:0] m_product = p_product;
 
   // --- the exact integer partial group sum (17 bits = 2b + log2 G hold any group's sum)

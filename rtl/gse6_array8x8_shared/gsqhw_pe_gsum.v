@@ -5,31 +5,31 @@
 // group_done is high for one cycle when group_sum holds a finished group (its scale,
 // alignment and accumulation happen in the column's gsqhw_group_acc).
 module gsqhw_pe_gsum (
-  input  wire        clk,
-  input  wire        rst,
-  input  wire        in_valid,
-  input  wire        in_first,
-  input  wire        in_last,
-  input  wire        in_group_last,
-  input  wire [5:0] in_a,
-  input  wire [5:0] in_b,
-  output reg         group_done,
-  output reg         group_first,      // the finished group is the first of its tile
-  output reg         group_tile_last,  // the finished group is the last of its tile
+  input  wire               clk,
+  input  wire               rst,
+  input  wire               in_valid,
+  input  wire               in_first,
+  input  wire               in_last,
+  input  wire               in_group_last,
+  input  wire        [5:0]  in_a,
+  input  wire        [5:0]  in_b,
+  output reg                group_done,
+  output reg                group_first,      // the finished group is the first of its tile
+  output reg                group_tile_last,  // the finished group is the last of its tile
   output reg  signed [16:0] group_sum
 );
-  wire p_valid = in_valid;
-  wire p_first = in_first;
-  wire p_last = in_last;
-  wire p_group_last = in_group_last;
+  wire               p_valid = in_valid;
+  wire               p_first = in_first;
+  wire               p_last = in_last;
+  wire               p_group_last = in_group_last;
   wire signed [11:0] p_product;
   gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));
 
   // (no register after the product at this pipeline depth)
-  wire m_valid = p_valid;
-  wire m_first = p_first;
-  wire m_last = p_last;
-  wire m_group_last = p_group_last;
+  wire               m_valid = p_valid;
+  wire               m_first = p_first;
+  wire               m_last = p_last;
+  wire               m_group_last = p_group_last;
   wire signed [11:0] m_product = p_product;
 
   // --- exact integer group sum

@@ -36,13 +36,13 @@ module gsqhw_pe (
   wire p_group_nan = (&in_a_exp) | (&in_b_exp);
 
   // (no register after the product at this pipeline depth)
-  wire m_valid = p_valid;
-  wire m_first = p_first;
-  wire m_last = p_last;
-  wire m_group_last = p_group_last;
+  wire               m_valid = p_valid;
+  wire               m_first = p_first;
+  wire               m_last = p_last;
+  wire               m_group_last = p_group_last;
   wire signed [11:0] m_product = p_product;
-  wire [5:0] m_exp_code = p_exp_code;
-  wire m_group_nan = p_group_nan;
+  wire        [5:0]  m_exp_code = p_exp_code;
+  wire               m_group_nan = p_group_nan;
 
   // --- group: exact integer sum of the group's products (17 bits = 2b + log2 G)
   reg  signed [16:0] group_sum;
@@ -72,25 +72,27 @@ module gsqhw_pe (
   wire q_first = a_first;
   wire q_last = a_last;
   wire signed [31:0] q_addend;
-  wire q_overflow;
-  gsqhw_addend_fixed u_prepare (.value(a_value), .exp_code(a_exp_code), .addend(q_addend), .overflow(q_overflow));
+  wire               q_overflow;
+  gsqhw_addend_fixed u_prepare (
+      .value(a_value), .exp_code(a_exp_code), .addend(q_addend), .overflow(q_overflow));
   // fixed accumulators add nothing for a NaN group and raise the NaN flag
   wire q_nan = a_nan;
 
   // (no register before the accumulator at this pipeline depth)
-  wire r_valid = q_valid;
-  wire r_first = q_first;
-  wire r_last = q_last;
+  wire               r_valid = q_valid;
+  wire               r_first = q_first;
+  wire               r_last = q_last;
   wire signed [31:0] r_addend = q_addend;
-  wire r_overflow = q_overflow;
-  wire r_nan = q_nan;
+  wire               r_overflow = q_overflow;
+  wire               r_nan = q_nan;
 
   // --- accumulate: a tile's first step starts from zero with clear flags
   wire signed [31:0] acc_base = r_first ? 32'sd0 : $signed(out_acc);
-  wire [1:0] flags_base = r_first ? 2'b00 : out_flags;
+  wire        [1:0]  flags_base = r_first ? 2'b00 : out_flags;
   wire signed [31:0] acc_sum;
-  wire sum_overflow;
-  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
+  wire               sum_overflow;
+  gsqhw_acc_fixed u_adder (
+      .acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
   always @(posedge clk) begin
     out_valid <= rst ? 1'b0 : r_valid & r_last;
     if (r_valid) begin

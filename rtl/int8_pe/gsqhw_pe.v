@@ -28,15 +28,15 @@ module gsqhw_pe (
   gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));
 
   // (no register after the product at this pipeline depth)
-  wire m_valid = p_valid;
-  wire m_first = p_first;
-  wire m_last = p_last;
+  wire               m_valid = p_valid;
+  wire               m_first = p_first;
+  wire               m_last = p_last;
   wire signed [15:0] m_product = p_product;
 
   // (no second pipeline register at this pipeline depth)
-  wire a_valid = m_valid;
-  wire a_first = m_first;
-  wire a_last = m_last;
+  wire               a_valid = m_valid;
+  wire               a_first = m_first;
+  wire               a_last = m_last;
   wire signed [15:0] a_product = m_product;
 
   // --- prepare the addend for the accumulator
@@ -44,22 +44,23 @@ module gsqhw_pe (
   wire q_first = a_first;
   wire q_last = a_last;
   wire signed [31:0] q_addend;
-  wire q_overflow;
+  wire               q_overflow;
   gsqhw_addend_fixed u_prepare (.value(a_product), .addend(q_addend), .overflow(q_overflow));
 
   // (no register before the accumulator at this pipeline depth)
-  wire r_valid = q_valid;
-  wire r_first = q_first;
-  wire r_last = q_last;
+  wire               r_valid = q_valid;
+  wire               r_first = q_first;
+  wire               r_last = q_last;
   wire signed [31:0] r_addend = q_addend;
-  wire r_overflow = q_overflow;
+  wire               r_overflow = q_overflow;
 
   // --- accumulate: a tile's first step starts from zero with clear flags
   wire signed [31:0] acc_base = r_first ? 32'sd0 : $signed(out_acc);
-  wire [1:0] flags_base = r_first ? 2'b00 : out_flags;
+  wire        [1:0]  flags_base = r_first ? 2'b00 : out_flags;
   wire signed [31:0] acc_sum;
-  wire sum_overflow;
-  gsqhw_acc_fixed u_adder (.acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
+  wire               sum_overflow;
+  gsqhw_acc_fixed u_adder (
+      .acc(acc_base), .addend(r_addend), .sum(acc_sum), .overflow(sum_overflow));
   always @(posedge clk) begin
     out_valid <= rst ? 1'b0 : r_valid & r_last;
     if (r_valid) begin
