@@ -1,15 +1,17 @@
-// Running the external EDA tools (yosys, sta, gnuplot): locate them on PATH, run them with their
-// output captured to a log file, and report failures with the log's tail so that the user sees
-// the tool's own complaint.
+// Running external programs (yosys, sta, gnuplot, verilator, the Verilated testbenches, sbatch):
+// locate them on PATH, run them with fork/exec (no shell, so file names with spaces or quotes
+// are safe) and their output captured to a log file, and report failures with the log's tail
+// so that the user sees the tool's own complaint. The one process runner of the code base.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
-namespace gsqhw::synth {
+namespace gsqhw {
 
 // Full path of `program` on PATH, or empty when it is not there.
 std::filesystem::path find_program(const std::string& program);
@@ -45,7 +47,39 @@ std::string disk_full_cause(const std::filesystem::path& dir, uint64_t file_limi
 // EFBIG, EDQUOT) or one of the phrases disk_full_cause and the results file use.
 bool mentions_full_disk(const std::string& message);
 
+// Runs argv (no shell; argv[0] looked up on PATH) in `cwd` (empty: the current folder), stdout
+// and stderr appended to `log`, stdin from /dev/null, and waits for it without a time limit.
+// Returns the exit status (128 + signal when killed). For the Verilator builds and testbench
+// runs, whose logs collect several steps.
+int run_logged(const std::vector<std::string>& argv, const std::filesystem::path& log,
+               const std::filesystem::path& cwd = {});
+
+// A running child. stderr goes to `stderr_file`; stdout is a pipe (read it with stdout_fd)
+// unless `pipe_stdout` is false (then it joins stderr_file); with `pipe_stdin` the child's
+// stdin is a stream we feed with write_stdin() and end with close_stdin(). Call wait() at the
+// end.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& stderr_file,
+               bool pipe_stdin = false, bool pipe_stdout = true);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  int stdout_fd() const { return stdout_fd_; }
+  // Writes all of `data` to the child's stdin; false when the child has closed it (exited).
+  // Never raises SIGPIPE.
+  bool write_stdin(const void* data, size_t bytes);
+  void close_stdin();
+  void kill();  // SIGKILL (a writer blocked in write_stdin then returns false); wait() still due
+  int wait();  // closes stdin/stdout, returns the exit status (128 + signal when killed)
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  int stdin_fd_ = -1;
+};
+
 // The last `max_lines` lines of a tool's output, for error messages.
 std::string tail_lines(const std::string& text, int max_lines);
 
-}  // namespace gsqhw::synth
+}  // namespace gsqhw

@@ -14,6 +14,7 @@
 #include <map>
 
 #include "cli/command.h"
+#include "base/files.h"
 #include "base/errors.h"
 #include "base/process.h"
 #include "synth/slurm_array.h"
@@ -123,12 +124,12 @@ std::string plot_losses(const train::FinetuneResult& r, const std::filesystem::p
     std::ofstream gp(dir / "loss.gp");
     gp << script;
   }
-  const auto gnuplot = synth::find_program("gnuplot");
+  const auto gnuplot = find_program("gnuplot");
   if (gnuplot.empty())
     return "plots not drawn: gnuplot is not installed (apt-get install gnuplot-nox); data and script in " +
            dir.string();
-  const auto run = synth::run_process({gnuplot.string(), "loss.gp"}, dir, dir / "gnuplot.log", 120);
-  if (run.exit_code != 0) return "plots failed: gnuplot said: " + synth::tail_lines(run.output, 3);
+  const auto run = run_process({gnuplot.string(), "loss.gp"}, dir, dir / "gnuplot.log", 120);
+  if (run.exit_code != 0) return "plots failed: gnuplot said: " + tail_lines(run.output, 3);
   std::filesystem::copy_file(dir / "loss.png", out / "loss.png", std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(dir / "loss.svg", out / "loss.svg", std::filesystem::copy_options::overwrite_existing);
   return "plots: " + (out / "loss.png").string() + ", " + (out / "loss.svg").string();
@@ -242,8 +243,7 @@ extern "C" void on_slurm_interrupt(int) { g_slurm_interrupted.store(true); }
 std::vector<std::string> task_command_line() {
   static const std::vector<std::string> executor_options = {"--executor", "--partition", "--max-parallel", "--time",
                                                             "--mem", "--sbatch-arg", "--poll"};
-  std::ifstream in("/proc/self/cmdline", std::ios::binary);
-  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string raw = read_file_if_present("/proc/self/cmdline");
   std::vector<std::string> argv;
   for (size_t start = 0; start < raw.size();) {
     size_t end = raw.find('\0', start);

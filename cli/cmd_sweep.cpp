@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "base/files.h"
 #include "cli/config_file.h"
 #include "cli/synthesis_options.h"
 #include "gsqhw_version.h"
@@ -297,7 +298,7 @@ Runner setup(CLI::App& app) {
     // The resolved configuration beside the results: `--config OUT/sweep.toml` repeats the run.
     const std::filesystem::path resolved = options.out_dir / "sweep.toml";
     std::filesystem::create_directories(options.out_dir);
-    write_text_atomically(resolved, config->resolved(fmt::format(
+    write_file_atomically(resolved, config->resolved(fmt::format(
                                         "gsqhw sweep {}: the resolved options of the run in this "
                                         "folder.\nRepeat it: gsqhw sweep --config {}",
                                         GSQHW_VERSION, resolved.string())));

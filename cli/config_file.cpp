@@ -145,15 +145,5 @@ std::string ConfigFile::resolved(const std::string& header) const {
   return out.str();
 }
 
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::path temp = path;
-  temp += fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", temp.string()));
-  }
-  std::filesystem::rename(temp, path);
-}
 
 }  // namespace gsqhw::cli

@@ -40,7 +40,5 @@ class ConfigFile {
   std::string path_;
 };
 
-// Writes `text` to a temporary file beside `path`, then renames it over `path`.
-void write_text_atomically(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace gsqhw::cli

@@ -15,6 +15,7 @@
 #include "gen/core.h"
 #include "gen/verilog_text.h"
 #include "base/errors.h"
+#include "base/files.h"
 #include "numerics/format.h"
 
 namespace gsqhw {
@@ -210,14 +211,7 @@ endmodule
 
 void write_core_testbench(const CoreTestbench& bench, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
-  std::filesystem::path final_path = dir / bench.file_name, temp_path = final_path;
-  temp_path += ".tmp";
-  {
-    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
-    out << bench.text;
-    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", temp_path.string()));
-  }
-  std::filesystem::rename(temp_path, final_path);
+  write_file_atomically(dir / bench.file_name, bench.text);
 }
 
 }  // namespace gsqhw

@@ -13,6 +13,7 @@
 #include "gen/verilog_text.h"
 #include "gsqhw_version.h"
 #include "base/errors.h"
+#include "base/files.h"
 
 namespace gsqhw {
 namespace gen {
@@ -158,20 +159,9 @@ void write_design(const GeneratedDesign& generated, const std::filesystem::path&
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw UsageError(fmt::format("cannot create output folder {}: {}", dir.string(), ec.message()));
-  auto write_atomically = [&](const std::string& name, const std::string& text) {
-    std::filesystem::path final_path = dir / name;
-    std::filesystem::path temp_path = dir / (name + ".tmp");
-    {
-      std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
-      if (!out) throw UsageError(fmt::format("cannot write {}", temp_path.string()));
-      out << text;
-      if (!out.flush()) throw UsageError(fmt::format("cannot write {}", temp_path.string()));
-    }
-    std::filesystem::rename(temp_path, final_path);
-  };
-  for (const auto& [name, text] : generated.files) write_atomically(name, text);
-  write_atomically("manifest.json", generated.manifest.dump(2) + "\n");
-  write_atomically("files.f", file_list(generated));
+  for (const auto& [name, text] : generated.files) write_file_atomically(dir / name, text);
+  write_file_atomically(dir / "manifest.json", generated.manifest.dump(2) + "\n");
+  write_file_atomically(dir / "files.f", file_list(generated));
 }
 
 std::string file_list(const GeneratedDesign& generated) {

@@ -4,52 +4,24 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
 
 #include "base/errors.h"
+#include "base/files.h"
+#include "base/process.h"
 
 namespace gsqhw::rtlcheck {
 namespace fs = std::filesystem;
 namespace {
 
-void write_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw UsageError(fmt::format("cannot write {}", tmp.string()));
-    out << text;
-    if (!out) throw UsageError(fmt::format("cannot write {}", tmp.string()));
-  }
-  fs::rename(tmp, path);
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
-// Runs `command` in dir with output to dir/log_name; returns the exit status and the log.
-std::pair<int, std::string> run_in(const fs::path& dir, const std::string& command,
+// Runs argv in dir with its output to dir/log_name (no shell; killed after 10 minutes); returns
+// the exit status and the log.
+std::pair<int, std::string> run_in(const fs::path& dir, const std::vector<std::string>& argv,
                                    const std::string& log_name) {
-  std::string line = fmt::format("cd {} && {} > {} 2>&1", quote(dir.string()), command,
-                                 quote(log_name));
-  int status = std::system(line.c_str());
-  return {status, read_text(dir / log_name)};
+  ProcessResult run = run_process(argv, dir, dir / log_name, 600);
+  return {run.exit_code, run.output};
 }
 
 std::string declaration(const std::string& kind, const Port& p, const std::string& name) {
@@ -81,8 +53,8 @@ std::string bits(int64_t value, int width) {
 
 void write_bundle(const RtlBundle& bundle, const fs::path& dir) {
   fs::create_directories(dir);
-  for (const auto& [name, text] : bundle.files) write_atomically(dir / name, text);
-  write_atomically(dir / "manifest.json", bundle.manifest.dump(2) + "\n");
+  for (const auto& [name, text] : bundle.files) write_file_atomically(dir / name, text);
+  write_file_atomically(dir / "manifest.json", bundle.manifest.dump(2) + "\n");
 }
 
 VectorTable::VectorTable(std::vector<Port> inputs, std::vector<Check> checks)
@@ -183,42 +155,24 @@ std::string VectorTable::testbench(const std::string& dut, const std::string& he
   return v;
 }
 
-fs::path require_tool(const std::string& tool, const std::string& debian_package) {
-  const char* path_env = std::getenv("PATH");
-  std::stringstream ss(path_env ? path_env : "");
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (dir.empty()) continue;
-    fs::path candidate = fs::path(dir) / tool;
-    std::error_code ec;
-    if (fs::is_regular_file(candidate, ec) &&
-        (fs::status(candidate, ec).permissions() & fs::perms::owner_exec) != fs::perms::none)
-      return candidate;
-  }
-  throw ToolMissing(fmt::format("'{}' is not on PATH; install it with: apt-get install {}", tool,
-                                debian_package));
-}
-
 TbResult simulate(const RtlBundle& rtl, const VectorTable& vectors, const fs::path& dir,
                   const SimOptions& options) {
-  const fs::path iverilog = require_tool("iverilog", "iverilog");
-  const fs::path vvp = require_tool("vvp", "iverilog");
+  const fs::path iverilog = require_program("iverilog", "iverilog");
+  const fs::path vvp = require_program("vvp", "iverilog");
   write_bundle(rtl, dir);
-  write_atomically(dir / "vectors.hex", vectors.hex());
+  write_file_atomically(dir / "vectors.hex", vectors.hex());
   const std::string vcd = options.vcd.empty() ? "" : fs::absolute(options.vcd).string();
-  write_atomically(dir / "gsqhw_tb.v", vectors.testbench(rtl.top, "vectors.hex", vcd));
+  write_file_atomically(dir / "gsqhw_tb.v", vectors.testbench(rtl.top, "vectors.hex", vcd));
 
-  std::string sources = "gsqhw_tb.v";
-  for (const auto& file : rtl.files) sources += fmt::format(" {}", quote(file.first));
-  auto [compile_status, compile_log] =
-      run_in(dir, fmt::format("timeout 600 {} -g2005 -o gsqhw_tb.vvp -s gsqhw_tb {}",
-                              quote(iverilog.string()), sources),
-             "iverilog.log");
+  std::vector<std::string> compile = {iverilog.string(), "-g2005", "-o", "gsqhw_tb.vvp", "-s", "gsqhw_tb",
+                                      "gsqhw_tb.v"};
+  for (const auto& file : rtl.files) compile.push_back(file.first);
+  auto [compile_status, compile_log] = run_in(dir, compile, "iverilog.log");
   if (compile_status != 0)
     throw MismatchError(fmt::format("iverilog could not compile the {} testbench in {}:\n{}",
                                     rtl.top, dir.string(), tail(compile_log)));
   auto [run_status, run_log] =
-      run_in(dir, fmt::format("timeout 600 {} -n gsqhw_tb.vvp", quote(vvp.string())), "vvp.log");
+      run_in(dir, {vvp.string(), "-n", "gsqhw_tb.vvp"}, "vvp.log");
   std::smatch m;
   static const std::regex result_line(R"(GSQHW_TB checked=(\d+) errors=(\d+))");
   if (run_status != 0 || !std::regex_search(run_log, m, result_line))
@@ -254,17 +208,12 @@ int64_t hex_field(const std::string& hex, int lsb, int width, bool is_signed) {
 }
 
 void lint(const RtlBundle& rtl, const fs::path& dir) {
-  const fs::path verilator = require_tool("verilator", "verilator");
-  const fs::path yosys = require_tool("yosys", "yosys");
+  const fs::path verilator = require_program("verilator", "verilator");
+  const fs::path yosys = require_program("yosys", "yosys");
   write_bundle(rtl, dir);
-  std::string sources;
-  for (const auto& file : rtl.files) sources += fmt::format(" {}", quote(file.first));
-
-  auto [v_status, v_log] = run_in(
-      dir,
-      fmt::format("timeout 600 {} --lint-only -Wall --top-module {}{}", quote(verilator.string()),
-                  rtl.top, sources),
-      "verilator_lint.log");
+  std::vector<std::string> lint_argv = {verilator.string(), "--lint-only", "-Wall", "--top-module", rtl.top};
+  for (const auto& file : rtl.files) lint_argv.push_back(file.first);
+  auto [v_status, v_log] = run_in(dir, lint_argv, "verilator_lint.log");
   if (v_status != 0 || v_log.find("%Warning") != std::string::npos ||
       v_log.find("%Error") != std::string::npos)
     throw MismatchError(
@@ -275,9 +224,7 @@ void lint(const RtlBundle& rtl, const fs::path& dir) {
   for (const auto& file : rtl.files) script_sources += fmt::format(" {}", file.first);
   std::string script = fmt::format("read_verilog{}; hierarchy -check -top {}; proc; check -assert",
                                    script_sources, rtl.top);
-  auto [y_status, y_log] = run_in(
-      dir, fmt::format("timeout 600 {} -q -p {}", quote(yosys.string()), quote(script)),
-      "yosys_check.log");
+  auto [y_status, y_log] = run_in(dir, {yosys.string(), "-q", "-p", script}, "yosys_check.log");
   if (y_status != 0 || y_log.find("Warning") != std::string::npos ||
       y_log.find("ERROR") != std::string::npos)
     throw MismatchError(fmt::format("yosys hierarchy/proc/check rejects {}:\n{}", rtl.top,

@@ -89,9 +89,6 @@ struct SimOptions {
 inline constexpr int64_t kTbClockPeriodNs = 10;
 inline constexpr int64_t kTbResetReleaseNs = 16;
 
-// Throws ToolMissing (with the apt-get command) when `tool` is not on PATH.
-std::filesystem::path require_tool(const std::string& tool, const std::string& debian_package);
-
 // Writes the RTL, the testbench and the vectors into dir, compiles with iverilog, runs vvp.
 // Throws MismatchError when compilation fails or the testbench prints no result line.
 TbResult simulate(const RtlBundle& rtl, const VectorTable& vectors, const std::filesystem::path& dir,

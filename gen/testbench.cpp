@@ -11,6 +11,7 @@
 #include "gen/verilog_text.h"
 #include "gen/schedule.h"
 #include "base/errors.h"
+#include "base/files.h"
 #include "numerics/gemm.h"
 
 namespace gsqhw {
@@ -318,14 +319,7 @@ endmodule
 
 void write_testbench(const GeneratedTestbench& bench, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
-  std::filesystem::path final_path = dir / bench.file_name;
-  std::filesystem::path temp_path = dir / (bench.file_name + ".tmp");
-  {
-    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
-    out << bench.text;
-    if (!out.flush()) throw UsageError(fmt::format("cannot write {}", temp_path.string()));
-  }
-  std::filesystem::rename(temp_path, final_path);
+  write_file_atomically(dir / bench.file_name, bench.text);
 }
 
 }  // namespace gsqhw

@@ -14,6 +14,8 @@
 #include "gen/core.h"
 #include "gen/cosim_wrapper_emit.h"
 #include "base/errors.h"
+#include "base/files.h"
+#include "base/process.h"
 #include "numerics/fp32_round.h"
 #include "base/scratch_dir.h"
 #include "sim/verilator_build.h"
@@ -40,13 +42,6 @@ constexpr uint32_t kOutputWords = 6;  // one u64 per output port
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 struct Record {
@@ -182,7 +177,7 @@ class CoreChecker {
     if (rc != 0)
       throw std::runtime_error(fmt::format("the Verilated core testbench failed (exit {}) on "
                                            "{}:\n{}",
-                                           rc, g.name, read_text(log)));
+                                           rc, g.name, read_file_if_present(log)));
     return read_records(results);
   }
 
@@ -332,7 +327,7 @@ std::vector<SimulatedBeat> simulate_cycles(const VerilatorBuildSpec& spec,
                       log);
   if (rc != 0)
     throw std::runtime_error(fmt::format("the Verilated {} failed (exit {}):\n{}", spec.top, rc,
-                                         read_text(log)));
+                                         read_file_if_present(log)));
   std::ifstream in(results, std::ios::binary);
   char magic[8];
   uint32_t version = 0, words = 0;

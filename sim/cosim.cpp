@@ -20,6 +20,8 @@
 #include "sim/activity.h"
 #include "sim/core_cosim.h"
 #include "base/errors.h"
+#include "base/files.h"
+#include "base/process.h"
 #include "numerics/format.h"
 #include "base/scratch_dir.h"
 #include "sim/tile_sample.h"
@@ -33,14 +35,6 @@ namespace gsqhw {
 // ---- designs ---------------------------------------------------------------------------------
 
 namespace {
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("cannot read {}", path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // A core's manifest carries its datapath array's manifest under "array" (gen/core.h).
 const nlohmann::json& array_manifest_of(const nlohmann::json& manifest) {
@@ -76,7 +70,7 @@ CosimDesign cosim_design_from_dir(const fs::path& dir) {
                                  dir.string()));
   CosimDesign d;
   try {
-    d.manifest = nlohmann::json::parse(read_text(manifest_path));
+    d.manifest = nlohmann::json::parse(read_file(manifest_path));
   } catch (const nlohmann::json::parse_error& e) {
     throw UsageError(fmt::format("{}: {}", manifest_path.string(), e.what()));
   }
@@ -88,7 +82,7 @@ CosimDesign cosim_design_from_dir(const fs::path& dir) {
   d.array = ArrayManifest::from_json(array_manifest_of(d.manifest));
   d.design = DesignPoint::parse(d.manifest.at("design").get<std::string>());
   for (const auto& file : d.manifest.at("files").get<std::vector<std::string>>())
-    d.sources.emplace_back(file, read_text(dir / file));
+    d.sources.emplace_back(file, read_file(dir / file));
   check_level(d);
   return d;
 }
@@ -390,14 +384,7 @@ class Checker {
       activity_.top = d_.array.top;
       fs::path path = *options_.activity;
       if (path.has_parent_path()) fs::create_directories(path.parent_path());
-      fs::path tmp = path;
-      tmp += ".tmp";
-      {
-        std::ofstream out(tmp);
-        out << activity_.to_json().dump(1) << "\n";
-        if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
-      }
-      fs::rename(tmp, path);
+      write_file_atomically(path, activity_.to_json().dump(1) + "\n");
       result_.activity_written = path;
     }
     result_.pass = result_.mismatch_count == 0 && result_.errors.empty();
@@ -450,7 +437,7 @@ class Checker {
     } else {
       spec.label += " (gate-level)";
       for (const auto& f : options_.netlist_files)
-        spec.sources.emplace_back(f.filename().string(), read_text(f));
+        spec.sources.emplace_back(f.filename().string(), read_file(f));
     }
     return spec;
   }
@@ -510,7 +497,7 @@ class Checker {
     }
     if (rc != 0)
       throw std::runtime_error(fmt::format("the Verilated testbench failed (exit {}) on {}:\n{}",
-                                           rc, g.name, read_text(log)));
+                                           rc, g.name, read_file_if_present(log)));
     return read_results(d_.array, acc_.kind == AccumulatorSpec::Kind::fixed, results);
   }
 
@@ -545,7 +532,7 @@ class Checker {
          std::to_string(cycle + 8)});
     if (rc != 0)
       throw std::runtime_error(fmt::format("re-running {} with tracing failed:\n{}", g.name,
-                                           read_text(dir / "tb.log")));
+                                           read_file_if_present(dir / "tb.log")));
     result_.waves_written = path;
   }
 
@@ -754,7 +741,7 @@ class Checker {
         const int rc = run_testbench_streamed(tb_, d_.array, g.a, g.b, &runs[w], cycles[w], dir, {});
         if (rc != 0)
           throw std::runtime_error(fmt::format("the Verilated testbench failed (exit {}) on {}:\n{}",
-                                               rc, g.name, read_text(dir / "tb.log")));
+                                               rc, g.name, read_file_if_present(dir / "tb.log")));
         out[w] = read_results(d_.array, acc_.kind == AccumulatorSpec::Kind::fixed,
                               dir / "results.bin");
       } catch (...) {

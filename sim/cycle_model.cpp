@@ -1,5 +1,6 @@
 // Fast cycle-accurate array model, GEMM driver and result decoding (sim/cycle_model.h).
 #include "sim/cycle_model.h"
+#include "base/files.h"
 
 #include <fmt/format.h>
 
@@ -119,9 +120,7 @@ int64_t write_stimulus(const ArrayManifest& array, const QuantizedTensor& a,
 // ---- results ---------------------------------------------------------------------------------
 
 Beats read_results(const ArrayManifest& array, bool sign_extend, const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("cannot read results {}", file.string()));
-  std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string data = read_file(file);
 
   // Output ports in manifest order (the testbench's GSQHW_OUTPUTS order).
   int words = 0, acc_word = -1, flags_word = -1, row_word = -1, row_width = 0;

@@ -5,8 +5,6 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/uuid/detail/sha1.hpp>
@@ -18,175 +16,11 @@
 
 #include "gsqhw_version.h"
 #include "base/errors.h"
+#include "base/files.h"
 
 namespace fs = std::filesystem;
 
 namespace gsqhw {
-
-// ---- processes -------------------------------------------------------------------------------
-
-std::optional<fs::path> find_program(const std::string& name) {
-  if (name.find('/') != std::string::npos)
-    return ::access(name.c_str(), X_OK) == 0 ? std::optional<fs::path>(name) : std::nullopt;
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) continue;
-    fs::path candidate = fs::path(dir) / name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
-}
-
-namespace {
-
-// Exit status of a waited child: its exit code, or 128 + signal.
-int decode_status(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 255;
-}
-
-int wait_child(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return 255;
-  }
-  return decode_status(status);
-}
-
-std::vector<char*> to_argv(const std::vector<std::string>& argv) {
-  std::vector<char*> out;
-  for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
-  out.push_back(nullptr);
-  return out;
-}
-
-// In the child after fork(): only async-signal-safe calls until exec.
-[[noreturn]] void exec_child(std::vector<char*>& args) {
-  ::execvp(args[0], args.data());
-  const char msg[] = "gsqhw: exec failed\n";
-  (void)!::write(2, msg, sizeof msg - 1);
-  ::_exit(127);
-}
-
-}  // namespace
-
-int run_logged(const std::vector<std::string>& argv, const fs::path& log, const fs::path& cwd) {
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write log {}", log.string()));
-  auto args = to_argv(argv);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fd);
-    throw std::runtime_error("fork failed");
-  }
-  if (pid == 0) {
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    exec_child(args);
-  }
-  ::close(fd);
-  return wait_child(pid);
-}
-
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const fs::path& stderr_file,
-                           bool pipe_stdin, bool pipe_stdout) {
-  int err = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (err < 0) throw std::runtime_error(fmt::format("cannot write {}", stderr_file.string()));
-  int out_fds[2] = {-1, -1}, in_fds[2] = {-1, -1};
-  auto close_all = [&] {
-    for (int fd : {err, out_fds[0], out_fds[1], in_fds[0], in_fds[1]})
-      if (fd >= 0) ::close(fd);
-  };
-  if (pipe_stdout && ::pipe2(out_fds, O_CLOEXEC) != 0) {
-    close_all();
-    throw std::runtime_error("pipe failed");
-  }
-  // A socket rather than a pipe: send(MSG_NOSIGNAL) reports a child that exited early as an
-  // error instead of killing us with SIGPIPE.
-  if (pipe_stdin && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_fds) != 0) {
-    close_all();
-    throw std::runtime_error("socketpair failed");
-  }
-  auto args = to_argv(argv);
-  pid_ = ::fork();
-  if (pid_ < 0) {
-    close_all();
-    throw std::runtime_error("fork failed");
-  }
-  if (pid_ == 0) {
-    ::dup2(pipe_stdout ? out_fds[1] : err, 1);
-    ::dup2(err, 2);
-    if (pipe_stdin) {
-      ::dup2(in_fds[1], 0);
-    } else {
-      int devnull = ::open("/dev/null", O_RDONLY);
-      if (devnull >= 0) ::dup2(devnull, 0);
-    }
-    exec_child(args);
-  }
-  ::close(err);
-  if (pipe_stdout) {
-    ::close(out_fds[1]);
-    stdout_fd_ = out_fds[0];
-  }
-  if (pipe_stdin) {
-    ::close(in_fds[1]);
-    ::shutdown(in_fds[0], SHUT_RD);
-    stdin_fd_ = in_fds[0];
-  }
-}
-
-bool ChildProcess::write_stdin(const void* data, size_t bytes) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0 && stdin_fd_ >= 0) {
-    ssize_t n = ::send(stdin_fd_, p, bytes, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += n;
-    bytes -= static_cast<size_t>(n);
-  }
-  return bytes == 0;
-}
-
-void ChildProcess::close_stdin() {
-  if (stdin_fd_ >= 0) {
-    ::close(stdin_fd_);
-    stdin_fd_ = -1;
-  }
-}
-
-void ChildProcess::kill() {
-  if (pid_ > 0) ::kill(pid_, SIGKILL);
-}
-
-int ChildProcess::wait() {
-  close_stdin();
-  if (stdout_fd_ >= 0) {
-    ::close(stdout_fd_);
-    stdout_fd_ = -1;
-  }
-  if (pid_ < 0) return 255;
-  int status = wait_child(pid_);
-  pid_ = -1;
-  return status;
-}
-
-ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    wait();
-  }
-  close_stdin();
-  if (stdout_fd_ >= 0) ::close(stdout_fd_);
-}
 
 // ---- hashing ---------------------------------------------------------------------------------
 
@@ -215,20 +49,6 @@ namespace {
 
 constexpr const char* kInstallHint =
     "install it with `apt-get install verilator libsystemc-dev g++ make` (scripts/setup.sh does)";
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read {}", path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
-}
 
 // The testbench source: sim/harness/tb_main.cpp (or tb_sc_main.cpp) of the source tree this
 // binary was built from.
@@ -331,15 +151,11 @@ std::string unique_suffix() {
 }  // namespace
 
 std::string verilator_version() {
-  if (!find_program("verilator"))
+  if (find_program("verilator").empty())
     throw ToolMissing(fmt::format("verilator is not on PATH; {}", kInstallHint));
   fs::path tmp = fs::temp_directory_path() / fmt::format("gsqhw-vv-{}.txt", unique_suffix());
   int rc = run_logged({"verilator", "--version"}, tmp);
-  std::string text;
-  try {
-    text = read_file(tmp);
-  } catch (...) {
-  }
+  std::string text = read_file_if_present(tmp);
   fs::remove(tmp);
   if (rc != 0) throw ToolMissing(fmt::format("`verilator --version` failed; {}", kInstallHint));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
@@ -349,7 +165,7 @@ std::string verilator_version() {
 void require_verilator_toolchain() {
   verilator_version();
   for (const char* tool : {"make", "g++"}) {
-    if (!find_program(tool))
+    if (find_program(tool).empty())
       throw ToolMissing(fmt::format("{} is not on PATH (needed to compile Verilated models); {}",
                                     tool, kInstallHint));
   }
@@ -392,18 +208,18 @@ VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec, const fs::p
   std::vector<std::string> argv = {"verilator"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   for (const auto& [name, text] : spec.sources) {
-    write_file(tmp / name, text);
+    write_file_atomically(tmp / name, text);
     argv.push_back((tmp / name).string());
   }
-  write_file(tmp / "gsqhw_ports.h", ports);
-  write_file(tmp / "tb_main.cpp", harness);
-  write_file(tmp / "label.txt", spec.label + "\n" + spec.top + "\n");
+  write_file_atomically(tmp / "gsqhw_ports.h", ports);
+  write_file_atomically(tmp / "tb_main.cpp", harness);
+  write_file_atomically(tmp / "label.txt", spec.label + "\n" + spec.top + "\n");
   argv.push_back((tmp / "tb_main.cpp").string());
   argv.push_back("-Mdir");
   argv.push_back((tmp / "obj").string());
 
   // ccache, when present, makes rebuilds of the Verilator runtime and unchanged models cheap.
-  if (find_program("ccache")) ::setenv("OBJCACHE", "ccache", 0);
+  if (!find_program("ccache").empty()) ::setenv("OBJCACHE", "ccache", 0);
   if (spec.systemc) {
     // Debian's libsystemc-dev: headers in /usr/include, library on the default search path.
     ::setenv("SYSTEMC_INCLUDE", "/usr/include", 0);
@@ -421,7 +237,7 @@ VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec, const fs::p
   }
   fs::rename(tmp / "obj" / "tb", tmp / "tb");
   fs::remove_all(tmp / "obj");  // objects are large and ccache keeps what is worth keeping
-  write_file(tmp / "ready", "");
+  write_file_atomically(tmp / "ready", "");
   fs::remove_all(model.dir);
   fs::rename(tmp, model.dir);
   model.build_seconds =
@@ -432,7 +248,7 @@ VerilatedModel build_verilated_model(const VerilatorBuildSpec& spec, const fs::p
 fs::path cell_models_from_liberty(const fs::path& liberty, const fs::path& cache_dir) {
   if (!fs::exists(liberty))
     throw UsageError(fmt::format("liberty file {} does not exist", liberty.string()));
-  if (!find_program("yosys"))
+  if (find_program("yosys").empty())
     throw ToolMissing("yosys is not on PATH (needed to turn liberty cells into Verilog models); "
                       "install it with `apt-get install yosys`");
   const std::string key = sha1_hex("gsqhw-cellmodels-v1\n" + read_file(liberty));

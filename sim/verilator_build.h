@@ -1,5 +1,5 @@
-// Verilating and compiling a design's testbench on the fly, with a build cache; and the small
-// process utilities that co-simulation needs (spawning the testbench, streaming its output).
+// Verilating and compiling a design's testbench on the fly, with a build cache. (Spawning the
+// testbench and streaming its output use base/process.h.)
 //
 // Cache: <cache_dir>/verilator/<key>/ holds the testbench binary `tb`, the Verilog it was built
 // from, the generated port header and build.log. The key is a SHA-1 over the Verilator version,
@@ -18,44 +18,12 @@
 #include <utility>
 #include <vector>
 
+#include "base/process.h"
 #include "gen/schedule.h"
 
 namespace gsqhw {
 
-// ---- processes -------------------------------------------------------------------------------
-
-// Full path of an executable found on PATH, or nullopt.
-std::optional<std::filesystem::path> find_program(const std::string& name);
-
-// Runs argv (no shell) in `cwd` (empty: current), stdout and stderr appended to `log`.
-// Returns the exit status (128 + signal when killed).
-int run_logged(const std::vector<std::string>& argv, const std::filesystem::path& log,
-               const std::filesystem::path& cwd = {});
-
-// A running child. stderr goes to `stderr_file`; stdout is a pipe (read it with stdout_fd)
-// unless `pipe_stdout` is false (then it joins stderr_file); with `pipe_stdin` the child's
-// stdin is a stream we feed with write_stdin() and end with close_stdin(). Call wait() at the
-// end.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& stderr_file,
-               bool pipe_stdin = false, bool pipe_stdout = true);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  int stdout_fd() const { return stdout_fd_; }
-  // Writes all of `data` to the child's stdin; false when the child has closed it (exited).
-  // Never raises SIGPIPE.
-  bool write_stdin(const void* data, size_t bytes);
-  void close_stdin();
-  void kill();  // SIGKILL (a writer blocked in write_stdin then returns false); wait() still due
-  int wait();  // closes stdin/stdout, returns the exit status (128 + signal when killed)
-
- private:
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  int stdin_fd_ = -1;
-};
+// Processes (find_program, run_logged, ChildProcess) are base/process.h's.
 
 // ---- Verilator build cache -----------------------------------------------------------------
 

@@ -18,6 +18,7 @@
 #include "gen/generator.h"
 #include "numerics/design.h"
 #include "base/errors.h"
+#include "base/files.h"
 #include "synth/baseline.h"
 #include "base/process.h"
 #include "synth/reports.h"
@@ -27,24 +28,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Atomic write into a folder made on demand (kind and cache folders are created lazily).
 void write_file_atomic(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", tmp.string()));
-  }
-  fs::rename(tmp, path);
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  write_file_atomically(path, text);
 }
 
 uint64_t fnv1a(const std::string& text, uint64_t hash = 1469598103934665603ull) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/errors.h"
+#include "base/files.h"
 #include "base/process.h"
 
 namespace gsqhw::synth {
@@ -20,20 +21,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.flush();
-  if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", path.string()));
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 // Yosys script arguments. Yosys passes quotes through into file names (tee -o), so paths are
@@ -90,7 +77,7 @@ std::string between(const std::string& text, const std::string& begin, const std
 StaPower run_sta_power(const std::string& tcl, const fs::path& dir, const std::string& name,
                        double timeout, std::string* output = nullptr) {
   fs::path sta = require_program("sta", "opensta");
-  write_text(dir / (name + ".tcl"), tcl);
+  write_file_atomically(dir / (name + ".tcl"), tcl);
   ProcessResult run = run_tool({sta.string(), "-no_init", "-no_splash", "-exit", (dir / (name + ".tcl")).string()},
                                dir, name + ".log", timeout, "sta (" + name + ")");
   if (run.output.find("GSQHW_ERROR") != std::string::npos)
@@ -171,12 +158,12 @@ FlowResult run_flow(const std::vector<fs::path>& verilog_files, const std::strin
   // the netlist without measured activity.
   ys += "rename -enumerate -pattern gsqhw_n% w:*\n";
   ys += fmt::format("write_verilog -noattr -noexpr {}\n", ys_quote(result.netlist));
-  write_text(dir / "synth.ys", ys);
+  write_file_atomically(dir / "synth.ys", ys);
   auto start = std::chrono::steady_clock::now();
   run_tool({yosys.string(), "-q", "-s", (dir / "synth.ys").string()}, dir, "yosys.log",
            options.timeout_seconds, "yosys synthesis of " + top);
   result.yosys_seconds = seconds_since(start);
-  result.stat = parse_yosys_stat(read_text(dir / "stat.txt"));
+  result.stat = parse_yosys_stat(read_file_if_present(dir / "stat.txt"));
 
   // --- OpenSTA: worst setup path, then vectorless power.
   std::string tcl = sta_preamble(result.netlist, top, library, options.clock_ns);

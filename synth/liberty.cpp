@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/errors.h"
+#include "base/files.h"
 #include "base/process.h"
 
 namespace gsqhw::synth {
@@ -25,14 +26,6 @@ namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string read_raw(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("liberty file {} cannot be read", path.string()));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 // Reads a .lib or a .lib.gz (zlib's gz reader also passes plain files through).
@@ -59,26 +52,6 @@ std::string read_liberty_text(const fs::path& path) {
 uint64_t fnv1a(const std::string& bytes, uint64_t hash = 1469598103934665603ull) {
   for (unsigned char ch : bytes) hash = (hash ^ ch) * 1099511628211ull;
   return hash;
-}
-
-// A temporary-name suffix no other writer of a shared cache uses: the host as well as the pid,
-// since Slurm tasks on several nodes fill one cache on shared storage (docs/cluster.md).
-std::string writer_suffix() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return fmt::format("{}-{}", host, getpid());
-}
-
-void write_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += fmt::format(".tmp{}", writer_suffix());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", tmp.string()));
-  }
-  fs::rename(tmp, path);
 }
 
 std::string normalise_space(const std::string& s) {
@@ -267,7 +240,7 @@ LibrarySet resolve_library(const LibraryChoice& choice) {
   for (const auto& input : inputs) {
     if (!fs::is_regular_file(input))
       throw UsageError(fmt::format("liberty file {} does not exist or is not a file", input.string()));
-    raws.push_back(read_raw(input));
+    raws.push_back(read_file(input));
     hash = fnv1a(raws.back(), hash);
     hash = fnv1a(std::to_string(raws.back().size()), hash);
   }
@@ -302,9 +275,9 @@ LibrarySet resolve_library(const LibraryChoice& choice) {
     parsed.push_back(split_liberty(text, inputs[i].string()));
     if (parsed.back().cells.empty())
       throw UsageError(fmt::format("liberty file {} defines no cells", inputs[i].string()));
-    write_atomically(set.sta_files[i], text);
+    write_file_atomically(set.sta_files[i], text);
   }
-  if (inputs.size() > 1) write_atomically(set.yosys_file, merge_liberty(parsed));
+  if (inputs.size() > 1) write_file_atomically(set.yosys_file, merge_liberty(parsed));
 
   std::smatch match;
   static const std::regex unit_re(R"re(time_unit\s*:\s*"?\s*([0-9.]+\s*[a-z]+)\s*"?\s*;)re");
@@ -315,7 +288,7 @@ LibrarySet resolve_library(const LibraryChoice& choice) {
   set.time_unit_ns = time_unit_in_ns(set.time_unit);
   if (set.time_unit_ns == 0)
     throw UsageError(fmt::format("liberty {}: unsupported time_unit '{}'", inputs.front().string(), set.time_unit));
-  write_atomically(meta, set.time_unit + "\n");
+  write_file_atomically(meta, set.time_unit + "\n");
   return set;
 }
 
@@ -323,8 +296,8 @@ fs::path ensure_cell_models(const LibrarySet& library) {
   if (fs::exists(library.cell_models)) return library.cell_models;
   fs::path yosys = require_program("yosys", "yosys");
   fs::path tmp = library.cell_models;
-  tmp += fmt::format(".tmp{}.v", writer_suffix());
-  fs::path log = library.cell_models.parent_path() / fmt::format("cells.{}.log", writer_suffix());
+  tmp += fmt::format(".tmp{}.v", unique_name_suffix());
+  fs::path log = library.cell_models.parent_path() / fmt::format("cells.{}.log", unique_name_suffix());
   // Without -lib, read_liberty builds a functional model of each cell (combinational functions,
   // ff and latch groups); cells whose function it cannot read become black boxes.
   ProcessResult run = run_process(

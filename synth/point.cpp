@@ -17,6 +17,7 @@
 #include "synth/baseline.h"
 #include "synth/flow.h"
 #include "synth/sibling_point.h"
+#include "base/files.h"
 #include "base/process.h"
 #include "workloads/lora.h"
 #include "workloads/trace.h"
@@ -28,28 +29,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// Writes to a temporary name and renames, so a failed write (full disk) leaves no half file.
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      throw std::runtime_error(fmt::format("cannot write {} (disk full?)", path.string()));
-    }
-  }
-  fs::rename(tmp, path);
-}
-
-void write_json_atomically(const fs::path& path, const nlohmann::json& j) {
-  write_text_atomically(path, j.dump(2) + "\n");
 }
 
 // What the report groups and compares by: family ("gse", "fp8", ...), element bits, variant.
@@ -124,11 +103,11 @@ std::string first_mismatch(const CosimResult& cosim) {
 
 }  // namespace
 
-void write_result_json(const fs::path& path, const nlohmann::json& j) { write_json_atomically(path, j); }
+void write_result_json(const fs::path& path, const nlohmann::json& j) { write_file_atomically(path, j.dump(2) + "\n"); }
 void finish_result(nlohmann::json& result, double seconds, const fs::path& out_dir) {
   result["seconds"] = seconds;
   try {
-    write_json_atomically(out_dir / "result.json", result);
+    write_file_atomically(out_dir / "result.json", result.dump(2) + "\n");
   } catch (const std::exception& e) {
     result["status"] = "error";
     result["error"] = fmt::format("{}; and result.json could not be written: {}",
@@ -266,7 +245,7 @@ nlohmann::json evaluate_point(const PointRequest& request) {
       fs::create_directories(out / "rtl");
       for (const auto& [name, text] : rtl.files) {
         verilog.push_back(out / "rtl" / name);
-        write_text_atomically(verilog.back(), text);
+        write_file_atomically(verilog.back(), text);
       }
       top = rtl.top;
       macs_per_cycle = rtl.macs_per_cycle;

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/errors.h"
+#include "base/files.h"
 #include "base/process.h"
 #include "numerics/format.h"
 #include "synth/report_siblings.h"
@@ -218,17 +219,6 @@ std::string render_html(const std::vector<Block>& blocks, const std::string& tit
   return html + "</body></html>\n";
 }
 
-void write_file(const fs::path& path, const std::string& content) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << content;
-    out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", path.string()));
-  }
-  fs::rename(tmp, path);
-}
 
 // ---- tables --------------------------------------------------------------------------------
 
@@ -307,7 +297,7 @@ std::string write_series(const fs::path& dir, const std::string& name, const Ser
   for (size_t i = 0; i < s.points.size(); ++i)
     data += fmt::format("{:.9g} {:.9g} \"{}\"\n", s.points[i].first, s.points[i].second,
                         i < s.labels.size() ? s.labels[i] : "");
-  write_file(dir / (name + ".dat"), data);
+  write_file_atomically(dir / (name + ".dat"), data);
   return name + ".dat";
 }
 
@@ -863,7 +853,7 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
   if (script.empty()) {
     para("No successful points: nothing to plot.");
   } else {
-    write_file(plots / "plots.gp", script);
+    write_file_atomically(plots / "plots.gp", script);
     fs::path gnuplot = find_program("gnuplot");
     if (gnuplot.empty()) {
       para("**Plots not drawn**: gnuplot is not installed (`apt-get install gnuplot-nox`); the data and script "
@@ -881,8 +871,8 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
   }
 
   fs::path md = out_dir / "report.md";
-  write_file(md, render_markdown(doc));
-  write_file(out_dir / "report.html", render_html(doc, "gsqhw synthesis sweep"));
+  write_file_atomically(md, render_markdown(doc));
+  write_file_atomically(out_dir / "report.html", render_html(doc, "gsqhw synthesis sweep"));
   return md;
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 
+#include "base/files.h"
 #include "synth/point.h"
 #include "synth/report.h"
 
@@ -67,16 +68,6 @@ ErrorCell error_on(const json& point, const std::vector<fs::path>& files) {
   return e;
 }
 
-void write_text(const fs::path& path, const std::string& content) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << content;
-    if (!out.flush()) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", tmp.string()));
-  }
-  fs::rename(tmp, path);
-}
 
 std::vector<RowSpec> choose_rows(const std::vector<json>& results) {
   auto pe_point = [&](const std::function<bool(const json&)>& pred) {
@@ -225,7 +216,7 @@ void write_comparison_files(const SiblingComparison& comparison, const fs::path&
   }
   const json doc = {{"title", comparison.title}, {"rows", comparison.records}, {"notes", comparison.notes}};
   for (const auto& [name, content] : {std::pair{"comparison.csv", csv}, std::pair{"comparison.json", doc.dump(2) + "\n"}})
-    write_text(out_dir / name, content);
+    write_file_atomically(out_dir / name, content);
 }
 
 }  // namespace gsqhw::synth

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/files.h"
 #include "synth/sweep_parts.h"
 
 namespace gsqhw::synth {
@@ -66,12 +67,12 @@ bool run_job_array(std::vector<ArrayTask>& tasks, const fs::path& state_dir, con
       script += fmt::format("  {}) exec {} ;;\n", i, line);
     }
     script += "esac\necho \"no command for array task $SLURM_ARRAY_TASK_ID\" >&2\nexit 2\n";
-    write_file_durably(state_dir / "job.sh", script);
+    write_file_atomically(state_dir / "job.sh", script, Durability::synced);
     std::random_device rd;
     const std::string job_name = fmt::format("gsqhw-array-{:08x}", rd());
     job_id = slurm::submit_array(state_dir / "job.sh", static_cast<int>(tasks.size()), job_name, state_dir / "logs",
                                  fs::current_path(), submit);
-    write_file_durably(job_file, json{{"job_id", job_id}, {"job_name", job_name}, {"names", names}}.dump(2) + "\n");
+    write_file_atomically(job_file, json{{"job_id", job_id}, {"job_name", job_name}, {"names", names}}.dump(2) + "\n", Durability::synced);
     if (progress)
       std::fprintf(stderr, "slurm: submitted %zu tasks as job array %s\n", tasks.size(), job_id.c_str());
   }
@@ -120,7 +121,7 @@ bool run_job_array(std::vector<ArrayTask>& tasks, const fs::path& state_dir, con
                              {"node", tasks[i].final.node},
                              {"log", (state_dir / "logs" / fmt::format("{}_{}.out", job_id, i)).string()}};
   }
-  write_file_durably(state_dir / "tasks.json", states.dump(2) + "\n");
+  write_file_atomically(state_dir / "tasks.json", states.dump(2) + "\n", Durability::synced);
   return true;
 }
 

@@ -26,6 +26,7 @@
 #include "synth/baseline.h"
 #include "synth/flow.h"
 #include "synth/point.h"
+#include "base/files.h"
 #include "base/process.h"
 #include "synth/report.h"
 #include "synth/results_db.h"
@@ -192,33 +193,6 @@ SweepLock::SweepLock(const fs::path& out_dir) {
 
 SweepLock::~SweepLock() {
   if (fd_ >= 0) ::close(fd_);
-}
-
-void write_file_durably(const fs::path& path, const std::string& text) {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  fs::path tmp = path;
-  tmp += fmt::format(".tmp-{}-{}", host, ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
-  size_t written = 0;
-  while (written < text.size()) {
-    ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      fs::remove(tmp);
-      throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(err)));
-    }
-    written += static_cast<size_t>(n);
-  }
-  // fsync before rename: the name never points at a partly written file, even after a crash.
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    fs::remove(tmp);
-    throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
-  }
-  fs::rename(tmp, path);
 }
 
 std::string natural_accumulator(const std::string& format_spec) {
@@ -665,16 +639,8 @@ void export_results(const fs::path& db_path, const fs::path& csv, const fs::path
     entry["finished_at"] = row.finished_at;
     all.push_back(entry);
   }
-  for (const auto& [path, content] : {std::pair{csv, text}, std::pair{json, all.dump(2) + "\n"}}) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    std::ofstream out(tmp);
-    out << content;
-    out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {} (disk full?)", path.string()));
-    out.close();
-    fs::rename(tmp, path);
-  }
+  write_file_atomically(csv, text);
+  write_file_atomically(json, all.dump(2) + "\n");
 }
 
 }  // namespace gsqhw::synth

@@ -65,10 +65,6 @@ class SweepLock {
   int fd_ = -1;
 };
 
-// Writes `text` to `path` through a temporary name unique to this host and process, flushed to
-// stable storage before the rename (a result read on another node is complete or absent).
-void write_file_durably(const std::filesystem::path& path, const std::string& text);
-
 // The Slurm executor (sweep_slurm.cpp): evaluates the points of `needed` (indices into the
 // plan) as one Slurm job array, following tasks a killed controller left running; merges
 // results into `db` and counts them in `summary`.

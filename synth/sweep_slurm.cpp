@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "base/errors.h"
+#include "base/files.h"
 #include "sim/verilator_build.h"
 #include "synth/flow.h"
 #include "synth/results_db.h"
@@ -66,13 +67,6 @@ std::string key_hash(const std::string& key) {
   return fmt::format("{:016x}", hash);
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 std::string shell_quote(const std::string& text) {
   std::string quoted = "'";
   for (char ch : text) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
@@ -97,7 +91,7 @@ struct ResultFile {
 
 std::optional<ResultFile> read_result_file(const fs::path& path) {
   if (!fs::exists(path)) return std::nullopt;
-  json j = json::parse(read_text(path), nullptr, false);
+  json j = json::parse(read_file_if_present(path), nullptr, false);
   if (!j.is_object() || !j.contains("key") || !j.contains("result")) return std::nullopt;
   return ResultFile{j.value("key", ""), j.value("status", "error"), j.value("finished_at", ""),
                     j.value("task", ""), j.value("node", ""), j["result"]};
@@ -123,7 +117,7 @@ std::vector<Submission> load_submissions(const Paths& paths) {
   std::vector<Submission> subs;
   for (const auto& entry : fs::directory_iterator(paths.submissions)) {
     if (entry.path().extension() != ".json") continue;
-    json j = json::parse(read_text(entry.path()), nullptr, false);
+    json j = json::parse(read_file_if_present(entry.path()), nullptr, false);
     if (!j.is_object()) continue;
     Submission s;
     s.seq = j.value("seq", 0);
@@ -132,10 +126,10 @@ std::vector<Submission> load_submissions(const Paths& paths) {
     fs::path job_file = entry.path();
     job_file.replace_extension(".job");
     if (fs::exists(job_file)) {
-      std::stringstream(read_text(job_file)) >> s.job_id;
+      std::stringstream(read_file_if_present(job_file)) >> s.job_id;
     } else if (!s.job_name.empty()) {
       s.job_id = slurm::find_job_by_name(s.job_name);
-      if (!s.job_id.empty()) write_file_durably(job_file, s.job_id + "\n");
+      if (!s.job_id.empty()) write_file_atomically(job_file, s.job_id + "\n", Durability::synced);
     }
     subs.push_back(std::move(s));
   }
@@ -145,7 +139,7 @@ std::vector<Submission> load_submissions(const Paths& paths) {
 
 // The controller's command line and folder, so that `gsqhw sweep --attach OUT` can run it again.
 void save_command(const Paths& paths) {
-  std::string raw = read_text("/proc/self/cmdline");
+  std::string raw = read_file_if_present("/proc/self/cmdline");
   json argv = json::array();
   for (size_t start = 0; start < raw.size();) {
     size_t end = raw.find('\0', start);
@@ -153,8 +147,8 @@ void save_command(const Paths& paths) {
     argv.push_back(raw.substr(start, end - start));
     start = end + 1;
   }
-  write_file_durably(paths.root / "command.json",
-                     json{{"cwd", fs::current_path().string()}, {"argv", argv}}.dump(2) + "\n");
+  write_file_atomically(paths.root / "command.json",
+                     json{{"cwd", fs::current_path().string()}, {"argv", argv}}.dump(2) + "\n", Durability::synced);
 }
 
 class SlurmController {
@@ -305,18 +299,18 @@ class SlurmController {
     json submission = {{"seq", seq},          {"job_name", job_name},  {"controller", host_name()},
                        {"tools", tool_set()}, {"max_file_bytes", options_.max_file_bytes},
                        {"points", points}};
-    write_file_durably(fs::path(base).replace_extension(".json"), submission.dump(2) + "\n");
+    write_file_atomically(fs::path(base).replace_extension(".json"), submission.dump(2) + "\n", Durability::synced);
     const fs::path script = fs::path(base).replace_extension(".sh");
-    write_file_durably(script, fmt::format("#!/bin/sh\n"
+    write_file_atomically(script, fmt::format("#!/bin/sh\n"
                                            "# gsqhw sweep submission {}: array task N evaluates point N of {}\n"
                                            "exec {} sweep-task --submission {} --index \"$SLURM_ARRAY_TASK_ID\"\n",
                                            seq, fs::path(base).replace_extension(".json").string(),
                                            shell_quote(options_.worker.string()),
-                                           shell_quote(fs::path(base).replace_extension(".json").string())));
+                                           shell_quote(fs::path(base).replace_extension(".json").string())), Durability::synced);
     const std::string job_id =
         slurm::submit_array(script, static_cast<int>(pending.size()), job_name, paths_.logs,
                             fs::absolute(options_.out_dir), options_.slurm.submit);
-    write_file_durably(fs::path(base).replace_extension(".job"), job_id + "\n");
+    write_file_atomically(fs::path(base).replace_extension(".job"), job_id + "\n", Durability::synced);
     if (options_.progress)
       std::fprintf(stderr, "sweep: submitted %zu points as Slurm job array %s (%s)\n", pending.size(), job_id.c_str(),
                    job_name.c_str());
@@ -415,7 +409,7 @@ void run_slurm_executor(const SweepOptions& options, const SweepPlan& plan, Resu
 }
 
 int run_sweep_task(const fs::path& submission_path, int index) {
-  json submission = json::parse(read_text(submission_path), nullptr, false);
+  json submission = json::parse(read_file_if_present(submission_path), nullptr, false);
   if (!submission.is_object() || !submission.contains("points"))
     throw UsageError(fmt::format("{} is not a gsqhw sweep submission file", submission_path.string()));
   const json& points = submission["points"];
@@ -458,7 +452,7 @@ int run_sweep_task(const fs::path& submission_path, int index) {
   const std::string status = result.value("status", "error");
   json file = {{"key", point.value("key", "")}, {"status", status}, {"finished_at", now_utc()},
                {"task", task},                  {"node", node},     {"result", result}};
-  write_file_durably(point.value("result_file", ""), file.dump(1) + "\n");
+  write_file_atomically(point.value("result_file", ""), file.dump(1) + "\n", Durability::synced);
   std::printf("gsqhw sweep-task %s on %s: %s %s\n", task.c_str(), node.c_str(), design.c_str(), status.c_str());
   if (!mismatch.empty()) std::fprintf(stderr, "gsqhw sweep-task: %s\n", result.value("error", "").c_str());
   return exit_code;

@@ -1,5 +1,6 @@
 // LoRA GEMM list, trace generation and the built-in tiny trace set (workloads/lora.h).
 #include "workloads/lora.h"
+#include "base/files.h"
 
 #include <cblas.h>
 #include <fmt/format.h>
@@ -421,8 +422,8 @@ std::vector<std::filesystem::path> ensure_builtin_tiny_traces(const std::filesys
   // A human-readable note of what the folder holds.
   const nlohmann::json about = {{"set", "builtin-tiny"}, {"formats", formats.str()},
                                 {"acc", acc.str()}, {"key", key}, {"traces", files.size()}};
-  safetensors::write_file_atomically(folder / "set.json",
-                                     [&](std::ofstream& out) { out << about.dump(2) << "\n"; });
+  write_file_atomically(folder / "set.json",
+                                     [&](std::ostream& out) { out << about.dump(2) << "\n"; });
   return files;
 }
 

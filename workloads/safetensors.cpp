@@ -1,5 +1,6 @@
 // Strict safetensors reader/writer (workloads/safetensors.h).
 #include "workloads/safetensors.h"
+#include "base/files.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -204,7 +205,7 @@ void Writer::write(const std::filesystem::path& path) const {
   // Pad with spaces so the buffer starts 8-byte aligned (allowed by the format).
   text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t n = text.size();
-  write_file_atomically(path, [&](std::ofstream& out) {
+  write_file_atomically(path, [&](std::ostream& out) {
     out.write(reinterpret_cast<const char*>(&n), 8);
     out.write(text.data(), static_cast<std::streamsize>(n));
     for (const auto& p : pending_)
@@ -213,30 +214,5 @@ void Writer::write(const std::filesystem::path& path) const {
   });
 }
 
-void write_file_atomically(const std::filesystem::path& path,
-                           const std::function<void(std::ofstream&)>& body) {
-  static std::atomic<uint64_t> counter{0};
-  std::filesystem::path tmp = path;
-  // Host and pid: writers on several nodes may share the folder (a sweep's trace cache on
-  // shared storage under Slurm), and pids repeat across hosts.
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  tmp += fmt::format(".tmp-{}-{}-{}", host, static_cast<long>(::getpid()), counter++);
-  try {
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw UsageError(fmt::format("{}: cannot create (does the folder exist and is it "
-                                             "writable?)", tmp.string()));
-      body(out);
-      out.flush();
-      if (!out) throw std::runtime_error(fmt::format("{}: write failed (disk full?)", tmp.string()));
-    }
-    std::filesystem::rename(tmp, path);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
-}
 
 }  // namespace gsqhw::safetensors

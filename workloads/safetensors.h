@@ -69,9 +69,4 @@ class Writer {
   uint64_t next_offset_ = 0;
 };
 
-// Runs `body` on a stream opened on a temporary name beside `path`, then renames it to `path`.
-// If body throws or the write fails, the temporary file is removed and the error propagates.
-void write_file_atomically(const std::filesystem::path& path,
-                           const std::function<void(std::ofstream&)>& body);
-
 }  // namespace gsqhw::safetensors

@@ -412,7 +412,7 @@ fs::path synthesize_osu018(const CosimDesign& d, const fs::path& dir) {
 }
 
 TEST(CosimActivity, GateLevelNetlistWithLibertyCellModels) {
-  if (!find_program("yosys")) GTEST_SKIP() << "yosys is not installed";
+  if (find_program("yosys").empty()) GTEST_SKIP() << "yosys is not installed";
   if (!fs::exists("/usr/share/qflow/tech/osu018/osu018_stdcells.lib"))
     GTEST_SKIP() << "qflow-tech-osu018 is not installed";
   // A small PE keeps the gate-level Verilator build short.

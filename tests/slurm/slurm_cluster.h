@@ -98,7 +98,7 @@ class SlurmCluster {
   // Output (stdout+stderr) of a Slurm client command, e.g. {"squeue", "-h"}.
   static std::string output_of(const std::vector<std::string>& argv, int* exit_code = nullptr) {
     auto log = std::filesystem::temp_directory_path() / fmt::format("gsqhw-slurm-test-{}.log", ::getpid());
-    synth::ProcessResult r = synth::run_process(argv, std::filesystem::current_path(), log, 60);
+    ProcessResult r = run_process(argv, std::filesystem::current_path(), log, 60);
     std::filesystem::remove(log);
     if (exit_code) *exit_code = r.exit_code;
     return r.output;
@@ -108,7 +108,7 @@ class SlurmCluster {
   std::string log_tails() const {
     std::string text;
     for (const char* name : {"munged.out", "slurmctld.out", "slurmd.out"})
-      text += fmt::format("\n--- {}:\n{}", name, synth::tail_lines(read(dir_ / "log" / name), 8));
+      text += fmt::format("\n--- {}:\n{}", name, tail_lines(read(dir_ / "log" / name), 8));
     return text;
   }
 
@@ -119,7 +119,7 @@ class SlurmCluster {
   }
 
   static std::string program(const std::string& name, const std::string& package) {
-    auto found = synth::find_program(name);
+    auto found = find_program(name);
     if (found.empty() && std::filesystem::exists("/usr/sbin/" + name)) found = "/usr/sbin/" + name;
     if (found.empty())
       throw std::runtime_error(fmt::format("{} is not installed: the Slurm tests need a real cluster; install "

@@ -1,5 +1,6 @@
 // PEFT-layout adapter files (workloads/train/adapters.h).
 #include "workloads/train/adapters.h"
+#include "base/files.h"
 
 #include <fmt/format.h>
 
@@ -30,8 +31,8 @@ void save_adapters(const std::filesystem::path& dir, LoraWeights& lora, const st
                                  {"r", lora.config.rank},     {"lora_alpha", lora.config.alpha},
                                  {"lora_dropout", 0.0},       {"bias", "none"},
                                  {"target_modules", targets}, {"base_model_name_or_path", base_model}};
-  safetensors::write_file_atomically(dir / "adapter_config.json",
-                                     [&](std::ofstream& out) { out << config.dump(2) << "\n"; });
+  write_file_atomically(dir / "adapter_config.json",
+                                     [&](std::ostream& out) { out << config.dump(2) << "\n"; });
 }
 
 LoraWeights load_adapters(const std::filesystem::path& dir, const LlamaConfig& model) {

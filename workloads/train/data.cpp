@@ -1,5 +1,6 @@
 // Training text and batches (workloads/train/data.h).
 #include "workloads/train/data.h"
+#include "base/files.h"
 
 #include <fmt/format.h>
 
@@ -35,11 +36,12 @@ TokenData load_text(const std::filesystem::path& path, const Tokenizer& tok, dou
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw UsageError(fmt::format("--data {}: is a folder, give a text file", path.string()));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("--data {}: cannot read the file", path.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const UsageError&) {
+    throw UsageError(fmt::format("--data {}: cannot read the file", path.string()));
+  }
   if (const int64_t bad = invalid_utf8_at(text); bad >= 0)
     throw UsageError(fmt::format("--data {}: not UTF-8 text (invalid byte at offset {})", path.string(), bad));
   std::vector<int> tokens{Tokenizer::kBos};

@@ -1,5 +1,6 @@
 // LoRA fine-tuning runs (workloads/train/finetune.h).
 #include "workloads/train/finetune.h"
+#include "base/files.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -685,14 +686,14 @@ FinetuneResult finetune(const FinetuneOptions& o, const Progress& progress) {
                            {"memory_bytes", g.memory_bytes}, {"pareto", g.pareto}});
   result.json["groups"] = groups_json;
   result.json["iso_accuracy"] = iso_accuracy(result.json);
-  safetensors::write_file_atomically(o.out / "results.json",
-                                     [&](std::ofstream& out) { out << result.json.dump(2) << "\n"; });
-  safetensors::write_file_atomically(o.out / "losses.csv", [&](std::ofstream& out) {
+  write_file_atomically(o.out / "results.json",
+                                     [&](std::ostream& out) { out << result.json.dump(2) << "\n"; });
+  write_file_atomically(o.out / "losses.csv", [&](std::ostream& out) {
     out << "run,seed,step,split,loss,perplexity,loss_scale\n";
     for (const auto& row : csv_rows) out << row << "\n";
   });
-  safetensors::write_file_atomically(o.out / "summary.md", [&](std::ofstream& out) { out << table; });
-  safetensors::write_file_atomically(o.out / "memory_loss.csv", [&](std::ofstream& out) {
+  write_file_atomically(o.out / "summary.md", [&](std::ostream& out) { out << table; });
+  write_file_atomically(o.out / "memory_loss.csv", [&](std::ostream& out) {
     out << "run,rank,seeds,mean_val_loss,spread,memory_bytes,memory_mib,pareto\n";
     for (const auto& g : result.groups)
       out << fmt::format("\"{}\",{},{},{:.6f},{:.6f},{:.0f},{:.4f},{}\n", g.label, g.rank, g.val_losses.size(), g.mean,
