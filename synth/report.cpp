@@ -523,32 +523,46 @@ fs::path write_report(const fs::path& db_path, const fs::path& out_dir) {
   return write_report(std::vector<fs::path>{db_path}, out_dir);
 }
 
-fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir) {
-  if (dbs.empty()) throw UsageError("report: no results file given");
+namespace {
+
+// ---- the report's sections, in reading order ------------------------------------------------
+
+// The latest sweep of every results file, a point counted once (by key) when files overlap,
+// and the first file's sweep arguments.
+struct SweepData {
   std::vector<json> results;
-  std::set<std::string> keys;
   json arguments;
+};
+
+SweepData load_sweeps(const std::vector<fs::path>& dbs) {
+  if (dbs.empty()) throw UsageError("report: no results file given");
+  SweepData data;
+  std::set<std::string> keys;
   for (const auto& db_path : dbs) {
     ResultsDb db(db_path);
-    if (arguments.is_null()) arguments = db.last_sweep_arguments();
+    if (data.arguments.is_null()) data.arguments = db.last_sweep_arguments();
     for (const auto& row : db.last_sweep_rows())
-      if (keys.insert(row.key).second) results.push_back(row.result);
+      if (keys.insert(row.key).second) data.results.push_back(row.result);
   }
-  fs::create_directories(out_dir / "plots");
+  return data;
+}
 
-  std::vector<Block> doc;
-  auto heading = [&](const std::string& t, int level = 2) { doc.push_back(Block::heading(t, level)); };
-  auto para = [&](const std::string& t) { doc.push_back(Block::paragraph(t)); };
-
-  heading("gsqhw synthesis sweep: GSE-INT vs FP8, INT8, BF16", 1);
-  results = libraries_section(results, doc);
-  std::string liberty = arguments.value("liberty", std::string("?")), tools = arguments.value("tools", std::string("?"));
-  for (const auto& r : results)
-    if (r.contains("liberty")) { liberty = text(r, "liberty"); break; }
+std::string utc_now() {
   std::time_t now = std::time(nullptr);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  int n_ok = static_cast<int>(std::count_if(results.begin(), results.end(), ok));
+  return stamp;
+}
+
+// One line on what the report covers: points, library, tools, settings, when.
+void summary_section(const std::vector<json>& results, const json& arguments, std::vector<Block>& doc) {
+  std::string liberty = arguments.value("liberty", std::string("?")), tools = arguments.value("tools", std::string("?"));
+  for (const auto& r : results)
+    if (r.contains("liberty")) {
+      liberty = text(r, "liberty");
+      break;
+    }
+  const auto n_ok = std::count_if(results.begin(), results.end(), ok);
   // The headline PE pair may have been simulated with another activity source than the rest
   // (`--headline-activity`); its points' keys record it, and so does this line.
   const std::string headline_activity = arguments.value("headline_activity", std::string());
@@ -556,31 +570,32 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
       headline_activity.empty() || headline_activity == "none"
           ? ""
           : fmt::format(" (the headline PE pair: `{}` activity)", headline_activity);
-  para(fmt::format("{} points ({} ok, {} failed or not evaluated). Library `{}` (hash `{}`), tools `{}`, "
-                   "settings `{}`{}. Written {}.",
-                   results.size(), n_ok, results.size() - n_ok, liberty, arguments.value("liberty_hash", std::string("?")),
-                   tools, arguments.value("settings", std::string("?")), headline_note, stamp));
-  para("Method: every point is generated, co-simulated bit-exactly against the golden model on the trace set "
-       "(a point that fails gets no numbers), synthesized with Yosys (`synth -flatten`, `dfflibmap`, `abc` on the "
-       "library), and timed with OpenSTA at the stated clock with inputs and outputs constrained 0 ns from the "
-       "edge (fmax = 1 / (period - worst slack)). Power is the workload power from a gate-level "
-       "simulation on the first traces (every net of the mapped netlist annotated with its measured toggle rate "
-       "and duty) where the point has one, or, marked (v), vectorless (OpenSTA `set_power_activity -input`, the stated toggle rate at every data input). pJ/MAC = "
-       "energy over the simulated window / MACs done in it (vectorless: power / (MACs per cycle x clock)). "
-       "SQNR is the trace error of the format and accumulator: dequantized GEMM outputs against the unquantized "
-       "FP32 products, over all traces. Ratios are to FP8 E4M3 (fp32 accumulator) at the same level. Power from an "
-       "RTL simulation's activity is not quoted: it annotates little more than the ports and registers, and "
-       "OpenSTA 2.0.17's own propagation through the arithmetic in between overstated an FP8 E4M3 PE's power "
-       "3.5x (a GSE-INT7 PE's 1.16x) against its gate-level activity (docs/synthesis.md).");
+  doc.push_back(Block::paragraph(fmt::format(
+      "{} points ({} ok, {} failed or not evaluated). Library `{}` (hash `{}`), tools `{}`, settings `{}`{}. Written {}.",
+      results.size(), n_ok, results.size() - n_ok, liberty, arguments.value("liberty_hash", std::string("?")), tools,
+      arguments.value("settings", std::string("?")), headline_note, utc_now())));
+}
 
-  // --- headline
-  // Which data decided b*: fine-tuning runs (sweep --finetune-results) or the trace SQNR.
-  const json iso = arguments.value("iso_accuracy", json::object());
-  const bool from_finetune = iso.value("source", std::string()) == "fine-tuning";
-  const int forced_bits = from_finetune ? iso.value("b_star", 0) : 0;
-  Headline h = compute_headline(results, forced_bits);
-  heading("Headline: GSE-INT vs FP8 E4M3 (paper: 5x less power, 11x less area)");
-  if (from_finetune) {
+void method_section(std::vector<Block>& doc) {
+  doc.push_back(Block::paragraph(
+      "Method: every point is generated, co-simulated bit-exactly against the golden model on the trace set "
+      "(a point that fails gets no numbers), synthesized with Yosys (`synth -flatten`, `dfflibmap`, `abc` on the "
+      "library), and timed with OpenSTA at the stated clock with inputs and outputs constrained 0 ns from the "
+      "edge (fmax = 1 / (period - worst slack)). Power is the workload power from a gate-level "
+      "simulation on the first traces (every net of the mapped netlist annotated with its measured toggle rate "
+      "and duty) where the point has one, or, marked (v), vectorless (OpenSTA `set_power_activity -input`, the stated toggle rate at every data input). pJ/MAC = "
+      "energy over the simulated window / MACs done in it (vectorless: power / (MACs per cycle x clock)). "
+      "SQNR is the trace error of the format and accumulator: dequantized GEMM outputs against the unquantized "
+      "FP32 products, over all traces. Ratios are to FP8 E4M3 (fp32 accumulator) at the same level. Power from an "
+      "RTL simulation's activity is not quoted: it annotates little more than the ports and registers, and "
+      "OpenSTA 2.0.17's own propagation through the arithmetic in between overstated an FP8 E4M3 PE's power "
+      "3.5x (a GSE-INT7 PE's 1.16x) against its gate-level activity (docs/synthesis.md)."));
+}
+
+// Which data decided b*: fine-tuning runs (sweep --finetune-results) or the trace SQNR; a
+// paragraph saying so (and warning when it rests on synthetic traces), or none.
+std::optional<std::string> b_star_source_paragraph(const json& iso, int forced_bits) {
+  if (iso.value("source", std::string()) == "fine-tuning") {
     std::string cands;
     for (const auto& c : iso.value("candidates", json::array())) {
       const int seeds = c.value("seeds", 1);
@@ -590,287 +605,361 @@ fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir)
     }
     const int fp8_seeds = iso.value("fp8_seeds", 1);
     const bool by_sweep = iso.value("run_by", std::string()) == "sweep";
-    para(fmt::format("**b* = {} was chosen by fine-tuning** ({}`{}`): the smallest GSE-INT width whose validation loss "
-                     "after {} steps of LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: "
-                     "{:.4f}{}; ties within the FP32 seed-to-seed spread {:.4f} over {} seeds). Validation losses: {}.{}{} "
-                     "The trace-SQNR choice on {} traces would be b = {}{}.",
-                     forced_bits, by_sweep ? "run by the sweep itself, results in " : "", iso.value("file", std::string("?")),
-                     iso.value("steps", 0), iso.value("model", std::string("?")), iso.value("text", std::string("?")),
-                     iso.value("fp8_val_loss", 0.0),
-                     fp8_seeds > 1 ? fmt::format(", mean of {} seeds, spread {:.4f}", fp8_seeds, iso.value("fp8_spread", 0.0))
-                                   : std::string(),
-                     iso.value("spread", 0.0), iso.value("fp32_seeds", 1), cands,
-                     iso.contains("note") ? " " + iso["note"].get<std::string>() + "." : std::string(),
-                     !by_sweep ? std::string()
-                     : iso.value("reused", false)
-                         ? fmt::format(" Fine-tuning cost: none in this sweep (runs reused from the cache; {:.0f} s of "
-                                       "training steps when they ran).", iso.value("train_seconds", 0.0))
-                         : fmt::format(" Fine-tuning cost: {:.0f} s in this sweep ({:.0f} s of training steps, the rest "
-                                       "validation and loading).", iso.value("seconds", 0.0), iso.value("train_seconds", 0.0)),
-                     iso.value("traces", std::string("?")), iso.value("sqnr_bits", 0),
-                     iso.contains("synthetic_sqnr_bits")
-                         ? fmt::format(" (on the built-in synthetic traces: b = {})", iso["synthetic_sqnr_bits"].get<int>())
-                         : std::string()));
-  } else if (iso.value("traces", std::string()) == "synthetic") {
-    para(std::string("**WARNING: b* rests on synthetic data.** It is the trace-SQNR choice on the built-in synthetic "
-                     "tiny LoRA traces (seeded Gaussian activations and gradients), not on a real model being "
-                     "fine-tuned") +
-         (iso.value("no_finetune", false) ? ": the sweep ran with `--no-finetune`. Without that option"
-                                          : " (this sweep chose no b* itself: an explicit `--designs` list). By default") +
-         " the sweep fine-tunes the embedded stories260K model itself, or `--finetune-results out/ft/results.json` "
-         "(from `gsqhw finetune` with `--formats fp8 gse:b=4 ...`) takes b* from your own runs (docs/training.md).");
+    return fmt::format("**b* = {} was chosen by fine-tuning** ({}`{}`): the smallest GSE-INT width whose validation loss "
+                       "after {} steps of LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: "
+                       "{:.4f}{}; ties within the FP32 seed-to-seed spread {:.4f} over {} seeds). Validation losses: {}.{}{} "
+                       "The trace-SQNR choice on {} traces would be b = {}{}.",
+                       forced_bits, by_sweep ? "run by the sweep itself, results in " : "", iso.value("file", std::string("?")),
+                       iso.value("steps", 0), iso.value("model", std::string("?")), iso.value("text", std::string("?")),
+                       iso.value("fp8_val_loss", 0.0),
+                       fp8_seeds > 1 ? fmt::format(", mean of {} seeds, spread {:.4f}", fp8_seeds, iso.value("fp8_spread", 0.0))
+                                     : std::string(),
+                       iso.value("spread", 0.0), iso.value("fp32_seeds", 1), cands,
+                       iso.contains("note") ? " " + iso["note"].get<std::string>() + "." : std::string(),
+                       !by_sweep ? std::string()
+                       : iso.value("reused", false)
+                           ? fmt::format(" Fine-tuning cost: none in this sweep (runs reused from the cache; {:.0f} s of "
+                                         "training steps when they ran).", iso.value("train_seconds", 0.0))
+                           : fmt::format(" Fine-tuning cost: {:.0f} s in this sweep ({:.0f} s of training steps, the rest "
+                                         "validation and loading).", iso.value("seconds", 0.0), iso.value("train_seconds", 0.0)),
+                       iso.value("traces", std::string("?")), iso.value("sqnr_bits", 0),
+                       iso.contains("synthetic_sqnr_bits")
+                           ? fmt::format(" (on the built-in synthetic traces: b = {})", iso["synthetic_sqnr_bits"].get<int>())
+                           : std::string());
   }
+  if (iso.value("traces", std::string()) == "synthetic")
+    return std::string("**WARNING: b* rests on synthetic data.** It is the trace-SQNR choice on the built-in synthetic "
+                       "tiny LoRA traces (seeded Gaussian activations and gradients), not on a real model being "
+                       "fine-tuned") +
+           (iso.value("no_finetune", false) ? ": the sweep ran with `--no-finetune`. Without that option"
+                                            : " (this sweep chose no b* itself: an explicit `--designs` list). By default") +
+           " the sweep fine-tunes the embedded stories260K model itself, or `--finetune-results out/ft/results.json` "
+           "(from `gsqhw finetune` with `--formats fp8 gse:b=4 ...`) takes b* from your own runs (docs/training.md).";
+  return std::nullopt;
+}
+
+// The headline's rows: natural accumulators at the largest common level (and at PE level when
+// that is an array), and equal accumulator kinds at PE level.
+Block headline_table(const Headline& h) {
+  Block table = Block::table(
+      {"comparison", "level", "FP8 power / GSE power", "FP8 area / GSE area", "paper power", "paper area", "power from"});
+  const std::string natural =
+      fmt::format("natural accumulators (GSE-INT{} fixed32.16 vs FP8 E4M3 fp32), equal throughput", h.bits);
+  table.rows.push_back({natural, h.natural_level, fmt::format("{:.2f}x", h.natural_power_ratio),
+                        fmt::format("{:.2f}x", h.natural_area_ratio), "5x", "11x", h.natural_power_source});
+  // The PE pair too when the main row is an array: by default it is the pair the sweep
+  // simulates at gate level, so its power is the one workload figure of the headline.
+  if (h.pe_available && h.natural_level != "pe")
+    table.rows.push_back({natural, "pe", fmt::format("{:.2f}x", h.pe_power_ratio), fmt::format("{:.2f}x", h.pe_area_ratio),
+                          "5x", "11x", h.pe_power_source});
+  if (h.iso_available)
+    table.rows.push_back({"equal accumulator kind (both fp32), equal throughput", "pe",
+                          fmt::format("{:.2f}x", h.iso_power_ratio), fmt::format("{:.2f}x", h.iso_area_ratio), "5x", "11x",
+                          h.iso_power_source});
+  return table;
+}
+
+// One verdict per claim. Power is judged on the trusted source: the gate-level PE pair when
+// the sweep has it (vectorless overstates deep datapaths' power), else the natural-accumulator
+// row, vectorless, and said so. Area is judged at the largest common level.
+std::string headline_verdict(const Headline& h) {
+  const bool power_from_gate = h.pe_available && h.pe_power_source == "gate-level activity";
+  const double power_ratio = power_from_gate ? h.pe_power_ratio : h.natural_power_ratio;
+  const std::string power_setting = power_from_gate ? "PE pair, gate-level activity on the traces"
+                                                    : fmt::format("{}, {}", h.natural_level, h.natural_power_source);
+  const bool power_ok = power_ratio >= 0.8 * kPaperPowerRatio;
+  const bool area_ok = h.natural_area_ratio >= 0.8 * kPaperAreaRatio;
+  auto claim = [](bool ok, double measured, double paper, const char* what, const std::string& setting) {
+    return fmt::format("{} {}: {:.2f}x against the paper's {:.0f}x ({})", ok ? "**Reproduced**" : "**Not reproduced**",
+                       what, measured, paper, setting);
+  };
+  std::string verdict = fmt::format(
+      "{}. {}. (Natural accumulators, equal throughput and accuracy; within 20% of the paper counts as reproduced.)",
+      claim(power_ok, power_ratio, kPaperPowerRatio, "power", power_setting),
+      claim(area_ok, h.natural_area_ratio, kPaperAreaRatio, "area", h.natural_level));
+  if (power_from_gate && h.natural_level != "pe")
+    verdict += fmt::format(" The {} row's power ratio ({:.2f}x) is {} and is context, not the verdict.", h.natural_level,
+                           h.natural_power_ratio, h.natural_power_source);
+  if (h.iso_available)
+    verdict += h.iso_area_ratio < 1
+                   ? fmt::format(" With both on an fp32 accumulator the gap reverses: GSE-INT is {:.2f}x the FP8 area "
+                                 "and draws {:.2f}x its power ({}), so the saving is the fixed-point accumulator, not "
+                                 "the multiplier.",
+                                 1 / h.iso_area_ratio, h.iso_power_ratio > 0 ? 1 / h.iso_power_ratio : 0,
+                                 h.iso_power_source)
+                   : fmt::format(" With both on an fp32 accumulator: {:.2f}x area, {:.2f}x power ({}).", h.iso_area_ratio,
+                                 h.iso_power_ratio, h.iso_power_source);
+  if (!power_ok || !area_ok)
+    verdict += " What differs from the paper's setting: the library (not the paper's 7 nm process; try `--pdk asap7`), "
+               "the scope (single PEs and small arrays of our generated, co-simulated datapaths, not a full "
+               "accelerator with memories - the paper's 0.39 mm^2), and the array size (whole arrays up to 64x64: "
+               "`gsqhw sweep --scale`, docs/synthesis.md).";
+  return verdict;
+}
+
+// GSE-INT b* against FP8 E4M3 next to the paper's claims.
+void headline_section(const std::vector<json>& results, const json& arguments, std::vector<Block>& doc) {
+  const json iso = arguments.value("iso_accuracy", json::object());
+  const bool from_finetune = iso.value("source", std::string()) == "fine-tuning";
+  const int forced_bits = from_finetune ? iso.value("b_star", 0) : 0;
+  Headline h = compute_headline(results, forced_bits);
+  doc.push_back(Block::heading("Headline: GSE-INT vs FP8 E4M3 (paper: 5x less power, 11x less area)", 2));
+  if (auto source = b_star_source_paragraph(iso, forced_bits)) doc.push_back(Block::paragraph(*source));
   if (!h.found || h.natural_level.empty()) {
-    para("**Not computed**: " + h.explanation + ".");
-  } else {
-    para(fmt::format("{}: **b = {}** (SQNR {:.2f} dB vs FP8 E4M3 {:.2f} dB).",
-                     from_finetune ? "Compared width (from fine-tuning)"
-                                   : "Smallest GSE-INT width whose trace error is no worse than FP8 E4M3's",
-                     h.bits, h.gse_sqnr_db, h.fp8_sqnr_db));
-    Block table = Block::table(
-        {"comparison", "level", "FP8 power / GSE power", "FP8 area / GSE area", "paper power", "paper area", "power from"});
-    table.rows.push_back({fmt::format("natural accumulators (GSE-INT{} fixed32.16 vs FP8 E4M3 fp32), equal throughput", h.bits),
-                          h.natural_level, fmt::format("{:.2f}x", h.natural_power_ratio),
-                          fmt::format("{:.2f}x", h.natural_area_ratio), "5x", "11x", h.natural_power_source});
-    // The PE pair too when the main row is an array: by default it is the pair the sweep
-    // simulates at gate level, so its power is the one workload figure of the headline.
-    if (h.pe_available && h.natural_level != "pe")
-      table.rows.push_back({fmt::format("natural accumulators (GSE-INT{} fixed32.16 vs FP8 E4M3 fp32), equal throughput", h.bits),
-                            "pe", fmt::format("{:.2f}x", h.pe_power_ratio), fmt::format("{:.2f}x", h.pe_area_ratio), "5x",
-                            "11x", h.pe_power_source});
-    if (h.iso_available)
-      table.rows.push_back({fmt::format("equal accumulator kind (both fp32), equal throughput"), "pe",
-                            fmt::format("{:.2f}x", h.iso_power_ratio), fmt::format("{:.2f}x", h.iso_area_ratio), "5x",
-                            "11x", h.iso_power_source});
-    doc.push_back(table);
-    // One verdict per claim. Power is judged on the trusted source: the gate-level PE pair when
-    // the sweep has it (vectorless overstates deep datapaths' power), else the natural-accumulator
-    // row, vectorless, and said so. Area is judged at the largest common level.
-    const bool power_from_gate = h.pe_available && h.pe_power_source == "gate-level activity";
-    const double power_ratio = power_from_gate ? h.pe_power_ratio : h.natural_power_ratio;
-    const std::string power_setting =
-        power_from_gate ? "PE pair, gate-level activity on the traces"
-                        : fmt::format("{}, {}", h.natural_level, h.natural_power_source);
-    const bool power_ok = power_ratio >= 0.8 * kPaperPowerRatio;
-    const bool area_ok = h.natural_area_ratio >= 0.8 * kPaperAreaRatio;
-    auto claim = [](bool ok, double measured, double paper, const char* what, const std::string& setting) {
-      return fmt::format("{} {}: {:.2f}x against the paper's {:.0f}x ({})", ok ? "**Reproduced**" : "**Not reproduced**",
-                         what, measured, paper, setting);
+    doc.push_back(Block::paragraph("**Not computed**: " + h.explanation + "."));
+    return;
+  }
+  doc.push_back(Block::paragraph(fmt::format("{}: **b = {}** (SQNR {:.2f} dB vs FP8 E4M3 {:.2f} dB).",
+                                             from_finetune ? "Compared width (from fine-tuning)"
+                                                           : "Smallest GSE-INT width whose trace error is no worse than FP8 E4M3's",
+                                             h.bits, h.gse_sqnr_db, h.fp8_sqnr_db)));
+  doc.push_back(headline_table(h));
+  doc.push_back(Block::paragraph(headline_verdict(h)));
+}
+
+// The GSE-INT PE against a plain INT-b MAC PE and the bare MAC of the same width.
+void int_mac_section(const std::vector<json>& results, std::vector<Block>& doc) {
+  doc.push_back(Block::heading("GSE-INT PE vs a plain INT-b MAC PE and a bare multiplier+adder+register", 2));
+  doc.push_back(Block::paragraph(fmt::format(
+      "Same element width b, same 32-bit accumulator. Target: GSE-INT PE area <= {:.2f}x the plain INT-b "
+      "MAC PE. The bare MAC (b x b multiplier, 32-bit adder, 32-bit register, nothing else) is the "
+      "lower bound of any MAC of these widths.",
+      kIntMacTarget)));
+  Block table =
+      Block::table({"b", "GSE-INT PE um^2", "INT-b MAC PE um^2", "bare MAC um^2", "GSE / INT-b MAC", "target met", "GSE / bare"});
+  std::set<int> bits;
+  for (const auto& r : results)
+    if (text(r, "family") == "gse" && level_of(r) == "pe") bits.insert(r.value("bits", 0));
+  for (int b : bits) {
+    auto area_of = [&](const std::function<bool(const json&)>& pred) -> std::optional<double> {
+      const json* r = find_result(results, [&](const json& x) { return ok(x) && x.value("bits", 0) == b && pred(x); });
+      return r ? number(*r, "area_um2") : std::nullopt;
     };
-    std::string verdict = fmt::format(
-        "{}. {}. (Natural accumulators, equal throughput and accuracy; within 20% of the paper counts as reproduced.)",
-        claim(power_ok, power_ratio, kPaperPowerRatio, "power", power_setting),
-        claim(area_ok, h.natural_area_ratio, kPaperAreaRatio, "area", h.natural_level));
-    if (power_from_gate && h.natural_level != "pe")
-      verdict += fmt::format(" The {} row's power ratio ({:.2f}x) is {} and is context, not the verdict.",
-                             h.natural_level, h.natural_power_ratio, h.natural_power_source);
-    if (h.iso_available)
-      verdict += h.iso_area_ratio < 1
-                     ? fmt::format(" With both on an fp32 accumulator the gap reverses: GSE-INT is {:.2f}x the FP8 area "
-                                   "and draws {:.2f}x its power ({}), so the saving is the fixed-point accumulator, not "
-                                   "the multiplier.",
-                                   1 / h.iso_area_ratio, h.iso_power_ratio > 0 ? 1 / h.iso_power_ratio : 0,
-                                   h.iso_power_source)
-                     : fmt::format(" With both on an fp32 accumulator: {:.2f}x area, {:.2f}x power ({}).",
-                                   h.iso_area_ratio, h.iso_power_ratio, h.iso_power_source);
-    if (!power_ok || !area_ok)
-      verdict += " What differs from the paper's setting: the library (not the paper's 7 nm process; try `--pdk asap7`), "
-                 "the scope (single PEs and small arrays of our generated, co-simulated datapaths, not a full "
-                 "accelerator with memories - the paper's 0.39 mm^2), and the array size (whole arrays up to 64x64: "
-                 "`gsqhw sweep --scale`, docs/synthesis.md).";
-    para(verdict);
+    auto g = area_of([](const json& x) { return text(x, "family") == "gse" && text(x, "acc_kind") == "fixed" && level_of(x) == "pe"; });
+    auto i = area_of([](const json& x) { return text(x, "variant") == "int-mac"; });
+    auto bare = area_of([](const json& x) { return text(x, "variant") == "bare-mac"; });
+    std::string met = g && i ? (*g / *i <= kIntMacTarget ? "yes" : "**no**") : "-";
+    table.rows.push_back({std::to_string(b), fmt_num(g, "{:.0f}"), fmt_num(i, "{:.0f}"), fmt_num(bare, "{:.0f}"),
+                          ratio(g, i), met, ratio(g, bare)});
   }
+  doc.push_back(table);
+}
 
-  // --- INT-b MAC and bare MAC comparison
-  heading("GSE-INT PE vs a plain INT-b MAC PE and a bare multiplier+adder+register");
-  para(fmt::format("Same element width b, same 32-bit accumulator. Target: GSE-INT PE area <= {:.2f}x the plain INT-b "
-                   "MAC PE. The bare MAC (b x b multiplier, 32-bit adder, 32-bit register, nothing else) is the "
-                   "lower bound of any MAC of these widths.",
-                   kIntMacTarget));
-  {
-    Block table = Block::table(
-        {"b", "GSE-INT PE um^2", "INT-b MAC PE um^2", "bare MAC um^2", "GSE / INT-b MAC", "target met", "GSE / bare"});
-    std::set<int> bits;
-    for (const auto& r : results)
-      if (text(r, "family") == "gse" && level_of(r) == "pe") bits.insert(r.value("bits", 0));
-    for (int b : bits) {
-      auto area_of = [&](const std::function<bool(const json&)>& pred) -> std::optional<double> {
-        const json* r = find_result(results, [&](const json& x) { return ok(x) && x.value("bits", 0) == b && pred(x); });
-        return r ? number(*r, "area_um2") : std::nullopt;
-      };
-      auto g = area_of([](const json& x) { return text(x, "family") == "gse" && text(x, "acc_kind") == "fixed" && level_of(x) == "pe"; });
-      auto i = area_of([](const json& x) { return text(x, "variant") == "int-mac"; });
-      auto bare = area_of([](const json& x) { return text(x, "variant") == "bare-mac"; });
-      std::string met = g && i ? (*g / *i <= kIntMacTarget ? "yes" : "**no**") : "-";
-      table.rows.push_back({std::to_string(b), fmt_num(g, "{:.0f}"), fmt_num(i, "{:.0f}"), fmt_num(bare, "{:.0f}"),
-                            ratio(g, i), met, ratio(g, bare)});
-    }
-    doc.push_back(table);
-  }
-  array_vs_int_section(results, doc);
+// The one-table comparison with LoTA-QAF and PTQ1.61 (synth/report_siblings.h), also written
+// as its own files.
+void siblings_section(const std::vector<json>& results, const fs::path& out_dir, std::vector<Block>& doc) {
+  SiblingComparison comparison = sibling_comparison(results);
+  doc.push_back(Block::heading(comparison.title, 2));
+  for (const auto& p : comparison.paragraphs) doc.push_back(Block::paragraph(p));
+  Block table = Block::table(comparison.header);
+  table.rows = comparison.rows;
+  doc.push_back(table);
+  for (const auto& n : comparison.notes) doc.push_back(Block::paragraph(n));
+  write_comparison_files(comparison, out_dir);
+}
 
-  // --- the one-table comparison with LoTA-QAF and PTQ1.61 (synth/report_siblings.h)
-  {
-    SiblingComparison comparison = sibling_comparison(results);
-    heading(comparison.title);
-    for (const auto& p : comparison.paragraphs) para(p);
-    Block table = Block::table(comparison.header);
-    table.rows = comparison.rows;
-    doc.push_back(table);
-    for (const auto& n : comparison.notes) para(n);
-    write_comparison_files(comparison, out_dir);
-  }
-
-  // --- results tables per level
+// The levels of the results in first-seen order ("pe", "array2x2", ...).
+std::vector<std::string> levels_in_order(const std::vector<json>& results) {
   std::vector<std::string> levels;
   for (const auto& r : results)
     if (std::find(levels.begin(), levels.end(), level_of(r)) == levels.end()) levels.push_back(level_of(r));
-  for (const auto& level : levels) {
-    heading(fmt::format("Results at level {}", level));
+  return levels;
+}
+
+void results_tables_section(const std::vector<json>& results, std::vector<Block>& doc) {
+  for (const auto& level : levels_in_order(results)) {
+    doc.push_back(Block::heading(fmt::format("Results at level {}", level), 2));
     doc.push_back(results_table(results, level));
   }
-  para("(v) = vectorless power (no gate-level activity for that point). Failed points are listed with their "
-       "error and carry no numbers.");
+  doc.push_back(Block::paragraph("(v) = vectorless power (no gate-level activity for that point). Failed points are listed with their "
+                                 "error and carry no numbers."));
+}
 
-  // --- plots
-  heading("Plots");
-  fs::path plots = out_dir / "plots";
-  std::string script;
-  auto gse_series = [&](const std::string& level, const std::string& acc_kind, auto value) {
-    Series s;
-    s.title = fmt::format("GSE-INT {} ({})", level, acc_kind);
-    std::vector<const json*> rs;
-    for (const auto& r : results)
-      if (ok(r) && text(r, "family") == "gse" && level_of(r) == level && text(r, "acc_kind") == acc_kind) rs.push_back(&r);
-    std::sort(rs.begin(), rs.end(), [](const json* a, const json* b) { return a->value("bits", 0) < b->value("bits", 0); });
-    for (const json* r : rs)
-      if (auto v = value(*r)) s.points.push_back({static_cast<double>(r->value("bits", 0)), *v});
-    return s;
-  };
-  auto baseline_series = [&](const std::string& variant, const std::string& title, auto value) {
-    Series s;
-    s.title = title;
-    std::vector<const json*> rs;
-    for (const auto& r : results)
-      if (ok(r) && text(r, "variant") == variant) rs.push_back(&r);
-    std::sort(rs.begin(), rs.end(), [](const json* a, const json* b) { return a->value("bits", 0) < b->value("bits", 0); });
-    for (const json* r : rs)
-      if (auto v = value(*r)) s.points.push_back({static_cast<double>(r->value("bits", 0)), *v});
-    return s;
-  };
-  auto reference_series = [&](const std::string& level, auto value) {
-    Series s;
-    s.title = fmt::format("other formats ({})", level);
-    for (const auto& r : results)
-      if (ok(r) && level_of(r) == level && text(r, "family") != "gse" && text(r, "family") != "baseline")
-        if (auto v = value(r)) {
-          s.points.push_back({static_cast<double>(r.value("bits", 0)), *v});
-          s.labels.push_back(format_label(r));
-        }
-    return s;
-  };
-  auto area = [](const json& r) { return number(r, "area_um2"); };
-  auto power = [](const json& r) { return best_power(r).first; };
+// ---- plots ---------------------------------------------------------------------------------
+
+using Metric = std::function<std::optional<double>(const json&)>;
+
+// Points sorted by element bits, one (bits, metric) pair each.
+Series bits_series(const std::string& title, std::vector<const json*> rs, const Metric& value) {
+  Series s;
+  s.title = title;
+  std::sort(rs.begin(), rs.end(), [](const json* a, const json* b) { return a->value("bits", 0) < b->value("bits", 0); });
+  for (const json* r : rs)
+    if (auto v = value(*r)) s.points.push_back({static_cast<double>(r->value("bits", 0)), *v});
+  return s;
+}
+
+std::vector<const json*> select(const std::vector<json>& results, const std::function<bool(const json&)>& pred) {
+  std::vector<const json*> rs;
+  for (const auto& r : results)
+    if (ok(r) && pred(r)) rs.push_back(&r);
+  return rs;
+}
+
+Series gse_series(const std::vector<json>& results, const std::string& level, const std::string& acc_kind,
+                  const Metric& value) {
+  return bits_series(fmt::format("GSE-INT {} ({})", level, acc_kind), select(results, [&](const json& r) {
+                       return text(r, "family") == "gse" && level_of(r) == level && text(r, "acc_kind") == acc_kind;
+                     }),
+                     value);
+}
+
+Series baseline_series(const std::vector<json>& results, const std::string& variant, const std::string& title,
+                       const Metric& value) {
+  return bits_series(title, select(results, [&](const json& r) { return text(r, "variant") == variant; }), value);
+}
+
+// The non-GSE, non-baseline formats of one level as labelled points.
+Series reference_series(const std::vector<json>& results, const std::string& level, const Metric& value) {
+  Series s;
+  s.title = fmt::format("other formats ({})", level);
+  for (const json* r : select(results, [&](const json& r) {
+         return level_of(r) == level && text(r, "family") != "gse" && text(r, "family") != "baseline";
+       }))
+    if (auto v = value(*r)) {
+      s.points.push_back({static_cast<double>(r->value("bits", 0)), *v});
+      s.labels.push_back(format_label(*r));
+    }
+  return s;
+}
+
+// A gnuplot plot drawn twice, as <name>.png and <name>.svg.
+std::string png_and_svg(const std::string& name, const std::string& body) {
+  return fmt::format("set terminal pngcairo size 1100,600\nset output '{0}.png'\n{1}"
+                     "set terminal svg size 1100,600\nset output '{0}.svg'\n{1}unset output\n",
+                     name, body);
+}
+
+// A metric against element bits: lines for GSE-INT and the baselines, labelled points for the
+// other formats. "" when there is nothing to draw.
+std::string bits_plot(const fs::path& plots, const std::string& name, const std::string& title, const std::string& ylabel,
+                      const std::vector<Series>& lines, const std::vector<Series>& refs) {
+  std::string cmd;
+  int index = 0;
+  for (const auto& s : lines) {
+    if (s.points.empty()) continue;
+    std::string file = write_series(plots, fmt::format("{}_{}", name, index++), s);
+    cmd += (cmd.empty() ? "" : ", \\\n     ") + fmt::format("'{}' using 1:2 with linespoints title '{}'", file, s.title);
+  }
+  for (const auto& s : refs) {
+    if (s.points.empty()) continue;
+    std::string file = write_series(plots, fmt::format("{}_{}", name, index++), s);
+    cmd += (cmd.empty() ? "" : ", \\\n     ") +
+           fmt::format("'{0}' using 1:2 with points pt 7 title '{1}', '{0}' using 1:2:3 with labels offset 0,0.8 font ',8' notitle",
+                       file, s.title);
+  }
+  if (cmd.empty()) return "";
+  return png_and_svg(name, fmt::format("reset\nset title '{}'\nset xlabel 'element bits b'\nset ylabel '{}'\nset grid\n"
+                                       "set logscale y\nset key outside right top\nset xrange [1:17]\nplot {}\n",
+                                       title, ylabel, cmd));
+}
+
+std::string area_and_power_plots(const std::vector<json>& results, const fs::path& plots) {
+  const Metric area = [](const json& r) { return number(r, "area_um2"); };
+  const Metric power = [](const json& r) { return best_power(r).first; };
+  const std::vector<std::string> levels = levels_in_order(results);
   std::vector<Series> area_series, power_series;
   for (const auto& level : levels) {
-    area_series.push_back(gse_series(level, "fixed", area));
-    power_series.push_back(gse_series(level, "fixed", power));
+    area_series.push_back(gse_series(results, level, "fixed", area));
+    power_series.push_back(gse_series(results, level, "fixed", power));
     if (level == "pe") {
-      area_series.push_back(gse_series(level, "fp32", area));
-      power_series.push_back(gse_series(level, "fp32", power));
+      area_series.push_back(gse_series(results, level, "fp32", area));
+      power_series.push_back(gse_series(results, level, "fp32", power));
     }
   }
-  area_series.push_back(baseline_series("int-mac", "INT-b MAC PE", area));
-  area_series.push_back(baseline_series("bare-mac", "bare MAC", area));
-  power_series.push_back(baseline_series("int-mac", "INT-b MAC PE", power));
-  power_series.push_back(baseline_series("bare-mac", "bare MAC", power));
+  for (const auto& [variant, title] : {std::pair{"int-mac", "INT-b MAC PE"}, std::pair{"bare-mac", "bare MAC"}}) {
+    area_series.push_back(baseline_series(results, variant, title, area));
+    power_series.push_back(baseline_series(results, variant, title, power));
+  }
   std::vector<Series> area_refs, power_refs;
   for (const auto& level : levels) {
-    area_refs.push_back(reference_series(level, area));
-    power_refs.push_back(reference_series(level, power));
+    area_refs.push_back(reference_series(results, level, area));
+    power_refs.push_back(reference_series(results, level, power));
   }
-  auto combined = [&](const std::string& name, const std::string& title, const std::string& ylabel,
-                      const std::vector<Series>& lines_s, const std::vector<Series>& refs) {
-    std::string cmd;
-    int index = 0;
-    for (const auto& s : lines_s) {
-      if (s.points.empty()) continue;
-      std::string file = write_series(plots, fmt::format("{}_{}", name, index++), s);
-      cmd += (cmd.empty() ? "" : ", \\\n     ") + fmt::format("'{}' using 1:2 with linespoints title '{}'", file, s.title);
-    }
-    for (const auto& s : refs) {
-      if (s.points.empty()) continue;
-      std::string file = write_series(plots, fmt::format("{}_{}", name, index++), s);
-      cmd += (cmd.empty() ? "" : ", \\\n     ") +
-             fmt::format("'{0}' using 1:2 with points pt 7 title '{1}', '{0}' using 1:2:3 with labels offset 0,0.8 font ',8' notitle",
-                         file, s.title);
-    }
-    if (cmd.empty()) return std::string();
-    std::string body = fmt::format(
-        "reset\nset title '{}'\nset xlabel 'element bits b'\nset ylabel '{}'\nset grid\nset logscale y\n"
-        "set key outside right top\nset xrange [1:17]\nplot {}\n",
-        title, ylabel, cmd);
-    return fmt::format("set terminal pngcairo size 1100,600\nset output '{0}.png'\n{1}"
-                       "set terminal svg size 1100,600\nset output '{0}.svg'\n{1}unset output\n",
-                       name, body);
-  };
-  std::string power_label = "power (mW): gate-level activity where simulated, else vectorless";
-  script += combined("area_vs_bits", "Area vs element bits", "area (um^2)", area_series, area_refs);
-  script += combined("power_vs_bits", "Power vs element bits", power_label, power_series, power_refs);
+  const std::string power_label = "power (mW): gate-level activity where simulated, else vectorless";
+  return bits_plot(plots, "area_vs_bits", "Area vs element bits", "area (um^2)", area_series, area_refs) +
+         bits_plot(plots, "power_vs_bits", "Power vs element bits", power_label, power_series, power_refs);
+}
 
-  // Pareto: trace SQNR vs area and vs energy per MAC (PE level, natural accumulators + fp32 GSE).
-  auto pareto = [&](const std::string& name, const std::string& xlabel, auto xvalue) {
-    Series points, front;
-    points.title = "designs (PE level)";
-    front.title = "Pareto front";
-    std::vector<std::pair<double, double>> xy;
-    for (const auto& r : results)
-      if (ok(r) && level_of(r) == "pe" && number(r, "sqnr_db"))
-        if (auto x = xvalue(r)) {
-          points.points.push_back({*x, *number(r, "sqnr_db")});
-          points.labels.push_back(format_label(r) + (text(r, "acc_kind") == "fp32" && text(r, "family") == "gse" ? "/fp32" : ""));
-        }
-    xy = points.points;
-    std::sort(xy.begin(), xy.end());
-    double best = -1e300;
-    for (const auto& p : xy)
-      if (p.second > best) { front.points.push_back(p); best = p.second; }
-    if (points.points.empty()) return std::string();
-    std::string f1 = write_series(plots, name + "_points", points), f2 = write_series(plots, name + "_front", front);
-    std::string body = fmt::format(
-        "reset\nset title 'Trace SQNR vs {0}'\nset xlabel '{0}'\nset ylabel 'trace SQNR (dB, higher is better)'\nset grid\n"
-        "set logscale x\nset key outside right top\n"
-        "plot '{1}' using 1:2 with points pt 7 title 'designs (PE)', '{1}' using 1:2:3 with labels offset 0,0.8 font ',8' notitle, "
-        "'{2}' using 1:2 with steps title 'Pareto front'\n",
-        xlabel, f1, f2);
-    return fmt::format("set terminal pngcairo size 1100,600\nset output '{0}.png'\n{1}"
-                       "set terminal svg size 1100,600\nset output '{0}.svg'\n{1}unset output\n",
-                       name, body);
-  };
-  script += pareto("pareto_area", "area (um^2)", [](const json& r) { return number(r, "area_um2"); });
-  script += pareto("pareto_energy", "energy per MAC (pJ)", [](const json& r) { return best_energy(r); });
+// Trace SQNR against a cost (area, energy per MAC) at PE level, with the Pareto front.
+std::string pareto_plot(const std::vector<json>& results, const fs::path& plots, const std::string& name,
+                        const std::string& xlabel, const Metric& xvalue) {
+  Series points, front;
+  points.title = "designs (PE level)";
+  front.title = "Pareto front";
+  for (const auto& r : results)
+    if (ok(r) && level_of(r) == "pe" && number(r, "sqnr_db"))
+      if (auto x = xvalue(r)) {
+        points.points.push_back({*x, *number(r, "sqnr_db")});
+        points.labels.push_back(format_label(r) + (text(r, "acc_kind") == "fp32" && text(r, "family") == "gse" ? "/fp32" : ""));
+      }
+  if (points.points.empty()) return "";
+  std::vector<std::pair<double, double>> xy = points.points;
+  std::sort(xy.begin(), xy.end());
+  double best = -1e300;
+  for (const auto& p : xy)
+    if (p.second > best) {
+      front.points.push_back(p);
+      best = p.second;
+    }
+  std::string f1 = write_series(plots, name + "_points", points), f2 = write_series(plots, name + "_front", front);
+  return png_and_svg(
+      name,
+      fmt::format("reset\nset title 'Trace SQNR vs {0}'\nset xlabel '{0}'\nset ylabel 'trace SQNR (dB, higher is better)'\nset grid\n"
+                  "set logscale x\nset key outside right top\n"
+                  "plot '{1}' using 1:2 with points pt 7 title 'designs (PE)', '{1}' using 1:2:3 with labels offset 0,0.8 font ',8' notitle, "
+                  "'{2}' using 1:2 with steps title 'Pareto front'\n",
+                  xlabel, f1, f2));
+}
 
+// Runs gnuplot on the script and adds the images it drew (or says why there are none).
+void draw_plots(const std::string& script, const fs::path& plots, std::vector<Block>& doc) {
   if (script.empty()) {
-    para("No successful points: nothing to plot.");
-  } else {
-    write_file_atomically(plots / "plots.gp", script);
-    fs::path gnuplot = find_program("gnuplot");
-    if (gnuplot.empty()) {
-      para("**Plots not drawn**: gnuplot is not installed (`apt-get install gnuplot-nox`); the data and script "
-           "are in `plots/` (`cd plots && gnuplot plots.gp`).");
-    } else {
-      ProcessResult run = run_process({gnuplot.string(), "plots.gp"}, plots, plots / "gnuplot.log", 120);
-      if (run.exit_code != 0)
-        para("**Plots failed**: gnuplot said: " + tail_lines(run.output, 3));
-      for (const auto& [name, alt] : std::vector<std::pair<std::string, std::string>>{
-               {"area_vs_bits", "Area vs element bits"}, {"power_vs_bits", "Power vs element bits"},
-               {"pareto_area", "Trace SQNR vs area (Pareto)"}, {"pareto_energy", "Trace SQNR vs energy per MAC (Pareto)"}})
-        if (fs::exists(plots / (name + ".png")))
-          doc.push_back(Block::image(alt, "plots/" + name + ".png", "plots/" + name + ".svg"));
-    }
+    doc.push_back(Block::paragraph("No successful points: nothing to plot."));
+    return;
   }
+  write_file_atomically(plots / "plots.gp", script);
+  fs::path gnuplot = find_program("gnuplot");
+  if (gnuplot.empty()) {
+    doc.push_back(Block::paragraph(
+        "**Plots not drawn**: gnuplot is not installed (`apt-get install gnuplot-nox`); the data and script "
+        "are in `plots/` (`cd plots && gnuplot plots.gp`)."));
+    return;
+  }
+  ProcessResult run = run_process({gnuplot.string(), "plots.gp"}, plots, plots / "gnuplot.log", 120);
+  if (run.exit_code != 0) doc.push_back(Block::paragraph("**Plots failed**: gnuplot said: " + tail_lines(run.output, 3)));
+  for (const auto& [name, alt] : std::vector<std::pair<std::string, std::string>>{
+           {"area_vs_bits", "Area vs element bits"}, {"power_vs_bits", "Power vs element bits"},
+           {"pareto_area", "Trace SQNR vs area (Pareto)"}, {"pareto_energy", "Trace SQNR vs energy per MAC (Pareto)"}})
+    if (fs::exists(plots / (name + ".png")))
+      doc.push_back(Block::image(alt, "plots/" + name + ".png", "plots/" + name + ".svg"));
+}
 
-  fs::path md = out_dir / "report.md";
+void plots_section(const std::vector<json>& results, const fs::path& plots, std::vector<Block>& doc) {
+  doc.push_back(Block::heading("Plots", 2));
+  std::string script = area_and_power_plots(results, plots);
+  script += pareto_plot(results, plots, "pareto_area", "area (um^2)", [](const json& r) { return number(r, "area_um2"); });
+  script += pareto_plot(results, plots, "pareto_energy", "energy per MAC (pJ)", [](const json& r) { return best_energy(r); });
+  draw_plots(script, plots, doc);
+}
+
+}  // namespace
+
+fs::path write_report(const std::vector<fs::path>& dbs, const fs::path& out_dir) {
+  SweepData sweep = load_sweeps(dbs);
+  fs::create_directories(out_dir / "plots");
+  std::vector<Block> doc;
+  doc.push_back(Block::heading("gsqhw synthesis sweep: GSE-INT vs FP8, INT8, BF16", 1));
+  const std::vector<json> results = libraries_section(sweep.results, doc);  // the first library's
+  summary_section(results, sweep.arguments, doc);
+  method_section(doc);
+  headline_section(results, sweep.arguments, doc);
+  int_mac_section(results, doc);
+  array_vs_int_section(results, doc);
+  siblings_section(results, out_dir, doc);
+  results_tables_section(results, doc);
+  plots_section(results, out_dir / "plots", doc);
+  const fs::path md = out_dir / "report.md";
   write_file_atomically(md, render_markdown(doc));
   write_file_atomically(out_dir / "report.html", render_html(doc, "gsqhw synthesis sweep"));
   return md;
