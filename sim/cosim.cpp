@@ -574,30 +574,46 @@ class Checker {
         if (acc == expected.acc_raw[out] && flags == expected.flags[out]) continue;
         ++result_.mismatch_count;
         if (first_cycle < 0) first_cycle = beats.cycle[i];
-        if (static_cast<int>(result_.mismatches.size()) >= options_.max_mismatches_reported)
-          continue;
-        Mismatch mm;
-        mm.design = d_.design.str();
-        mm.trace = g.name;
-        mm.engine = engine;
-        mm.gemm_row = m;
-        mm.gemm_col = n;
-        mm.tile_row = static_cast<int>(tr);
-        mm.tile_col = static_cast<int>(tc);
-        mm.pe_row = beat;
-        mm.pe_col = j;
-        mm.cycle = beats.cycle[i];
-        mm.expected_acc = expected.acc_raw[out];
-        mm.actual_acc = acc;
-        mm.expected_flags = expected.flags[out];
-        mm.actual_flags = flags;
-        mm.expected_value = expected.out[out];
-        mm.actual_value = dequantize_accumulator(acc_, acc, flags, scale_of(g.a, m),
-                                                 scale_of(g.b, n), int8_);
-        result_.mismatches.push_back(mm);
+        record_mismatch({.gemm_row = m, .gemm_col = n, .tile_row = static_cast<int>(tr), .tile_col = static_cast<int>(tc),
+                         .pe_row = beat, .pe_col = j, .cycle = beats.cycle[i], .run_cycle = -1},
+                        g, engine, expected, out, acc, flags);
       }
     }
     return first_cycle;
+  }
+
+  // Where a wrong output came out (the fields of Mismatch of the same names).
+  struct Place {
+    int64_t gemm_row, gemm_col;
+    int tile_row, tile_col, pe_row, pe_col;
+    int64_t cycle, run_cycle;
+  };
+
+  // Records a wrong output at `place` with both values, up to the report's limit (every one is
+  // counted by the caller).
+  void record_mismatch(const Place& place, const CosimGemm& g, const std::string& engine, const GemmResult& expected,
+                       size_t out, int64_t acc, uint8_t flags) {
+    if (static_cast<int>(result_.mismatches.size()) >= options_.max_mismatches_reported) return;
+    Mismatch where;
+    where.gemm_row = place.gemm_row;
+    where.gemm_col = place.gemm_col;
+    where.tile_row = place.tile_row;
+    where.tile_col = place.tile_col;
+    where.pe_row = place.pe_row;
+    where.pe_col = place.pe_col;
+    where.cycle = place.cycle;
+    where.run_cycle = place.run_cycle;
+    where.design = d_.design.str();
+    where.trace = g.name;
+    where.engine = engine;
+    where.expected_acc = expected.acc_raw[out];
+    where.actual_acc = acc;
+    where.expected_flags = expected.flags[out];
+    where.actual_flags = flags;
+    where.expected_value = expected.out[out];
+    where.actual_value =
+        dequantize_accumulator(acc_, acc, flags, scale_of(g.a, where.gemm_row), scale_of(g.b, where.gemm_col), int8_);
+    result_.mismatches.push_back(std::move(where));
   }
 
   static float scale_of(const QuantizedTensor& q, int64_t row) {
@@ -813,28 +829,10 @@ class Checker {
           if (acc == golden.acc_raw[out] && flags == golden.flags[out]) continue;
           ++result_.mismatch_count;
           if (engine == std::string("rtl") && first_row < 0) first_row = r;
-          if (static_cast<int>(result_.mismatches.size()) >= options_.max_mismatches_reported)
-            continue;
-          Mismatch mm;
-          mm.design = d_.design.str();
-          mm.trace = g.name;
-          mm.engine = engine;
-          mm.gemm_row = m;
-          mm.gemm_col = n;
-          mm.tile_row = static_cast<int>(tr);
-          mm.tile_col = static_cast<int>(tc);
-          mm.pe_row = r;
-          mm.pe_col = j;
-          mm.cycle = gemm_cycle;
-          mm.run_cycle = beat_cycle(d_.array, t.steps_per_tile, has_previous ? 1 : 0, r);
-          mm.expected_acc = golden.acc_raw[out];
-          mm.actual_acc = acc;
-          mm.expected_flags = golden.flags[out];
-          mm.actual_flags = flags;
-          mm.expected_value = golden.out[out];
-          mm.actual_value = dequantize_accumulator(acc_, acc, flags, scale_of(g.a, m),
-                                                   scale_of(g.b, n), int8_);
-          result_.mismatches.push_back(mm);
+          record_mismatch({.gemm_row = m, .gemm_col = n, .tile_row = static_cast<int>(tr),
+                           .tile_col = static_cast<int>(tc), .pe_row = r, .pe_col = j, .cycle = gemm_cycle,
+                           .run_cycle = beat_cycle(d_.array, t.steps_per_tile, has_previous ? 1 : 0, r)},
+                          g, engine, golden, out, acc, flags);
         }
       }
     }
