@@ -10,27 +10,12 @@
 #include "numerics/format.h"
 #include "base/npy.h"
 #include "tests/numerics/numerics_test_util.h"
+#include "tests/support/cli_run.h"
 
 namespace gsqhw {
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-RunResult run_cli(const std::string& args) {
-  std::string command = std::string(GSQHW_CLI) + " " + args + " 2>&1";
-  RunResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using test::run_cli;
 
 class SimCli : public testing::Test {
  protected:
@@ -50,12 +35,12 @@ class SimCli : public testing::Test {
 };
 
 TEST_F(SimCli, FormatsListsEveryFamily) {
-  RunResult text = run_cli("formats");
-  ASSERT_EQ(text.exit_code, 0) << text.output;
-  for (const auto& info : registered_formats()) EXPECT_NE(text.output.find(info.example), std::string::npos);
-  RunResult json = run_cli("formats --json");
-  ASSERT_EQ(json.exit_code, 0) << json.output;
-  auto list = nlohmann::json::parse(json.output);
+  test::CliRun text = run_cli("formats");
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  for (const auto& info : registered_formats()) EXPECT_NE(text.out.find(info.example), std::string::npos);
+  test::CliRun json = run_cli("formats --json");
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  auto list = nlohmann::json::parse(json.out);
   ASSERT_EQ(list.size(), registered_formats().size());
   EXPECT_EQ(list[0]["family"], "gse");
   EXPECT_EQ(run_cli("formats --help").exit_code, 0);
@@ -66,11 +51,11 @@ TEST_F(SimCli, QuantizeWritesWhatTheLibraryComputes) {
   x[7] = NAN;  // row 0, group 0 becomes a NaN group
   write_npy(path("x.npy"), make_npy_f32({2, 3, 40}, x.data()));
   const std::string spec = "gse:b=6,g=16,e=5,scale=floor,round=rne,range=symmetric";
-  RunResult r = run_cli("quantize --format gse:b=6,g=16 --input " + path("x.npy") + " --output " +
+  test::CliRun r = run_cli("quantize --format gse:b=6,g=16 --input " + path("x.npy") + " --output " +
                         path("y.npy") + " --codes " + path("c.npy") + " --exponents " +
                         path("e.npy") + " --json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto summary = nlohmann::json::parse(r.output);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto summary = nlohmann::json::parse(r.out);
   EXPECT_EQ(summary["format"], spec);
   EXPECT_EQ(summary["rows"], 6);
   EXPECT_EQ(summary["cols"], 40);
@@ -91,9 +76,9 @@ TEST_F(SimCli, QuantizeWritesWhatTheLibraryComputes) {
   for (size_t i = 0; i < q.group_exponents.size(); ++i) EXPECT_EQ(exps[i], q.group_exponents[i]);
   EXPECT_EQ(exps[0], 31);
 
-  RunResult plain = run_cli("quantize -f fp8:e5m2 -i " + path("x.npy") + " -o " + path("z.npy"));
-  EXPECT_EQ(plain.exit_code, 0) << plain.output;
-  EXPECT_NE(plain.output.find("fp8:e5m2,sat=satfinite,block=0"), std::string::npos);
+  test::CliRun plain = run_cli("quantize -f fp8:e5m2 -i " + path("x.npy") + " -o " + path("z.npy"));
+  EXPECT_EQ(plain.exit_code, 0) << plain.out;
+  EXPECT_NE(plain.out.find("fp8:e5m2,sat=satfinite,block=0"), std::string::npos);
   EXPECT_EQ(run_cli("quantize --help").exit_code, 0);
 }
 
@@ -127,9 +112,9 @@ TEST_F(SimCli, BadInputExitsTwoWithAClearMessage) {
       {"quantize --format gse --input " + path("x.npy"), "--output"},
   };
   for (const auto& [args, message] : cases) {
-    RunResult r = run_cli(args);
-    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
-    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
+    test::CliRun r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
   }
 }
 

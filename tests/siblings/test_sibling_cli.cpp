@@ -2,33 +2,17 @@
 // parameters refused with exit code 2 and a message naming the parameter.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/support/cli_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
-
-CliRun run_cli(const std::string& args) {
-  std::string command = std::string(GSQHW_CLI) + " " + args + " 2>&1";
-  CliRun r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buffer{};
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.out.append(buffer.data(), n);
-  int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using gsqhw::test::CliRun;
+using gsqhw::test::run_cli;
 
 nlohmann::json run_json(const std::string& args) {
   CliRun r = run_cli(args + " --json");

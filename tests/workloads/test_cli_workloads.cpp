@@ -7,28 +7,15 @@
 #include <string>
 
 #include "test_util.h"
+#include "tests/support/cli_run.h"
 
 namespace gsqhw {
 namespace {
 
 using test::ScratchDir;
 
-struct Run {
-  int exit_code;
-  std::string out;
-};
+test::CliRun run_cli(const std::string& args) { return test::run_cli(args, test::Stderr::dropped); }
 
-Run run_cli(const std::string& args) {
-  const std::string cmd = std::string(GSQHW_CLI) + " " + args + " 2>/dev/null";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, ""};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 TEST(CliTrace, WritesTracesAndReportsJson) {
   ScratchDir dir("cli");
