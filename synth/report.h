@@ -28,6 +28,12 @@ struct Headline {
   std::string explanation;     // why not, when !found
   int bits = 0;                // the smallest such b
   double gse_sqnr_db = 0, fp8_sqnr_db = 0;
+  // Where the figures hold, from GSE-INT b*'s PE point: its accumulator, the library, the
+  // clock, and the traces the SQNR figures are over ("builtin-tiny" or "user", and how many).
+  std::string gse_acc, library;
+  double clock_ns = 0;
+  std::string trace_set;
+  int traces = 0;
   // Natural accumulators (GSE fixed, FP8 fp32), same level and clock (equal throughput).
   std::string natural_level;
   double natural_power_ratio = 0, natural_area_ratio = 0, natural_energy_ratio = 0;

@@ -608,7 +608,7 @@ void export_results(const fs::path& db_path, const fs::path& csv, const fs::path
   std::vector<ResultRow> rows = db.last_sweep_rows();
   static const char* columns[] = {"design", "status", "family", "variant", "bits", "level", "rows", "cols", "acc",
                                   "area_um2", "cells", "clock_ns", "critical_path_ns", "fmax_mhz", "timing_met",
-                                  "power_mw", "pj_per_mac_vectorless", "power_activity_mw", "pj_per_mac",
+                                  "power_mw", "pj_per_mac_vectorless", "power_activity_mw", "pj_per_mac", "pj_per_mac_source",
                                   "power_rtl_activity_mw_untrusted", "pj_per_mac_rtl_activity_untrusted",
                                   "activity_source", "sqnr_db", "bits_per_weight", "macs_per_cycle", "liberty", "liberty_hash",
                                   "tools", "error"};
@@ -620,7 +620,13 @@ void export_results(const fs::path& db_path, const fs::path& csv, const fs::path
     // The CSV's workload columns hold gate-level figures only: RTL activity overstates datapath
     // power (docs/synthesis.md) and moves to its own, so-named columns.
     nlohmann::json csv_row = row.result;
-    if (csv_row.value("activity_source", "") == "rtl") {
+    const std::string activity = csv_row.value("activity_source", "");
+    if (csv_row.value("status", "") == "ok")
+      csv_row["pj_per_mac_source"] = activity == "gate" && csv_row.contains("pj_per_mac")
+                                         ? "gate-level activity"
+                                     : activity == "rtl" ? "none: RTL activity is not trusted (pj_per_mac_rtl_activity_untrusted)"
+                                                         : "none: vectorless only (pj_per_mac_vectorless)";
+    if (activity == "rtl") {
       for (const char* key : {"power_activity_mw", "pj_per_mac"}) {
         if (!csv_row.contains(key)) continue;
         csv_row[std::string(key) == "pj_per_mac" ? "pj_per_mac_rtl_activity_untrusted" : "power_rtl_activity_mw_untrusted"] =

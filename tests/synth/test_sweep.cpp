@@ -6,9 +6,11 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "base/errors.h"
@@ -351,6 +353,134 @@ TEST(Report, CombinesResultFilesOfSeveralLibraries) {
   EXPECT_NE(md.find("| asap7 | 5 | natural accumulators | pe | 4.00x | 4.00x | vectorless | 5x / 11x |"),
             std::string::npos) << md;
   EXPECT_NE(md.find("| asap7 | 5 | both fp32 | pe | 2.00x | 1.25x |"), std::string::npos) << md;
+}
+
+// The headline as one table: a row per claim and setting (library, array, accumulators, power
+// source, clock), one verdict per row, power compared within one source, the trace set named
+// next to the SQNR figures, INT8 on the Pareto front discussed, and plots from one power source.
+TEST(Report, HeadlineIsOneTableWithAVerdictPerClaimAndSetting) {
+  auto at = [](json r, double clock_ns = 30) {
+    r["liberty"] = "osu018";
+    r["clock_ns"] = clock_ns;
+    r["trace_set"] = "builtin-tiny";
+    r["traces"] = 56;
+    r["pj_per_mac_vectorless"] = r["power_mw"].get<double>() * 30;  // any number of the same order
+    return r;
+  };
+  auto gate = [](json r, double mw) {
+    r["activity_source"] = "gate";
+    r["power_activity_mw"] = mw;
+    return r;
+  };
+  json fp8_pe = gate(at(point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0)), 6.0);
+  fp8_pe["acc"] = "fp32";
+  json gse_pe = gate(at(point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.5)), 1.0);
+  gse_pe["acc"] = "fixed32.16";
+  json gse_fp32 = at(point("gse", "gse", 5, "pe", "fp32", 31.0, 1250, 2.5));
+  json fp8_array = at(point("fp8", "fp8-e4m3", 8, "array", "fp32", 30.0, 16000, 30.0));
+  json gse_array = at(point("gse", "gse", 5, "array", "fixed", 31.0, 8000, 10.0));
+  gse_array["architecture"] = "shared-column";
+  json int8 = at(point("int8", "int8", 8, "pe", "fixed", 33.0, 300, 0.4));
+  json ptq = at(point("ptq161", "ptq1.61", 1, "pe", "fixed", 20.0, 900, 0.3));
+  ptq["bits_per_weight"] = 1.61;
+  ptq["format"] = "ptq161";
+  std::vector<json> results = {fp8_pe, gse_pe, gse_fp32, fp8_array, gse_array, int8, ptq};
+  fs::path dir = scratch_dir("report_headline");
+  store(dir / "results.sqlite", results);
+  std::string md = read_file(write_report(dir / "results.sqlite", dir));
+
+  // The SQNR figures with the traces they are over.
+  EXPECT_NE(md.find("**b = 5** (trace SQNR 31.00 dB vs FP8 E4M3 30.00 dB, over all 56 GEMMs (forward and backward) "
+                    "of the built-in synthetic tiny LoRA traces"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| claim (paper) | FP8 / GSE-INT | verdict | library | array | accumulators | activity (power source) "
+                    "| clock |"),
+            std::string::npos) << md;
+  const std::string natural = "GSE-INT5 fixed32.16 vs FP8 E4M3 fp32";
+  // Power: gate-level on both PEs (6 / 1); the 4x4 arrays vectorless on both (30 / 10), not
+  // FP8's gate-level figure over GSE-INT's vectorless one; both on fp32: 2 / 2.5.
+  for (const std::string& row :
+       {"| power (5x less) | 6.00x | **reproduced** | osu018 | single PE | " + natural + " | gate-level activity | 30 ns |",
+        "| power (5x less) | 3.00x | **not reproduced** (60% of the claimed 5x) | osu018 | 4x4 array | " + natural +
+            " | vectorless | 30 ns |",
+        std::string("| power (5x less) | 0.80x | **reversed**: GSE-INT is 1.25x FP8's | osu018 | single PE | "
+                    "GSE-INT5 fp32 vs FP8 E4M3 fp32 | vectorless | 30 ns |"),
+        "| area (11x less) | 2.50x | **not reproduced** (23% of the claimed 11x) | osu018 | single PE | " + natural +
+            " | - | 30 ns |",
+        "| area (11x less) | 2.00x | **not reproduced** (18% of the claimed 11x) | osu018 | 4x4 array | " + natural +
+            " | - | 30 ns |",
+        std::string("| area (11x less) | 0.80x | **reversed**: GSE-INT is 1.25x FP8's | osu018 | single PE | "
+                    "GSE-INT5 fp32 vs FP8 E4M3 fp32 | - | 30 ns |")})
+    EXPECT_NE(md.find(row), std::string::npos) << row << "\n" << md;
+  // One sentence per claim, naming where it holds and where not; never "reproduced" for a
+  // claim in a setting whose row says otherwise.
+  EXPECT_NE(md.find("Power (5x): reproduced in single PE, " + natural + ", gate-level activity (6.00x); not in 4x4 array, " +
+                    natural + ", vectorless (3.00x)"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("Area (11x): reproduced in no measured setting."), std::string::npos) << md;
+  EXPECT_NE(md.find("the gap reverses"), std::string::npos) << md;
+  EXPECT_EQ(md.find("gap shrinks"), std::string::npos) << md;
+  // INT8 is more accurate and smaller than both: on the front, and said so in the headline.
+  EXPECT_NE(md.find("INT8 is on the PE-level Pareto front of trace SQNR against area"), std::string::npos) << md;
+  EXPECT_NE(md.find("INT8 is both more accurate and smaller than GSE-INT b* and FP8 E4M3 here"), std::string::npos) << md;
+
+  // The power plot holds vectorless figures only (FP8 E4M3's 2 mW, not its gate-level 6 mW),
+  // and PTQ1.61 stands at its 1.61 bits per weight, inside the bits axis.
+  std::string power_points, area_points;
+  for (const auto& entry : fs::directory_iterator(dir / "plots")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("power_vs_bits_", 0) == 0) power_points += read_file(entry.path());
+    if (name.rfind("area_vs_bits_", 0) == 0) area_points += read_file(entry.path());
+  }
+  EXPECT_NE(power_points.find("8 2 \"FP8 E4M3\""), std::string::npos) << power_points;
+  EXPECT_EQ(power_points.find("8 6 "), std::string::npos) << power_points;
+  EXPECT_NE(area_points.find("1.61 900 \"ptq161\""), std::string::npos) << area_points;
+  EXPECT_NE(read_file(dir / "plots" / "plots.gp").find("set xrange [0:17]"), std::string::npos);
+}
+
+// results.csv: pj_per_mac holds only the gate-level figure the report quotes, a column names
+// what it holds, and an RTL-activity figure goes to its own untrusted column.
+TEST(Sweep, CsvEnergyColumnNamesItsSource) {
+  json gate = point("gse", "gse", 5, "pe", "fixed", 31.0, 400, 0.5);
+  gate["activity_source"] = "gate";
+  gate["pj_per_mac"] = 1.25;
+  json rtl = point("fp8", "fp8-e4m3", 8, "pe", "fp32", 30.0, 1000, 2.0);
+  rtl["activity_source"] = "rtl";
+  rtl["pj_per_mac"] = 9.5;
+  json none = point("int8", "int8", 8, "pe", "fixed", 33.0, 300, 0.4);
+  none["pj_per_mac_vectorless"] = 0.75;
+  fs::path dir = scratch_dir("csv_energy");
+  store(dir / "results.sqlite", {gate, rtl, none});
+  export_results(dir / "results.sqlite", dir / "results.csv", dir / "results.json");
+  std::istringstream lines(read_file(dir / "results.csv"));
+  std::string header_line;
+  std::getline(lines, header_line);
+  auto fields = [](const std::string& line) {  // no quoted commas in these rows
+    std::vector<std::string> out;
+    std::stringstream ss(line);
+    for (std::string f; std::getline(ss, f, ',');) out.push_back(f);
+    if (!line.empty() && line.back() == ',') out.push_back("");
+    return out;
+  };
+  const auto header = fields(header_line);
+  auto column = [&](const std::string& name) {
+    return static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  std::map<std::string, std::vector<std::string>> by_family;
+  for (std::string line; std::getline(lines, line);) {
+    auto row = fields(line);
+    row.resize(header.size());
+    by_family[row[column("family")]] = row;
+  }
+  ASSERT_EQ(by_family.size(), 3u);
+  EXPECT_EQ(by_family["gse"][column("pj_per_mac")], "1.25");
+  EXPECT_EQ(by_family["gse"][column("pj_per_mac_source")], "gate-level activity");
+  EXPECT_EQ(by_family["fp8"][column("pj_per_mac")], "");
+  EXPECT_EQ(by_family["fp8"][column("pj_per_mac_rtl_activity_untrusted")], "9.5");
+  EXPECT_NE(by_family["fp8"][column("pj_per_mac_source")].find("RTL activity is not trusted"), std::string::npos);
+  EXPECT_EQ(by_family["int8"][column("pj_per_mac")], "");
+  EXPECT_EQ(by_family["int8"][column("pj_per_mac_vectorless")], "0.75");
+  EXPECT_NE(by_family["int8"][column("pj_per_mac_source")].find("vectorless only"), std::string::npos);
 }
 
 }  // namespace
