@@ -780,7 +780,7 @@ std::optional<std::string> int8_paragraph(const std::vector<json>& results, cons
     if (std::find(front.begin(), front.end(), int8) != front.end()) fronts.push_back(name);
   }
   auto describe = [&](const json& r) {
-    return fmt::format("{} {:.2f} dB, {:.0f} um^2, {} pJ/MAC (v)", format_label(r), *number(r, "sqnr_db"), *area(r),
+    return fmt::format("{:.2f} dB, {:.0f} um^2, {} pJ/MAC (v)", *number(r, "sqnr_db"), *area(r),
                        fmt_num(energy(r), "{:.3g}"));
   };
   const std::string where =
@@ -789,12 +789,13 @@ std::optional<std::string> int8_paragraph(const std::vector<json>& results, cons
   const bool beats_both = *number(*int8, "sqnr_db") >= std::max(h.gse_sqnr_db, h.fp8_sqnr_db) &&
                           *area(*int8) <= std::min(*area(*gse), *area(*fp8));
   return fmt::format(
-      "**INT8.** {}: {}; GSE-INT{}: {}; FP8 E4M3: {}. {}The paper's claims are against FP8 only; on these traces the "
-      "INT8 PE (fixed32.0 accumulator) is {:.2f}x GSE-INT{}'s area. What speaks for GSE-INT against INT8 is not in "
-      "this table: the trace SQNR here is on {}, and training quality per format is measured in docs/training.md.",
+      "**INT8.** {} (INT8 {}; GSE-INT{} {}; FP8 E4M3 {}). {}The paper's claims are against FP8 only; on these traces "
+      "the INT8 PE ({} accumulator) is {:.2f}x GSE-INT{}'s area. What speaks for GSE-INT against INT8 is not in this "
+      "table: the trace SQNR here is on {}, and training quality per format is measured in docs/training.md.",
       where, describe(*int8), h.bits, describe(*gse), describe(*fp8),
       beats_both ? "INT8 is both more accurate and smaller than GSE-INT b* and FP8 E4M3 here. " : "",
-      *area(*int8) / *area(*gse), h.bits, trace_set_name(h));
+      text(*int8, "acc").empty() ? "its natural" : text(*int8, "acc"), *area(*int8) / *area(*gse), h.bits,
+      trace_set_name(h));
 }
 
 // GSE-INT b* against FP8 E4M3 next to the paper's claims: one table, one row per claim and
