@@ -2,8 +2,6 @@
 // file-size limit as a stand-in for a full disk, a throwing writer) and concurrent writers.
 #include <gtest/gtest.h>
 
-#include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include "base/files.h"
 #include "base/process.h"
 #include "base/scratch_dir.h"
+#include "tests/support/file_size_limit.h"
 
 namespace gsqhw {
 namespace {
@@ -57,25 +56,7 @@ TEST(Files, AMissingFileIsAUsageErrorNamingIt) {
   EXPECT_THROW(write_file_atomically(dir.path() / "no-such-folder" / "x", "text"), UsageError);
 }
 
-// Lowers this process's file-size limit for its lifetime (SIGXFSZ ignored, so writes fail with
-// EFBIG, as they fail with ENOSPC on a full disk), then restores both.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    getrlimit(RLIMIT_FSIZE, &saved_);
-    old_handler_ = signal(SIGXFSZ, SIG_IGN);
-    struct rlimit limit = {bytes, saved_.rlim_max};
-    setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  ~FileSizeLimit() {
-    setrlimit(RLIMIT_FSIZE, &saved_);
-    signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  struct rlimit saved_ {};
-  void (*old_handler_)(int) = SIG_DFL;
-};
+using test::FileSizeLimit;
 
 TEST(Files, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
   ScratchDir dir("gsqhw-test-files");

@@ -13,6 +13,7 @@
 #include "base/process.h"
 #include "synth/results_db.h"
 #include "test_util.h"
+#include "tests/support/file_size_limit.h"
 
 namespace gsqhw::synth {
 namespace {
@@ -21,25 +22,7 @@ using nlohmann::json;
 using test::read_file;
 using test::scratch_dir;
 
-// Lowers this process's file-size limit for its lifetime (SIGXFSZ ignored, so writes fail
-// with EFBIG instead of killing the test), then restores both.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    getrlimit(RLIMIT_FSIZE, &saved_);
-    old_handler_ = signal(SIGXFSZ, SIG_IGN);
-    struct rlimit limit = {bytes, saved_.rlim_max};
-    setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  ~FileSizeLimit() {
-    setrlimit(RLIMIT_FSIZE, &saved_);
-    signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  struct rlimit saved_ {};
-  void (*old_handler_)(int) = SIG_DFL;
-};
+using gsqhw::test::FileSizeLimit;
 
 std::string integrity(const fs::path& db) {
   sqlite3* handle = nullptr;
