@@ -416,6 +416,80 @@ std::vector<json> libraries_section(const std::vector<json>& results, std::vecto
 
 }  // namespace
 
+namespace {
+
+// The levels of the results in first-seen order ("pe", "array2x2", ...).
+std::vector<std::string> levels_in_order(const std::vector<json>& results) {
+  std::vector<std::string> levels;
+  for (const auto& r : results)
+    if (std::find(levels.begin(), levels.end(), level_of(r)) == levels.end()) levels.push_back(level_of(r));
+  return levels;
+}
+
+// GSE-INT b*'s PE point (fixed accumulator, with a trace error): the forced width, or else the
+// narrowest whose SQNR is no worse than FP8 E4M3's; nullptr when there is none.
+const json* headline_gse_pe(const std::vector<json>& results, int forced_bits, double fp8_sqnr_db) {
+  std::vector<const json*> gse;
+  for (const auto& r : results)
+    if (text(r, "family") == "gse" && text(r, "acc_kind") == "fixed" && level_of(r) == "pe" && number(r, "sqnr_db"))
+      gse.push_back(&r);
+  std::sort(gse.begin(), gse.end(), [](const json* a, const json* b) { return a->value("bits", 0) < b->value("bits", 0); });
+  for (const json* r : gse)
+    if (forced_bits > 0 ? r->value("bits", 0) == forced_bits : *number(*r, "sqnr_db") >= fp8_sqnr_db) return r;
+  return nullptr;
+}
+
+// The levels of the results, the largest array first.
+std::vector<std::string> levels_largest_first(const std::vector<json>& results) {
+  std::vector<std::string> levels = levels_in_order(results);
+  auto size = [&](const std::string& l) {
+    const json* any = find_result(results, [&](const json& r) { return level_of(r) == l; });
+    return any ? any->value("rows", 1) * any->value("cols", 1) : 1;
+  };
+  std::sort(levels.begin(), levels.end(), [&](const std::string& a, const std::string& b) { return size(a) > size(b); });
+  return levels;
+}
+
+struct Ratios {
+  double power = 0, area = 0;
+  std::string power_source;
+};
+
+// FP8 / GSE-INT power and area; power like with like (vectorless on both when their best
+// sources differ).
+Ratios fp8_over_gse(const json& g, const json& f) {
+  auto [gp, gs] = best_power(g);
+  auto [fp, fs] = best_power(f);
+  if (gs != fs) {
+    gp = number(g, "power_mw");
+    fp = number(f, "power_mw");
+    gs = "vectorless";
+  }
+  auto ga = number(g, "area_um2"), fa = number(f, "area_um2");
+  return {gp && fp && *gp > 0 ? *fp / *gp : 0, ga && fa && *ga > 0 ? *fa / *ga : 0, gs};
+}
+
+// The successful point of GSE-INT `bits` with `acc_kind` at `level` (at array level the
+// shared-column array, the amortised design, when there is one), or nullptr.
+const json* gse_point(const std::vector<json>& results, int bits, const std::string& acc_kind, const std::string& level) {
+  auto find = [&](bool shared_only) {
+    return find_result(results, [&](const json& r) {
+      return ok(r) && text(r, "family") == "gse" && text(r, "acc_kind") == acc_kind && r.value("bits", 0) == bits &&
+             level_of(r) == level && (!shared_only || text(r, "architecture") == "shared-column");
+    });
+  };
+  const json* shared = level == "pe" ? nullptr : find(true);
+  return shared ? shared : find(false);
+}
+
+const json* fp8_point(const std::vector<json>& results, const std::string& level) {
+  return find_result(results, [&](const json& r) {
+    return ok(r) && text(r, "variant") == "fp8-e4m3" && text(r, "acc_kind") == "fp32" && level_of(r) == level;
+  });
+}
+
+}  // namespace
+
 Headline compute_headline(const std::vector<json>& results, int forced_bits) {
   Headline h;
   const json* fp8_pe = find_result(results, [](const json& r) {
@@ -427,23 +501,11 @@ Headline compute_headline(const std::vector<json>& results, int forced_bits) {
     return h;
   }
   h.fp8_sqnr_db = *number(*fp8_pe, "sqnr_db");
-  std::vector<const json*> gse;
-  for (const auto& r : results)
-    if (text(r, "family") == "gse" && text(r, "acc_kind") == "fixed" && level_of(r) == "pe" && number(r, "sqnr_db"))
-      gse.push_back(&r);
-  std::sort(gse.begin(), gse.end(), [](const json* a, const json* b) { return a->value("bits", 0) < b->value("bits", 0); });
-  const json* chosen = nullptr;
-  for (const json* r : gse)
-    if (forced_bits > 0 ? r->value("bits", 0) == forced_bits : *number(*r, "sqnr_db") >= h.fp8_sqnr_db) {
-      chosen = r;
-      break;
-    }
-  if (!chosen && forced_bits > 0) {
-    h.explanation = fmt::format("the sweep has no GSE-INT{} PE point (b* from fine-tuning) with a trace error", forced_bits);
-    return h;
-  }
+  const json* chosen = headline_gse_pe(results, forced_bits, h.fp8_sqnr_db);
   if (!chosen) {
-    h.explanation = fmt::format("no GSE-INT width in the sweep reaches FP8 E4M3's trace SQNR of {:.2f} dB", h.fp8_sqnr_db);
+    h.explanation = forced_bits > 0
+                        ? fmt::format("the sweep has no GSE-INT{} PE point (b* from fine-tuning) with a trace error", forced_bits)
+                        : fmt::format("no GSE-INT width in the sweep reaches FP8 E4M3's trace SQNR of {:.2f} dB", h.fp8_sqnr_db);
     return h;
   }
   h.found = true;
@@ -456,70 +518,30 @@ Headline compute_headline(const std::vector<json>& results, int forced_bits) {
   h.traces = chosen->value("traces", 0);
 
   // Natural accumulators, at the largest level where both are ok (equal shape and clock).
-  std::vector<std::string> levels;
-  for (const auto& r : results)
-    if (std::find(levels.begin(), levels.end(), level_of(r)) == levels.end()) levels.push_back(level_of(r));
-  std::sort(levels.begin(), levels.end(), [&](const std::string& a, const std::string& b) {
-    auto size = [&](const std::string& l) {
-      const json* any = find_result(results, [&](const json& r) { return level_of(r) == l; });
-      return any ? any->value("rows", 1) * any->value("cols", 1) : 1;
-    };
-    return size(a) > size(b);
-  });
-  auto compare = [&](const json& g, const json& f, double& power_ratio, double& area_ratio, std::string& source) {
-    auto [gp, gs] = best_power(g);
-    auto [fp, fs] = best_power(f);
-    if (gs != fs) {  // compare like with like
-      gp = number(g, "power_mw");
-      fp = number(f, "power_mw");
-      gs = "vectorless";
-    }
-    source = gs;
-    power_ratio = gp && fp && *gp > 0 ? *fp / *gp : 0;
-    auto ga = number(g, "area_um2"), fa = number(f, "area_um2");
-    area_ratio = ga && fa && *ga > 0 ? *fa / *ga : 0;
-  };
-  for (const auto& level : levels) {
-    // At array level the shared-column GSE-INT array (the amortised design) is the one to compare.
-    auto gse_at_level = [&](bool shared_only) {
-      return find_result(results, [&](const json& r) {
-        return ok(r) && text(r, "family") == "gse" && text(r, "acc_kind") == "fixed" && r.value("bits", 0) == h.bits &&
-               level_of(r) == level && (!shared_only || text(r, "architecture") == "shared-column");
-      });
-    };
-    const json* g = gse_at_level(true);
-    if (!g) g = gse_at_level(false);
-    const json* f = find_result(results, [&](const json& r) {
-      return ok(r) && text(r, "variant") == "fp8-e4m3" && text(r, "acc_kind") == "fp32" && level_of(r) == level;
-    });
-    if (g && f) {
-      h.natural_level = level;
-      compare(*g, *f, h.natural_power_ratio, h.natural_area_ratio, h.natural_power_source);
-      auto ge = best_energy(*g), fe = best_energy(*f);
-      h.natural_energy_ratio = ge && fe && *ge > 0 ? *fe / *ge : 0;
-      break;
-    }
+  for (const auto& level : levels_largest_first(results)) {
+    const json* g = gse_point(results, h.bits, "fixed", level);
+    const json* f = fp8_point(results, level);
+    if (!g || !f) continue;
+    h.natural_level = level;
+    const Ratios natural = fp8_over_gse(*g, *f);
+    h.natural_power_ratio = natural.power, h.natural_area_ratio = natural.area;
+    h.natural_power_source = natural.power_source;
+    auto ge = best_energy(*g), fe = best_energy(*f);
+    h.natural_energy_ratio = ge && fe && *ge > 0 ? *fe / *ge : 0;
+    break;
   }
   if (h.natural_level.empty())
     h.explanation = fmt::format("GSE-INT{} or FP8 E4M3 has no successful point at a common level", h.bits);
-  const json* g_iso = find_result(results, [&](const json& r) {
-    return ok(r) && text(r, "family") == "gse" && text(r, "acc_kind") == "fp32" && r.value("bits", 0) == h.bits &&
-           level_of(r) == "pe";
-  });
-  const json* f_pe = find_result(results, [&](const json& r) {
-    return ok(r) && text(r, "variant") == "fp8-e4m3" && text(r, "acc_kind") == "fp32" && level_of(r) == "pe";
-  });
-  const json* g_pe = find_result(results, [&](const json& r) {
-    return ok(r) && text(r, "family") == "gse" && text(r, "acc_kind") == "fixed" && r.value("bits", 0) == h.bits &&
-           level_of(r) == "pe";
-  });
-  if (g_pe && f_pe) {
+  const json* f_pe = fp8_point(results, "pe");
+  if (const json* g_pe = gse_point(results, h.bits, "fixed", "pe"); g_pe && f_pe) {
+    const Ratios pe = fp8_over_gse(*g_pe, *f_pe);
     h.pe_available = true;
-    compare(*g_pe, *f_pe, h.pe_power_ratio, h.pe_area_ratio, h.pe_power_source);
+    h.pe_power_ratio = pe.power, h.pe_area_ratio = pe.area, h.pe_power_source = pe.power_source;
   }
-  if (g_iso && f_pe) {
+  if (const json* g_iso = gse_point(results, h.bits, "fp32", "pe"); g_iso && f_pe) {
+    const Ratios iso = fp8_over_gse(*g_iso, *f_pe);
     h.iso_available = true;
-    compare(*g_iso, *f_pe, h.iso_power_ratio, h.iso_area_ratio, h.iso_power_source);
+    h.iso_power_ratio = iso.power, h.iso_area_ratio = iso.area, h.iso_power_source = iso.power_source;
   }
   return h;
 }
@@ -864,14 +886,6 @@ void siblings_section(const std::vector<json>& results, const fs::path& out_dir,
   doc.push_back(table);
   for (const auto& n : comparison.notes) doc.push_back(Block::paragraph(n));
   write_comparison_files(comparison, out_dir);
-}
-
-// The levels of the results in first-seen order ("pe", "array2x2", ...).
-std::vector<std::string> levels_in_order(const std::vector<json>& results) {
-  std::vector<std::string> levels;
-  for (const auto& r : results)
-    if (std::find(levels.begin(), levels.end(), level_of(r)) == levels.end()) levels.push_back(level_of(r));
-  return levels;
 }
 
 void results_tables_section(const std::vector<json>& results, std::vector<Block>& doc) {
