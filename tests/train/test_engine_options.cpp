@@ -16,6 +16,7 @@
 #include <string>
 
 #include "shared_model.h"
+#include "tests/support/cli_run.h"
 #include "test_util.h"
 #include "workloads/checkpoint.h"
 #include "workloads/safetensors.h"
@@ -29,22 +30,8 @@ namespace {
 using test::ScratchDir;
 using test::shared_models;
 
-struct Run {
-  int exit_code;
-  std::string out;
-};
-
-Run run_cli(const std::string& args) {
-  const std::string cmd = std::string(GSQHW_CLI) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, ""};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Run = test::CliRun;
+using test::run_cli;
 
 nlohmann::json json_of(const Run& r) { return nlohmann::json::parse(r.out.substr(r.out.find('{'))); }
 

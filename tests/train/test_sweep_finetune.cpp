@@ -15,6 +15,7 @@
 
 #include "base/errors.h"
 #include "shared_model.h"
+#include "tests/support/cli_run.h"
 #include "synth/report.h"
 #include "synth/results_db.h"
 #include "synth/sweep.h"
@@ -30,22 +31,8 @@ using test::ScratchDir;
 using test::shared_models;
 namespace fs = std::filesystem;
 
-struct Run {
-  int exit_code;
-  std::string out;
-};
-
-Run run_cli(const std::string& args) {
-  const std::string cmd = std::string(GSQHW_CLI) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, ""};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Run = test::CliRun;
+using test::run_cli;
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
