@@ -2,6 +2,7 @@
 // in models/stories260K/, pulled in by the assembler (.incbin) at build time; CMake passes their
 // folder as GSQHW_EMBEDDED_MODEL_DIR and rebuilds this file when they change.
 #include "workloads/train/embedded_model.h"
+#include "base/files.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -40,17 +41,11 @@ uint64_t fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
   return h;
 }
 
-// Writes `bytes` to `file` unless it already holds exactly them; via a temporary and a rename.
+// Writes `bytes` to `file` (atomically) unless it already holds exactly them.
 void write_once(const std::filesystem::path& file, std::string_view bytes) {
   std::error_code ec;
   if (std::filesystem::file_size(file, ec) == bytes.size() && !ec) return;
-  const auto tmp = file.string() + fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw UsageError(fmt::format("cannot write {} (disk full or no permission?)", tmp));
-  }
-  std::filesystem::rename(tmp, file);
+  write_file_atomically(file, bytes);
 }
 
 }  // namespace
@@ -69,10 +64,7 @@ EmbeddedModel embedded_model(const std::filesystem::path& dir) {
 }
 
 std::string file_content_hash(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("cannot read {}", file.string()));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return fmt::format("{:016x}", fnv1a(bytes));
+  return fmt::format("{:016x}", fnv1a(read_file(file)));
 }
 
 }  // namespace gsqhw::train
