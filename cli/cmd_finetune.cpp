@@ -175,11 +175,11 @@ std::string plot_memory_loss(const train::FinetuneResult& r, const std::filesyst
      << "'memory_loss.dat' using 1:($5==1||$4>0?$2:1/0):3 with labels offset 0,0.9 font ',8' noenhanced notitle\n"
      << "set terminal svg size 1200,700\nset output 'memory_loss.svg'\nreplot\n";
   gp.close();
-  const auto gnuplot = synth::find_program("gnuplot");
+  const auto gnuplot = find_program("gnuplot");
   if (gnuplot.empty())
     return "memory plot not drawn: gnuplot is not installed (apt-get install gnuplot-nox); data in " + dir.string();
-  const auto run = synth::run_process({gnuplot.string(), "memory_loss.gp"}, dir, dir / "gnuplot-memory.log", 120);
-  if (run.exit_code != 0) return "memory plot failed: gnuplot said: " + synth::tail_lines(run.output, 3);
+  const auto run = run_process({gnuplot.string(), "memory_loss.gp"}, dir, dir / "gnuplot-memory.log", 120);
+  if (run.exit_code != 0) return "memory plot failed: gnuplot said: " + tail_lines(run.output, 3);
   for (const char* f : {"memory_loss.png", "memory_loss.svg"})
     std::filesystem::copy_file(dir / f, out / f, std::filesystem::copy_options::overwrite_existing);
   return "memory plot: " + (out / "memory_loss.png").string() + ", " + (out / "memory_loss.svg").string() +
