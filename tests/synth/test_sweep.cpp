@@ -226,8 +226,12 @@ TEST(Sweep, CliRejectsAnUnknownHeadlineActivity) {
 
 json point(const std::string& family, const std::string& variant, int bits, const std::string& level,
            const std::string& acc_kind, double sqnr, double area, double power) {
-  return {{"status", "ok"}, {"family", family}, {"variant", variant}, {"bits", bits}, {"level", level},
-          {"rows", level == "pe" ? 1 : 4}, {"cols", level == "pe" ? 1 : 4}, {"acc_kind", acc_kind},
+  // The format spec as the sweep stores it: reports label a row by its format unit.
+  std::string format = family;
+  if (family == "gse") format = fmt::format("gse:b={}", bits);
+  if (family == "fp8") format = "fp8:" + variant.substr(variant.find('-') + 1);
+  return {{"status", "ok"}, {"family", family}, {"variant", variant}, {"format", format}, {"bits", bits},
+          {"level", level}, {"rows", level == "pe" ? 1 : 4}, {"cols", level == "pe" ? 1 : 4}, {"acc_kind", acc_kind},
           {"sqnr_db", sqnr}, {"area_um2", area}, {"power_mw", power}};
 }
 
