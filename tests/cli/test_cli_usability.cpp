@@ -149,10 +149,12 @@ TEST_F(CliUsability, BashCompletionComesFromTheCommandDefinitions) {
     Ran help = gsqhw("help " + name);
     std::istringstream lines(help.out);
     std::smatch m;
-    for (std::string line; std::getline(lines, line);)  // option lines: "  -o,--out TEXT  ..."
-      if (std::regex_search(line, m, std::regex("^  (?:-[A-Za-z],)?(--[a-z0-9-]+)")))
+    for (std::string line; std::getline(lines, line);) {  // option lines: "  -o,--out TEXT  ..."
+      if (std::regex_search(line, m, std::regex("^  (?:-[A-Za-z],)?(--[a-z0-9-]+)"))) {
         EXPECT_TRUE(has(complete("gsqhw " + name + " " + m[1].str()), m[1].str() + "\n"))
             << name << " " << m[1];
+      }
+    }
   }
 }
 
@@ -164,9 +166,10 @@ TEST_F(CliUsability, EveryCommandThatPrintsResultsTakesJsonAndHelpHasOneStyle) {
     ASSERT_EQ(help.exit_code, 0) << name;
     // help and completion print help text and a script, not results; sweep-task is the
     // Slurm task a sweep submits (it writes a result file).
-    if (name != "help" && name != "completion" && name != "sweep-task")
+    if (name != "help" && name != "completion" && name != "sweep-task") {
       EXPECT_TRUE(has(help.out, "--json")) << "`gsqhw " << name << "` has no --json: every command that "
                                            << "prints results takes --json (issue #18)";
+    }
     // One style: "(default X)" in the description, never CLI11's "--opt INT=0".
     std::smatch m;
     EXPECT_FALSE(std::regex_search(help.out, m, std::regex("--[a-z0-9-]+ [A-Z:{},a-z0-9.]*[A-Z]=\\S")))
