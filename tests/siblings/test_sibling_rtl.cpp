@@ -95,12 +95,12 @@ TEST(LotaMergeRtl, InjectedFaultsAreCaught) {
   auto vectors = lota::exhaustive_merge_vectors(p, true);
   auto good = lota::generate_merge_unit(p);
   // Off-by-one threshold: |dW| >= omega instead of > omega.
-  auto off_by_one = mutate(good, 0, "wire up   = dw >= 3'sd3;", "wire up   = dw >= 3'sd2;");
+  auto off_by_one = mutate(good, 0, "up = dw >= 3'sd3;", "up = dw >= 3'sd2;");
   auto r1 = lota::check_merge_unit(off_by_one, p, vectors, work_dir("lota_fault_threshold"));
   EXPECT_GT(r1.errors, 0);
   EXPECT_NE(r1.log.find("GSQHW_MISMATCH"), std::string::npos);
   // No saturation at the top of the grid: 15 + 1 wraps to 0.
-  auto wraps = mutate(good, 0, "wire inc  = up & ~(&in_q);", "wire inc  = up;");
+  auto wraps = mutate(good, 0, "inc = up & ~(&in_q);", "inc = up;");
   EXPECT_GT(lota::check_merge_unit(wraps, p, vectors, work_dir("lota_fault_saturation")).errors, 0);
 }
 
