@@ -84,6 +84,24 @@ struct AccumulateWiring {
 // A PE's accumulate stage: accumulator_adder plus the registers it loads on r_valid.
 void accumulate_stage(verilog::Block& body, const PeSpec& pe, const AccumulateWiring& wiring);
 
+// The accumulator's leaf modules (gen/accumulator_emit.cpp), submodules first:
+// gsqhw_addend_fixed|fp32 and gsqhw_acc_fixed|fp32 with their exponent-path (gsqhw_exp_*),
+// alignment (gsqhw_align_*), adder (gsqhw_add_*) and normalisation/rounding or saturation
+// (gsqhw_norm_*, gsqhw_sat_*) parts, split so that synthesis can measure each part.
+std::vector<VerilogFile> emit_accumulator_files(const DesignPoint& design, const PeSpec& pe);
+// GSE only: gsqhw_exp_add (the group's exponent e_a + e_b and NaN-group mark) and
+// gsqhw_add_group (the exact group-sum adder).
+std::vector<VerilogFile> emit_group_files(const DesignPoint& design, const PeSpec& pe);
+
+// GSE: the group's exponent code and NaN mark from the two exponent codes (gsqhw_exp_add,
+// instance u_exponent): declares the wires `exp_code` and `nan`.
+void group_exponent(verilog::Block& body, const PeSpec& pe, const std::string& a_exp,
+                    const std::string& b_exp, const std::string& exp_code, const std::string& nan);
+// GSE: `sum` = (restart ? 0 : base) + product, the exact group-sum adder (gsqhw_add_group,
+// instance u_group_add): declares `sum` (and `<sum>_base`).
+void group_sum_adder(verilog::Block& body, const PeSpec& pe, const std::string& restart,
+                     const std::string& base, const std::string& product, const std::string& sum);
+
 // The leaves of every PE: the format's product module and the accumulator's addend and adder
 // modules (gsqhw_product, gsqhw_addend_fixed|fp32, gsqhw_acc_fixed|fp32).
 std::vector<VerilogFile> emit_leaf_files(const DesignPoint& design, const PeSpec& pe);

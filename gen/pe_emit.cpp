@@ -155,292 +155,6 @@ endmodule
   return text;
 }
 
-// ---------------------------------------------------------------------------------------
-// Fixed-point accumulator: addend preparation and the saturating adder
-
-std::string addend_fixed_module(const DesignPoint& d, const PeSpec& pe) {
-  int vw = twos_complement_value(pe) ? value_width(pe) : value_width(pe) + 1;
-  int w = pe.acc.width;
-  int uw = pe.exp_code_width();
-  int off = pe.value_offset() + pe.acc.frac_bits;  // shift = exp_code + off
-  int umax = pe.exp_code_max();
-  int ew = vw + w;  // holds value << W without losing bits
-  std::string text = file_header(
-      d, "gsqhw_addend_fixed",
-      fmt::format("addend for the fixed{}.{} accumulator: floor(value * 2^(exp_code + {})), "
-                  "saturated to {} bits",
-                  w, pe.acc.frac_bits, off, w));
-  std::string ports = fmt::format(R"(module gsqhw_addend_fixed (
-  input  wire signed [{}:0] value,
-{}  output wire signed [{}:0] addend,
-  output wire        overflow  // the addend did not fit in {} bits and was saturated
-);
-)",
-                                  vw - 1,
-                                  uw > 0 ? fmt::format("  input  wire [{}:0] exp_code,\n", uw - 1)
-                                         : "",
-                                  w - 1, w);
-  text += ports;
-  text += fmt::format("  wire signed [{}:0] widened = {{{{{}{{value[{}]}}}}, value}};\n", ew - 1,
-                      ew - vw, vw - 1);
-  bool can_left = off + umax > 0, can_right = off < 0;
-  if (uw == 0) {
-    // A static shift: plain wiring.
-    if (off >= 0)
-      text += fmt::format("  wire signed [{}:0] shifted = widened <<< {};\n", ew - 1,
-                          std::min(off, w));
-    else
-      text += fmt::format("  wire signed [{}:0] shifted = widened >>> {};\n", ew - 1,
-                          std::min(-off, vw));
-  } else {
-    int sw = bits_for_signed_range(std::min(off, 0) - vw - 1, std::max(off + umax, w) + 1);
-    int lw = bits_for_unsigned(w), rw = bits_for_unsigned(vw);
-    text += "  // Shift amount exp_code + offset. Left shifts beyond W bits and right shifts beyond\n"
-            "  // the value's width change nothing more, so the amounts are clamped there.\n";
-    text += fmt::format("  wire signed [{}:0] shift = $signed({}) + {};\n", sw - 1,
-                        zero_extend("exp_code", uw, sw), vlit(sw, off, true));
-    std::string shift_expr = "widened";
-    if (can_left) {
-      text += fmt::format(
-          "  wire [{}:0] left_amount = shift[{}] ? {} : (shift > {}) ? {} : shift[{}:0];\n",
-          lw - 1, sw - 1, vlit(lw, 0), vlit(sw, w, true), vlit(lw, w), lw - 1);
-      shift_expr = "(" + shift_expr + " <<< left_amount)";
-    }
-    if (can_right) {
-      text += fmt::format("  wire [{}:0] shift_negated = -shift;\n", sw - 1);
-      text += fmt::format(
-          "  wire [{}:0] right_amount = ~shift[{}] ? {} : (shift_negated > {}) ? {} : "
-          "shift_negated[{}:0];\n",
-          rw - 1, sw - 1, vlit(rw, 0), vlit(sw, vw), vlit(rw, vw), rw - 1);
-      shift_expr = "(" + shift_expr + " >>> right_amount)";
-    }
-    text += fmt::format("  wire signed [{}:0] shifted = {};\n", ew - 1, shift_expr);
-  }
-  text += fmt::format(R"(  // the addend fits in {} bits iff bits {}..{} are all equal
-  wire fits = (&shifted[{}:{}]) | ~(|shifted[{}:{}]);
-  assign overflow = ~fits;
-  assign addend = fits ? shifted[{}:0] : shifted[{}] ? {} : {};
-endmodule
-)",
-                      w, ew - 1, w - 1, ew - 1, w - 1, ew - 1, w - 1, w - 1, ew - 1,
-                      min_signed(w), max_signed(w));
-  return text;
-}
-
-std::string acc_fixed_module(const DesignPoint& d, const PeSpec& pe) {
-  int w = pe.acc.width;
-  return file_header(d, "gsqhw_acc_fixed",
-                     fmt::format("saturating {}-bit two's complement adder of the accumulator", w)) +
-         fill(R"(module gsqhw_acc_fixed (
-  input  wire signed [${w1}:0] acc,
-  input  wire signed [${w1}:0] addend,
-  output wire signed [${w1}:0] sum,
-  output wire        overflow  // the exact sum did not fit: saturated
-);
-  wire signed [${w}:0] total = {acc[${w1}], acc} + {addend[${w1}], addend};
-  assign overflow = total[${w}] ^ total[${w1}];
-  assign sum = overflow ? (total[${w}] ? ${min} : ${max}) : total[${w1}:0];
-endmodule
-)",
-              {{"w", std::to_string(w)},
-               {"w1", std::to_string(w - 1)},
-               {"min", min_signed(w)},
-               {"max", max_signed(w)}});
-}
-
-// ---------------------------------------------------------------------------------------
-// fp32 accumulator: addend normalisation and the one-rounding adder
-
-std::string addend_fp32_module(const DesignPoint& d, const PeSpec& pe) {
-  int vw = value_width(pe);
-  int mw = vw;  // magnitude width (two's complement values: |min| still fits vw bits)
-  int p = fp32_mant_width(pe);
-  int uw = pe.exp_code_width();
-  int iw = bits_for_unsigned(mw - 1);
-  int off = pe.value_offset();
-  std::string text = file_header(
-      d, "gsqhw_addend_fp32",
-      "addend for the fp32 accumulator: sign, significand normalised to its leading one, and "
-      "the exponent of that leading bit");
-  std::string in_ports;
-  if (twos_complement_value(pe))
-    in_ports += fmt::format("  input  wire signed [{}:0] value,\n", vw - 1);
-  else
-    in_ports += fmt::format("  input  wire        value_sign,\n  input  wire [{}:0] magnitude,\n",
-                            mw - 1);
-  if (uw > 0) in_ports += fmt::format("  input  wire [{}:0] exp_code,\n", uw - 1);
-  text += fmt::format(R"(// addend value = (-1)^sign * mant * 2^(top - {}), mant = 0 for a zero addend
-module gsqhw_addend_fp32 (
-{}  output wire        sign,
-  output wire [{}:0] mant,   // bit {} set unless the addend is zero
-  output wire signed [{}:0] top  // exponent of mant's leading bit
-);
-)",
-                      p - 1, in_ports, p - 1, p - 1, kTopWidth - 1);
-  if (twos_complement_value(pe)) {
-    text += fmt::format("  assign sign = value[{}];\n", vw - 1);
-    text += fmt::format("  wire [{}:0] magnitude = sign ? -value : value;\n", mw - 1);
-  } else {
-    text += "  assign sign = value_sign;\n";
-  }
-  text += fmt::format("  wire [{}:0] msb;  // index of the leading one\n", iw - 1);
-  text += msb_index_assign("msb", "magnitude", mw, iw);
-  text += fmt::format("  wire [{}:0] normalised = magnitude << ({} - msb);\n", mw - 1,
-                      vlit(iw, mw - 1));
-  if (p > mw)
-    text += fmt::format("  assign mant = {{normalised, {}'d0}};\n", p - mw);
-  else
-    text += "  assign mant = normalised;\n";
-  std::string top = fmt::format("$signed({})", zero_extend("msb", iw, kTopWidth));
-  if (uw > 0) top += fmt::format(" + $signed({})", zero_extend("exp_code", uw, kTopWidth));
-  if (off != 0) top += " + " + vlit(kTopWidth, off, true);
-  text += fmt::format("  assign top = {};\nendmodule\n", top);
-  return text;
-}
-
-std::string acc_fp32_module(const DesignPoint& d, const PeSpec& pe) {
-  int p = fp32_mant_width(pe);
-  int aw = p + 3;  // significand, guard, round, sticky
-  int zw = aw + 1;  // plus a carry
-  int tw = kTopWidth;
-  int dw = bits_for_unsigned(aw);
-  int zi = bits_for_unsigned(zw - 1);
-  int nw = bits_for_unsigned(zw);
-  std::string specials =
-      has_inf(pe)
-          ? fmt::format(R"(  wire nan = acc_is_nan | add_nan | (acc_is_inf & add_inf & (acc_sign ^ add_sign));
-  assign sum = nan ? 32'h{:08x} : acc_is_inf ? acc : add_inf ? {{add_sign, 8'hff, 23'd0}} : finite_sum;
-)",
-                        kFp32QuietNaN)
-          : fmt::format(R"(  wire nan = acc_is_nan | add_nan;
-  assign sum = nan ? 32'h{:08x} : acc_is_inf ? acc : finite_sum;
-)",
-                        kFp32QuietNaN);
-  std::string text = file_header(
-      d, "gsqhw_acc_fp32",
-      "IEEE binary32 accumulate: RNE(acc + addend) with ONE rounding of the exact sum; "
-      "subnormals, infinities and NaN per IEEE 754");
-  text += fill(R"(// The addend is exact (a group sum or an exact product), given normalised by gsqhw_addend_fp32.
-// Classic single-path adder: order the operands by magnitude, align the smaller one with a
-// guard, a round and a sticky bit (enough for one correct rounding), add or subtract,
-// normalise, then round to nearest even at bit 23 below the leading one, or at 2^-149 for
-// subnormal results. The rounding increment may carry into the exponent field, which is
-// exactly IEEE's behaviour (largest subnormal -> smallest normal, largest finite -> Inf).
-module gsqhw_acc_fp32 (
-  input  wire [31:0] acc,
-  input  wire        add_sign,
-  input  wire [${p1}:0] add_mant,
-  input  wire signed [${tw1}:0] add_top,
-  input  wire        add_nan,
-${inf_port}  output wire [31:0] sum
-);
-  localparam signed [${tw1}:0] TOP_OF_ZERO = ${top_min};  // below every real exponent
-
-  // --- the accumulator as sign, normalised significand and exponent of its leading bit
-  wire       acc_sign = acc[31];
-  wire [7:0] acc_field = acc[30:23];
-  wire [22:0] acc_frac = acc[22:0];
-  wire acc_is_nan = (&acc_field) & (|acc_frac);
-  wire acc_is_inf = (&acc_field) & ~(|acc_frac);
-  wire acc_normal = |acc_field;
-  wire acc_zero = ~acc_normal & ~(|acc_frac);
-  wire [4:0] frac_msb;  // subnormal accumulator: its leading one
-${frac_msb}  wire [23:0] acc_sig = acc_normal ? {1'b1, acc_frac} : {1'b0, acc_frac} << (5'd23 - frac_msb);
-  wire signed [${tw1}:0] acc_top = acc_zero ? TOP_OF_ZERO :
-      acc_normal ? $signed(${acc_field_ext}) - ${c127} : $signed(${frac_msb_ext}) - ${c149};
-  wire [${p1}:0] acc_mant = ${acc_mant};
-  wire add_zero = ~add_mant[${p1}];
-  wire signed [${tw1}:0] add_key = add_zero ? TOP_OF_ZERO : add_top;
-
-  // --- order by magnitude: "big" >= "small"
-  wire acc_bigger = (acc_top > add_key) || (acc_top == add_key && acc_mant >= add_mant);
-  wire big_sign = acc_bigger ? acc_sign : add_sign;
-  wire small_sign = acc_bigger ? add_sign : acc_sign;
-  wire [${p1}:0] big_mant = acc_bigger ? acc_mant : add_mant;
-  wire [${p1}:0] small_mant = acc_bigger ? add_mant : acc_mant;
-  wire signed [${tw1}:0] big_top = acc_bigger ? acc_top : add_key;
-  wire signed [${tw1}:0] small_top = acc_bigger ? add_key : acc_top;
-  wire [${tw1}:0] distance = big_top - small_top;
-
-  // --- align the smaller significand; bits shifted out collapse into the sticky bit 0
-  wire [${aw1}:0] big_ext = {big_mant, 3'b000};
-  wire [${aw1}:0] small_ext = {small_mant, 3'b000};
-  wire far = distance >= ${aw_t};
-  wire [${dw1}:0] shift = distance[${dw1}:0];
-  wire [${aw1}:0] small_shifted = far ? ${aw_zero} : small_ext >> shift;
-  wire lost = far ? |small_mant : |(small_ext & ~(${aw_ones} << shift));
-  wire [${aw1}:0] small_aligned = {small_shifted[${aw1}:1], small_shifted[0] | lost};
-
-  // --- add or subtract (|big| >= |small|, so the difference is not negative)
-  wire subtract = big_sign ^ small_sign;
-  wire [${zw1}:0] total = subtract ? {1'b0, big_ext} - {1'b0, small_aligned}
-                                 : {1'b0, big_ext} + {1'b0, small_aligned};
-  wire total_zero = ~|total;
-  wire [${zi1}:0] total_msb;
-${total_msb}  // leading one moved to bit ${zw1}; the exponent of the result's leading bit:
-  wire [${zw1}:0] normalised = total << (${zw1_lit} - total_msb);
-  wire signed [${tw1}:0] result_top = big_top + $signed(${total_msb_ext}) - ${aw1_t};
-
-  // --- below 2^-126 the significand keeps fewer bits: shift right to the 2^-149 grid
-  wire subnormal = result_top < ${m126};
-  wire [${tw1}:0] denormalise = ${m126} - result_top;
-  wire denorm_far = subnormal & (denormalise >= ${zw_t});
-  wire [${nw1}:0] denorm_shift = subnormal ? denormalise[${nw1}:0] : ${nw_zero};
-  wire [${zw1}:0] aligned = denorm_far ? ${zw_zero} : normalised >> denorm_shift;
-  wire denorm_lost = denorm_far ? |normalised : |(normalised & ~(${zw_ones} << denorm_shift));
-
-  // --- round to nearest, ties to even, at bit 23 below bit ${zw1}
-  // (the leading bit itself is the implicit bit: it survives exactly for normal results)
-  wire [22:0] kept = aligned[${zw2}:${zw24}];
-  wire guard = aligned[${zw25}];
-  wire sticky = (|aligned[${zw26}:0]) | denorm_lost;
-  wire round_up = guard & (sticky | kept[0]);
-  wire too_big = ~subnormal & (result_top > ${c127});
-  // for results in the normal range, result_top + 127 lies in 1..254
-  wire [7:0] field = aligned[${zw1}] ? result_top[7:0] + 8'd127 : 8'd0;
-  wire [30:0] rounded = {field, kept} + {30'd0, round_up};
-  wire result_sign = total_zero ? (big_sign & small_sign) : big_sign;
-  wire [31:0] finite_sum = total_zero ? {result_sign, 31'd0}
-                         : too_big ? {result_sign, 8'hff, 23'd0} : {result_sign, rounded};
-
-  // --- specials
-${specials}endmodule
-)",
-               {{"p1", std::to_string(p - 1)},
-                {"tw1", std::to_string(tw - 1)},
-                {"inf_port", has_inf(pe) ? "  input  wire        add_inf,\n" : ""},
-                {"top_min", vlit(tw, -(int64_t{1} << (tw - 1)), true)},
-                {"frac_msb", msb_index_assign("frac_msb", "acc_frac", 23, 5)},
-                {"acc_field_ext", zero_extend("acc_field", 8, tw)},
-                {"frac_msb_ext", zero_extend("frac_msb", 5, tw)},
-                {"c127", vlit(tw, 127, true)},
-                {"c149", vlit(tw, 149, true)},
-                {"m126", vlit(tw, -126, true)},
-                {"acc_mant", p > 24 ? fmt::format("{{acc_sig, {}'d0}}", p - 24) : "acc_sig"},
-                {"aw1", std::to_string(aw - 1)},
-                {"aw_t", vlit(tw, aw)},
-                {"aw1_t", vlit(tw, aw - 1, true)},
-                {"dw1", std::to_string(dw - 1)},
-                {"aw_zero", vlit(aw, 0)},
-                {"aw_ones", all_ones(aw)},
-                {"zw1", std::to_string(zw - 1)},
-                {"zw1_lit", vlit(zi, zw - 1)},
-                {"zi1", std::to_string(zi - 1)},
-                {"total_msb", msb_index_assign("total_msb", "total", zw, zi)},
-                {"total_msb_ext", zero_extend("total_msb", zi, tw)},
-                {"zw_t", vlit(tw, zw)},
-                {"nw1", std::to_string(nw - 1)},
-                {"nw_zero", vlit(nw, 0)},
-                {"zw_zero", vlit(zw, 0)},
-                {"zw_ones", all_ones(zw)},
-                {"zw24", std::to_string(zw - 24)},
-                {"zw2", std::to_string(zw - 2)},
-                {"zw25", std::to_string(zw - 25)},
-                {"zw26", std::to_string(zw - 26)},
-                {"specials", specials}});
-  return text;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -452,7 +166,6 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
   bool gse = f.family == OperandFamily::gse;
   int uw = pe.exp_code_width();
-  int pw = pe.product_width();
   const PipelinePlan plan = pipeline_plan(d, pe);
   const bool cut1 = plan.product_cut, cut2 = plan.prepare_cut, cut3 = plan.accumulate_cut;
 
@@ -483,11 +196,7 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
     product_instance(body, pe, "in_a", "in_b", p_signals);
     p_signals.push_back({"exp_code", uw, false, false});
     p_signals.push_back({"group_nan", 1, false, false});
-    body.lines("  // the group's scale: exponent codes add (biases are folded into the shift offset);\n"
-            "  // an all-ones code marks a NaN group\n");
-    body.lines(fmt::format("  wire [{}:0] p_exp_code = {{1'b0, in_a_exp}} + {{1'b0, in_b_exp}};\n",
-                        uw - 1));
-    body.lines("  wire p_group_nan = (&in_a_exp) | (&in_b_exp);\n");
+    group_exponent(body, pe, "in_a_exp", "in_b_exp", "p_exp_code", "p_group_nan");
   } else {
     product_instance(body, pe, "in_a", "in_b", p_signals);
   }
@@ -504,27 +213,20 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
     a_signals.push_back({"value", sw, true, false});
     a_signals.push_back({"exp_code", uw, false, false});
     a_signals.push_back({"nan", 1, false, false});
-    body.lines(fill(R"(
-  // --- group: exact integer sum of the group's products (${sw} bits = 2b + log2 G)
-  reg  signed [${sw1}:0] group_sum;
-  reg         group_open;      // a group has started and not yet ended
-  reg         group_is_first;  // the open group began with in_first (first group of a tile)
-  wire group_start = m_first | ~group_open;
-  wire group_end = m_group_last | m_last;
-  wire signed [${sw1}:0] group_sum_next = (group_start ? ${sw_zero} : group_sum) + ${product_ext};
-  always @(posedge clk) begin
-    if (rst) group_open <= 1'b0;
-    else if (m_valid) group_open <= ~group_end;
-    if (m_valid) begin
-      group_sum <= group_sum_next;
-      group_is_first <= group_start ? m_first : group_is_first;
-    end
-  end
-)",
-                 {{"sw", std::to_string(sw)},
-                  {"sw1", std::to_string(sw - 1)},
-                  {"sw_zero", vlit(sw, 0, true)},
-                  {"product_ext", sign_extend("m_product", pw, sw)}}));
+    body.blank();
+    body.comment(fmt::format("--- group: exact integer sum of the group's products ({} bits = 2b + log2 G)", sw));
+    body.reg_signed("group_sum", sw);
+    body.reg("group_open", 1, "a group has started and not yet ended");
+    body.reg("group_is_first", 1, "the open group began with in_first (first group of a tile)");
+    body.wire("group_start", 1, "m_first | ~group_open");
+    body.wire("group_end", 1, "m_group_last | m_last");
+    group_sum_adder(body, pe, "group_start", "group_sum", "m_product", "group_sum_next");
+    verilog::Block& ff = body.always_ff();
+    ff.if_("rst").line("group_open <= 1'b0;");
+    ff.else_if("m_valid").line("group_open <= ~group_end;");
+    ff.if_("m_valid")
+        .line("group_sum <= group_sum_next;")
+        .line("group_is_first <= group_start ? m_first : group_is_first;");
     if (cut2) {
       body.lines(R"(
   // [cut 2] the group-sum register is this stage's register: the cycle after a group ends it
@@ -592,13 +294,12 @@ std::vector<VerilogFile> emit_leaf_files(const DesignPoint& design, const PeSpec
   files.emplace_back("gsqhw_product.v", pe.format.family == OperandFamily::minifloat
                                             ? minifloat_product_module(design, pe)
                                             : integer_product_module(design, pe));
-  if (is_fixed(pe)) {
-    files.emplace_back("gsqhw_addend_fixed.v", addend_fixed_module(design, pe));
-    files.emplace_back("gsqhw_acc_fixed.v", acc_fixed_module(design, pe));
-  } else {
-    files.emplace_back("gsqhw_addend_fp32.v", addend_fp32_module(design, pe));
-    files.emplace_back("gsqhw_acc_fp32.v", acc_fp32_module(design, pe));
+  if (pe.format.family == OperandFamily::gse) {
+    auto group = emit_group_files(design, pe);
+    files.insert(files.end(), group.begin(), group.end());
   }
+  auto accumulator = emit_accumulator_files(design, pe);
+  files.insert(files.end(), accumulator.begin(), accumulator.end());
   return files;
 }
 

@@ -33,7 +33,7 @@ namespace {
 bool fixed_acc(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::fixed; }
 
 std::string pe_gsum_module(const DesignPoint& d, const PeSpec& pe) {
-  int cw = pe.format.code_bits, pw = pe.product_width(), sw = pe.group_sum_width();
+  int cw = pe.format.code_bits, sw = pe.group_sum_width();
   // Cuts (gen/pipeline.h): cut 1 after the product, cut 2 in front of the group accumulator's
   // addend preparation, cut 3 between preparation and the accumulator loop.
   const PipelinePlan cuts = pipeline_plan(d, pe);
@@ -62,28 +62,23 @@ std::string pe_gsum_module(const DesignPoint& d, const PeSpec& pe) {
   stage_cut(body, "p", "m", p_signals, cuts.product_cut,
                     cuts.product_cut ? "[cut 1] pipeline register after the product"
                                  : "(no register after the product at this pipeline depth)");
-  body.lines(fill(R"(
-  // --- exact integer group sum
-  reg  group_open;      // a group has started and not yet ended
-  reg  group_is_first;  // the open group began with in_first
-  wire group_start = m_first | ~group_open;
-  wire group_end = m_group_last | m_last;
-  always @(posedge clk) begin
-    if (rst) group_open <= 1'b0;
-    else if (m_valid) group_open <= ~group_end;
-    group_done <= rst ? 1'b0 : m_valid & group_end;
-    if (m_valid) begin
-      group_sum <= (group_start ? ${sw_zero} : group_sum) + ${product_ext};
-      group_is_first <= group_start ? m_first : group_is_first;
-    end
-    if (m_valid & group_end) begin
-      group_first <= group_start ? m_first : group_is_first;
-      group_tile_last <= m_last;
-    end
-  end
-)",
-               {{"sw_zero", vlit(sw, 0, true)},
-                {"product_ext", sign_extend("m_product", pw, sw)}}));
+  body.blank();
+  body.comment("--- exact integer group sum");
+  body.reg("group_open", 1, "a group has started and not yet ended");
+  body.reg("group_is_first", 1, "the open group began with in_first");
+  body.wire("group_start", 1, "m_first | ~group_open");
+  body.wire("group_end", 1, "m_group_last | m_last");
+  group_sum_adder(body, pe, "group_start", "group_sum", "m_product", "group_sum_next");
+  verilog::Block& ff = body.always_ff();
+  ff.if_("rst").line("group_open <= 1'b0;");
+  ff.else_if("m_valid").line("group_open <= ~group_end;");
+  ff.line("group_done <= rst ? 1'b0 : m_valid & group_end;");
+  ff.if_("m_valid")
+      .line("group_sum <= group_sum_next;")
+      .line("group_is_first <= group_start ? m_first : group_is_first;");
+  ff.if_("m_valid & group_end")
+      .line("group_first <= group_start ? m_first : group_is_first;")
+      .line("group_tile_last <= m_last;");
   return m.str();
 }
 
@@ -110,10 +105,7 @@ std::string group_acc_module(const DesignPoint& d, const PeSpec& pe) {
   verilog::Block& body = m.body;
   body.wire("g_valid", 1, "in_valid").wire("g_first", 1, "in_first").wire("g_last", 1, "in_last");
   body.wire_signed("g_sum", sw, "in_sum");
-  body.comment("the group's scale: exponent codes add (biases are folded into the shift offset);\n"
-               "an all-ones code marks a NaN group");
-  body.wire("g_exp_code", uw, "{1'b0, in_a_exp} + {1'b0, in_b_exp}");
-  body.wire("g_nan", 1, "(&in_a_exp) | (&in_b_exp)");
+  group_exponent(body, pe, "in_a_exp", "in_b_exp", "g_exp_code", "g_nan");
   std::vector<Signal> g_signals = {{"valid", 1, false, true}, {"first", 1, false, true},
                                    {"last", 1, false, true},  {"sum", sw, true, false},
                                    {"exp_code", uw, false, false}, {"nan", 1, false, false}};

@@ -156,6 +156,26 @@ void accumulate_stage(Block& body, const PeSpec& pe, const AccumulateWiring& wir
                           is_gse(pe) ? "{r_nan | sum_is_nan, 1'b0}" : "{sum_is_nan, 1'b0}"));
 }
 
+void group_exponent(Block& body, const PeSpec& pe, const std::string& a_exp,
+                    const std::string& b_exp, const std::string& exp_code, const std::string& nan) {
+  body.comment("the group's scale: exponent codes add (biases are folded into the shift offset);\n"
+               "an all-ones code marks a NaN group");
+  body.wire(exp_code, pe.exp_code_width()).wire(nan);
+  body.instance(Instance("gsqhw_exp_add", "u_exponent")
+                    .pin("a_exp", a_exp).pin("b_exp", b_exp)
+                    .pin("exp_code", exp_code).pin("group_nan", nan));
+}
+
+void group_sum_adder(Block& body, const PeSpec& pe, const std::string& restart,
+                     const std::string& base, const std::string& product, const std::string& sum) {
+  const int sw = pe.group_sum_width();
+  body.wire_signed(sum + "_base", sw,
+                   fmt::format("{} ? {} : $signed({})", restart, vlit(sw, 0, true), base));
+  body.wire_signed(sum, sw);
+  body.instance(Instance("gsqhw_add_group", "u_group_add")
+                    .pin("base", sum + "_base").pin("product", product).pin("sum", sum));
+}
+
 void stage_cut(Block& body, const std::string& from, const std::string& to,
                const std::vector<Signal>& signals, bool registered, const std::string& comment) {
   body.blank();

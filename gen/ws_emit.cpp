@@ -46,7 +46,7 @@ int psum_width(const PeSpec& pe) { return is_gse(pe) ? pe.group_sum_width() : pe
 std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
   const bool gse = is_gse(pe);
-  const int cw = f.code_bits, pw = pe.product_width();
+  const int cw = f.code_bits;
   const int sw = psum_width(pe);
   const PipelinePlan plan = pipeline_plan(d, pe);
   verilog::Module m("gsqhw_pe_ws");
@@ -104,16 +104,10 @@ std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
                                 : "(no register after the product at this pipeline depth)");
 
   if (gse) {
-    body.lines(fill(R"(
-  // --- the exact integer partial group sum (${sw} bits = 2b + log2 G hold any group's sum)
-  wire signed [${sw1}:0] psum_base = m_restart ? ${sw_zero} : $signed(in_psum);
-  always @(posedge clk)
-    if (m_valid) out_psum <= psum_base + ${product_ext};
-)",
-                 {{"sw", std::to_string(sw)},
-                  {"sw1", std::to_string(sw - 1)},
-                  {"sw_zero", vlit(sw, 0, true)},
-                  {"product_ext", sign_extend("m_product", pw, sw)}}));
+    body.blank();
+    body.comment(fmt::format("--- the exact integer partial group sum ({} bits = 2b + log2 G hold any group's sum)", sw));
+    group_sum_adder(body, pe, "m_restart", "in_psum", "m_product", "psum_next");
+    body.always_ff().if_("m_valid").line("out_psum <= psum_next;");
     return m.str();
   }
 

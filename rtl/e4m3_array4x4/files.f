@@ -1,5 +1,12 @@
 gsqhw_product.v
+gsqhw_norm_addend.v
+gsqhw_exp_top.v
 gsqhw_addend_fp32.v
+gsqhw_norm_unpack.v
+gsqhw_exp_compare.v
+gsqhw_align_fp32.v
+gsqhw_add_fp32.v
+gsqhw_norm_round.v
 gsqhw_acc_fp32.v
 gsqhw_pe.v
 gsqhw_delay.v

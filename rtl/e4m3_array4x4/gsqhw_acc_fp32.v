@@ -3,138 +3,59 @@
 // design: fp8:e4m3,sat=satfinite,block=0@array4x4,acc=fp32,flow=os,pipe=2
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 // The addend is exact (a group sum or an exact product), given normalised by gsqhw_addend_fp32.
-// Classic single-path adder: order the operands by magnitude, align the smaller one with a
-// guard, a round and a sticky bit (enough for one correct rounding), add or subtract,
-// normalise, then round to nearest even at bit 23 below the leading one, or at 2^-149 for
-// subnormal results. The rounding increment may carry into the exponent field, which is
-// exactly IEEE's behaviour (largest subnormal -> smallest normal, largest finite -> Inf).
+// Classic single-path adder: order the operands by magnitude (gsqhw_exp_compare), align the
+// smaller one with a guard, a round and a sticky bit (gsqhw_align_fp32; enough for one correct
+// rounding), add or subtract (gsqhw_add_fp32), normalise, then round to nearest even at bit 23
+// below the leading one, or at 2^-149 for subnormal results (gsqhw_norm_round). The rounding
+// increment may carry into the exponent field, which is exactly IEEE's behaviour (largest
+// subnormal -> smallest normal, largest finite -> Inf).
 module gsqhw_acc_fp32 (
-  input  wire [31:0] acc,
-  input  wire        add_sign,
-  input  wire [23:0] add_mant,
+  input  wire        [31:0] acc,
+  input  wire               add_sign,
+  input  wire        [23:0] add_mant,
   input  wire signed [11:0] add_top,
-  input  wire        add_nan,
-  output wire [31:0] sum
+  input  wire               add_nan,
+  output wire        [31:0] sum
 );
-  localparam signed [11:0] TOP_OF_ZERO = -12'sd2048;  // below every real exponent
-
-  // --- the accumulator as sign, normalised significand and exponent of its leading bit
-  wire       acc_sign = acc[31];
-  wire [7:0] acc_field = acc[30:23];
+  // --- the accumulator's fields and special values
+  wire        acc_sign = acc[31];
+  wire [7:0]  acc_field = acc[30:23];
   wire [22:0] acc_frac = acc[22:0];
-  wire acc_is_nan = (&acc_field) & (|acc_frac);
-  wire acc_is_inf = (&acc_field) & ~(|acc_frac);
-  wire acc_normal = |acc_field;
-  wire acc_zero = ~acc_normal & ~(|acc_frac);
-  wire [4:0] frac_msb;  // subnormal accumulator: its leading one
-  assign frac_msb =
-      acc_frac[22] ? 5'd22 :
-      acc_frac[21] ? 5'd21 :
-      acc_frac[20] ? 5'd20 :
-      acc_frac[19] ? 5'd19 :
-      acc_frac[18] ? 5'd18 :
-      acc_frac[17] ? 5'd17 :
-      acc_frac[16] ? 5'd16 :
-      acc_frac[15] ? 5'd15 :
-      acc_frac[14] ? 5'd14 :
-      acc_frac[13] ? 5'd13 :
-      acc_frac[12] ? 5'd12 :
-      acc_frac[11] ? 5'd11 :
-      acc_frac[10] ? 5'd10 :
-      acc_frac[9] ? 5'd9 :
-      acc_frac[8] ? 5'd8 :
-      acc_frac[7] ? 5'd7 :
-      acc_frac[6] ? 5'd6 :
-      acc_frac[5] ? 5'd5 :
-      acc_frac[4] ? 5'd4 :
-      acc_frac[3] ? 5'd3 :
-      acc_frac[2] ? 5'd2 :
-      acc_frac[1] ? 5'd1 : 5'd0;
-  wire [23:0] acc_sig = acc_normal ? {1'b1, acc_frac} : {1'b0, acc_frac} << (5'd23 - frac_msb);
-  wire signed [11:0] acc_top = acc_zero ? TOP_OF_ZERO :
-      acc_normal ? $signed({4'd0, acc_field}) - 12'sd127 : $signed({7'd0, frac_msb}) - 12'sd149;
-  wire [23:0] acc_mant = acc_sig;
-  wire add_zero = ~add_mant[23];
-  wire signed [11:0] add_key = add_zero ? TOP_OF_ZERO : add_top;
+  wire        acc_is_nan = (&acc_field) & (|acc_frac);
+  wire        acc_is_inf = (&acc_field) & ~(|acc_frac);
+  wire        acc_normal = |acc_field;
+  wire        acc_zero = ~acc_normal & ~(|acc_frac);
 
-  // --- order by magnitude: "big" >= "small"
-  wire acc_bigger = (acc_top > add_key) || (acc_top == add_key && acc_mant >= add_mant);
-  wire big_sign = acc_bigger ? acc_sign : add_sign;
-  wire small_sign = acc_bigger ? add_sign : acc_sign;
-  wire [23:0] big_mant = acc_bigger ? acc_mant : add_mant;
-  wire [23:0] small_mant = acc_bigger ? add_mant : acc_mant;
-  wire signed [11:0] big_top = acc_bigger ? acc_top : add_key;
-  wire signed [11:0] small_top = acc_bigger ? add_key : acc_top;
-  wire [11:0] distance = big_top - small_top;
+  // --- unpack (normalisation) and order by magnitude (exponent path)
+  wire [23:0] acc_mant;
+  wire [4:0]  frac_msb;
+  gsqhw_norm_unpack u_unpack (
+      .acc_frac(acc_frac), .acc_normal(acc_normal), .acc_mant(acc_mant), .frac_msb(frac_msb));
+  wire               acc_bigger;
+  wire signed [11:0] big_top;
+  wire        [11:0] distance;
+  gsqhw_exp_compare u_compare (
+      .acc_field(acc_field), .frac_msb(frac_msb), .acc_normal(acc_normal), .acc_zero(acc_zero),
+      .acc_mant(acc_mant), .add_mant(add_mant), .add_top(add_top), .acc_bigger(acc_bigger),
+      .big_top(big_top), .distance(distance));
 
-  // --- align the smaller significand; bits shifted out collapse into the sticky bit 0
-  wire [26:0] big_ext = {big_mant, 3'b000};
-  wire [26:0] small_ext = {small_mant, 3'b000};
-  wire far = distance >= 12'd27;
-  wire [4:0] shift = distance[4:0];
-  wire [26:0] small_shifted = far ? 27'd0 : small_ext >> shift;
-  wire lost = far ? |small_mant : |(small_ext & ~({27{1'b1}} << shift));
-  wire [26:0] small_aligned = {small_shifted[26:1], small_shifted[0] | lost};
-
-  // --- add or subtract (|big| >= |small|, so the difference is not negative)
-  wire subtract = big_sign ^ small_sign;
-  wire [27:0] total = subtract ? {1'b0, big_ext} - {1'b0, small_aligned}
-                                 : {1'b0, big_ext} + {1'b0, small_aligned};
-  wire total_zero = ~|total;
-  wire [4:0] total_msb;
-  assign total_msb =
-      total[27] ? 5'd27 :
-      total[26] ? 5'd26 :
-      total[25] ? 5'd25 :
-      total[24] ? 5'd24 :
-      total[23] ? 5'd23 :
-      total[22] ? 5'd22 :
-      total[21] ? 5'd21 :
-      total[20] ? 5'd20 :
-      total[19] ? 5'd19 :
-      total[18] ? 5'd18 :
-      total[17] ? 5'd17 :
-      total[16] ? 5'd16 :
-      total[15] ? 5'd15 :
-      total[14] ? 5'd14 :
-      total[13] ? 5'd13 :
-      total[12] ? 5'd12 :
-      total[11] ? 5'd11 :
-      total[10] ? 5'd10 :
-      total[9] ? 5'd9 :
-      total[8] ? 5'd8 :
-      total[7] ? 5'd7 :
-      total[6] ? 5'd6 :
-      total[5] ? 5'd5 :
-      total[4] ? 5'd4 :
-      total[3] ? 5'd3 :
-      total[2] ? 5'd2 :
-      total[1] ? 5'd1 : 5'd0;
-  // leading one moved to bit 27; the exponent of the result's leading bit:
-  wire [27:0] normalised = total << (5'd27 - total_msb);
-  wire signed [11:0] result_top = big_top + $signed({7'd0, total_msb}) - 12'sd26;
-
-  // --- below 2^-126 the significand keeps fewer bits: shift right to the 2^-149 grid
-  wire subnormal = result_top < -12'sd126;
-  wire [11:0] denormalise = -12'sd126 - result_top;
-  wire denorm_far = subnormal & (denormalise >= 12'd28);
-  wire [4:0] denorm_shift = subnormal ? denormalise[4:0] : 5'd0;
-  wire [27:0] aligned = denorm_far ? 28'd0 : normalised >> denorm_shift;
-  wire denorm_lost = denorm_far ? |normalised : |(normalised & ~({28{1'b1}} << denorm_shift));
-
-  // --- round to nearest, ties to even, at bit 23 below bit 27
-  // (the leading bit itself is the implicit bit: it survives exactly for normal results)
-  wire [22:0] kept = aligned[26:4];
-  wire guard = aligned[3];
-  wire sticky = (|aligned[2:0]) | denorm_lost;
-  wire round_up = guard & (sticky | kept[0]);
-  wire too_big = ~subnormal & (result_top > 12'sd127);
-  // for results in the normal range, result_top + 127 lies in 1..254
-  wire [7:0] field = aligned[27] ? result_top[7:0] + 8'd127 : 8'd0;
-  wire [30:0] rounded = {field, kept} + {30'd0, round_up};
-  wire result_sign = total_zero ? (big_sign & small_sign) : big_sign;
-  wire [31:0] finite_sum = total_zero ? {result_sign, 31'd0}
-                         : too_big ? {result_sign, 8'hff, 23'd0} : {result_sign, rounded};
+  // --- align the smaller significand, add, normalise and round
+  wire        big_sign;
+  wire        small_sign;
+  wire [26:0] big_ext;
+  wire [26:0] small_aligned;
+  gsqhw_align_fp32 u_align (
+      .acc_bigger(acc_bigger), .acc_sign(acc_sign), .add_sign(add_sign), .acc_mant(acc_mant),
+      .add_mant(add_mant), .distance(distance), .big_sign(big_sign), .small_sign(small_sign),
+      .big_ext(big_ext), .small_aligned(small_aligned));
+  wire [27:0] total;
+  gsqhw_add_fp32 u_add (
+      .big_sign(big_sign), .small_sign(small_sign), .big_ext(big_ext),
+      .small_aligned(small_aligned), .total(total));
+  wire [31:0] finite_sum;
+  gsqhw_norm_round u_round (
+      .total(total), .big_top(big_top), .big_sign(big_sign), .small_sign(small_sign),
+      .finite_sum(finite_sum));
 
   // --- specials
   wire nan = acc_is_nan | add_nan;

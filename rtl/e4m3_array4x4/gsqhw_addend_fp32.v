@@ -3,25 +3,17 @@
 // design: fp8:e4m3,sat=satfinite,block=0@array4x4,acc=fp32,flow=os,pipe=2
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 // addend value = (-1)^sign * mant * 2^(top - 23), mant = 0 for a zero addend
+// normalisation (gsqhw_norm_addend) and exponent path (gsqhw_exp_top)
 module gsqhw_addend_fp32 (
-  input  wire        value_sign,
-  input  wire [7:0] magnitude,
-  input  wire [4:0] exp_code,
-  output wire        sign,
-  output wire [23:0] mant,   // bit 23 set unless the addend is zero
-  output wire signed [11:0] top  // exponent of mant's leading bit
+  input  wire               value_sign,
+  input  wire        [7:0]  magnitude,
+  input  wire        [4:0]  exp_code,
+  output wire               sign,
+  output wire        [23:0] mant,        // bit 23 set unless the addend is zero
+  output wire signed [11:0] top          // exponent of mant's leading bit
 );
-  assign sign = value_sign;
-  wire [2:0] msb;  // index of the leading one
-  assign msb =
-      magnitude[7] ? 3'd7 :
-      magnitude[6] ? 3'd6 :
-      magnitude[5] ? 3'd5 :
-      magnitude[4] ? 3'd4 :
-      magnitude[3] ? 3'd3 :
-      magnitude[2] ? 3'd2 :
-      magnitude[1] ? 3'd1 : 3'd0;
-  wire [7:0] normalised = magnitude << (3'd7 - msb);
-  assign mant = {normalised, 16'd0};
-  assign top = $signed({9'd0, msb}) + $signed({7'd0, exp_code}) + -12'sd20;
+  wire [2:0] msb;
+  gsqhw_norm_addend u_normalise (
+      .value_sign(value_sign), .magnitude(magnitude), .sign(sign), .mant(mant), .msb(msb));
+  gsqhw_exp_top u_exponent (.msb(msb), .exp_code(exp_code), .top(top));
 endmodule

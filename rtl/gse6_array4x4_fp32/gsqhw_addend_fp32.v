@@ -3,34 +3,15 @@
 // design: gse:b=6,g=32,e=5,scale=floor,round=rne,range=symmetric@array4x4,acc=fp32,flow=os,pipe=2
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 // addend value = (-1)^sign * mant * 2^(top - 23), mant = 0 for a zero addend
+// normalisation (gsqhw_norm_addend) and exponent path (gsqhw_exp_top)
 module gsqhw_addend_fp32 (
   input  wire signed [16:0] value,
-  input  wire [5:0] exp_code,
-  output wire        sign,
-  output wire [23:0] mant,   // bit 23 set unless the addend is zero
-  output wire signed [11:0] top  // exponent of mant's leading bit
+  input  wire        [5:0]  exp_code,
+  output wire               sign,
+  output wire        [23:0] mant,      // bit 23 set unless the addend is zero
+  output wire signed [11:0] top        // exponent of mant's leading bit
 );
-  assign sign = value[16];
-  wire [16:0] magnitude = sign ? -value : value;
-  wire [4:0] msb;  // index of the leading one
-  assign msb =
-      magnitude[16] ? 5'd16 :
-      magnitude[15] ? 5'd15 :
-      magnitude[14] ? 5'd14 :
-      magnitude[13] ? 5'd13 :
-      magnitude[12] ? 5'd12 :
-      magnitude[11] ? 5'd11 :
-      magnitude[10] ? 5'd10 :
-      magnitude[9] ? 5'd9 :
-      magnitude[8] ? 5'd8 :
-      magnitude[7] ? 5'd7 :
-      magnitude[6] ? 5'd6 :
-      magnitude[5] ? 5'd5 :
-      magnitude[4] ? 5'd4 :
-      magnitude[3] ? 5'd3 :
-      magnitude[2] ? 5'd2 :
-      magnitude[1] ? 5'd1 : 5'd0;
-  wire [16:0] normalised = magnitude << (5'd16 - msb);
-  assign mant = {normalised, 7'd0};
-  assign top = $signed({7'd0, msb}) + $signed({6'd0, exp_code}) + -12'sd38;
+  wire [4:0] msb;
+  gsqhw_norm_addend u_normalise (.value(value), .sign(sign), .mant(mant), .msb(msb));
+  gsqhw_exp_top u_exponent (.msb(msb), .exp_code(exp_code), .top(top));
 endmodule

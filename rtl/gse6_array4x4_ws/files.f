@@ -1,4 +1,9 @@
 gsqhw_product.v
+gsqhw_exp_add.v
+gsqhw_add_group.v
+gsqhw_exp_shift.v
+gsqhw_align_fixed.v
+gsqhw_sat_fixed.v
 gsqhw_addend_fixed.v
 gsqhw_acc_fixed.v
 gsqhw_pe_ws.v

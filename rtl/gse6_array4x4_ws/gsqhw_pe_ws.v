@@ -47,7 +47,12 @@ module gsqhw_pe_ws (
   wire signed [11:0] m_product = p_product;
 
   // --- the exact integer partial group sum (17 bits = 2b + log2 G hold any group's sum)
-  wire signed [16:0] psum_base = m_restart ? 17'sd0 : $signed(in_psum);
-  always @(posedge clk)
-    if (m_valid) out_psum <= psum_base + {{5{m_product[11]}}, m_product};
+  wire signed [16:0] psum_next_base = m_restart ? 17'sd0 : $signed(in_psum);
+  wire signed [16:0] psum_next;
+  gsqhw_add_group u_group_add (.base(psum_next_base), .product(m_product), .sum(psum_next));
+  always @(posedge clk) begin
+    if (m_valid) begin
+      out_psum <= psum_next;
+    end
+  end
 endmodule

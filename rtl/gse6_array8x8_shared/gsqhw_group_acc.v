@@ -22,8 +22,10 @@ module gsqhw_group_acc (
   wire signed [16:0] g_sum = in_sum;
   // the group's scale: exponent codes add (biases are folded into the shift offset);
   // an all-ones code marks a NaN group
-  wire [5:0] g_exp_code = {1'b0, in_a_exp} + {1'b0, in_b_exp};
-  wire       g_nan = (&in_a_exp) | (&in_b_exp);
+  wire [5:0] g_exp_code;
+  wire       g_nan;
+  gsqhw_exp_add u_exponent (
+      .a_exp(in_a_exp), .b_exp(in_b_exp), .exp_code(g_exp_code), .group_nan(g_nan));
 
   // (no register before the addend preparation at this depth)
   wire               a_valid = g_valid;

@@ -33,16 +33,23 @@ module gsqhw_pe_gsum (
   wire signed [11:0] m_product = p_product;
 
   // --- exact integer group sum
-  reg  group_open;      // a group has started and not yet ended
-  reg  group_is_first;  // the open group began with in_first
-  wire group_start = m_first | ~group_open;
-  wire group_end = m_group_last | m_last;
+  reg                group_open;      // a group has started and not yet ended
+  reg                group_is_first;  // the open group began with in_first
+  wire               group_start = m_first | ~group_open;
+  wire               group_end = m_group_last | m_last;
+  wire signed [16:0] group_sum_next_base = group_start ? 17'sd0 : $signed(group_sum);
+  wire signed [16:0] group_sum_next;
+  gsqhw_add_group u_group_add (
+      .base(group_sum_next_base), .product(m_product), .sum(group_sum_next));
   always @(posedge clk) begin
-    if (rst) group_open <= 1'b0;
-    else if (m_valid) group_open <= ~group_end;
+    if (rst) begin
+      group_open <= 1'b0;
+    end else if (m_valid) begin
+      group_open <= ~group_end;
+    end
     group_done <= rst ? 1'b0 : m_valid & group_end;
     if (m_valid) begin
-      group_sum <= (group_start ? 17'sd0 : group_sum) + {{5{m_product[11]}}, m_product};
+      group_sum <= group_sum_next;
       group_is_first <= group_start ? m_first : group_is_first;
     end
     if (m_valid & group_end) begin

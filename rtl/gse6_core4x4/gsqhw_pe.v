@@ -32,8 +32,10 @@ module gsqhw_pe (
   gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));
   // the group's scale: exponent codes add (biases are folded into the shift offset);
   // an all-ones code marks a NaN group
-  wire [5:0] p_exp_code = {1'b0, in_a_exp} + {1'b0, in_b_exp};
-  wire p_group_nan = (&in_a_exp) | (&in_b_exp);
+  wire [5:0] p_exp_code;
+  wire       p_group_nan;
+  gsqhw_exp_add u_exponent (
+      .a_exp(in_a_exp), .b_exp(in_b_exp), .exp_code(p_exp_code), .group_nan(p_group_nan));
 
   // (no register after the product at this pipeline depth)
   wire               m_valid = p_valid;
@@ -46,14 +48,20 @@ module gsqhw_pe (
 
   // --- group: exact integer sum of the group's products (17 bits = 2b + log2 G)
   reg  signed [16:0] group_sum;
-  reg         group_open;      // a group has started and not yet ended
-  reg         group_is_first;  // the open group began with in_first (first group of a tile)
-  wire group_start = m_first | ~group_open;
-  wire group_end = m_group_last | m_last;
-  wire signed [16:0] group_sum_next = (group_start ? 17'sd0 : group_sum) + {{5{m_product[11]}}, m_product};
+  reg                group_open;      // a group has started and not yet ended
+  reg                group_is_first;  // the open group began with in_first (first group of a tile)
+  wire               group_start = m_first | ~group_open;
+  wire               group_end = m_group_last | m_last;
+  wire signed [16:0] group_sum_next_base = group_start ? 17'sd0 : $signed(group_sum);
+  wire signed [16:0] group_sum_next;
+  gsqhw_add_group u_group_add (
+      .base(group_sum_next_base), .product(m_product), .sum(group_sum_next));
   always @(posedge clk) begin
-    if (rst) group_open <= 1'b0;
-    else if (m_valid) group_open <= ~group_end;
+    if (rst) begin
+      group_open <= 1'b0;
+    end else if (m_valid) begin
+      group_open <= ~group_end;
+    end
     if (m_valid) begin
       group_sum <= group_sum_next;
       group_is_first <= group_start ? m_first : group_is_first;

@@ -6,7 +6,7 @@ module gsqhw_acc_fixed (
   input  wire signed [31:0] acc,
   input  wire signed [31:0] addend,
   output wire signed [31:0] sum,
-  output wire        overflow  // the exact sum did not fit: saturated
+  output wire               overflow   // the exact sum did not fit: saturated
 );
   wire signed [32:0] total = {acc[31], acc} + {addend[31], addend};
   assign overflow = total[32] ^ total[31];
