@@ -9,6 +9,7 @@
 
 #include "base/errors.h"
 #include "numerics/format.h"
+#include "numerics/gemm_impl.h"
 
 namespace gsqhw {
 namespace {
@@ -86,9 +87,10 @@ std::string DesignPoint::str() const {
     case Level::array: level_text = fmt::format("array{}x{}", rows, cols); break;
     case Level::core: level_text = fmt::format("core{}x{}", rows, cols); break;
   }
-  return fmt::format("{}@{},acc={},flow={},pipe={}{}", format, level_text, acc.str(),
+  return fmt::format("{}@{},acc={},flow={},pipe={}{}{}", format, level_text, acc.str(),
                      dataflow == Dataflow::output_stationary ? "os" : "ws", pipeline,
-                     alignment == Alignment::shared_column ? ",align=shared" : "");
+                     alignment == Alignment::shared_column ? ",align=shared" : "",
+                     acc.group > 0 ? fmt::format(",group={}", acc.group) : "");
 }
 
 std::string DesignPoint::slug() const {
@@ -119,7 +121,9 @@ void check_design_options_after_at(std::string_view s, size_t at) {
   if (colon != std::string_view::npos)
     for (std::string_view option : split(format.substr(colon + 1), ',')) {
       const std::string_view key = option.substr(0, option.find('='));
-      (key == "acc" || key == "flow" || key == "pipe" || key == "align" ? moved : format_options)
+      (key == "acc" || key == "flow" || key == "pipe" || key == "align" || key == "group"
+           ? moved
+           : format_options)
           .emplace_back(option);
     }
   if (moved.empty()) return;
@@ -131,6 +135,12 @@ void check_design_options_after_at(std::string_view s, size_t at) {
       moved.size() == 1 ? "s" : "", fixed_format, s.substr(at + 1), fmt::join(moved, ",")));
 }
 
+}  // namespace
+
+namespace {
+// parse's check of align= and group= against the format: refuses what cannot be shared and
+// sets design.acc.group for minifloat shared-column arrays (`group` 0: the default).
+void check_shared_alignment(DesignPoint& design, const Format& format, int group);
 }  // namespace
 
 DesignPoint DesignPoint::parse(std::string_view s) {
@@ -163,6 +173,7 @@ DesignPoint DesignPoint::parse(std::string_view s) {
         fmt::format("design level '{}' is not one of pe, arrayRxC, coreRxC", level));
   }
 
+  int group = 0;  // group=G, minifloat shared-column arrays only (checked below)
   for (size_t i = 1; i < parts.size(); ++i) {
     auto eq = parts[i].find('=');
     if (eq == std::string_view::npos)
@@ -182,24 +193,62 @@ DesignPoint DesignPoint::parse(std::string_view s) {
       if (value == "pe") design.alignment = Alignment::per_pe;
       else if (value == "shared") design.alignment = Alignment::shared_column;
       else throw UsageError(fmt::format("alignment '{}' is not one of pe, shared", value));
+    } else if (key == "group") {
+      group = parse_int(value, "group size group");
+      if (group < 1 || group > kMaxDesignGroup)
+        throw UsageError(fmt::format("group size group = {} is outside 1..{}", group,
+                                     kMaxDesignGroup));
     } else {
       throw UsageError(
-          fmt::format("unknown design option '{}' (known: acc, flow, pipe, align)", key));
+          fmt::format("unknown design option '{}' (known: acc, flow, pipe, align, group)", key));
     }
   }
-  if (design.alignment == Alignment::shared_column) {
-    // Only GSE has per-group hardware to share, and a lone PE has nobody to share it with.
-    if (format->gemm_operand() != GemmOperandKind::gse)
-      throw UsageError(fmt::format(
-          "align=shared shares the per-group hardware of GSE-INT arrays; format {} has no "
-          "groups (use align=pe)",
-          design.format));
-    if (design.level == Level::pe)
-      throw UsageError(
-          "align=shared needs an array (arrayRxC or coreRxC): a single PE has no column to "
-          "share its per-group hardware with");
-  }
+  check_shared_alignment(design, *format, group);
   return design;
 }
+
+namespace {
+
+void check_shared_alignment(DesignPoint& design, const Format& format, int group) {
+  using Alignment = DesignPoint::Alignment;
+  const GemmOperandKind kind = format.gemm_operand();
+  if (group != 0 && (design.alignment != Alignment::shared_column ||
+                     kind != GemmOperandKind::minifloat))
+    throw UsageError(fmt::format(
+        "group={} sets the group size of a minifloat shared-column array (e.g. "
+        "fp8:e4m3@array4x4,acc=fp32,align=shared,group=32); {}",
+        group,
+        kind == GemmOperandKind::gse ? "a GSE-INT group is its format's g="
+                                     : "it needs align=shared and an fp8/fp6 format"));
+  if (design.alignment != Alignment::shared_column) return;
+  // GSE groups and minifloat group sums have per-group hardware to share; a lone PE has
+  // nobody to share it with.
+  if (kind != GemmOperandKind::gse && kind != GemmOperandKind::minifloat)
+    throw UsageError(fmt::format(
+        "align=shared shares the per-group hardware of GSE-INT and minifloat (fp8, fp6) "
+        "arrays; format {} has no groups (use align=pe)",
+        design.format));
+  if (design.level == DesignPoint::Level::pe)
+    throw UsageError(
+        "align=shared needs an array (arrayRxC or coreRxC): a single PE has no column to "
+        "share its per-group hardware with");
+  if (kind == GemmOperandKind::minifloat) {
+    // Each PE sums the exact products of G steps; the column adds the group sums.
+    design.acc.group = group == 0 ? kDefaultDesignGroup : group;
+    const MinifloatOperand mf = format.minifloat_operand();
+    if (mf.block)
+      throw UsageError(fmt::format("align=shared with MX block scales ({}) is not supported: "
+                                   "use block=0",
+                                   design.format));
+    const int bits = minifloat_group_sum_bits(*mf.element, *mf.element, design.acc.group);
+    if (bits > kMaxMinifloatGroupSumBits)
+      throw UsageError(fmt::format(
+          "align=shared: the exact sum of {} {} products needs {} bits, more than {} (E4M3 and "
+          "FP6 fit; E5M2, BF16 and FP16 products span too many binades)",
+          design.acc.group, design.format, bits, kMaxMinifloatGroupSumBits));
+  }
+}
+
+}  // namespace
 
 }  // namespace gsqhw

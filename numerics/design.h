@@ -10,6 +10,10 @@
 // align=shared (GSE arrays only): the per-group exponent/alignment/accumulator hardware is
 // shared by the PEs of each column (docs/generator.md). It is printed only when set, so every
 // per-PE design keeps the string (and slug, cache key, rtl/ reference) it always had.
+// align=shared also applies to minifloat arrays (fp8 e4m3, fp6): each PE sums the exact
+// products of a group of G steps and the column adds each group sum into the accumulator
+// (numerics/gemm.h, AccumulatorSpec::group). G is the design option group=G (default 32),
+// printed after align=shared:  fp8:e4m3,...@array4x4,acc=fp32,flow=os,pipe=1,align=shared,group=32
 // Short forms parse too: "gse:b=6@array4x4" fills in every default.
 #pragma once
 
@@ -19,6 +23,11 @@
 #include "numerics/gemm.h"
 
 namespace gsqhw {
+
+// Group size of a minifloat shared-column array without group= (as GSE's default g), and the
+// largest one accepted.
+inline constexpr int kDefaultDesignGroup = 32;
+inline constexpr int kMaxDesignGroup = 4096;
 
 struct DesignPoint {
   enum class Level { pe, array, core };

@@ -73,6 +73,64 @@ int64_t fixed_addend_from_double(double value, int frac_bits, int width, uint8_t
 }
 
 // ---------------------------------------------------------------------------------------------
+// Minifloat group sums
+
+namespace {
+
+int ceil_log2_int(int v) {
+  int bits = 0;
+  while ((int64_t{1} << bits) < v) ++bits;
+  return bits;
+}
+
+// Largest unsigned exponent code sum less 2 (the smallest, both operands subnormal or at
+// the smallest normal, is 1 + 1): how far a significand product is shifted at most.
+int max_product_shift(const MinifloatParams& a, const MinifloatParams& b) {
+  return ((1 << a.exp_bits) - 1) + ((1 << b.exp_bits) - 1) - 2;
+}
+
+}  // namespace
+
+int minifloat_product_lsb_exp(const MinifloatParams& a, const MinifloatParams& b) {
+  return (1 - a.bias - a.man_bits) + (1 - b.bias - b.man_bits);
+}
+
+int minifloat_product_bits(const MinifloatParams& a, const MinifloatParams& b) {
+  return (a.man_bits + 1) + (b.man_bits + 1) + max_product_shift(a, b);
+}
+
+int minifloat_group_sum_bits(const MinifloatParams& a, const MinifloatParams& b, int group) {
+  return 1 + minifloat_product_bits(a, b) + ceil_log2_int(group);
+}
+
+namespace {
+
+// Throws UsageError when acc.group asks for group sums the operands cannot have.
+void check_group_sums(const GemmOperands& ops, const QuantizedTensor& a, const QuantizedTensor& b,
+                      const AccumulatorSpec& acc) {
+  if (acc.group == 0) return;
+  if (acc.group < 0)
+    throw UsageError(fmt::format("accumulator group size {} < 0", acc.group));
+  if (ops.kind != GemmOperands::Kind::minifloat)
+    throw UsageError(fmt::format(
+        "accumulator group sums (group={}) are for minifloat operands; '{}' x '{}' {}", acc.group,
+        a.format_spec, b.format_spec,
+        ops.kind == GemmOperands::Kind::gse ? "sums its own groups (g=)" : "has no exponent"));
+  if (ops.block_a || ops.block_b)
+    throw UsageError(fmt::format("accumulator group sums (group={}) with MX block scales "
+                                 "('{}' x '{}') are not supported: use block=0",
+                                 acc.group, a.format_spec, b.format_spec));
+  const int bits = minifloat_group_sum_bits(*ops.mf_a, *ops.mf_b, acc.group);
+  if (bits > kMaxMinifloatGroupSumBits)
+    throw UsageError(fmt::format(
+        "the exact sum of {} products of '{}' x '{}' needs {} bits, more than the {} the group "
+        "sum holds (E4M3 and FP6 fit; E5M2, BF16 and FP16 products span too many binades)",
+        acc.group, a.format_spec, b.format_spec, bits, kMaxMinifloatGroupSumBits));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
 // Operand validation
 
 namespace {
@@ -228,6 +286,40 @@ OutputState minifloat_output(const GemmOperands& ops, const QuantizedTensor& a,
   return s;
 }
 
+// Group sums (acc.group = G): each group's exact products summed as integers of 2^q, then
+// added once per group exactly as a GSE group sum with x_j = q.
+OutputState minifloat_group_output(const GemmOperands& ops, const QuantizedTensor& a,
+                                   const QuantizedTensor& b, int64_t m, int64_t n,
+                                   const AccumulatorSpec& acc) {
+  OutputState s;
+  const int q = minifloat_product_lsb_exp(*ops.mf_a, *ops.mf_b);
+  const int64_t k = a.cols, g = acc.group;
+  for (int64_t begin = 0; begin < k; begin += g) {
+    int64_t sum = 0;
+    bool nan_group = false;
+    for (int64_t i = begin; i < std::min(k, begin + g); ++i) {
+      double va = minifloat_value(*ops.mf_a, 0, a, m, i);
+      double vb = minifloat_value(*ops.mf_b, 0, b, n, i);
+      if (!std::isfinite(va) || !std::isfinite(vb)) {
+        nan_group = true;
+        continue;
+      }
+      sum += static_cast<int64_t>(std::ldexp(va * vb, -q));  // exact integer below 2^53
+    }
+    if (nan_group) {
+      s.flags |= kFlagNaN;
+      continue;
+    }
+    if (acc.kind == AccumulatorSpec::Kind::fixed) {
+      int64_t addend = fixed_addend(sum, q + acc.frac_bits, acc.width, s.flags);
+      s.fixed = fixed_saturating_add(s.fixed, addend, acc.width, s.flags);
+    } else {
+      fp32_step(s, std::ldexp(static_cast<double>(sum), q));
+    }
+  }
+  return s;
+}
+
 OutputState int8_output(const QuantizedTensor& a, const QuantizedTensor& b, int64_t m, int64_t n,
                         const AccumulatorSpec& acc) {
   OutputState s;
@@ -286,7 +378,10 @@ void scalar_gemm_output(const GemmOperands& ops, const QuantizedTensor& a,
   OutputState s;
   switch (ops.kind) {
     case GemmOperands::Kind::gse: s = gse_output(ops, a, b, m, n, acc); break;
-    case GemmOperands::Kind::minifloat: s = minifloat_output(ops, a, b, m, n, acc); break;
+    case GemmOperands::Kind::minifloat:
+      s = acc.group > 0 ? minifloat_group_output(ops, a, b, m, n, acc)
+                        : minifloat_output(ops, a, b, m, n, acc);
+      break;
     case GemmOperands::Kind::int8: s = int8_output(a, b, m, n, acc); break;
   }
   finish_gemm_output(ops, a, b, acc, m, n, s.fixed, s.fp, s.flags, result);
@@ -302,6 +397,7 @@ static void scalar_rows(const GemmOperands& ops, const QuantizedTensor& a,
 GemmResult golden_gemm_scalar(const QuantizedTensor& a, const QuantizedTensor& b,
                               const AccumulatorSpec& acc) {
   GemmOperands ops = classify_gemm_operands(a, b);
+  check_group_sums(ops, a, b, acc);
   GemmResult result = make_gemm_result(a.rows, b.rows);
   scalar_rows(ops, a, b, acc, 0, a.rows, result);
   return result;
@@ -315,13 +411,15 @@ GemmResult golden_gemm(const QuantizedTensor& a, const QuantizedTensor& b,
                        const AccumulatorSpec& acc, int threads) {
   if (threads < 0) throw UsageError(fmt::format("golden_gemm: threads={} < 0", threads));
   GemmOperands ops = classify_gemm_operands(a, b);
+  check_group_sums(ops, a, b, acc);
   GemmResult result = make_gemm_result(a.rows, b.rows);
   int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int workers = threads == 0 ? hardware : threads;
   workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(workers, a.rows)));
 
   auto run_rows = [&](int64_t begin, int64_t end) {
-    if (!fast_gemm_rows(ops, a, b, acc, begin, end, result))
+    // The fast kernels add per product; group sums take the scalar path.
+    if (acc.group > 0 || !fast_gemm_rows(ops, a, b, acc, begin, end, result))
       scalar_rows(ops, a, b, acc, begin, end, result);
   };
   if (workers == 1) {

@@ -25,6 +25,18 @@
 //   fp32:       acc = RNE_fp32(acc + p_k)  (IEEE: Inf and NaN propagate; overflow gives Inf)
 //   fixed(W,F) with a NaN or Inf operand sets the sticky NAN flag and adds nothing.
 //
+// Minifloats with group sums (acc.group = G > 0: the shared-column arrays, align=shared), per
+// group j = 0, 1, ... of G consecutive elements (in that order; the last may be partial):
+//   every exact product is an integer multiple of 2^q, q = (1 - bias_a - man_a) +
+//   (1 - bias_b - man_b) (the product of the two smallest subnormals; E4M3 x E4M3: q = -18), so
+//   S_j = sum of the group's products / 2^q   (exact integer, signed; order irrelevant)
+//   fixed(W,F): addend = S_j shifted left by (q + F), or arithmetically right (floor) when
+//               negative, saturated to W bits; acc = saturate_W(acc + addend)  (as GSE)
+//   fp32:       acc = RNE_fp32(acc + S_j * 2^q)   (exact group sum, rounded once per group)
+//   A group with a NaN (or Inf) operand is a NaN group, as in GSE: it adds nothing and sets
+//   the sticky NAN flag. Only pairs whose group sum fits 53 bits are allowed
+//   (minifloat_group_sum_bits <= 53: E4M3 and FP6, G up to 2^16); no MX block scales.
+//
 // INT8, per element k in order: p_k = m_a * m_b (exact integer)
 //   fixed(W,F): acc = saturate_W(acc + (p_k << F));   fp32: acc = RNE_fp32(acc + p_k)
 //   The per-channel/per-tensor float scales are applied in the dequantize step.

@@ -100,6 +100,13 @@ class TraceReader {
     const nlohmann::json meta = parse_metadata();
     t.name = require_string(meta, "name");
     t.acc = AccumulatorSpec::parse(require_string(meta, "acc"));
+    // Golden outputs of minifloat group sums (shared-column FP8 designs) say so.
+    if (meta.contains("acc_group")) {
+      if (!meta["acc_group"].is_number_integer() || meta["acc_group"].get<int64_t>() < 1 ||
+          meta["acc_group"].get<int64_t>() > 1 << 20)
+        fail("metadata 'acc_group' is not a group size >= 1");
+      t.acc.group = meta["acc_group"].get<int>();
+    }
     t.metadata = meta.contains("info") ? meta["info"] : nlohmann::json::object();
     if (!t.metadata.is_object()) fail("metadata 'info' is not an object");
     if (!meta.contains("operands") || !meta["operands"].is_object()) fail("metadata has no 'operands'");
@@ -257,6 +264,8 @@ void write_trace(const Trace& trace, const std::filesystem::path& path) {
       {"operands", {{"a", operand_json(trace.a)}, {"b", operand_json(trace.b)}}},
       {"info", trace.metadata.is_null() ? nlohmann::json::object() : trace.metadata},
   };
+  // golden = group sums (numerics/gemm.h): recorded, so that nobody takes it for per-product.
+  if (trace.acc.group > 0) meta["acc_group"] = trace.acc.group;
   safetensors::Writer w;
   w.set_metadata(kMetadataKey, meta.dump());
   std::vector<IntStorage> keep;
