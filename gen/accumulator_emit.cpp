@@ -29,8 +29,10 @@ using verilog::Block;
 using verilog::Instance;
 using verilog::Module;
 
+// Integers, GSE group sums and the minifloat column unit's group sum (PeSpec::column_unit) are
+// two's complement; minifloat products a sign and a magnitude.
 bool twos_complement_value(const PeSpec& pe) {
-  return pe.format.family != OperandFamily::minifloat;
+  return pe.format.family != OperandFamily::minifloat || pe.column_unit;
 }
 bool has_inf(const PeSpec& pe) {
   return pe.format.family == OperandFamily::minifloat && pe.format.mf_ieee_specials;
@@ -38,7 +40,8 @@ bool has_inf(const PeSpec& pe) {
 // Width of the value the prepare stage receives (GSE: the group sum; otherwise the product,
 // for minifloats its unsigned magnitude).
 int value_width(const PeSpec& pe) {
-  return pe.format.family == OperandFamily::gse ? pe.group_sum_width() : pe.product_width();
+  return pe.format.family == OperandFamily::gse || pe.column_unit ? pe.group_sum_width()
+                                                                  : pe.product_width();
 }
 
 std::string all_ones(int width) { return fmt::format("{{{}{{1'b1}}}}", width); }

@@ -113,6 +113,12 @@ std::vector<VerilogFile> emit_delay_files(const DesignPoint& design);
 // gsqhw_pe_gsum, gsqhw_group_acc, the delay lines and gsqhw_array.
 std::vector<VerilogFile> emit_shared_array_files(const DesignPoint& design, const PeSpec& pe);
 
+// Minifloat arrays with group sums accumulated per column (align=shared on fp8/fp6,
+// gen/minifloat_shared_emit.cpp): gsqhw_product, the column's addend and adder,
+// gsqhw_pe_gsum, gsqhw_group_acc, the delay lines and gsqhw_array.
+std::vector<VerilogFile> emit_minifloat_shared_array_files(const DesignPoint& design,
+                                                           const PeSpec& pe);
+
 // The column unit of the shared-column GSE array (gsqhw_group_acc): exponent add, alignment
 // and accumulation of one finished group sum per cycle into a ring of R accumulators.
 std::string group_acc_file(const DesignPoint& design, const PeSpec& pe);

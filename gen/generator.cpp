@@ -56,6 +56,11 @@ std::string family_order(const gen::PeSpec& pe) {
   if (pe.format.family == OperandFamily::gse)
     return "per group j = 0.. in order: exact integer group sum, then one addition of "
            "S_j * 2^x_j into the accumulator per group, as numerics/gemm.h";
+  if (pe.minifloat_group_sums())
+    return fmt::format("per group j = 0.. of {} elements in order: exact sum of the group's "
+                       "products, then one addition of it into the accumulator per group "
+                       "(minifloat group sums), as numerics/gemm.h",
+                       pe.acc.group);
   return "per element k = 0.. in order, one addition of the exact product per step, as numerics/gemm.h";
 }
 
@@ -77,12 +82,21 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
   // DesignPoint::parse refuses align=shared for other families and for pe; a design built
   // in code is checked again here.
   bool shared = design.alignment == DesignPoint::Alignment::shared_column;
-  if (shared && (pe.format.family != OperandFamily::gse || is_pe))
+  const bool minifloat_shared = shared && pe.format.family == OperandFamily::minifloat;
+  if (shared && ((pe.format.family != OperandFamily::gse && !minifloat_shared) || is_pe))
     throw UsageError("align=shared (the shared per-column alignment hardware) applies to "
-                     "GSE-INT arrays (gse:...@arrayRxC) only");
+                     "GSE-INT and minifloat arrays (gse:...@arrayRxC, fp8:e4m3@arrayRxC) only");
+  // Group sums are built by the minifloat shared-column array only.
+  if ((pe.acc.group > 0) != minifloat_shared)
+    throw UsageError(fmt::format("accumulator group sums (group={}) come with a minifloat "
+                                 "align=shared array and only with it",
+                                 pe.acc.group));
   const bool ws = design.dataflow == DesignPoint::Dataflow::weight_stationary;
   if (ws) {
     out.files = gen::emit_ws_array_files(design, pe);
+    out.top = "gsqhw_array";
+  } else if (minifloat_shared) {
+    out.files = gen::emit_minifloat_shared_array_files(design, pe);
     out.top = "gsqhw_array";
   } else if (shared) {
     out.files = gen::emit_shared_array_files(design, pe);
@@ -132,6 +146,8 @@ GeneratedDesign generate_design(const DesignPoint& design, const GeneratorOption
                  {"min_steps_per_tile", design.rows},
                  {"min_steps_per_group", shared ? design.rows : 1},
                  {"macs_per_cycle", design.rows * design.cols}};
+  // The minifloat shared-column array's own group size (its operands have no groups).
+  if (minifloat_shared) m["timing"]["group_size"] = pe.acc.group;
   if (ws) {
     // A step is one row of A; a chunk is R steps (the tile's R rows) against R x C held
     // weights. Every group (GSE) or the whole reduction (others) is padded to whole chunks.

@@ -40,7 +40,8 @@ std::vector<Port> os_array_ports(const PeSpec& pe, int r, int c) {
       in("in_first", 1, "step k is the first (k = 0) of an output tile"),
       in("in_last", 1, "step k is the last (k = K-1) of an output tile"),
   };
-  if (f.has_groups()) ports.push_back(in("in_group_last", 1, "k is the last element of its group"));
+  if (f.has_groups() || pe.minifloat_group_sums())
+    ports.push_back(in("in_group_last", 1, "k is the last element of its group"));
   ports.push_back(in("in_a", r * cw, fmt::format("row i: code of A[row0+i][k] at [i*{0} +: {0}]", cw)));
   ports.push_back(in("in_b", c * cw, fmt::format("column j: code of B[col0+j][k] at [j*{0} +: {0}]", cw)));
   if (xw > 0) {

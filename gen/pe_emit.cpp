@@ -31,13 +31,14 @@ bool is_fixed(const PeSpec& pe) { return pe.acc.kind == AccumulatorSpec::Kind::f
 bool has_inf(const PeSpec& pe) {
   return pe.format.family == OperandFamily::minifloat && pe.format.mf_ieee_specials;
 }
-// Integer families hand a two's-complement value to the prepare stage; minifloats a sign and
-// a magnitude.
+// Integer families and the minifloat column unit's group sum hand a two's-complement value to
+// the prepare stage; minifloat products a sign and a magnitude.
 bool twos_complement_value(const PeSpec& pe) {
-  return pe.format.family != OperandFamily::minifloat;
+  return pe.format.family != OperandFamily::minifloat || pe.column_unit;
 }
 // Width of the value the prepare stage receives.
 int value_width(const PeSpec& pe) {
+  if (pe.column_unit) return pe.group_sum_width();
   switch (pe.format.family) {
     case OperandFamily::gse: return pe.group_sum_width();
     case OperandFamily::integer: return pe.product_width();

@@ -29,10 +29,19 @@ int PeSpec::product_width() const {
 }
 
 int PeSpec::group_sum_width() const {
+  if (minifloat_group_sums()) return 1 + fixed_product_width() + ceil_log2(acc.group);
   return format.family == OperandFamily::gse ? 2 * format.gse_b + ceil_log2(format.gse_g) : 0;
 }
 
+int PeSpec::fixed_product_width() const {
+  // exp_code = a_eff + b_eff >= 2: the product of the smallest codes is the LSB.
+  // The products' largest exponent code sum (exp_code_max() is 0 for the column unit).
+  const int largest_code_sum = 2 * ((1 << format.mf_exp_bits) - 1);
+  return format.family == OperandFamily::minifloat ? product_width() + largest_code_sum - 2 : 0;
+}
+
 int PeSpec::exp_code_width() const {
+  if (column_unit) return 0;
   switch (format.family) {
     case OperandFamily::gse: return format.gse_e + 1;
     case OperandFamily::minifloat: return format.mf_exp_bits + 1;
@@ -42,6 +51,7 @@ int PeSpec::exp_code_width() const {
 }
 
 int PeSpec::exp_code_max() const {
+  if (column_unit) return 0;
   switch (format.family) {
     case OperandFamily::gse: return 2 * ((1 << format.gse_e) - 2);
     case OperandFamily::minifloat: return 2 * ((1 << format.mf_exp_bits) - 1);
@@ -53,7 +63,9 @@ int PeSpec::exp_code_max() const {
 int PeSpec::value_offset() const {
   switch (format.family) {
     case OperandFamily::gse: return -2 * format.gse_bias() - 2 * (format.gse_b - 2);
-    case OperandFamily::minifloat: return -2 * format.mf_bias - 2 * format.mf_man_bits;
+    case OperandFamily::minifloat:
+      // The column unit's group sum counts units of the smallest product (exp_code 2).
+      return -2 * format.mf_bias - 2 * format.mf_man_bits + (column_unit ? 2 : 0);
     case OperandFamily::integer: return 0;
   }
   return 0;

@@ -60,6 +60,7 @@ ArrayManifest ArrayManifest::from_json(const nlohmann::json& j) {
     m.drain_beats = timing.at("drain_beats").get<int>();
     m.min_steps_per_tile = timing.at("min_steps_per_tile").get<int>();
     m.min_steps_per_group = timing.value("min_steps_per_group", 1);
+    m.group_size = timing.value("group_size", 0);
     m.weight_stationary = j.value("dataflow", std::string("os")) == "ws";
     m.chunk_steps = timing.value("chunk_steps", 1);
     m.weight_preload = timing.value("weight_preload", 0);
@@ -68,6 +69,7 @@ ArrayManifest ArrayManifest::from_json(const nlohmann::json& j) {
     throw UsageError(fmt::format("manifest: {}", e.what()));
   }
   if (m.rows < 1 || m.cols < 1) throw UsageError("manifest: rows and cols must be >= 1");
+  if (m.group_size < 0) throw UsageError("manifest: timing.group_size must be >= 0");
   if (m.latency < 0 || m.min_steps_per_tile < 1 || m.min_steps_per_group < 1)
     throw UsageError("manifest: timing.latency must be >= 0, min_steps_per_tile and "
                      "min_steps_per_group >= 1");
@@ -126,6 +128,7 @@ bool pads_groups(const ArrayManifest& array, int group_size) {
 }  // namespace
 
 std::vector<WsChunk> ws_chunks(const ArrayManifest& array, int64_t k, int group_size) {
+  group_size = schedule_group_size(array, group_size);
   const int64_t R = array.chunk_steps;
   std::vector<WsChunk> chunks;
   // One run of elements [begin, end), padded to whole chunks.
@@ -154,6 +157,7 @@ std::vector<WsChunk> ws_chunks(const ArrayManifest& array, int64_t k, int group_
 }
 
 int64_t steps_per_tile(const ArrayManifest& array, int64_t k, int group_size) {
+  group_size = schedule_group_size(array, group_size);
   if (array.weight_stationary) {
     const int64_t R = array.chunk_steps;
     int64_t chunks = 0;
@@ -175,6 +179,7 @@ int64_t steps_per_tile(const ArrayManifest& array, int64_t k, int group_size) {
 }
 
 std::vector<TileStep> tile_steps(const ArrayManifest& array, int64_t k, int group_size) {
+  group_size = schedule_group_size(array, group_size);
   std::vector<TileStep> steps;
   if (!pads_groups(array, group_size) || k == 0) {
     for (int64_t e = 0; e < k; ++e) {
@@ -225,7 +230,7 @@ GemmTiming gemm_timing(const ArrayManifest& array, int64_t m, int64_t n, int64_t
   t.b_buffer_writes = n * k;
   t.a_buffer_reads = t.tiles * R * t.steps_per_tile;
   t.b_buffer_reads = t.tiles * C * t.steps_per_tile;
-  if (group_size > 0) {
+  if (group_size > 0) {  // the operands' groups only: an array's own group has no exponents
     int64_t groups = (k + group_size - 1) / group_size;
     t.exponent_reads = t.tiles * (R + C) * groups;
   }

@@ -42,6 +42,10 @@ struct ArrayManifest {
   std::vector<PortSpec> ports;  // every port except clk and rst, manifest order
   int latency = 0, drain_beats = 0, min_steps_per_tile = 1;
   int min_steps_per_group = 1;  // > 1: shared-column GSE arrays (absent in old manifests: 1)
+  // The array's own group size (timing.group_size; 0 when absent): minifloat shared-column
+  // arrays sum G steps per group although their operands have no groups. The schedule uses
+  // it wherever the operands' group size is 0 (schedule_group_size).
+  int group_size = 0;
   // Weight-stationary arrays ("dataflow": "ws"): a step is one row of A against R x C held
   // weights; chunk_steps = R reduction elements per chunk (groups / the reduction are padded
   // to whole chunks), weight_preload = cycles before the first step that load the first
@@ -70,6 +74,12 @@ struct GemmTiming {
 
   nlohmann::json to_json() const;
 };
+
+// The group size the schedule follows: the operands' (GSE, MX blocks) when they have one,
+// else the array's own (minifloat shared-column arrays), else 0.
+inline int schedule_group_size(const ArrayManifest& array, int operand_group_size) {
+  return operand_group_size > 0 ? operand_group_size : array.group_size;
+}
 
 // One step of a tile as the driver presents it (docs/array-protocol.md, padding rules).
 struct TileStep {

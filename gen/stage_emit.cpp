@@ -128,8 +128,9 @@ void accumulator_adder(Block& body, const PeSpec& pe, const std::string& restart
   Instance adder("gsqhw_acc_fp32", "u_adder");
   adder.pin("acc", "acc_base").pin("add_sign", "r_sign").pin("add_mant", "r_mant");
   adder.pin("add_top", "r_top");
-  // GSE marks NaN groups itself (they add nothing); minifloat NaN/Inf operands go to the adder.
-  adder.pin("add_nan", has_nan(pe) && !is_gse(pe) ? "r_nan" : "1'b0");
+  // GSE and the minifloat column unit mark NaN groups themselves (they add nothing);
+  // minifloat NaN/Inf operands go to the adder.
+  adder.pin("add_nan", has_nan(pe) && !is_gse(pe) && !pe.column_unit ? "r_nan" : "1'b0");
   if (has_inf(pe)) adder.pin("add_inf", "r_inf");
   body.instance(adder.pin("sum", "acc_sum"));
 }

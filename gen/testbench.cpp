@@ -133,8 +133,10 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   int tiles_m = (options.tiles + tiles_n - 1) / tiles_n;
   tb.m = tiles_m * rows;
   tb.n = tiles_n * cols;
-  int group = groups ? f.gse_g : 0;
-  tb.k = options.k > 0 ? options.k : groups ? 2 * group + group / 2 + 1 : 2 * rows + 3;
+  // GSE groups, or a minifloat shared-column array's group sums: two whole groups and a
+  // partial one.
+  int group = groups ? f.gse_g : design.design.acc.group;
+  tb.k = options.k > 0 ? options.k : group > 0 ? 2 * group + group / 2 + 1 : 2 * rows + 3;
   const ArrayManifest array = ArrayManifest::from_json(man);
   const int tiles = tiles_m * tiles_n;
 

@@ -912,6 +912,11 @@ class Checker {
 
 // Before anything is simulated: every trace of the set whose operands do not fit the design,
 // in one error (not only the first), and a warning for traces made with another accumulator.
+// An accumulator as a warning names it: with its group size when it sums minifloat groups.
+std::string acc_name(const AccumulatorSpec& acc) {
+  return acc.group > 0 ? fmt::format("{} (group sums of {})", acc.str(), acc.group) : acc.str();
+}
+
 void check_traces_fit(const CosimDesign& d, const std::vector<fs::path>& files, CosimResult& result) {
   std::vector<std::string> misfits;
   std::vector<Trace> misfit_headers;
@@ -923,7 +928,7 @@ void check_traces_fit(const CosimDesign& d, const std::vector<fs::path>& files, 
       misfits.push_back(why);
       misfit_headers.push_back(std::move(t));
     } else if (!(t.acc == d.design.acc)) {
-      other_acc[t.acc.str()] += 1;
+      other_acc[acc_name(t.acc)] += 1;
     }
   }
   if (!misfits.empty())
@@ -936,7 +941,7 @@ void check_traces_fit(const CosimDesign& d, const std::vector<fs::path>& files, 
         "{} of {} traces were made with accumulator {} but design {} accumulates in {}: their "
         "outputs are checked against golden_gemm recomputed for {} (the traces' stored golden "
         "outputs are not used)",
-        count, files.size(), acc, d.design.str(), d.design.acc.str(), d.design.acc.str()));
+        count, files.size(), acc, d.design.str(), acc_name(d.design.acc), acc_name(d.design.acc)));
 }
 
 CosimGemm gemm_from_trace(const fs::path& path) {

@@ -229,6 +229,49 @@ TEST(CosimRtl, SharedColumnGseArrayGroupsShorterThanRows) {
   expect_shared_column_pass("gse:b=4,g=4,e=4@array6x2,acc=fixed24.8,align=shared", 4, 4, 4);
 }
 
+// The shared-column FP8 arrays (align=shared on fp8:e4m3): exact group sums in the PEs, one
+// accumulation per group per column (docs/formats.md, "FP8 group sums"). Random GEMMs with
+// partial groups (K = 1, 7, 19, 33, 64 against G), every code against special B rows (groups
+// holding NaN codes), runs of the largest magnitudes (+-448: saturation of a narrow fixed
+// accumulator, fp32 sums far from zero), groups shorter than R and the tiny-model LoRA traces;
+// the RTL takes exactly the padded cycle count.
+CosimGemm fp8_extremes(const std::string& spec) {
+  const int K = 100;  // three full groups of 32 and a partial one
+  std::vector<int32_t> a_codes, b_codes;
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < K; ++k) {
+      a_codes.push_back(r == 0 ? 0x7e : r == 1 ? 0xfe : (k % 2 ? 0x7e : 0x01));
+      b_codes.push_back(r == 2 ? 0xfe : (k % 5 ? 0x7e : 0x80));  // 0x80: -0
+    }
+  CosimGemm g;
+  g.name = "fp8-extremes";
+  g.a = tensor(spec, 3, K, a_codes);
+  g.b = tensor(spec, 3, K, b_codes);
+  return g;
+}
+
+void expect_fp8_shared_pass(const std::string& spec, bool traces) {
+  SCOPED_TRACE(spec);
+  CosimDesign d = cosim_design_generate(DesignPoint::parse(spec));
+  ASSERT_EQ(d.manifest["architecture"], "shared-column");
+  ASSERT_EQ(d.array.min_steps_per_group, d.array.rows);
+  ASSERT_EQ(d.array.group_size, d.design.acc.group);
+  auto adversarial = minifloat_adversarial(d.design.format, 8);
+  adversarial.push_back(fp8_extremes(d.design.format));
+  expect_pass(d, with_random_gemms(d.design.format, adversarial));
+  if (traces) EXPECT_GT(expect_tiny_traces_pass(d).macs, 0);
+}
+
+TEST(CosimRtl, SharedColumnFp8ArrayFp32Accumulator) {
+  expect_fp8_shared_pass("fp8:e4m3@array4x4,acc=fp32,pipe=2,align=shared", true);
+}
+
+TEST(CosimRtl, SharedColumnFp8ArrayFixedAccumulatorGroupsShorterThanRows) {
+  // G = 3 < R = 4: every group is padded to 4 steps; fixed32.10 saturates on the extremes.
+  expect_fp8_shared_pass("fp8:e4m3@array4x3,acc=fixed32.10,pipe=4,align=shared,group=3", false);
+  expect_fp8_shared_pass("fp8:e4m3@array3x2,acc=fixed49.18,pipe=3,align=shared", false);
+}
+
 // Weight-stationary arrays (flow=ws): the driver loads weights a chunk ahead and streams A rows;
 // bit-exact on random, adversarial and tiny-model LoRA GEMMs, RTL and fast model in lockstep.
 void expect_ws_pass(const std::string& spec, const std::vector<CosimGemm>& adversarial) {
