@@ -179,7 +179,7 @@ Runner setup(CLI::App& app) {
                  "slurm: cache folder the tasks use instead of --cache, e.g. node-local disk (docs/cluster.md)");
   app.add_flag("--scale", args->scale,
                "instead of the grid: the scale sweep (synth/scale.h) of whole n x n arrays composed from their module "
-               "kinds (GSE-INT b* shared-column and per-PE, FP8 E4M3/E5M2 fp32, FP8 E4M3 fixed49.18, INT-b*, BF16) on "
+               "kinds (GSE-INT b* shared-column and per-PE, FP8 E4M3/E5M2 fp32, FP8 E4M3 fixed49.18, FP8 E4M3 shared-column fp32 and fixed49.18, INT-b*, BF16) on "
                "the chosen library; resumable rows in OUT/scale.jsonl, report OUT/scale.md (default OUT out/scale). "
                "Takes long (hours for all sizes on three libraries)");
   app.add_option("--scale-sizes", args->scale_sizes, "array sizes n of the scale sweep (default 2 4 8 16 32 64)");

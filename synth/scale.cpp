@@ -77,6 +77,12 @@ std::vector<ScaleFamily> scale_families(int b) {
        fmt::format("gse:b={}@array{{n}}x{{n}},acc=fixed32.16,pipe={{pipe}},align=shared", b), true},
       {"FP8 E4M3 fp32", "fp8", "fp8:e4m3@array{n}x{n},acc=fp32,pipe={pipe}", true},
       {"FP8 E4M3 fixed49.18", "fp8-fixed", "fp8:e4m3@array{n}x{n},acc=fixed49.18,pipe={pipe}", true},
+      // The shared-column FP8 arrays (gen/minifloat_shared_emit.cpp): exact group sums of
+      // G = 32 products in each PE, one accumulation per group by one unit per column.
+      {"FP8 E4M3 shared-column fp32", "fp8-shared",
+       "fp8:e4m3@array{n}x{n},acc=fp32,pipe={pipe},align=shared,group=32", true},
+      {"FP8 E4M3 shared-column fixed49.18", "fp8-shared-fixed",
+       "fp8:e4m3@array{n}x{n},acc=fixed49.18,pipe={pipe},align=shared,group=32", true},
       {fmt::format("GSE-INT{} per-PE", b), "gse-pe", fmt::format("gse:b={}@array{{n}}x{{n}},acc=fixed32.16,pipe={{pipe}}", b), true},
       {fmt::format("INT{} fixed32.0", b), "int", fmt::format("baseline:intarray,b={},w=32,f=0,array={{n}}x{{n}}", b), false},
       {"FP8 E5M2 fp32", "fp8", "fp8:e5m2@array{n}x{n},acc=fp32,pipe={pipe}", true},

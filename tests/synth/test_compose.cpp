@@ -120,6 +120,22 @@ TEST(Compose, SharedColumnGseArrayMatchesFlatSynthesis) {
   EXPECT_NEAR(total, k.area_um2 / k.macs_per_cycle, 1e-6 * total);
 }
 
+// The shared-column FP8 array (exact group sums in the PEs, one fp32 accumulation per group in
+// each column's unit): the same structure as the GSE one, composed within 5% of flat synthesis.
+TEST(Compose, SharedColumnFp8ArrayMatchesFlatSynthesis) {
+  Compared c = compose_and_flat("fp8:e4m3@array2x2,acc=fp32,align=shared", "compose-fp8s2x2", true);
+  const Composition& k = c.composed;
+  EXPECT_EQ(count_of(k, "gsqhw_pe_gsum"), 4);
+  EXPECT_EQ(count_of(k, "gsqhw_group_acc"), 2);
+  const double area_error = k.area_um2 / c.flat.area_um2 - 1;
+  RecordProperty("area_error_percent", std::to_string(100 * area_error));
+  RecordProperty("power_error_percent", std::to_string(100 * (k.power_mw / c.flat.power_mw - 1)));
+  EXPECT_LT(std::abs(area_error), 0.05) << "composed " << k.area_um2 << " um^2, flat " << c.flat.area_um2;
+  auto parts = k.area_per_mac_by_part();
+  EXPECT_GT(parts["multiplier"], 0);
+  EXPECT_GT(parts["accumulator adder"], 0);  // the column's fp32 adder, spread over its MACs
+}
+
 TEST(Compose, IntArrayConstantBitsCrossingModuleOutputsAreAKnownOverestimate) {
   // The INT array with fixed32.16: integer products leave the accumulator's 16 fraction bits
   // constant zero. Inside each PE kind synthesis removes them, as flat synthesis does; but the
