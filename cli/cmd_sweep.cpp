@@ -38,8 +38,8 @@ struct SweepArgs {
   std::string finetune_results;
   bool no_finetune = false;
   synth::SweepFinetuneOptions finetune;
-  std::string activity = "rtl";
-  std::string headline_activity = "gate";
+  std::string activity = "none";
+  std::string headline_activity = "none";
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;
@@ -144,10 +144,11 @@ Runner setup(CLI::App& app) {
   app.add_option("--finetune-fp32-seeds", args->finetune.fp32_seeds,
                  "seeds of the FP32 runs (their spread decides ties)")->capture_default_str();
   app.add_option("--trace", args->traces, "trace files/folders (default: built-in tiny LoRA set in each design's format)");
-  app.add_option("--activity", args->activity, "workload power from: rtl (default: RTL simulation, ports and registers), gate (gate-level simulation of the netlist, every net; slow), none");
+  app.add_option("--activity", args->activity, "workload power of every point but the headline PE pair from: none (default: vectorless only), rtl (RTL simulation, ports and registers: overstates datapath power, not quoted by the report; a second Verilator build per point), gate (gate-level simulation of the netlist, every net; minutes per point)");
   app.add_option("--headline-activity", args->headline_activity,
-                 "workload power of the headline PE pair (GSE-INT b* and FP8 E4M3): gate (default: the "
-                 "only activity source the report quotes), rtl, none, or same (as --activity)");
+                 "workload power of the headline PE pair (GSE-INT b* and FP8 E4M3): none (default: vectorless), gate "
+                 "(the only activity source the report quotes; two gate-level Verilator builds, minutes each), rtl, "
+                 "or same (as --activity)");
   app.add_option("--activity-traces", args->activity_traces, "traces simulated for activity (default 2)");
   app.add_option("--jobs", args->jobs, "points evaluated in parallel (default 2)");
   app.add_flag("--retry-errors", args->retry_errors, "re-evaluate stored points that ended in an error");

@@ -633,11 +633,15 @@ std::optional<std::string> b_star_source_paragraph(const json& iso, int forced_b
     const int fp8_seeds = iso.value("fp8_seeds", 1);
     const bool by_sweep = iso.value("run_by", std::string()) == "sweep";
     return fmt::format("**b* = {} was chosen by fine-tuning** ({}`{}`): the smallest GSE-INT width whose validation loss "
-                       "after {} steps of LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: "
+                       "after {} steps{} of LoRA fine-tuning of {} on {} is no worse than FP8's (E4M3 forward, E5M2 gradients: "
                        "{:.4f}{}; ties within the FP32 seed-to-seed spread {:.4f} over {} seeds). Validation losses: {}.{}{} "
                        "The trace-SQNR choice on {} traces would be b = {}{}.",
                        forced_bits, by_sweep ? "run by the sweep itself, results in " : "", iso.value("file", std::string("?")),
-                       iso.value("steps", 0), iso.value("model", std::string("?")), iso.value("text", std::string("?")),
+                       iso.value("steps", 0),
+                       iso.contains("tokens_per_step")
+                           ? fmt::format(" of {} tokens", iso["tokens_per_step"].get<int64_t>())
+                           : std::string(),
+                       iso.value("model", std::string("?")), iso.value("text", std::string("?")),
                        iso.value("fp8_val_loss", 0.0),
                        fp8_seeds > 1 ? fmt::format(", mean of {} seeds, spread {:.4f}", fp8_seeds, iso.value("fp8_spread", 0.0))
                                      : std::string(),
@@ -746,6 +750,12 @@ std::string claims_why(const Headline& h, const std::vector<ClaimRow>& rows) {
                        "draws {:.2f}x its power, {}): the saving is the fixed-point accumulator GSE-INT can use, not the "
                        "multiplier. ",
                        1 / h.iso_area_ratio, h.iso_power_ratio > 0 ? 1 / h.iso_power_ratio : 0, h.iso_power_source);
+  const bool any_gate = std::any_of(rows.begin(), rows.end(), [](const ClaimRow& r) { return r.activity == "gate-level activity"; });
+  if (!any_gate)
+    why += "Every power ratio here is vectorless on both sides (OpenSTA's stated toggle rate at every data input): "
+           "this sweep simulated no gate-level activity for the headline pair (`gsqhw sweep --headline-activity "
+           "gate` adds it, two gate-level Verilator builds of minutes each), and vectorless ratios can err either "
+           "way against gate-level ones (docs/synthesis.md). ";
   const bool all_held = std::all_of(rows.begin(), rows.end(), [](const ClaimRow& r) { return r.ratio >= 0.8 * r.paper; });
   if (!all_held)
     why += "What differs from the paper's setting: the library (not the paper's 7 nm process; try `--pdk asap7`), "

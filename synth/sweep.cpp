@@ -9,11 +9,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -413,61 +417,101 @@ static nlohmann::json finetune_iso_accuracy(const fs::path& file, const std::vec
   return iso;
 }
 
-SweepPlan plan_sweep(const SweepOptions& options) {
-  // Everything that goes into the keys: library hash, tool versions, settings.
+namespace {
+
+// Whether the sweep chooses b* itself, from a grid (an explicit --designs list has no b*).
+bool chooses_b_star(const SweepOptions& options) {
+  return options.grid.designs.empty() && (!options.grid.array_all_formats || !options.grid.all_iso);
+}
+
+std::vector<int> swept_bits(const SweepOptions& options) {
+  return options.grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : options.grid.bits;
+}
+
+fs::path sweep_cache(const SweepOptions& options) {
+  return options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
+}
+
+// The plan without b* and points: everything that goes into the keys (library hash, tool
+// versions, settings).
+SweepPlan plan_frame(const SweepOptions& options) {
   SweepPlan plan;
   plan.library = resolve_library(options.library);
   plan.tools = tool_versions().str();
   plan.settings = settings_string(options);
-  const fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
   plan.iso_accuracy = {{"traces", options.traces.empty() ? "synthetic" : "given"}};
-  if (options.grid.designs.empty() && (!options.grid.array_all_formats || !options.grid.all_iso)) {
-    std::vector<int> bits = options.grid.bits.empty() ? std::vector<int>{3, 4, 5, 6, 7, 8} : options.grid.bits;
-    // The trace-SQNR choice, shown beside any other: on the given traces, or (when the sweep
-    // fine-tunes) on real traces of the same model and text, else on the synthetic built-in set.
-    if (options.traces.empty() && options.finetune.enabled && options.finetune_results.empty()) {
-      std::string label;
-      const std::vector<fs::path> real = sweep_real_traces(options.finetune, cache, label);
-      plan.headline_bits = headline_gse_bits(bits, real, cache);
-      plan.iso_accuracy["traces"] = label;
-      plan.iso_accuracy["synthetic_sqnr_bits"] = headline_gse_bits(bits, {}, cache);
-    } else {
-      plan.headline_bits = headline_gse_bits(bits, options.traces, cache);
-    }
-    plan.iso_accuracy["sqnr_bits"] = plan.headline_bits;
-    if (!options.finetune_results.empty()) {
-      plan.iso_accuracy = finetune_iso_accuracy(options.finetune_results, bits, plan.iso_accuracy);
-      plan.headline_bits = plan.iso_accuracy["b_star"].get<int>();
-      if (options.progress)
-        std::fprintf(stderr, "sweep: b* = GSE-INT%d from fine-tuning (%s); the trace SQNR would choose GSE-INT%d\n",
-                     plan.headline_bits, options.finetune_results.c_str(), plan.iso_accuracy["sqnr_bits"].get<int>());
-    } else if (options.finetune.enabled) {
-      plan.iso_accuracy.update(sweep_finetune_iso_accuracy(options.finetune, bits, cache, options.progress));
-      plan.headline_bits = plan.iso_accuracy["b_star"].get<int>();
-      if (options.progress)
-        std::fprintf(stderr,
-                     "sweep: b* = GSE-INT%d from fine-tuning %s on %s (%s); the trace SQNR on %s traces would choose "
-                     "GSE-INT%d, on the built-in synthetic ones GSE-INT%d\n",
-                     plan.headline_bits, plan.iso_accuracy["model"].get<std::string>().c_str(),
-                     plan.iso_accuracy["text"].get<std::string>().c_str(),
-                     plan.iso_accuracy["reused"].get<bool>()
-                         ? "runs reused from the cache"
-                         : fmt::format("{:.0f} s of fine-tuning", plan.iso_accuracy["seconds"].get<double>()).c_str(),
-                     plan.iso_accuracy["traces"].get<std::string>().c_str(), plan.iso_accuracy["sqnr_bits"].get<int>(),
-                     plan.iso_accuracy.value("synthetic_sqnr_bits", 0));
-    } else {
-      plan.iso_accuracy["no_finetune"] = true;  // the report says why b* rests on traces alone
-      if (options.progress) {
-        std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
-                     plan.headline_bits);
-        if (options.traces.empty())
-          std::fprintf(stderr,
-                       "sweep: WARNING: b* rests on SYNTHETIC data (--no-finetune: SQNR of the built-in synthetic "
-                       "traces), not on fine-tuning a real model; drop --no-finetune, or give --finetune-results FILE\n");
-      }
-    }
+  return plan;
+}
+
+// The trace-SQNR choice, shown beside any other (golden model only: seconds): on the given
+// traces, or (when the sweep fine-tunes) on real traces of the same model and text, else on the
+// synthetic built-in set. Sets headline_bits to it.
+void choose_by_trace_sqnr(const SweepOptions& options, SweepPlan& plan) {
+  const std::vector<int> bits = swept_bits(options);
+  const fs::path cache = sweep_cache(options);
+  if (sweep_fine_tunes(options)) {
+    std::string label;
+    const std::vector<fs::path> real = sweep_real_traces(options.finetune, cache, label);
+    plan.headline_bits = headline_gse_bits(bits, real, cache);
+    plan.iso_accuracy["traces"] = label;
+    plan.iso_accuracy["synthetic_sqnr_bits"] = headline_gse_bits(bits, {}, cache);
+  } else {
+    plan.headline_bits = headline_gse_bits(bits, options.traces, cache);
   }
+  plan.iso_accuracy["sqnr_bits"] = plan.headline_bits;
+}
+
+// b* from the sweep's own fine-tuning (the slow part of planning); `status` as in
+// sweep_finetune_iso_accuracy.
+void choose_by_finetuning(const SweepOptions& options, SweepPlan& plan, const FinetuneStatus& status,
+                          const std::atomic<bool>* cancel) {
+  plan.iso_accuracy.update(
+      sweep_finetune_iso_accuracy(options.finetune, swept_bits(options), sweep_cache(options), options.progress, status, cancel));
+  plan.headline_bits = plan.iso_accuracy["b_star"].get<int>();
+  if (options.progress)
+    std::fprintf(stderr,
+                 "sweep: b* = GSE-INT%d from fine-tuning %s on %s (%s, %lld steps of %lld x %lld tokens, %lld seeds "
+                 "per format); the trace SQNR on %s traces would choose GSE-INT%d, on the built-in synthetic ones "
+                 "GSE-INT%d\n",
+                 plan.headline_bits, plan.iso_accuracy["model"].get<std::string>().c_str(),
+                 plan.iso_accuracy["text"].get<std::string>().c_str(),
+                 plan.iso_accuracy["reused"].get<bool>()
+                     ? "runs reused from the cache"
+                     : fmt::format("{:.0f} s of fine-tuning", plan.iso_accuracy["seconds"].get<double>()).c_str(),
+                 static_cast<long long>(options.finetune.steps), static_cast<long long>(options.finetune.batch),
+                 static_cast<long long>(options.finetune.seq), static_cast<long long>(options.finetune.seeds),
+                 plan.iso_accuracy["traces"].get<std::string>().c_str(), plan.iso_accuracy["sqnr_bits"].get<int>(),
+                 plan.iso_accuracy.value("synthetic_sqnr_bits", 0));
+}
+
+// b* from --finetune-results or (--no-finetune, given traces) the trace SQNR alone.
+void choose_without_finetuning(const SweepOptions& options, SweepPlan& plan) {
+  if (!options.finetune_results.empty()) {
+    plan.iso_accuracy = finetune_iso_accuracy(options.finetune_results, swept_bits(options), plan.iso_accuracy);
+    plan.headline_bits = plan.iso_accuracy["b_star"].get<int>();
+    if (options.progress)
+      std::fprintf(stderr, "sweep: b* = GSE-INT%d from fine-tuning (%s); the trace SQNR would choose GSE-INT%d\n",
+                   plan.headline_bits, options.finetune_results.c_str(), plan.iso_accuracy["sqnr_bits"].get<int>());
+    return;
+  }
+  plan.iso_accuracy["no_finetune"] = true;  // the report says why b* rests on traces alone
+  if (options.progress) {
+    std::fprintf(stderr, "sweep: GSE-INT%d is the narrowest width as accurate as FP8 E4M3 on the traces\n",
+                 plan.headline_bits);
+    if (options.traces.empty())
+      std::fprintf(stderr,
+                   "sweep: WARNING: b* rests on SYNTHETIC data (--no-finetune: SQNR of the built-in synthetic "
+                   "traces), not on fine-tuning a real model; drop --no-finetune, or give --finetune-results FILE\n");
+  }
+}
+
+// The points of the grid for plan.headline_bits: designs, activity sources, keys, folders.
+void list_points(const SweepOptions& options, SweepPlan& plan) {
   plan.designs = sweep_designs(options.grid, plan.headline_bits);
+  plan.activities.clear();
+  plan.point_settings.clear();
+  plan.keys.clear();
+  plan.folders.clear();
   // A point simulated with another activity source than the sweep's is another result: its
   // settings (and so its key) say which source it used.
   for (const auto& d : plan.designs) {
@@ -478,67 +522,281 @@ SweepPlan plan_sweep(const SweepOptions& options) {
     plan.keys.push_back(ResultsDb::make_key(d, plan.library.hash, plan.tools, plan.point_settings.back()));
     plan.folders.push_back(folder_name(d));
   }
+}
+
+}  // namespace
+
+bool sweep_fine_tunes(const SweepOptions& options) {
+  return chooses_b_star(options) && options.traces.empty() && options.finetune.enabled && options.finetune_results.empty();
+}
+
+SweepPlan plan_sweep(const SweepOptions& options) {
+  SweepPlan plan = plan_frame(options);
+  if (chooses_b_star(options)) {
+    choose_by_trace_sqnr(options, plan);
+    if (sweep_fine_tunes(options)) choose_by_finetuning(options, plan, {}, nullptr);
+    else choose_without_finetuning(options, plan);
+  }
+  list_points(options, plan);
+  return plan;
+}
+
+SweepPlan plan_points_before_b_star(const SweepOptions& options) {
+  SweepPlan plan = plan_frame(options);
+  choose_by_trace_sqnr(options, plan);
+  const std::vector<int> candidates = finetune_widths(swept_bits(options));
+  if (candidates.empty())
+    throw UsageError("the sweep fine-tunes GSE-INT widths 4..8 to choose b*, and --bits has none of them; widen "
+                     "--bits or give --no-finetune (b* from trace SQNR)");
+  std::set<std::string> common;  // the keys every candidate's plan has
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    SweepPlan with = plan;
+    with.headline_bits = candidates[c];
+    list_points(options, with);
+    std::set<std::string> keys(with.keys.begin(), with.keys.end());
+    if (c == 0) {
+      common = keys;
+    } else {
+      std::set<std::string> both;
+      std::set_intersection(common.begin(), common.end(), keys.begin(), keys.end(), std::inserter(both, both.end()));
+      common = std::move(both);
+    }
+  }
+  SweepPlan early = plan;
+  early.headline_bits = candidates.empty() ? plan.headline_bits : candidates.front();
+  list_points(options, early);
+  SweepPlan kept = plan;
+  for (size_t i = 0; i < early.keys.size(); ++i) {
+    if (!common.count(early.keys[i])) continue;
+    kept.designs.push_back(early.designs[i]);
+    kept.activities.push_back(early.activities[i]);
+    kept.point_settings.push_back(early.point_settings[i]);
+    kept.keys.push_back(early.keys[i]);
+    kept.folders.push_back(early.folders[i]);
+  }
+  kept.headline_bits = 0;  // not chosen yet
+  return kept;
+}
+
+SweepPlan finish_plan_after_finetuning(const SweepOptions& options, SweepPlan early, const FinetuneStatus& status,
+                                       const std::atomic<bool>* cancel) {
+  SweepPlan plan = std::move(early);
+  choose_by_finetuning(options, plan, status, cancel);
+  list_points(options, plan);
   return plan;
 }
 
 namespace {
 
-// The local executor: `options.jobs` threads, each running one worker process at a time.
-void run_local_executor(const SweepOptions& options, const SweepPlan& plan, ResultsDb& db,
-                        const std::vector<size_t>& pending, SweepSummary& summary) {
-  Progress progress;
-  progress.total = static_cast<int>(pending.size());
-  std::mutex db_mutex;
-  std::atomic<size_t> next{0};
-  auto worker_loop = [&] {
-    while (!g_interrupted.load()) {
-      size_t slot = next.fetch_add(1);
-      if (slot >= pending.size()) return;
-      size_t i = pending[slot];
-      const std::string& design = plan.designs[i];
-      {
-        std::lock_guard lock(progress.mutex);
-        progress.running.push_back(design);
+// A rough cost rank of a point, for the order the local executor takes them in (the longest
+// first, so that the last minutes do not wait on one long point started late): a gate-level
+// activity run (a Verilator build of the mapped netlist) and arrays cost minutes, PEs seconds.
+int point_cost(const std::string& design, const std::string& activity) {
+  int cost = activity == "gate" ? 4 : 0;
+  const std::string level = design_level(design);
+  if (level.rfind("array", 0) == 0) {
+    const DesignPoint shape = DesignPoint::parse("int8@" + level);
+    cost += shape.rows * shape.cols >= 64 ? 3 : 2;
+  } else {
+    cost += 1;
+  }
+  return cost;
+}
+
+// The local executor: `options.jobs` threads, each running one worker process at a time, fed
+// from a queue that may grow while they run (the points that depend on b* join it once the
+// fine-tuning has chosen b*), the costliest queued point first; a thread of its own draws the
+// progress line.
+class LocalExecutor {
+ public:
+  LocalExecutor(const SweepOptions& options, ResultsDb& db, SweepSummary& summary)
+      : options_(options), db_(db), summary_(summary) {
+    progress_.total = 0;
+    for (int j = 0; j < std::max(1, options.jobs); ++j) workers_.emplace_back([this] { work(); });
+    if (options_.progress) drawer_ = std::thread([this] { draw(); });
+  }
+  ~LocalExecutor() { finish(); }
+
+  // Queues points `indices` of `plan`.
+  void add(const SweepOptions& options, const SweepPlan& plan, const std::vector<size_t>& indices) {
+    std::lock_guard lock(mutex_);
+    for (size_t i : indices) {
+      Job job{plan.designs[i], plan.keys[i], plan.point_settings[i], plan.folders[i], plan.library.hash, plan.tools,
+              worker_argv(options, plan, i), point_cost(plan.designs[i], plan.activities[i]), sequence_++};
+      queue_.push_back(std::move(job));
+    }
+    std::stable_sort(queue_.begin(), queue_.end(), [](const Job& a, const Job& b) {
+      return a.cost != b.cost ? a.cost > b.cost : a.sequence < b.sequence;
+    });
+    {
+      std::lock_guard plock(progress_.mutex);
+      progress_.total += static_cast<int>(indices.size());
+    }
+    wake_.notify_all();
+  }
+
+  // What the progress line says besides the points (e.g. the fine-tuning's state).
+  void note(const std::string& text) {
+    std::lock_guard lock(progress_.mutex);
+    progress_.note = text;
+  }
+
+  // No more points will come: waits for the queued ones (or an interrupt), then stops.
+  void finish() {
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_) return;
+      closed_ = true;
+      wake_.notify_all();
+    }
+    for (auto& t : workers_) t.join();
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
+    done_.notify_all();
+    if (drawer_.joinable()) drawer_.join();
+    if (options_.progress && progress_.total > 0) draw_progress(progress_, true);
+  }
+
+ private:
+  struct Job {
+    std::string design, key, settings, folder, liberty_hash, tools;
+    std::vector<std::string> argv;
+    int cost = 0;
+    size_t sequence = 0;
+  };
+
+  std::optional<Job> next() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      if (g_interrupted.load()) return std::nullopt;
+      if (!queue_.empty()) {
+        Job job = std::move(queue_.front());
+        queue_.erase(queue_.begin());
+        return job;
       }
-      nlohmann::json result =
-          evaluate_with_worker(worker_argv(options, plan, i), design, options.out_dir / "points" / plan.folders[i],
-                               options.max_file_bytes, &g_interrupted);
+      if (closed_) return std::nullopt;
+      wake_.wait_for(lock, std::chrono::milliseconds(200));
+    }
+  }
+
+  void work() {
+    while (std::optional<Job> job = next()) {
+      {
+        std::lock_guard lock(progress_.mutex);
+        progress_.running.push_back(job->design);
+      }
+      nlohmann::json result = evaluate_with_worker(job->argv, job->design, options_.out_dir / "points" / job->folder,
+                                                   options_.max_file_bytes, &g_interrupted);
       if (g_interrupted.load()) return;  // a killed worker's "error" is not a result
       std::string status = result.value("status", "error");
       {
-        std::lock_guard lock(db_mutex);
-        ResultRow row{plan.keys[i], design, plan.library.hash, plan.tools, plan.point_settings[i], status, result, ""};
+        std::lock_guard lock(db_mutex_);
+        ResultRow row{job->key, job->design, job->liberty_hash, job->tools, job->settings, status, result, ""};
         try {
-          db.put(row);
+          db_.put(row);
         } catch (const std::exception& e) {
-          std::fprintf(stderr, "\nsweep: cannot store %s: %s\n", design.c_str(), e.what());
+          std::fprintf(stderr, "\nsweep: cannot store %s: %s\n", job->design.c_str(), e.what());
           status = "error";
         }
       }
-      std::lock_guard lock(progress.mutex);
-      progress.running.erase(std::find(progress.running.begin(), progress.running.end(), design));
-      ++progress.done;
-      if (status != "ok") ++progress.failed;
-      progress.last = fmt::format("{} {}", design.substr(0, 60), status);
-      summary.evaluated++;
-      if (status == "ok") summary.ok++;
-      else summary.failed++;
+      std::lock_guard lock(progress_.mutex);
+      progress_.running.erase(std::find(progress_.running.begin(), progress_.running.end(), job->design));
+      ++progress_.done;
+      if (status != "ok") ++progress_.failed;
+      progress_.last = fmt::format("{} {}", job->design.substr(0, 60), status);
+      summary_.evaluated++;
+      if (status == "ok") summary_.ok++;
+      else summary_.failed++;
     }
-  };
-  std::vector<std::thread> threads;
-  for (int j = 0; j < std::min<int>(options.jobs, static_cast<int>(pending.size())); ++j) threads.emplace_back(worker_loop);
-  while (true) {
-    bool finished;
-    {
-      std::lock_guard lock(progress.mutex);
-      finished = progress.done >= progress.total || (g_interrupted.load() && progress.running.empty());
-    }
-    if (options.progress && !pending.empty()) draw_progress(progress, false);
-    if (finished || g_interrupted.load()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(isatty(STDERR_FILENO) ? 500 : 10000));
   }
-  for (auto& t : threads) t.join();
-  if (options.progress && !pending.empty()) draw_progress(progress, true);
+
+  void draw() {
+    const auto period = std::chrono::milliseconds(isatty(STDERR_FILENO) ? 500 : 10000);
+    std::unique_lock lock(mutex_);
+    while (!finished_ && !g_interrupted.load()) {
+      done_.wait_for(lock, period);
+      if (finished_) break;
+      lock.unlock();
+      bool any;
+      {
+        std::lock_guard plock(progress_.mutex);
+        any = progress_.total > 0;
+      }
+      if (any) draw_progress(progress_, false);
+      lock.lock();
+    }
+  }
+
+  const SweepOptions& options_;
+  ResultsDb& db_;
+  SweepSummary& summary_;
+  Progress progress_;
+  std::mutex mutex_, db_mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<Job> queue_;
+  size_t sequence_ = 0;
+  bool closed_ = false, finished_ = false;
+  std::vector<std::thread> workers_;
+  std::thread drawer_;
+};
+
+// The points of `plan` to evaluate: not stored yet, or stored as an error and --retry-errors;
+// the others count as reused. `skip`: keys already queued.
+std::vector<size_t> needed_points(const SweepOptions& options, const SweepPlan& plan, ResultsDb& db,
+                                  const std::set<std::string>& skip, SweepSummary& summary) {
+  std::vector<size_t> needed;
+  for (size_t i = 0; i < plan.designs.size(); ++i) {
+    if (skip.count(plan.keys[i])) continue;
+    auto row = db.find(plan.keys[i]);
+    if (row && (row->status != "error" || !options.retry_errors)) ++summary.reused;
+    else needed.push_back(i);
+  }
+  return needed;
+}
+
+void begin_sweep_record(const SweepOptions& options, const SweepPlan& plan, ResultsDb& db) {
+  nlohmann::json arguments = {{"designs", plan.designs}, {"liberty", plan.library.name},
+                              {"liberty_hash", plan.library.hash}, {"tools", plan.tools},
+                              {"settings", plan.settings}, {"clock_ns", options.clock_ns},
+                              {"headline_activity", plan.headline_bits == 0 ? "" : options.headline_activity},
+                              {"iso_accuracy", plan.iso_accuracy}};
+  db.begin_sweep(arguments, plan.keys);
+}
+
+// The default sweep's order on the local executor: the points that are the same whatever b*
+// the fine-tuning chooses start at once, beside the fine-tuning; the rest join when b* is known.
+SweepPlan run_overlapped(const SweepOptions& options, ResultsDb& db, SweepSummary& summary) {
+  SweepPlan early = plan_points_before_b_star(options);
+  std::set<std::string> queued;
+  LocalExecutor executor(options, db, summary);
+  const std::vector<size_t> first = needed_points(options, early, db, {}, summary);
+  for (size_t i = 0; i < early.keys.size(); ++i) queued.insert(early.keys[i]);
+  if (options.progress && !first.empty())
+    std::fprintf(stderr, "sweep: %zu points that do not depend on b* run beside the fine-tuning (%zu reused)\n",
+                 first.size(), early.keys.size() - first.size());
+  executor.add(options, early, first);
+  SweepPlan plan;
+  try {
+    // With points running, the fine-tuning's lines go into the progress line instead of their own.
+    const FinetuneStatus status = [&](const std::string& line) { executor.note(line); };
+    plan = finish_plan_after_finetuning(options, std::move(early), first.empty() ? FinetuneStatus{} : status,
+                                        &g_interrupted);
+  } catch (const FinetuneInterrupted&) {
+    executor.finish();
+    return plan;
+  } catch (...) {
+    // The fine-tuning failed (bad input, a diverged run): stop the points as Ctrl-C would.
+    g_interrupted.store(true);
+    executor.finish();
+    throw;
+  }
+  executor.note("");
+  begin_sweep_record(options, plan, db);
+  executor.add(options, plan, needed_points(options, plan, db, queued, summary));
+  executor.finish();
+  return plan;
 }
 
 }  // namespace
@@ -554,30 +812,30 @@ SweepSummary run_sweep(const SweepOptions& input) {
   auto start = std::chrono::steady_clock::now();
 
   SweepLock lock(options.out_dir);  // before anything is planned or written
-  SweepPlan plan = plan_sweep(options);
   SweepSummary summary;
   summary.db = options.out_dir / "results.sqlite";
   ResultsDb db(summary.db);
-  nlohmann::json arguments = {{"designs", plan.designs}, {"liberty", plan.library.name},
-                              {"liberty_hash", plan.library.hash}, {"tools", plan.tools},
-                              {"settings", plan.settings}, {"clock_ns", options.clock_ns},
-                              {"headline_activity", plan.headline_bits == 0 ? "" : options.headline_activity},
-                              {"iso_accuracy", plan.iso_accuracy}};
-  db.begin_sweep(arguments, plan.keys);
 
-  // The points to evaluate: not stored yet, or stored as an error and --retry-errors.
-  std::vector<size_t> needed;
-  for (size_t i = 0; i < plan.designs.size(); ++i) {
-    auto row = db.find(plan.keys[i]);
-    if (row && (row->status != "error" || !options.retry_errors)) ++summary.reused;
-    else needed.push_back(i);
+  if (options.executor == "local" && sweep_fine_tunes(options)) {
+    InterruptGuard guard;
+    const SweepPlan plan = run_overlapped(options, db, summary);
+    summary.points = static_cast<int>(plan.designs.size());
+    summary.interrupted = g_interrupted.load();
+  } else {
+    SweepPlan plan = plan_sweep(options);
+    begin_sweep_record(options, plan, db);
+    const std::vector<size_t> needed = needed_points(options, plan, db, {}, summary);
+    summary.points = static_cast<int>(plan.designs.size());
+    InterruptGuard guard;
+    if (options.executor == "slurm") {
+      run_slurm_executor(options, plan, db, needed, summary, g_interrupted);
+    } else {
+      LocalExecutor executor(options, db, summary);
+      executor.add(options, plan, needed);
+      executor.finish();
+    }
+    summary.interrupted = g_interrupted.load();
   }
-  summary.points = static_cast<int>(plan.designs.size());
-
-  InterruptGuard guard;
-  if (options.executor == "slurm") run_slurm_executor(options, plan, db, needed, summary, g_interrupted);
-  else run_local_executor(options, plan, db, needed, summary);
-  summary.interrupted = g_interrupted.load();
 
   summary.csv = options.out_dir / "results.csv";
   summary.json = options.out_dir / "results.json";

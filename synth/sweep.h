@@ -82,14 +82,20 @@ struct SweepOptions {
   // Without finetune_results: the sweep's own fine-tuning decides b* (synth/sweep_finetune.h);
   // finetune.enabled = false (--no-finetune) leaves it to the trace SQNR, said loudly when synthetic.
   SweepFinetuneOptions finetune;
-  // Workload power source (synth/point.h). "rtl" by default: a gate-level Verilator build per
-  // point costs minutes at 180 nm netlist sizes and would break the 10-minute sweep budget.
-  std::string activity = "rtl";
+  // Workload power source of every point but the headline PE pair (synth/point.h). "none" by
+  // default (vectorless power): an RTL simulation's activity ("rtl") overstates datapath power
+  // and the report does not quote it, yet its traced Verilator build and simulation cost about
+  // as much as the rest of a PE point; a gate-level Verilator build per point ("gate") costs
+  // minutes at 180 nm netlist sizes. Either breaks the 10-minute sweep budget.
+  std::string activity = "none";
   // Activity source for the headline PE pair only (GSE-INT at the headline width with its
-  // natural accumulator, and FP8 E4M3): "gate" by default, because only gate-level activity
-  // gives workload power the report quotes (RTL activity overstates datapath power) and two
-  // gate-level PE points fit the sweep's time budget. Empty: the same as `activity`.
-  std::string headline_activity = "gate";
+  // natural accumulator, and FP8 E4M3). "gate" gives the only workload power the report quotes
+  // (RTL activity overstates datapath power), but its two Verilator builds of mapped netlists
+  // were a third of the default sweep's CPU time (255 s wall for the GSE-INT6 PE's alone at
+  // load 20), so it is an option (`--headline-activity gate`) and the default is "none": the
+  // headline's power ratios are then vectorless on both sides, and the report says so. Empty:
+  // the same as `activity`.
+  std::string headline_activity = "none";
   int activity_traces = 2;
   int jobs = 2;
   bool retry_errors = false;        // re-evaluate stored points whose status is "error"

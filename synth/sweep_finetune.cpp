@@ -134,12 +134,18 @@ std::vector<fs::path> sweep_real_traces(const SweepFinetuneOptions& options, con
   return list_traces(dir);
 }
 
-nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, const std::vector<int>& bits,
-                                           const fs::path& cache_dir, bool progress) {
+std::vector<int> finetune_widths(const std::vector<int>& bits) {
   std::vector<int> widths;
   for (int b : bits)
-    if (b >= 4) widths.push_back(b);
+    if (b >= 4 && std::find(widths.begin(), widths.end(), b) == widths.end()) widths.push_back(b);
   std::sort(widths.begin(), widths.end());
+  return widths;
+}
+
+nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, const std::vector<int>& bits,
+                                           const fs::path& cache_dir, bool progress, const FinetuneStatus& status,
+                                           const std::atomic<bool>* cancel) {
+  const std::vector<int> widths = finetune_widths(bits);
   if (widths.empty())
     throw UsageError("the sweep fine-tunes GSE-INT widths 4..8 to choose b*, and --bits has none of them; widen "
                      "--bits or give --no-finetune (b* from trace SQNR)");
@@ -186,10 +192,16 @@ nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, 
   bool trained = false;
   std::map<size_t, int64_t> first_step;  // per run index: the step it started this call at
   auto report = [&](size_t run, size_t runs, const std::string& label, int64_t step, int64_t steps, double) {
+    if (cancel && cancel->load()) throw FinetuneInterrupted();
     if (!first_step.count(run)) first_step[run] = step;
     if (step > first_step[run]) trained = true;
     const auto now = std::chrono::steady_clock::now();
-    if (!progress || step == first_step[run] || (now - last < std::chrono::seconds(10) && step != steps)) return;
+    if (!progress || step == first_step[run]) return;
+    if (status) {
+      status(fmt::format("fine-tuning run {}/{} {} step {}/{}", run + 1, runs, label, step, steps));
+      return;
+    }
+    if (now - last < std::chrono::seconds(10) && step != steps) return;
     last = now;
     std::fprintf(stderr, "sweep: fine-tuning run %zu/%zu %-24.24s step %lld/%lld  elapsed %.0fs\n", run + 1, runs,
                  label.c_str(), static_cast<long long>(step), static_cast<long long>(steps),

@@ -7,9 +7,12 @@
 // killed one resumes them at their last saved step.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,14 +40,30 @@ struct SweepFinetuneOptions {
   int threads = 0;
 };
 
+// The GSE-INT widths the sweep fine-tunes among `bits` (>= 4, ascending): b* is one of them.
+std::vector<int> finetune_widths(const std::vector<int>& bits);
+
+// Where the fine-tuning's status lines go: empty: stderr, each on its own line.
+using FinetuneStatus = std::function<void(const std::string&)>;
+
+// Thrown out of sweep_finetune_iso_accuracy when `cancel` was set (Ctrl-C); the runs keep what
+// they saved (every 5 steps) and a later sweep resumes them.
+struct FinetuneInterrupted : std::runtime_error {
+  FinetuneInterrupted() : std::runtime_error("fine-tuning interrupted") {}
+};
+
 // Runs (or reuses, or resumes) the fine-tuning for `bits` (widths < 4 are not fine-tuned) under
 // cache_dir/finetune/<key>/ and returns the iso-accuracy record the sweep and its report use:
 // train::iso_accuracy's fields plus "source": "fine-tuning", "run_by": "sweep", "file" (its
 // results.json), "model", "text", "steps", "seconds" (training time), "reused". When no width
 // reaches FP8, "b_star" is the widest fine-tuned one and "note" says so. Throws UsageError (exit
 // 2) when the text or model is missing or unreadable, naming the package or option to fix it.
+// With `progress`, status lines every 10 s go to `status` (or stderr). A set `cancel` stops the
+// runs at their next step (FinetuneInterrupted).
 nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, const std::vector<int>& bits,
-                                           const std::filesystem::path& cache_dir, bool progress);
+                                           const std::filesystem::path& cache_dir, bool progress,
+                                           const FinetuneStatus& status = {},
+                                           const std::atomic<bool>* cancel = nullptr);
 
 // Real traces for the trace-SQNR choice beside b*: the eight LoRA GEMMs of all seven projections
 // of layer 2 of the same model, with X and dY recorded from an FP32 step on the first validation

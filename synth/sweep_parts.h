@@ -31,6 +31,17 @@ struct SweepPlan {
 // Resolves the library and tools, picks the headline width and lists the points.
 SweepPlan plan_sweep(const SweepOptions& options);
 
+// Whether the sweep chooses b* by fine-tuning itself (the default; minutes when not cached).
+bool sweep_fine_tunes(const SweepOptions& options);
+
+// The same in two halves, so that points can run while the fine-tuning does: first the points
+// whose design and settings are the same whatever width the fine-tuning chooses (every
+// fine-tuned width planned as b*, the keys they all share; headline_bits 0, the trace-SQNR
+// choice in iso_accuracy), then, after the fine-tuning, the whole plan for its b*.
+SweepPlan plan_points_before_b_star(const SweepOptions& options);
+SweepPlan finish_plan_after_finetuning(const SweepOptions& options, SweepPlan early, const FinetuneStatus& status,
+                                       const std::atomic<bool>* cancel);
+
 // The `gsqhw synth` command line that evaluates point `i` of the plan into out_dir/points/...
 std::vector<std::string> worker_argv(const SweepOptions& options, const SweepPlan& plan, size_t i);
 

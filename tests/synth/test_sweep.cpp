@@ -193,7 +193,13 @@ TEST(Sweep, CliRejectsBadArguments) {
 // Only the headline PE pair gets the headline activity source; every other point, baselines
 // and sibling units included, keeps the sweep's own.
 TEST(Sweep, HeadlinePePairAloneUsesTheHeadlineActivitySource) {
-  SweepOptions options;  // activity "rtl", headline_activity "gate"
+  SweepOptions options;
+  // The defaults: vectorless everywhere (RTL activity is not quoted, gate level costs minutes a point).
+  EXPECT_EQ(options.activity, "none");
+  EXPECT_EQ(options.headline_activity, "none");
+  EXPECT_EQ(point_activity(options, "fp8:e4m3@pe,acc=fp32", 7), "none");
+  options.activity = "rtl";
+  options.headline_activity = "gate";
   std::vector<std::string> designs = sweep_designs(SweepGrid{}, 7);
   std::set<std::string> gate;
   for (const auto& d : designs)
