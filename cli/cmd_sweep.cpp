@@ -27,7 +27,7 @@ struct SweepArgs {
   std::vector<std::string> designs;
   std::string bits = "3..8";
   std::vector<std::string> arrays = {"2x2"};
-  std::string amortisation_array = "8x8";
+  std::string amortisation_array = "none";
   bool no_pe = false;
   bool no_iso = false;
   bool no_baselines = false;
@@ -105,8 +105,9 @@ Runner setup(CLI::App& app) {
       "(fixed32.0), BF16 (fp32) as PEs; the headline pair (b* = the narrowest GSE-INT width as accurate\n"
       "as FP8, from fine-tuning the embedded stories260K model on a real text unless --no-finetune;\n"
       "and FP8 E4M3) also as 2x2 arrays, and GSE-INT b* with an fp32\n"
-      "accumulator (iso-accumulator comparison); plain INT-b MAC and bare-MAC baselines; the 1.15x\n"
-      "amortisation check (GSE-INT b* as an 8x8 shared-column array against plain INT-b 8x8 arrays); OSU 0.18um;\n"
+      "accumulator (iso-accumulator comparison); plain INT-b MAC and bare-MAC baselines (the 1.15x\n"
+      "amortisation check at 8x8 with --amortisation-array 8x8); vectorless power (--headline-activity gate\n"
+      "adds gate-level activity for the headline PE pair); OSU 0.18um;\n"
       "30 ns clock; the built-in tiny LoRA trace set. Results go to OUT/results.sqlite (committed point by point: an\n"
       "interrupted sweep resumes where it stopped), OUT/results.csv, OUT/results.json, OUT/report.md,\n"
       "OUT/report.html and OUT/plots/.");
@@ -122,7 +123,7 @@ Runner setup(CLI::App& app) {
   app.add_flag("--all-iso-acc", args->all_iso, "GSE fp32-accumulator PEs for every width (default: headline width)");
   app.add_option("--amortisation-array", args->amortisation_array,
                  "shape RxC of the 1.15x amortisation check: GSE-INT b* as a shared-column array and the plain "
-                 "INT-b arrays (fixed32.0, fixed32.16), area only; 'none' to skip (default 8x8)");
+                 "INT-b arrays (fixed32.0, fixed32.16), area only, e.g. 8x8 (three points of minutes each); default none");
   app.add_flag("--array-all-formats", args->array_all,
                "every format at array level (default: the headline pair GSE-INT b* and FP8 E4M3)");
   add_synthesis_options(app, args->synthesis);

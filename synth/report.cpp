@@ -371,6 +371,14 @@ void array_vs_int_section(const std::vector<json>& results, std::vector<Block>& 
       "lower bound."));
   doc.push_back(table);
   if (!verdicts.empty()) doc.push_back(Block::paragraph("**Verdict**: " + join(verdicts, "; ") + "."));
+  const bool amortised = std::any_of(results.begin(), results.end(), [](const json& r) {
+    return ok(r) && text(r, "family") == "gse" && text(r, "level") == "array" && r.value("rows", 1) >= 8;
+  });
+  if (!amortised)
+    doc.push_back(Block::paragraph(
+        "No GSE-INT array of 8 rows or more is in this sweep, so the column unit is shared by few PEs here: "
+        "`gsqhw sweep --amortisation-array 8x8` adds the check where it serves 8 rows (three more points, "
+        "minutes each), and `gsqhw sweep --scale` composes arrays up to 64x64."));
 }
 
 // With results from several libraries: the headline on each, side by side with the paper's

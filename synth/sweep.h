@@ -32,9 +32,11 @@ struct SweepGrid {
   bool siblings = true;               // LoTA-QAF and PTQ1.61 points (default_sibling_designs())
   // The amortisation check of the 1.15x target at a size where one column unit serves many
   // rows: the headline GSE-INT width as a shared-column array of this shape ("RxC") and the
-  // plain INT-b arrays it is compared with (fixed32.0 and fixed32.16). Empty: none. Needs
-  // `baselines`; its points are skipped when the shape is already among `levels`.
-  std::string amortisation_array = "8x8";
+  // plain INT-b arrays it is compared with (fixed32.0 and fixed32.16). Empty (the default): none;
+  // at 8x8 its three points took 40% of the default sweep's time (Yosys 12-13 min each at load
+  // 20), so it is an option (`--amortisation-array 8x8`). Needs `baselines`; its points are
+  // skipped when the shape is already among `levels`.
+  std::string amortisation_array;
   // An explicit list of design/baseline strings: replaces the grid above when not empty.
   std::vector<std::string> designs;
 };

@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "base/errors.h"
 #include "workloads/checkpoint.h"
@@ -80,6 +83,42 @@ Inputs resolve_inputs(const SweepFinetuneOptions& options, const fs::path& cache
     throw UsageError(fmt::format("--finetune-data {}: no such file", in.data.string()));
   }
   return in;
+}
+
+// The runs of `o`, `parallel` at a time, each its own train::finetune call on one run (as a
+// Slurm task of `gsqhw finetune` runs it; runs are deterministic whatever runs beside them),
+// then one call that trains nothing and summarizes them all. The runs of a search round are
+// independent, and a single run is one thread: on two cores this halves the fine-tuning's wall
+// time (and on a loaded machine gets it a fairer share).
+train::FinetuneResult finetune_in_parallel(const train::FinetuneOptions& o, int parallel, const train::Progress& report) {
+  const std::vector<std::string> names = train::finetune_run_names(o);
+  std::atomic<size_t> next{0};
+  std::mutex mutex;
+  std::exception_ptr error;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < names.size();) {
+      {
+        std::lock_guard lock(mutex);
+        if (error) return;
+      }
+      train::FinetuneOptions one = o;
+      one.only_run = names[i];
+      try {
+        train::finetune(one, report);
+      } catch (...) {
+        std::lock_guard lock(mutex);
+        if (!error) error = std::current_exception();
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < std::min<size_t>(std::max(1, parallel), names.size()); ++t) threads.emplace_back(work);
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  train::FinetuneOptions summary = o;
+  summary.no_training = true;
+  return train::finetune(summary);
 }
 
 }  // namespace
@@ -191,8 +230,10 @@ nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, 
   auto last = start - std::chrono::hours(1);
   bool trained = false;
   std::map<size_t, int64_t> first_step;  // per run index: the step it started this call at
+  std::mutex report_mutex;  // the runs report from several threads
   auto report = [&](size_t run, size_t runs, const std::string& label, int64_t step, int64_t steps, double) {
     if (cancel && cancel->load()) throw FinetuneInterrupted();
+    std::lock_guard lock(report_mutex);
     if (!first_step.count(run)) first_step[run] = step;
     if (step > first_step[run]) trained = true;
     const auto now = std::chrono::steady_clock::now();
@@ -213,7 +254,7 @@ nlohmann::json sweep_finetune_iso_accuracy(const SweepFinetuneOptions& options, 
     o.formats.push_back(fmt::format("gse:b={}", b));
     searched.push_back(b);
     first_step.clear();
-    const train::FinetuneResult r = train::finetune(o, report);
+    const train::FinetuneResult r = finetune_in_parallel(o, options.parallel_runs, report);
     if (!r.complete)
       throw UsageError("the sweep's fine-tuning stopped before its last step; run the sweep again to resume it");
     results = r.json;

@@ -38,6 +38,8 @@ struct SweepFinetuneOptions {
   std::string targets = "q,v";
   std::string loss_scale = "dynamic";
   int threads = 0;
+  // Runs trained at the same time (each run is one thread; results do not depend on it).
+  int parallel_runs = 2;
 };
 
 // The GSE-INT widths the sweep fine-tunes among `bits` (>= 4, ascending): b* is one of them.

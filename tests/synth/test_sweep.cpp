@@ -131,6 +131,10 @@ TEST(Sweep, CtrlCStopsCleanlyAndKeepsFinishedPoints) {
 
 TEST(Sweep, GridAndArguments) {
   SweepGrid grid;
+  // The amortisation check is an option (its three 8x8 points were 40% of the default sweep's time).
+  EXPECT_TRUE(grid.amortisation_array.empty());
+  EXPECT_EQ(sweep_designs(grid, 5).size(), 10u + 1u + 2u + 12u + 2u + 1u + 2u);
+  grid.amortisation_array = "8x8";
   // Headline width 5: 10 PEs, GSE-INT5 with fp32, the pair at 2x2, 12 baselines, 2 siblings.
   auto designs = sweep_designs(grid, 5);
   // ... the shared-column GSE-INT5 2x2 array, the plain INT-5 2x2 arrays (fixed32.0 and

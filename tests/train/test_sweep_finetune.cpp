@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -288,6 +290,62 @@ TEST(SweepFinetune, DefaultSweepChoosesBStarFromItsOwnFineTuning) {
   synth::SweepOptions missing = o;
   missing.finetune.data = dir / "no-such.txt";
   EXPECT_THROW(synth::plan_sweep(missing), UsageError);
+}
+
+// The default sweep runs the points that do not depend on b* beside the fine-tuning that
+// chooses it: they are in the plan of every width the fine-tuning can choose, and once b* is
+// known the plan is the one plan_sweep gives; what joins then is built at b* only.
+TEST(SweepFinetune, PointsBeforeBStarAreInEveryPlanAndTheRestJoinAtBStar) {
+  REQUIRE_DEFAULT_TEXT();
+  ScratchDir dir("sweep-before-bstar");
+  synth::SweepOptions o;
+  o.cache_dir = dir / "cache";
+  o.out_dir = dir / "sweep";
+  o.progress = false;
+  o.grid.bits = {3, 4, 5};
+  o.finetune.steps = 2;
+  o.finetune.batch = 2;
+  o.finetune.seq = 32;
+  o.finetune.seeds = 1;
+  o.finetune.fp32_seeds = 2;
+  o.finetune.eval_windows = 2;
+  ASSERT_TRUE(synth::sweep_fine_tunes(o));
+  const synth::SweepPlan early = synth::plan_points_before_b_star(o);
+  EXPECT_EQ(early.headline_bits, 0) << "b* is not chosen yet";
+  EXPECT_TRUE(early.iso_accuracy["sqnr_bits"].is_number_integer()) << "the trace-SQNR choice is, beside it";
+  std::set<std::string> early_designs(early.designs.begin(), early.designs.end());
+  for (int b : {3, 4, 5})
+    EXPECT_TRUE(early_designs.count(fmt::format("gse:b={},g=32,e=5,scale=floor,round=rne,range=symmetric@pe,acc=fixed32.16,flow=os,pipe=1", b)))
+        << "every GSE-INT PE is in every plan";
+  EXPECT_TRUE(early_designs.count("fp8:e4m3,sat=satfinite,block=0@array2x2,acc=fp32,flow=os,pipe=1"));
+  for (const auto& d : early.designs) {
+    EXPECT_FALSE(d.rfind("gse:", 0) == 0 && d.find("@array") != std::string::npos) << d << ": a b* array before b*";
+    EXPECT_FALSE(d.rfind("gse:", 0) == 0 && d.find("acc=fp32") != std::string::npos) << d;
+    EXPECT_EQ(d.find("intarray"), std::string::npos) << d;
+  }
+
+  // Cancelled (Ctrl-C) during the fine-tuning: it stops with FinetuneInterrupted.
+  const std::atomic<bool> cancel{true};
+  EXPECT_THROW(synth::finish_plan_after_finetuning(o, early, {}, &cancel), synth::FinetuneInterrupted);
+
+  const synth::SweepPlan full = synth::finish_plan_after_finetuning(o, early, {}, nullptr);
+  const int b = full.headline_bits;
+  EXPECT_TRUE(b == 4 || b == 5) << full.iso_accuracy.dump();
+  EXPECT_EQ(full.iso_accuracy["source"], "fine-tuning");
+  const synth::SweepPlan whole = synth::plan_sweep(o);  // the fine-tuning is reused now
+  EXPECT_EQ(full.keys, whole.keys);
+  const std::set<std::string> full_keys(full.keys.begin(), full.keys.end());
+  for (const auto& k : early.keys) EXPECT_TRUE(full_keys.count(k)) << k;
+  const std::set<std::string> early_keys(early.keys.begin(), early.keys.end());
+  size_t joined = 0;
+  for (size_t i = 0; i < full.keys.size(); ++i) {
+    if (early_keys.count(full.keys[i])) continue;
+    ++joined;
+    const std::string& d = full.designs[i];
+    EXPECT_TRUE(d.rfind(fmt::format("gse:b={},", b), 0) == 0 || d.find(fmt::format("b={},", b)) != std::string::npos)
+        << d << " joined after b* = " << b << " but is not built at it";
+  }
+  EXPECT_GE(joined, 4u) << "the GSE-INT b* arrays, the INT-b* arrays and the fp32 GSE PE";
 }
 
 TEST(SweepFinetune, CliRejectsContradictoryOptions) {
