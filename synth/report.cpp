@@ -253,7 +253,7 @@ Block results_table(const std::vector<json>& results, const std::string& level) 
       row.push_back(fmt_num(number(r, "cells"), "{:.0f}"));
       row.push_back(fmt_num(number(r, "fmax_mhz"), "{:.1f}"));
       row.push_back(fmt_num(power, "{:.4g}") + (source == "vectorless" ? " (v)" : ""));
-      row.push_back(fmt_num(best_energy(r), "{:.4g}"));
+      row.push_back(fmt_num(best_energy(r), "{:.4g}") + (source == "vectorless" ? " (v)" : ""));
       if (fp8) {
         // Power and energy ratios only from the same source on both sides: when this point and
         // FP8 E4M3 were not measured alike (one gate-level, one vectorless), both vectorless.
@@ -264,8 +264,9 @@ Block results_table(const std::vector<json>& results, const std::string& level) 
           energy = number(r, "pj_per_mac_vectorless"), fp8_energy = number(*fp8, "pj_per_mac_vectorless");
         }
         row.push_back(ratio(number(r, "area_um2"), number(*fp8, "area_um2")));
-        row.push_back(ratio(power, fp8_power) + (source != fp8_source ? " (v)" : ""));
-        row.push_back(ratio(energy, fp8_energy) + (source != fp8_source ? " (v)" : ""));
+        const bool vectorless = source != fp8_source || source == "vectorless";
+        row.push_back(ratio(power, fp8_power) + (vectorless ? " (v)" : ""));
+        row.push_back(ratio(energy, fp8_energy) + (vectorless ? " (v)" : ""));
       } else {
         row.insert(row.end(), {"-", "-", "-"});
       }
@@ -911,7 +912,7 @@ void results_tables_section(const std::vector<json>& results, std::vector<Block>
     doc.push_back(Block::heading(fmt::format("Results at level {}", level), 2));
     doc.push_back(results_table(results, level));
   }
-  doc.push_back(Block::paragraph("(v) = vectorless power (no gate-level activity for that point). Failed points are listed with their "
+  doc.push_back(Block::paragraph("(v) = vectorless power or energy, or a ratio of vectorless figures (no gate-level activity for that point or for FP8 E4M3). Failed points are listed with their "
                                  "error and carry no numbers."));
 }
 

@@ -437,6 +437,24 @@ TEST(Report, HeadlineIsOneTableWithAVerdictPerClaimAndSetting) {
   // INT8 is more accurate and smaller than both: on the front, and said so in the headline.
   EXPECT_NE(md.find("INT8 is on the PE-level Pareto front of trace SQNR against area"), std::string::npos) << md;
   EXPECT_NE(md.find("INT8 is both more accurate and smaller than GSE-INT b* and FP8 E4M3 here"), std::string::npos) << md;
+  // A vectorless figure is marked (v) in every column it is in: power, pJ/MAC and their ratios.
+  EXPECT_NE(md.find("| 0.4 (v) | 12 (v) | 0.30 | 0.20 (v) | 0.20 (v) |"), std::string::npos) << md;
+  // With gate-level power on the PE pair, the headline does not call every ratio vectorless; the
+  // largest GSE-INT array is 4x4, so the report says how to add the 8-row amortisation check.
+  EXPECT_EQ(md.find("Every power ratio here is vectorless"), std::string::npos) << md;
+  EXPECT_NE(md.find("`gsqhw sweep --amortisation-array 8x8` adds the check"), std::string::npos) << md;
+  {
+    // The default sweep's case: no gate-level activity anywhere. The headline says so, and how to add it.
+    std::vector<json> vectorless = results;
+    for (auto& r : vectorless) r.erase("activity_source");
+    fs::path vdir = scratch_dir("report_headline_vectorless");
+    store(vdir / "results.sqlite", vectorless);
+    const std::string vmd = read_file(write_report(vdir / "results.sqlite", vdir));
+    EXPECT_NE(vmd.find("Every power ratio here is vectorless on both sides"), std::string::npos) << vmd;
+    EXPECT_NE(vmd.find("`gsqhw sweep --headline-activity gate` adds it"), std::string::npos) << vmd;
+    EXPECT_NE(vmd.find("| power (5x less) | 4.00x | **reproduced** | osu018 | single PE | " + natural + " | vectorless |"),
+              std::string::npos) << vmd;
+  }
 
   // The power plot holds vectorless figures only (FP8 E4M3's 2 mW, not its gate-level 6 mW),
   // and PTQ1.61 stands at its 1.61 bits per weight, inside the bits axis.
