@@ -217,7 +217,8 @@ TEST(Sweep, HeadlinePePairAloneUsesTheHeadlineActivitySource) {
   EXPECT_EQ(point_activity(options, "baseline:intmac,b=7,w=32", 7), "rtl");
   EXPECT_EQ(point_activity(options, "lota:n=4,g=64,r=8,omega=2,seed=1@pe", 7), "rtl");
   EXPECT_EQ(point_activity(options, "fp8:e4m3@pe,acc=fp32", 0), "rtl") << "no headline width, no pair";
-  // The amortisation points are there for their area: vectorless.
+  // The amortisation points (`--amortisation-array 8x8`) are there for their area: vectorless.
+  options.grid.amortisation_array = "8x8";
   EXPECT_EQ(point_activity(options, "baseline:intarray,b=7,w=32,f=0,array=8x8", 7), "none");
   EXPECT_EQ(point_activity(options, "gse:b=7@array8x8,acc=fixed32.16,align=shared", 7), "none");
   EXPECT_EQ(point_activity(options, "baseline:intarray,b=7,w=32,f=0,array=2x2", 7), "rtl");
