@@ -92,9 +92,9 @@ struct SweepOptions {
   std::string activity = "none";
   // Activity source for the headline PE pair only (GSE-INT at the headline width with its
   // natural accumulator, and FP8 E4M3). "gate" gives the only workload power the report quotes
-  // (RTL activity overstates datapath power), but its two Verilator builds of mapped netlists
-  // were a third of the default sweep's CPU time (255 s wall for the GSE-INT6 PE's alone at
-  // load 20), so it is an option (`--headline-activity gate`) and the default is "none": the
+  // (RTL activity overstates datapath power), but its two points took 19% of the default
+  // sweep's worker time (1 161 of 6 120 s at load 18-33, most of it building the netlists'
+  // Verilator models), so it is an option (`--headline-activity gate`) and the default is "none": the
   // headline's power ratios are then vectorless on both sides, and the report says so. Empty:
   // the same as `activity`.
   std::string headline_activity = "none";
