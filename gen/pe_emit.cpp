@@ -52,6 +52,10 @@ int fp32_mant_width(const PeSpec& pe) { return std::max(24, value_width(pe)); }
 
 namespace {
 
+using verilog::Block;
+using verilog::in;
+using verilog::out;
+
 std::string all_ones(int width) { return fmt::format("{{{}{{1'b1}}}}", width); }
 std::string max_signed(int width) { return fmt::format("{{1'b0, {{{}{{1'b1}}}}}}", width - 1); }
 std::string min_signed(int width) { return fmt::format("{{1'b1, {{{}{{1'b0}}}}}}", width - 1); }
@@ -64,96 +68,76 @@ std::string zero_extend(const std::string& signal, int from, int to) {
 // Product modules
 
 std::string integer_product_module(const DesignPoint& d, const PeSpec& pe) {
-  int cw = pe.format.code_bits;
-  std::string purpose =
+  const int cw = pe.format.code_bits;
+  const std::string purpose =
       pe.format.family == OperandFamily::gse
           ? fmt::format("exact product of two GSE-INT element codes ({}-bit two's complement)", cw)
           : fmt::format("exact product of two INT{} codes (two's complement)", cw);
-  return file_header(d, "gsqhw_product", purpose) + fill(R"(module gsqhw_product (
-  input  wire signed [${cw1}:0] a,
-  input  wire signed [${cw1}:0] b,
-  output wire signed [${pw1}:0] product  // exact: ${pw} bits hold every product
-);
-  assign product = a * b;
-endmodule
-)",
-                                                         {{"cw1", std::to_string(cw - 1)},
-                                                          {"pw", std::to_string(2 * cw)},
-                                                          {"pw1", std::to_string(2 * cw - 1)}});
+  verilog::Module m("gsqhw_product");
+  m.preamble = file_header(d, "gsqhw_product", purpose);
+  m.ports({in("a", cw).as_signed(), in("b", cw).as_signed(),
+           out("product", 2 * cw).as_signed().note(
+               fmt::format("exact: {} bits hold every product", 2 * cw))});
+  m.body.assign("product", "a * b");
+  return m.str();
+}
+
+// The NaN (and Inf) flags of a minifloat product, per the format's special values.
+void minifloat_specials(Block& b, const PeSpec& pe) {
+  const auto& f = pe.format;
+  if (f.mf_ieee_specials) {
+    b.comment("IEEE specials: all-ones exponent is Inf (mantissa 0) or NaN; Inf x 0 is NaN");
+    b.wire("a_zero", 1, fmt::format("~|a[{}:0]", f.code_bits - 2));
+    b.wire("b_zero", 1, fmt::format("~|b[{}:0]", f.code_bits - 2));
+    b.wire("a_nan", 1, "(&a_exp) & (|a_man)");
+    b.wire("b_nan", 1, "(&b_exp) & (|b_man)");
+    b.wire("a_inf", 1, "(&a_exp) & ~(|a_man)");
+    b.wire("b_inf", 1, "(&b_exp) & ~(|b_man)");
+    b.assign("is_nan", "a_nan | b_nan | (a_inf & b_zero) | (b_inf & a_zero)");
+    b.assign("is_inf", "(a_inf | b_inf) & ~is_nan");
+  } else if (f.mf_has_nan) {
+    b.comment("E4M3: no infinities; only S.1111.111 is NaN");
+    b.wire("a_nan", 1, "(&a_exp) & (&a_man)");
+    b.wire("b_nan", 1, "(&b_exp) & (&b_man)");
+    b.assign("is_nan", "a_nan | b_nan");
+  } else {
+    b.comment("no Inf or NaN codes (OCP MX FP6): every code is a finite value");
+    b.assign("is_nan", "1'b0");
+  }
 }
 
 std::string minifloat_product_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
-  int n = f.code_bits, eb = f.mf_exp_bits, mb = f.mf_man_bits;
-  std::string name = f.variant.empty() ? f.family_name : f.family_name + " " + f.variant;
-  std::string text = file_header(
-      d, "gsqhw_product",
-      fmt::format("exact product of two {} values (sign, {}-bit magnitude, exponent code)", name,
-                  2 * mb + 2));
-  text += fill(R"(// value(code) = significand * 2^(exponent code - ${bias} - ${mb}); subnormals use exponent code 1
-// product value = magnitude * 2^(exp_code - ${off}), exact (no rounding)
-module gsqhw_product (
-  input  wire [${n1}:0] a,
-  input  wire [${n1}:0] b,
-  output wire        sign,
-  output wire [${mw1}:0] magnitude,
-  output wire [${eb}:0] exp_code,
-  output wire        is_nan,
-${inf_port})
-;
-  wire [${eb1}:0] a_exp = a[${n2}:${mb}];
-  wire [${eb1}:0] b_exp = b[${n2}:${mb}];
-  wire [${mb1}:0] a_man = a[${mb1}:0];
-  wire [${mb1}:0] b_man = b[${mb1}:0];
-  wire a_subnormal = a_exp == ${zero_exp};
-  wire b_subnormal = b_exp == ${zero_exp};
-  // significands with the hidden bit; subnormals share the exponent of the smallest normal
-  wire [${mb}:0] a_sig = {~a_subnormal, a_man};
-  wire [${mb}:0] b_sig = {~b_subnormal, b_man};
-  wire [${eb1}:0] a_eff = a_subnormal ? ${one_exp} : a_exp;
-  wire [${eb1}:0] b_eff = b_subnormal ? ${one_exp} : b_exp;
-${specials}
-  assign sign = a[${n1}] ^ b[${n1}];
-  assign magnitude = a_sig * b_sig;
-  assign exp_code = {1'b0, a_eff} + {1'b0, b_eff};
-endmodule
-)",
-               {{"bias", std::to_string(f.mf_bias)},
-                {"mb", std::to_string(mb)},
-                {"off", std::to_string(2 * f.mf_bias + 2 * mb)},
-                {"n1", std::to_string(n - 1)},
-                {"n2", std::to_string(n - 2)},
-                {"mw1", std::to_string(2 * mb + 1)},
-                {"eb", std::to_string(eb)},
-                {"eb1", std::to_string(eb - 1)},
-                {"mb1", std::to_string(mb - 1)},
-                {"zero_exp", vlit(eb, 0)},
-                {"one_exp", vlit(eb, 1)},
-                {"inf_port", f.mf_ieee_specials ? "  output wire        is_inf\n" : ""},
-                {"specials",
-                 f.mf_ieee_specials
-                     ? fill(R"(  // IEEE specials: all-ones exponent is Inf (mantissa 0) or NaN; Inf x 0 is NaN
-  wire a_zero = ~|a[${n2}:0];
-  wire b_zero = ~|b[${n2}:0];
-  wire a_nan = (&a_exp) & (|a_man);
-  wire b_nan = (&b_exp) & (|b_man);
-  wire a_inf = (&a_exp) & ~(|a_man);
-  wire b_inf = (&b_exp) & ~(|b_man);
-  assign is_nan = a_nan | b_nan | (a_inf & b_zero) | (b_inf & a_zero);
-  assign is_inf = (a_inf | b_inf) & ~is_nan;)", {{"n2", std::to_string(n - 2)}})
-                 : f.mf_has_nan ? std::string(R"(  // E4M3: no infinities; only S.1111.111 is NaN
-  wire a_nan = (&a_exp) & (&a_man);
-  wire b_nan = (&b_exp) & (&b_man);
-  assign is_nan = a_nan | b_nan;)")
-                                : std::string(R"(  // no Inf or NaN codes (OCP MX FP6): every code is a finite value
-  assign is_nan = 1'b0;)")}});
-  // Without IEEE specials there is no is_inf port: drop the dangling comma of the port list.
-  if (!f.mf_ieee_specials) {
-    auto pos = text.find("output wire        is_nan,\n");
-    text.replace(pos, std::string("output wire        is_nan,\n").size(),
-                 "output wire        is_nan\n");
-  }
-  return text;
+  const int n = f.code_bits, eb = f.mf_exp_bits, mb = f.mf_man_bits;
+  const std::string name = f.variant.empty() ? f.family_name : f.family_name + " " + f.variant;
+  verilog::Module m("gsqhw_product");
+  m.preamble =
+      file_header(d, "gsqhw_product",
+                  fmt::format("exact product of two {} values (sign, {}-bit magnitude, exponent "
+                              "code)",
+                              name, 2 * mb + 2)) +
+      fmt::format("// value(code) = significand * 2^(exponent code - {} - {}); subnormals use "
+                  "exponent code 1\n"
+                  "// product value = magnitude * 2^(exp_code - {}), exact (no rounding)\n",
+                  f.mf_bias, mb, 2 * f.mf_bias + 2 * mb);
+  m.ports({in("a", n), in("b", n), out("sign"), out("magnitude", 2 * mb + 2),
+           out("exp_code", eb + 1), out("is_nan")});
+  if (f.mf_ieee_specials) m.port(out("is_inf"));
+  Block& b = m.body;
+  for (const char* x : {"a", "b"}) b.wire(fmt::format("{}_exp", x), eb, fmt::format("{}[{}:{}]", x, n - 2, mb));
+  for (const char* x : {"a", "b"}) b.wire(fmt::format("{}_man", x), mb, fmt::format("{}[{}:0]", x, mb - 1));
+  for (const char* x : {"a", "b"})
+    b.wire(fmt::format("{}_subnormal", x), 1, fmt::format("{}_exp == {}", x, vlit(eb, 0)));
+  b.comment("significands with the hidden bit; subnormals share the exponent of the smallest normal");
+  for (const char* x : {"a", "b"})
+    b.wire(fmt::format("{}_sig", x), mb + 1, fmt::format("{{~{0}_subnormal, {0}_man}}", x));
+  for (const char* x : {"a", "b"})
+    b.wire(fmt::format("{}_eff", x), eb, fmt::format("{0}_subnormal ? {1} : {0}_exp", x, vlit(eb, 1)));
+  minifloat_specials(b, pe);
+  b.assign("sign", fmt::format("a[{0}] ^ b[{0}]", n - 1));
+  b.assign("magnitude", "a_sig * b_sig");
+  b.assign("exp_code", "{1'b0, a_eff} + {1'b0, b_eff}");
+  return m.str();
 }
 
 }  // namespace

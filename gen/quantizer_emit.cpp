@@ -17,21 +17,32 @@
 namespace gsqhw::gen {
 namespace {
 
+using verilog::Block;
+using verilog::in;
+using verilog::out;
+
 // The round-up decision of a magnitude rounding, per rounding mode (GSE's round= or RNE).
 // Declares `inc` from `kept`, the bits of sig at and below the rounding position (rs >= 1).
-std::string rounding_wires(GseParams::Round mode) {
-  const std::string round_bit =
-      "  wire        round_bit = (sig & (24'd1 << (rs - 5'd1))) != 24'd0;  // first bit shifted out\n";
-  const std::string sticky =
-      "  wire        sticky = (sig & ~({24{1'b1}} << (rs - 5'd1))) != 24'd0;  // any bit below it\n";
+void rounding_wires(Block& b, GseParams::Round mode) {
+  auto round_bit = [&] {
+    b.wire("round_bit", 1, "(sig & (24'd1 << (rs - 5'd1))) != 24'd0", "first bit shifted out");
+  };
+  auto sticky = [&] {
+    b.wire("sticky", 1, "(sig & ~({24{1'b1}} << (rs - 5'd1))) != 24'd0", "any bit below it");
+  };
   switch (mode) {
     case GseParams::Round::rne:
-      return round_bit + sticky +
-             "  wire        inc = round_bit && (sticky || kept[0]);  // to nearest, ties to even\n";
+      round_bit();
+      sticky();
+      b.wire("inc", 1, "round_bit && (sticky || kept[0])", "to nearest, ties to even");
+      return;
     case GseParams::Round::rna:
-      return round_bit + "  wire        inc = round_bit;  // to nearest, ties away from zero\n";
+      round_bit();
+      b.wire("inc", 1, "round_bit", "to nearest, ties away from zero");
+      return;
     case GseParams::Round::trunc:
-      return "  wire        inc = 1'b0;  // toward zero: the magnitude is truncated\n";
+      b.wire("inc", 1, "1'b0", "toward zero: the magnitude is truncated");
+      return;
     case GseParams::Round::stochastic: break;
   }
   throw UsageError("the core's quantizer does not implement round=stochastic");
@@ -43,56 +54,46 @@ std::string gse_scale_module(const CoreParams& p, const GseParams& g) {
   const int bias = g.bias(), max_code = g.max_exp_code(), fb = g.frac_bits();
   // floor(log2 amax) + 149 lies in 0..276; the code is that minus (149 - bias), clamped.
   const int lo = 149 - bias, hi = 149 + max_code - bias;
-  std::string ceil_part;
+  verilog::Module m("gsqhw_quant_gse_scale");
+  m.preamble = file_header(p.design, "gsqhw_quant_gse_scale",
+                           "GSE shared exponent of a group from its largest magnitude (golden "
+                           "gse_choose_exponent)");
+  m.ports({in("amax", 31).note("|x| bits of the group's largest magnitude"),
+           in("nonfinite").note("the group holds a NaN or an Inf"),
+           out("exp_code", p.xw).note("biased; all ones = NaN group")});
+  Block& b = m.body;
+  b.wire("fe", 8, "amax[30:23]");
+  b.wire("fm", 23, "amax[22:0]");
+  b.wire("lead", 5, "", "FP32 subnormal: index of the leading one of the mantissa");
+  b.lines(msb_index_assign("lead", "fm", 23, 5));
+  b.wire("unused_fm_bit0", 1, "fm[0]", "the leading one's index never reads it");
+  b.comment("floor(log2 amax) + 149 (ilogb, subnormals included)");
+  b.wire("floor_log", 9, "(fe != 8'd0) ? {1'b0, fe} + 9'd22 : {4'd0, lead}");
   std::string log_expr = "floor_log";
   if (g.scale == GseParams::Scale::ceil) {
     // amax > elem_max * 2^(floor - (b-2)) <=> the fraction f of amax's significand exceeds
     // 1 - 2^-(b-2): its top b-2 bits are all ones and some bit below them is set.
-    std::string cond = fb == 0 ? "frac != 23'd0"
-                               : fmt::format("(&frac[22:{}]) && (frac[{}:0] != {})", 23 - fb,
-                                             22 - fb, vlit(23 - fb, 0));
-    ceil_part = fill(R"(  // scale=ceil: one more when elem_max * 2^(floor - (b-2)) < amax
-  wire [22:0] frac = (fe != 8'd0) ? fm : fm << (5'd23 - lead);  // fraction of the significand
-  wire        above = ${cond};
-  wire [8:0]  chosen_log = floor_log + {8'd0, above};
-)",
-                     {{"cond", cond}});
+    const std::string cond = fb == 0 ? "frac != 23'd0"
+                                     : fmt::format("(&frac[22:{}]) && (frac[{}:0] != {})",
+                                                   23 - fb, 22 - fb, vlit(23 - fb, 0));
+    b.comment("scale=ceil: one more when elem_max * 2^(floor - (b-2)) < amax");
+    b.wire("frac", 23, "(fe != 8'd0) ? fm : fm << (5'd23 - lead)", "fraction of the significand");
+    b.wire("above", 1, cond);
+    b.wire("chosen_log", 9, "floor_log + {8'd0, above}");
     log_expr = "chosen_log";
   }
-  return file_header(p.design, "gsqhw_quant_gse_scale",
-                     "GSE shared exponent of a group from its largest magnitude (golden "
-                     "gse_choose_exponent)") +
-         fill(R"(module gsqhw_quant_gse_scale (
-  input  wire [30:0]       amax,       // |x| bits of the group's largest magnitude
-  input  wire              nonfinite,  // the group holds a NaN or an Inf
-  output wire [${xw1}:0] exp_code     // biased; all ones = NaN group
-);
-  wire [7:0]  fe = amax[30:23];
-  wire [22:0] fm = amax[22:0];
-  wire [4:0]  lead;  // FP32 subnormal: index of the leading one of the mantissa
-${lead_assign}  wire        unused_fm_bit0 = fm[0];  // the leading one's index never reads it
-  // floor(log2 amax) + 149 (ilogb, subnormals included)
-  wire [8:0]  floor_log = (fe != 8'd0) ? {1'b0, fe} + 9'd22 : {4'd0, lead};
-${ceil_part}  // exponent code = log - (149 - bias), clamped to 0 .. ${max_code}
-  wire [8:0]  code_full = ${log_expr} - ${lo};
-  wire [8:0]  unused_code_top = code_full;
-  assign exp_code = nonfinite ? ${nan_code} :
-                    (amax == 31'd0) ? ${zero} :
-                    (${log_expr} < ${lo}) ? ${zero} :
-                    (${log_expr} > ${hi}) ? ${max_code_lit} :
-                    code_full[${xw1}:0];
-endmodule
-)",
-              {{"xw1", std::to_string(p.xw - 1)},
-               {"lead_assign", msb_index_assign("lead", "fm", 23, 5)},
-               {"ceil_part", ceil_part},
-               {"max_code", std::to_string(max_code)},
-               {"log_expr", log_expr},
-               {"lo", vlit(9, lo)},
-               {"hi", vlit(9, hi)},
-               {"nan_code", vlit(p.xw, g.nan_code())},
-               {"zero", vlit(p.xw, 0)},
-               {"max_code_lit", vlit(p.xw, max_code)}});
+  b.comment(fmt::format("exponent code = log - (149 - bias), clamped to 0 .. {}", max_code));
+  b.wire("code_full", 9, fmt::format("{} - {}", log_expr, vlit(9, lo)));
+  b.wire("unused_code_top", 9, "code_full");
+  const std::string zero = vlit(p.xw, 0);
+  b.lines(fmt::format("assign exp_code = nonfinite ? {} :\n"
+                      "                  (amax == 31'd0) ? {} :\n"
+                      "                  ({} < {}) ? {} :\n"
+                      "                  ({} > {}) ? {} :\n"
+                      "                  code_full[{}:0];",
+                      vlit(p.xw, g.nan_code()), zero, log_expr, vlit(9, lo), zero, log_expr,
+                      vlit(9, hi), vlit(p.xw, max_code), p.xw - 1));
+  return m.str();
 }
 
 // gsqhw_quant_gse_elem: one element code given the group's exponent, exactly
@@ -111,270 +112,217 @@ std::string gse_elem_module(const CoreParams& p, const GseParams& g) {
   } else {
     neg_limit = vlit(25, int64_t{1} << (g.b - 1));
   }
-  return file_header(p.design, "gsqhw_quant_gse_elem",
-                     "GSE element code of one FP32 value in a group with a given exponent "
-                     "(golden gse_quantize_element)") +
-         fill(R"(module gsqhw_quant_gse_elem (
-  input  wire [31:0]       x,
-  input  wire [${xw1}:0] exp_code,  // the group's exponent code
-  output wire [${cw1}:0] code      // b-bit two's complement
-);
-  wire        sign = x[31];
-  wire [7:0]  fe = x[30:23];
-  wire [7:0]  fe_eff = (fe == 8'd0) ? 8'd1 : fe;
-  wire [23:0] sig = {fe != 8'd0, x[22:0]};
-  // x / quantum = sig * 2^-rs, rs = ${rs0} + exp_code - fe_eff
-  wire [9:0]  shift_base = ${rs0_lit} + {${pad}, exp_code};
-  wire        too_big = shift_base <= {2'b00, fe_eff};  // rs <= 0: at least 2^23, saturates
-  wire [9:0]  rs_full = shift_base - {2'b00, fe_eff};
-  wire [4:0]  rs = (rs_full > 10'd25) ? 5'd25 : rs_full[4:0];
-  wire [23:0] kept = sig >> rs;
-${rounding}  wire [24:0] rounded = {1'b0, kept} + {24'd0, inc};
-  // saturate to the element range: elem_max = ${elem_max}, the negative limit per range=
-  wire [24:0] limit = sign ? ${neg_limit} : ${pos_limit};
-  wire [24:0] magnitude = (too_big && sig != 24'd0) ? limit : (rounded > limit) ? limit : rounded;
-  wire [24:0] unused_magnitude_top = magnitude;
-  wire [${cw1}:0] mag_code = magnitude[${cw1}:0];
-  assign code = (exp_code == ${nan_code}) ? ${zero_code} :  // NaN group: elements are 0
-                sign ? ~mag_code + ${one_code} : mag_code;
-endmodule
-)",
-              {{"xw1", std::to_string(p.xw - 1)},
-               {"cw1", std::to_string(p.cw - 1)},
-               {"rs0", std::to_string(rs0)},
-               {"rs0_lit", vlit(10, rs0)},
-               {"pad", vlit(10 - p.xw, 0)},
-               {"rounding", rounding_wires(g.round)},
-               {"elem_max", std::to_string(elem_max)},
-               {"neg_limit", neg_limit},
-               {"pos_limit", vlit(25, elem_max)},
-               {"nan_code", vlit(p.xw, g.nan_code())},
-               {"zero_code", vlit(p.cw, 0)},
-               {"one_code", vlit(p.cw, 1)}});
+  verilog::Module m("gsqhw_quant_gse_elem");
+  m.preamble = file_header(p.design, "gsqhw_quant_gse_elem",
+                           "GSE element code of one FP32 value in a group with a given exponent "
+                           "(golden gse_quantize_element)");
+  m.ports({in("x", 32), in("exp_code", p.xw).note("the group's exponent code"),
+           out("code", p.cw).note("b-bit two's complement")});
+  Block& b = m.body;
+  b.wire("sign", 1, "x[31]");
+  b.wire("fe", 8, "x[30:23]");
+  b.wire("fe_eff", 8, "(fe == 8'd0) ? 8'd1 : fe");
+  b.wire("sig", 24, "{fe != 8'd0, x[22:0]}");
+  b.comment(fmt::format("x / quantum = sig * 2^-rs, rs = {} + exp_code - fe_eff", rs0));
+  b.wire("shift_base", 10, fmt::format("{} + {}", vlit(10, rs0), verilog::cat({vlit(10 - p.xw, 0), "exp_code"})));
+  b.wire("too_big", 1, "shift_base <= {2'b00, fe_eff}", "rs <= 0: at least 2^23, saturates");
+  b.wire("rs_full", 10, "shift_base - {2'b00, fe_eff}");
+  b.wire("rs", 5, "(rs_full > 10'd25) ? 5'd25 : rs_full[4:0]");
+  b.wire("kept", 24, "sig >> rs");
+  rounding_wires(b, g.round);
+  b.wire("rounded", 25, "{1'b0, kept} + {24'd0, inc}");
+  b.comment(fmt::format("saturate to the element range: elem_max = {}, the negative limit per range=",
+                        elem_max));
+  b.wire("limit", 25, fmt::format("sign ? {} : {}", neg_limit, vlit(25, elem_max)));
+  b.wire("magnitude", 25, "(too_big && sig != 24'd0) ? limit : (rounded > limit) ? limit : rounded");
+  b.wire("unused_magnitude_top", 25, "magnitude");
+  b.wire("mag_code", p.cw, fmt::format("magnitude[{}:0]", p.cw - 1));
+  b.lines(fmt::format("assign code = (exp_code == {}) ? {} :  // NaN group: elements are 0\n"
+                      "              sign ? ~mag_code + {} : mag_code;",
+                      vlit(p.xw, g.nan_code()), vlit(p.cw, 0), vlit(p.cw, 1)));
+  return m.str();
+}
+
+// gsqhw_quantizer's state machine for groups: fill one buffer, emit the other.
+void gse_group_buffers(Block& b, const CoreParams& p, const GseParams& g) {
+  const int giw = p.log2g;
+  const std::string zero_g = vlit(giw, 0), one_g = vlit(giw, 1);
+  const std::string zero_s = vlit(p.sw, 0), one_s = vlit(p.sw, 1);
+  b.localparam("G", std::to_string(g.g));
+  b.blank();
+  b.reg_range("group_words [0:2*G-1]", "[31:0]", "buffer b, slot s at {b, s}");
+  b.reg("full", 2, "buffer b holds a complete group not yet emitted");
+  b.reg("wsel", 1, "the buffer being filled");
+  b.reg("rsel", 1, "the buffer being emitted");
+  b.reg("fill", giw, "next free slot of the buffer being filled");
+  b.reg("emit", giw, "element being emitted");
+  b.reg("last_slot0", giw, "each buffer's last element");
+  b.reg("last_slot1", giw);
+  b.reg("col", p.sw, "position of the next word in its row");
+  b.reg("amax0", 31, "largest magnitude per buffer (FP32 magnitudes order as integers)");
+  b.reg("amax1", 31);
+  b.reg("nonfinite0", 1, "a NaN or an Inf was seen: a NaN group");
+  b.reg("nonfinite1", 1);
+  b.blank();
+  b.wire("filling_full", 1, "wsel ? full[1] : full[0]");
+  b.wire("emitting", 1, "rsel ? full[1] : full[0]");
+  b.wire("take", 1, "in_valid && !filling_full");
+  b.wire("row_end", 1, "col == row_len - " + one_s);
+  b.wire("group_end", 1, fmt::format("fill == {} || row_end", vlit(giw, g.g - 1)));
+  b.wire("emit_end", 1, "emit == (rsel ? last_slot1 : last_slot0)");
+  b.wire("larger", 1, "in_data[30:0] > (wsel ? amax1 : amax0)");
+  b.wire("special", 1, "in_data[30:23] == 8'hff");
+  b.assign("in_ready", "!filling_full");
+  b.blank();
+  b.comment("A buffer is only filled while not full and only emitted while full, so the fill and the\n"
+            "emit side never touch the same buffer's state in one cycle.");
+  Block& clocked = b.always_ff();
+  Block& reset = clocked.if_("rst");
+  for (const char* line : {"full <= 2'b00;", "wsel <= 1'b0;", "rsel <= 1'b0;"}) reset.line(line);
+  for (const char* r : {"fill", "emit", "last_slot0", "last_slot1"})
+    reset.line(fmt::format("{} <= {};", r, zero_g));
+  reset.line(fmt::format("col <= {};", zero_s));
+  for (const char* line : {"amax0 <= 31'd0;", "amax1 <= 31'd0;", "nonfinite0 <= 1'b0;",
+                           "nonfinite1 <= 1'b0;"})
+    reset.line(line);
+  Block& run = clocked.else_();
+  Block& take = run.if_("take");
+  take.line(fmt::format("col <= row_end ? {} : col + {};", zero_s, one_s));
+  for (int buffer : {1, 0}) {  // the search for the largest magnitude and any NaN or Inf
+    Block& side = buffer == 1 ? take.if_("wsel") : take.else_();
+    side.line(fmt::format("if (larger) amax{} <= in_data[30:0];", buffer));
+    side.line(fmt::format("if (special) nonfinite{} <= 1'b1;", buffer));
+  }
+  Block& ends = take.if_("group_end");
+  for (int buffer : {1, 0}) {
+    Block& side = buffer == 1 ? ends.if_("wsel") : ends.else_();
+    side.line(fmt::format("full[{}] <= 1'b1;", buffer));
+    side.line(fmt::format("last_slot{} <= fill;", buffer));
+  }
+  ends.line("wsel <= !wsel;");
+  ends.line(fmt::format("fill <= {};", zero_g));
+  take.else_().line(fmt::format("fill <= fill + {};", one_g));
+  Block& emitting = run.if_("emitting");
+  Block& done = emitting.if_("emit_end");
+  for (int buffer : {1, 0}) {
+    Block& side = buffer == 1 ? done.if_("rsel") : done.else_();
+    side.line(fmt::format("full[{}] <= 1'b0;", buffer));
+    side.line(fmt::format("amax{} <= 31'd0;", buffer));
+    side.line(fmt::format("nonfinite{} <= 1'b0;", buffer));
+  }
+  done.line("rsel <= !rsel;");
+  done.line(fmt::format("emit <= {};", zero_g));
+  emitting.else_().line(fmt::format("emit <= emit + {};", one_g));
+  b.blank();
+  b.always_ff().line("if (take) group_words[{wsel, fill}] <= in_data;");
 }
 
 std::string gse_quantizer_module(const CoreParams& p, const GseParams& g) {
-  const int giw = p.log2g;
-  return file_header(p.design, "gsqhw_quantizer",
-                     "FP32 stream -> GSE element codes and group exponents (two group buffers: "
-                     "one fills while the other is emitted)") +
-         fill(R"(// A group ends after G words or at the end of a row (a partial last group). Its words go
-// into one of two group buffers while the max-abs search runs; once complete, the buffer
-// emits one code per cycle (the group's exponent beside each) while the other buffer fills.
-// The input stalls only when the buffer it would fill still emits (a short group behind a
-// long one).
-module gsqhw_quantizer (
-  input  wire              clk,
-  input  wire              rst,
-  input  wire [${sw1}:0] row_len,   // K >= 1, held while a tensor streams in
-  input  wire              in_valid,
-  output wire              in_ready,
-  input  wire [31:0]       in_data,   // FP32
-  output wire              q_valid,   // one code per cycle while emitting, in input order
-  output wire [${cw1}:0] q_code,
-  output wire [${xw1}:0] q_exp      // exponent code of q_code's group
-);
-  localparam G = ${g};
-
-  reg  [31:0]      group_words [0:2*G-1];  // buffer b, slot s at {b, s}
-  reg  [1:0]       full;         // buffer b holds a complete group not yet emitted
-  reg              wsel;         // the buffer being filled
-  reg              rsel;         // the buffer being emitted
-  reg  [${giw1}:0] fill;         // next free slot of the buffer being filled
-  reg  [${giw1}:0] emit;         // element being emitted
-  reg  [${giw1}:0] last_slot0, last_slot1;  // each buffer's last element
-  reg  [${sw1}:0] col;          // position of the next word in its row
-  reg  [30:0]      amax0, amax1; // largest magnitude per buffer (FP32 magnitudes order as integers)
-  reg              nonfinite0, nonfinite1;  // a NaN or an Inf was seen: a NaN group
-
-  wire filling_full = wsel ? full[1] : full[0];
-  wire emitting = rsel ? full[1] : full[0];
-  wire take = in_valid && !filling_full;
-  wire row_end = col == row_len - ${one_s};
-  wire group_end = fill == ${g_last} || row_end;
-  wire emit_end = emit == (rsel ? last_slot1 : last_slot0);
-  wire larger = in_data[30:0] > (wsel ? amax1 : amax0);
-  wire special = in_data[30:23] == 8'hff;
-  assign in_ready = !filling_full;
-
-  // A buffer is only filled while not full and only emitted while full, so the fill and the
-  // emit side never touch the same buffer's state in one cycle.
-  always @(posedge clk) begin
-    if (rst) begin
-      full <= 2'b00;
-      wsel <= 1'b0;
-      rsel <= 1'b0;
-      fill <= ${zero_g};
-      emit <= ${zero_g};
-      last_slot0 <= ${zero_g};
-      last_slot1 <= ${zero_g};
-      col <= ${zero_s};
-      amax0 <= 31'd0;
-      amax1 <= 31'd0;
-      nonfinite0 <= 1'b0;
-      nonfinite1 <= 1'b0;
-    end else begin
-      if (take) begin
-        col <= row_end ? ${zero_s} : col + ${one_s};
-        if (wsel) begin
-          if (larger) amax1 <= in_data[30:0];
-          if (special) nonfinite1 <= 1'b1;
-        end else begin
-          if (larger) amax0 <= in_data[30:0];
-          if (special) nonfinite0 <= 1'b1;
-        end
-        if (group_end) begin
-          if (wsel) begin
-            full[1] <= 1'b1;
-            last_slot1 <= fill;
-          end else begin
-            full[0] <= 1'b1;
-            last_slot0 <= fill;
-          end
-          wsel <= !wsel;
-          fill <= ${zero_g};
-        end else begin
-          fill <= fill + ${one_g};
-        end
-      end
-      if (emitting) begin
-        if (emit_end) begin
-          if (rsel) begin
-            full[1] <= 1'b0;
-            amax1 <= 31'd0;
-            nonfinite1 <= 1'b0;
-          end else begin
-            full[0] <= 1'b0;
-            amax0 <= 31'd0;
-            nonfinite0 <= 1'b0;
-          end
-          rsel <= !rsel;
-          emit <= ${zero_g};
-        end else begin
-          emit <= emit + ${one_g};
-        end
-      end
-    end
-  end
-
-  always @(posedge clk) if (take) group_words[{wsel, fill}] <= in_data;
-
-  wire [${xw1}:0] exp_code;
-  gsqhw_quant_gse_scale scale (
-      .amax(rsel ? amax1 : amax0), .nonfinite(rsel ? nonfinite1 : nonfinite0),
-      .exp_code(exp_code));
-  gsqhw_quant_gse_elem element (.x(group_words[{rsel, emit}]), .exp_code(exp_code), .code(q_code));
-  assign q_valid = emitting;
-  assign q_exp = exp_code;
-endmodule
-)",
-              {{"sw1", std::to_string(p.sw - 1)},
-               {"cw1", std::to_string(p.cw - 1)},
-               {"xw1", std::to_string(p.xw - 1)},
-               {"g", std::to_string(g.g)},
-               {"giw1", std::to_string(giw - 1)},
-               {"one_s", vlit(p.sw, 1)},
-               {"zero_s", vlit(p.sw, 0)},
-               {"g_last", vlit(giw, g.g - 1)},
-               {"zero_g", vlit(giw, 0)},
-               {"one_g", vlit(giw, 1)}});
+  verilog::Module m("gsqhw_quantizer");
+  m.preamble = file_header(p.design, "gsqhw_quantizer",
+                           "FP32 stream -> GSE element codes and group exponents (two group "
+                           "buffers: one fills while the other is emitted)") +
+               "// A group ends after G words or at the end of a row (a partial last group). Its words go\n"
+               "// into one of two group buffers while the max-abs search runs; once complete, the buffer\n"
+               "// emits one code per cycle (the group's exponent beside each) while the other buffer fills.\n"
+               "// The input stalls only when the buffer it would fill still emits (a short group behind a\n"
+               "// long one).\n";
+  m.ports({in("clk"), in("rst"), in("row_len", p.sw).note("K >= 1, held while a tensor streams in"),
+           in("in_valid"), out("in_ready"), in("in_data", 32).note("FP32"),
+           out("q_valid").note("one code per cycle while emitting, in input order"),
+           out("q_code", p.cw), out("q_exp", p.xw).note("exponent code of q_code's group")});
+  Block& b = m.body;
+  gse_group_buffers(b, p, g);
+  b.blank();
+  b.wire("exp_code", p.xw);
+  b.instance(verilog::Instance("gsqhw_quant_gse_scale", "scale")
+                 .pin("amax", "rsel ? amax1 : amax0")
+                 .pin("nonfinite", "rsel ? nonfinite1 : nonfinite0")
+                 .pin("exp_code", "exp_code"));
+  b.instance(verilog::Instance("gsqhw_quant_gse_elem", "element")
+                 .pin("x", "group_words[{rsel, emit}]")
+                 .pin("exp_code", "exp_code")
+                 .pin("code", "q_code"));
+  b.assign("q_valid", "emitting");
+  b.assign("q_exp", "exp_code");
+  return m.str();
 }
 
 // gsqhw_quant_mf: FP32 -> minifloat code with RNE, exactly encode_minifloat (numerics/minifloat.cpp).
-std::string minifloat_encoder_module(const CoreParams& p, const MinifloatParams& m,
+std::string minifloat_encoder_module(const CoreParams& p, const MinifloatParams& mf,
                                      bool saturate) {
-  const int mb = m.man_bits, eb = m.exp_bits;
-  const int emin127 = 128 - m.bias;  // smallest normal binade, biased by 127
-  const int rs0 = 23 - mb;           // right shift of a normal value's significand
+  const int mb = mf.man_bits, eb = mf.exp_bits;
+  const int emin127 = 128 - mf.bias;  // smallest normal binade, biased by 127
+  const int rs0 = 23 - mb;            // right shift of a normal value's significand
   const uint32_t max_finite =
-      m.specials == MinifloatParams::Specials::ieee
+      mf.specials == MinifloatParams::Specials::ieee
           ? (((1u << eb) - 2) << mb) | ((1u << mb) - 1)
           : (((1u << eb) - 1) << mb) | ((1u << mb) - 2);
   const uint32_t overflow_code = saturate ? max_finite
-                                 : m.has_inf() ? ((1u << eb) - 1) << mb
-                                               : m.nan_code();
-  const int top127 = m.max_exp() + 127;  // largest finite binade, biased by 127
-  std::string top_mantissa_check =
-      m.specials == MinifloatParams::Specials::e4m3_like
-          ? fmt::format(" ||\n                  (e_final == {} && mantissa == {})", vlit(9, top127),
+                                 : mf.has_inf() ? ((1u << eb) - 1) << mb
+                                                : mf.nan_code();
+  const int top127 = mf.max_exp() + 127;  // largest finite binade, biased by 127
+  const std::string top_mantissa_check =
+      mf.specials == MinifloatParams::Specials::e4m3_like
+          ? fmt::format(" || (e_final == {} && mantissa == {})", vlit(9, top127),
                         vlit(mb, (1 << mb) - 1))
           : "";
   const int cw = p.cw;
-  return file_header(p.design, "gsqhw_quant_mf",
-                     fmt::format("FP32 -> {} code, round to nearest even, {} (golden "
-                                 "encode_minifloat)",
-                                 m.name, saturate ? "saturating" : "overflow to Inf/NaN")) +
-         fill(R"(module gsqhw_quant_mf (
-  input  wire [31:0]     x,
-  output wire [${cw1}:0] code  // sign | exponent (${eb} bits) | mantissa (${mb} bits)
-);
-  wire        sign = x[31];
-  wire [7:0]  fe = x[30:23];
-  wire        is_nan = fe == 8'hff && x[22:0] != 23'd0;
-  wire        is_inf = fe == 8'hff && x[22:0] == 23'd0;
-  wire [7:0]  fe_eff = (fe == 8'd0) ? 8'd1 : fe;
-  wire [23:0] sig = {fe != 8'd0, x[22:0]};
-  // the target's binade (biased by 127): x's own, or the smallest normal one (subnormals)
-  wire [7:0]  e127 = (fe_eff > ${emin}) ? fe_eff : ${emin};
-  wire [7:0]  below_min = e127 - fe_eff;
-  wire [4:0]  rs = (below_min > ${max_extra}) ? 5'd25 : ${rs0} + below_min[4:0];
-  wire [23:0] kept = sig >> rs;  // below 2^${mb1}
-  wire [23:0] unused_kept_top = kept;
-${rounding}  wire [${mb1}:0] r = kept[${mb1}:0] + {${r_pad}, inc};
-  // rounding up to 2^(mb+1) moves into the next binade
-  wire        carry = r[${mb1}];
-  wire        normal = carry || r[${mb}];
-  wire [8:0]  e_final = {1'b0, e127} + {8'd0, carry};
-  wire [${mb_1}:0] mantissa = carry ? ${zero_m} : r[${mb_1}:0];
-  wire        overflow = normal && (e_final > ${top127}${top_mantissa_check});
-  wire [8:0]  field_full = e_final - ${field_offset};  // exponent field: e - 127 + bias
-  wire [8:0]  unused_field_top = field_full;
-  assign code = is_nan ? {sign, ${nan_code}} :
-                (is_inf || overflow) ? {sign, ${overflow_code}} :
-                normal ? {sign, field_full[${eb_1}:0], mantissa} :
-                {sign, ${zero_e}, r[${mb_1}:0]};  // subnormal or zero
-endmodule
-)",
-              {{"cw1", std::to_string(cw - 1)},
-               {"eb", std::to_string(eb)},
-               {"mb", std::to_string(mb)},
-               {"mb1", std::to_string(mb + 1)},
-               {"mb_1", std::to_string(mb - 1)},
-               {"eb_1", std::to_string(eb - 1)},
-               {"emin", vlit(8, emin127)},
-               {"max_extra", vlit(8, 25 - rs0)},
-               {"rs0", vlit(5, rs0)},
-               {"rounding", rounding_wires(GseParams::Round::rne)},
-               {"r_pad", vlit(mb + 1, 0)},
-               {"zero_m", vlit(mb, 0)},
-               {"zero_e", vlit(eb, 0)},
-               {"top127", vlit(9, top127)},
-               {"top_mantissa_check", top_mantissa_check},
-               {"field_offset", vlit(9, 127 - m.bias)},
-               {"nan_code", vlit(cw - 1, m.nan_code())},
-               {"overflow_code", vlit(cw - 1, overflow_code)}});
+  verilog::Module m("gsqhw_quant_mf");
+  m.preamble = file_header(p.design, "gsqhw_quant_mf",
+                           fmt::format("FP32 -> {} code, round to nearest even, {} (golden "
+                                       "encode_minifloat)",
+                                       mf.name, saturate ? "saturating" : "overflow to Inf/NaN"));
+  m.ports({in("x", 32),
+           out("code", cw).note(fmt::format("sign | exponent ({} bits) | mantissa ({} bits)", eb, mb))});
+  Block& b = m.body;
+  b.wire("sign", 1, "x[31]");
+  b.wire("fe", 8, "x[30:23]");
+  b.wire("is_nan", 1, "fe == 8'hff && x[22:0] != 23'd0");
+  b.wire("is_inf", 1, "fe == 8'hff && x[22:0] == 23'd0");
+  b.wire("fe_eff", 8, "(fe == 8'd0) ? 8'd1 : fe");
+  b.wire("sig", 24, "{fe != 8'd0, x[22:0]}");
+  b.comment("the target's binade (biased by 127): x's own, or the smallest normal one (subnormals)");
+  b.wire("e127", 8, fmt::format("(fe_eff > {0}) ? fe_eff : {0}", vlit(8, emin127)));
+  b.wire("below_min", 8, "e127 - fe_eff");
+  b.wire("rs", 5, fmt::format("(below_min > {}) ? 5'd25 : {} + below_min[4:0]", vlit(8, 25 - rs0),
+                              vlit(5, rs0)));
+  b.wire("kept", 24, "sig >> rs", fmt::format("below 2^{}", mb + 1));
+  b.wire("unused_kept_top", 24, "kept");
+  rounding_wires(b, GseParams::Round::rne);
+  b.wire("r", mb + 2, fmt::format("kept[{}:0] + {}", mb + 1, verilog::cat({vlit(mb + 1, 0), "inc"})));
+  b.comment("rounding up to 2^(mb+1) moves into the next binade");
+  b.wire("carry", 1, fmt::format("r[{}]", mb + 1));
+  b.wire("normal", 1, fmt::format("carry || r[{}]", mb));
+  b.wire("e_final", 9, "{1'b0, e127} + {8'd0, carry}");
+  b.wire("mantissa", mb, fmt::format("carry ? {} : r[{}:0]", vlit(mb, 0), mb - 1));
+  b.wire("overflow", 1,
+         fmt::format("normal && (e_final > {}{})", vlit(9, top127), top_mantissa_check));
+  b.wire("field_full", 9, fmt::format("e_final - {}", vlit(9, 127 - mf.bias)),
+         "exponent field: e - 127 + bias");
+  b.wire("unused_field_top", 9, "field_full");
+  b.lines(fmt::format("assign code = is_nan ? {{sign, {}}} :\n"
+                      "              (is_inf || overflow) ? {{sign, {}}} :\n"
+                      "              normal ? {{sign, field_full[{}:0], mantissa}} :\n"
+                      "              {{sign, {}, r[{}:0]}};  // subnormal or zero",
+                      vlit(cw - 1, mf.nan_code()), vlit(cw - 1, overflow_code), eb - 1,
+                      vlit(eb, 0), mb - 1));
+  return m.str();
 }
 
 std::string minifloat_quantizer_module(const CoreParams& p) {
-  return file_header(p.design, "gsqhw_quantizer",
-                     "FP32 stream -> element codes, one per cycle (no group state)") +
-         fill(R"(module gsqhw_quantizer (
-  input  wire              clk,
-  input  wire              rst,
-  input  wire [${sw1}:0] row_len,   // unused: minifloat elements have no groups
-  input  wire              in_valid,
-  output wire              in_ready,
-  input  wire [31:0]       in_data,   // FP32
-  output wire              q_valid,   // the code of the word taken this cycle
-  output wire [${cw1}:0] q_code
-);
-  wire unused_inputs = clk | rst | (|row_len);
-  assign in_ready = 1'b1;
-  assign q_valid = in_valid;
-  gsqhw_quant_mf encoder (.x(in_data), .code(q_code));
-endmodule
-)",
-              {{"sw1", std::to_string(p.sw - 1)}, {"cw1", std::to_string(p.cw - 1)}});
+  verilog::Module m("gsqhw_quantizer");
+  m.preamble = file_header(p.design, "gsqhw_quantizer",
+                           "FP32 stream -> element codes, one per cycle (no group state)");
+  m.ports({in("clk"), in("rst"), in("row_len", p.sw).note("unused: minifloat elements have no groups"),
+           in("in_valid"), out("in_ready"), in("in_data", 32).note("FP32"),
+           out("q_valid").note("the code of the word taken this cycle"), out("q_code", p.cw)});
+  Block& b = m.body;
+  b.wire("unused_inputs", 1, "clk | rst | (|row_len)");
+  b.assign("in_ready", "1'b1");
+  b.assign("q_valid", "in_valid");
+  b.instance(verilog::Instance("gsqhw_quant_mf", "encoder").pin("x", "in_data").pin("code", "q_code"));
+  return m.str();
 }
 
 }  // namespace

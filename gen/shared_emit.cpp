@@ -190,9 +190,9 @@ void row_exponent_wave(Block& body, int to_unit) {
   body.reg_range("a_exp_wave", "[XW-1:0]").integer("left_row");
   Block& pick = body.always_comb();
   pick.line("a_exp_wave = {XW{1'b0}};");
-  pick.lines(R"(for (left_row = 0; left_row < R; left_row = left_row + 1)
-  if (ctrl_at[left_row*C*NC + 3] & (ctrl_at[left_row*C*NC] | ctrl_at[left_row*C*NC + 1]))
-    a_exp_wave = a_exp_wave | a_exp_left[left_row*XW +: XW];)");
+  pick.for_("left_row", "R")
+      .if_("ctrl_at[left_row*C*NC + 3] & (ctrl_at[left_row*C*NC] | ctrl_at[left_row*C*NC + 1])")
+      .line("a_exp_wave = a_exp_wave | a_exp_left[left_row*XW +: XW];");
   body.wire_range("a_exp_bottom", "[C*XW-1:0]",
                   fmt::format("column j: a_exp_wave delayed {} + j cycles", to_unit));
   body.instance(Instance("gsqhw_delay", "a_exp_to_units")
@@ -212,9 +212,9 @@ void column_unit(Block& gen, int r, int to_unit) {
   unit.comment("column exponent: held when the group ends at the top of the column (cycle t_g + j)\n"
                "and delayed to meet the group's wave of sums at the unit");
   unit.reg_range("b_exp_held", "[XW-1:0]");
-  unit.lines(R"(always @(posedge clk)
-  if (ctrl_at[j*NC + 3] & (ctrl_at[j*NC] | ctrl_at[j*NC + 1]))
-    b_exp_held <= b_exp_top[j*XW +: XW];)");
+  unit.always_ff()
+      .if_("ctrl_at[j*NC + 3] & (ctrl_at[j*NC] | ctrl_at[j*NC + 1])")
+      .line("b_exp_held <= b_exp_top[j*XW +: XW];");
   unit.wire_range("b_exp_at_unit", "[XW-1:0]");
   if (to_unit - 1 == 0)
     unit.assign("b_exp_at_unit", "b_exp_held");

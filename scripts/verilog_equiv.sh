@@ -21,8 +21,14 @@ old=$(cd "$1" && pwd)
 new=$(cd "$2" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The design's files: files.f when the folder has one (testbenches are not part of it), else
+# every .v file but tb_*.v.
+design_files() {
+  if [ -f "$1/files.f" ]; then sed "s|^|$1/|" "$1/files.f" | tr '\n' ' '
+  else ls "$1"/*.v | grep -v '/tb_[^/]*$' | tr '\n' ' '; fi
+}
 status=0
-for file in "$old"/*.v; do
+for file in $(design_files "$old"); do
   name=$(basename "$file")
   module=${name%.v}
   if [ ! -f "$new/$name" ]; then
@@ -36,14 +42,14 @@ for file in "$old"/*.v; do
   fi
   # Each side is read in its own design and stashed, so both may use the same module names.
   cat > "$work/equiv.ys" <<EOF
-read_verilog -sv $(ls "$old"/*.v | tr '\n' ' ')
+read_verilog -sv $(design_files "$old")
 hierarchy -top $module
-proc; flatten; opt_clean
+proc; memory; flatten; opt_clean
 rename $module gold
 design -stash gold
-read_verilog -sv $(ls "$new"/*.v | tr '\n' ' ')
+read_verilog -sv $(design_files "$new")
 hierarchy -top $module
-proc; flatten; opt_clean
+proc; memory; flatten; opt_clean
 rename $module gate
 design -stash gate
 design -copy-from gold -as gold gold

@@ -7,18 +7,17 @@
 module gsqhw_product (
   input  wire [7:0] a,
   input  wire [7:0] b,
-  output wire        sign,
+  output wire       sign,
   output wire [7:0] magnitude,
   output wire [4:0] exp_code,
-  output wire        is_nan
-)
-;
+  output wire       is_nan
+);
   wire [3:0] a_exp = a[6:3];
   wire [3:0] b_exp = b[6:3];
   wire [2:0] a_man = a[2:0];
   wire [2:0] b_man = b[2:0];
-  wire a_subnormal = a_exp == 4'd0;
-  wire b_subnormal = b_exp == 4'd0;
+  wire       a_subnormal = a_exp == 4'd0;
+  wire       b_subnormal = b_exp == 4'd0;
   // significands with the hidden bit; subnormals share the exponent of the smallest normal
   wire [3:0] a_sig = {~a_subnormal, a_man};
   wire [3:0] b_sig = {~b_subnormal, b_man};

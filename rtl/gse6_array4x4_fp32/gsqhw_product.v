@@ -3,9 +3,9 @@
 // design: gse:b=6,g=32,e=5,scale=floor,round=rne,range=symmetric@array4x4,acc=fp32,flow=os,pipe=2
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 module gsqhw_product (
-  input  wire signed [5:0] a,
-  input  wire signed [5:0] b,
-  output wire signed [11:0] product  // exact: 12 bits hold every product
+  input  wire signed [5:0]  a,
+  input  wire signed [5:0]  b,
+  output wire signed [11:0] product   // exact: 12 bits hold every product
 );
   assign product = a * b;
 endmodule

@@ -93,9 +93,11 @@ module gsqhw_array (
   integer left_row;
   always @* begin
     a_exp_wave = {XW{1'b0}};
-    for (left_row = 0; left_row < R; left_row = left_row + 1)
-      if (ctrl_at[left_row*C*NC + 3] & (ctrl_at[left_row*C*NC] | ctrl_at[left_row*C*NC + 1]))
+    for (left_row = 0; left_row < R; left_row = left_row + 1) begin
+      if (ctrl_at[left_row*C*NC + 3] & (ctrl_at[left_row*C*NC] | ctrl_at[left_row*C*NC + 1])) begin
         a_exp_wave = a_exp_wave | a_exp_left[left_row*XW +: XW];
+      end
+    end
   end
   wire [C*XW-1:0] a_exp_bottom;  // column j: a_exp_wave delayed 2 + j cycles
   gsqhw_delay #(.WIDTH(XW), .DEPTH(2)) a_exp_to_units (
@@ -110,9 +112,11 @@ module gsqhw_array (
       // column exponent: held when the group ends at the top of the column (cycle t_g + j)
       // and delayed to meet the group's wave of sums at the unit
       reg [XW-1:0] b_exp_held;
-      always @(posedge clk)
-        if (ctrl_at[j*NC + 3] & (ctrl_at[j*NC] | ctrl_at[j*NC + 1]))
+      always @(posedge clk) begin
+        if (ctrl_at[j*NC + 3] & (ctrl_at[j*NC] | ctrl_at[j*NC + 1])) begin
           b_exp_held <= b_exp_top[j*XW +: XW];
+        end
+      end
       wire [XW-1:0] b_exp_at_unit;
       gsqhw_delay #(.WIDTH(XW), .DEPTH(1)) b_exp_to_unit (
           .clk(clk), .d(b_exp_held), .q(b_exp_at_unit));

@@ -3,9 +3,9 @@
 // design: gse:b=6,g=32,e=5,scale=floor,round=rne,range=symmetric@core4x4,acc=fixed32.16,flow=os,pipe=1
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 module gsqhw_quant_gse_elem (
-  input  wire [31:0]       x,
-  input  wire [4:0] exp_code,  // the group's exponent code
-  output wire [5:0] code      // b-bit two's complement
+  input  wire [31:0] x,
+  input  wire [4:0]  exp_code,  // the group's exponent code
+  output wire [5:0]  code       // b-bit two's complement
 );
   wire        sign = x[31];
   wire [7:0]  fe = x[30:23];
@@ -13,19 +13,19 @@ module gsqhw_quant_gse_elem (
   wire [23:0] sig = {fe != 8'd0, x[22:0]};
   // x / quantum = sig * 2^-rs, rs = 131 + exp_code - fe_eff
   wire [9:0]  shift_base = 10'd131 + {5'd0, exp_code};
-  wire        too_big = shift_base <= {2'b00, fe_eff};  // rs <= 0: at least 2^23, saturates
+  wire        too_big = shift_base <= {2'b00, fe_eff};                 // rs <= 0: at least 2^23, saturates
   wire [9:0]  rs_full = shift_base - {2'b00, fe_eff};
   wire [4:0]  rs = (rs_full > 10'd25) ? 5'd25 : rs_full[4:0];
   wire [23:0] kept = sig >> rs;
-  wire        round_bit = (sig & (24'd1 << (rs - 5'd1))) != 24'd0;  // first bit shifted out
+  wire        round_bit = (sig & (24'd1 << (rs - 5'd1))) != 24'd0;     // first bit shifted out
   wire        sticky = (sig & ~({24{1'b1}} << (rs - 5'd1))) != 24'd0;  // any bit below it
-  wire        inc = round_bit && (sticky || kept[0]);  // to nearest, ties to even
+  wire        inc = round_bit && (sticky || kept[0]);                  // to nearest, ties to even
   wire [24:0] rounded = {1'b0, kept} + {24'd0, inc};
   // saturate to the element range: elem_max = 31, the negative limit per range=
   wire [24:0] limit = sign ? 25'd31 : 25'd31;
   wire [24:0] magnitude = (too_big && sig != 24'd0) ? limit : (rounded > limit) ? limit : rounded;
   wire [24:0] unused_magnitude_top = magnitude;
-  wire [5:0] mag_code = magnitude[5:0];
+  wire [5:0]  mag_code = magnitude[5:0];
   assign code = (exp_code == 5'd31) ? 6'd0 :  // NaN group: elements are 0
                 sign ? ~mag_code + 6'd1 : mag_code;
 endmodule

@@ -3,9 +3,9 @@
 // design: gse:b=6,g=32,e=5,scale=floor,round=rne,range=symmetric@core4x4,acc=fixed32.16,flow=os,pipe=1
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 module gsqhw_quant_gse_scale (
-  input  wire [30:0]       amax,       // |x| bits of the group's largest magnitude
-  input  wire              nonfinite,  // the group holds a NaN or an Inf
-  output wire [4:0] exp_code     // biased; all ones = NaN group
+  input  wire [30:0] amax,       // |x| bits of the group's largest magnitude
+  input  wire        nonfinite,  // the group holds a NaN or an Inf
+  output wire [4:0]  exp_code    // biased; all ones = NaN group
 );
   wire [7:0]  fe = amax[30:23];
   wire [22:0] fm = amax[22:0];
@@ -33,12 +33,12 @@ module gsqhw_quant_gse_scale (
       fm[3] ? 5'd3 :
       fm[2] ? 5'd2 :
       fm[1] ? 5'd1 : 5'd0;
-  wire        unused_fm_bit0 = fm[0];  // the leading one's index never reads it
+  wire unused_fm_bit0 = fm[0];  // the leading one's index never reads it
   // floor(log2 amax) + 149 (ilogb, subnormals included)
-  wire [8:0]  floor_log = (fe != 8'd0) ? {1'b0, fe} + 9'd22 : {4'd0, lead};
+  wire [8:0] floor_log = (fe != 8'd0) ? {1'b0, fe} + 9'd22 : {4'd0, lead};
   // exponent code = log - (149 - bias), clamped to 0 .. 30
-  wire [8:0]  code_full = floor_log - 9'd134;
-  wire [8:0]  unused_code_top = code_full;
+  wire [8:0] code_full = floor_log - 9'd134;
+  wire [8:0] unused_code_top = code_full;
   assign exp_code = nonfinite ? 5'd31 :
                     (amax == 31'd0) ? 5'd0 :
                     (floor_log < 9'd134) ? 5'd0 :

@@ -8,28 +8,31 @@
 // The input stalls only when the buffer it would fill still emits (a short group behind a
 // long one).
 module gsqhw_quantizer (
-  input  wire              clk,
-  input  wire              rst,
-  input  wire [8:0] row_len,   // K >= 1, held while a tensor streams in
-  input  wire              in_valid,
-  output wire              in_ready,
-  input  wire [31:0]       in_data,   // FP32
-  output wire              q_valid,   // one code per cycle while emitting, in input order
-  output wire [5:0] q_code,
-  output wire [4:0] q_exp      // exponent code of q_code's group
+  input  wire        clk,
+  input  wire        rst,
+  input  wire [8:0]  row_len,   // K >= 1, held while a tensor streams in
+  input  wire        in_valid,
+  output wire        in_ready,
+  input  wire [31:0] in_data,   // FP32
+  output wire        q_valid,   // one code per cycle while emitting, in input order
+  output wire [5:0]  q_code,
+  output wire [4:0]  q_exp      // exponent code of q_code's group
 );
   localparam G = 32;
 
-  reg  [31:0]      group_words [0:2*G-1];  // buffer b, slot s at {b, s}
-  reg  [1:0]       full;         // buffer b holds a complete group not yet emitted
-  reg              wsel;         // the buffer being filled
-  reg              rsel;         // the buffer being emitted
-  reg  [4:0] fill;         // next free slot of the buffer being filled
-  reg  [4:0] emit;         // element being emitted
-  reg  [4:0] last_slot0, last_slot1;  // each buffer's last element
-  reg  [8:0] col;          // position of the next word in its row
-  reg  [30:0]      amax0, amax1; // largest magnitude per buffer (FP32 magnitudes order as integers)
-  reg              nonfinite0, nonfinite1;  // a NaN or an Inf was seen: a NaN group
+  reg [31:0] group_words [0:2*G-1];  // buffer b, slot s at {b, s}
+  reg [1:0]  full;                   // buffer b holds a complete group not yet emitted
+  reg        wsel;                   // the buffer being filled
+  reg        rsel;                   // the buffer being emitted
+  reg [4:0]  fill;                   // next free slot of the buffer being filled
+  reg [4:0]  emit;                   // element being emitted
+  reg [4:0]  last_slot0;             // each buffer's last element
+  reg [4:0]  last_slot1;
+  reg [8:0]  col;                    // position of the next word in its row
+  reg [30:0] amax0;                  // largest magnitude per buffer (FP32 magnitudes order as integers)
+  reg [30:0] amax1;
+  reg        nonfinite0;             // a NaN or an Inf was seen: a NaN group
+  reg        nonfinite1;
 
   wire filling_full = wsel ? full[1] : full[0];
   wire emitting = rsel ? full[1] : full[0];
@@ -101,12 +104,13 @@ module gsqhw_quantizer (
     end
   end
 
-  always @(posedge clk) if (take) group_words[{wsel, fill}] <= in_data;
+  always @(posedge clk) begin
+    if (take) group_words[{wsel, fill}] <= in_data;
+  end
 
   wire [4:0] exp_code;
   gsqhw_quant_gse_scale scale (
-      .amax(rsel ? amax1 : amax0), .nonfinite(rsel ? nonfinite1 : nonfinite0),
-      .exp_code(exp_code));
+      .amax(rsel ? amax1 : amax0), .nonfinite(rsel ? nonfinite1 : nonfinite0), .exp_code(exp_code));
   gsqhw_quant_gse_elem element (.x(group_words[{rsel, emit}]), .exp_code(exp_code), .code(q_code));
   assign q_valid = emitting;
   assign q_exp = exp_code;

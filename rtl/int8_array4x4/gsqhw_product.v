@@ -3,9 +3,9 @@
 // design: int8:per=channel@array4x4,acc=fixed32.0,flow=os,pipe=1
 // Verilog-2005; ports and timing: docs/array-protocol.md and manifest.json.
 module gsqhw_product (
-  input  wire signed [7:0] a,
-  input  wire signed [7:0] b,
-  output wire signed [15:0] product  // exact: 16 bits hold every product
+  input  wire signed [7:0]  a,
+  input  wire signed [7:0]  b,
+  output wire signed [15:0] product   // exact: 16 bits hold every product
 );
   assign product = a * b;
 endmodule
