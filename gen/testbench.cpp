@@ -8,6 +8,7 @@
 #include <random>
 
 #include "gen/pe_spec.h"
+#include "gen/verilog/module.h"
 #include "gen/verilog_text.h"
 #include "gen/schedule.h"
 #include "base/errors.h"
@@ -114,6 +115,104 @@ void random_operands(const GeneratedDesign& design, int m, int n, int k, uint64_
   fill_tensor(b, n);
 }
 
+namespace {
+
+// The parts of a testbench's text that the GEMM decides.
+struct TbText {
+  std::string header;                                       // `timescale and comment lines
+  std::vector<std::pair<std::string, std::string>> params;  // localparams
+  std::vector<std::string> stimulus;                        // one assignment per cycle
+  std::vector<std::string> expected;                        // one beat per line
+};
+
+// Every out_valid beat against the expected one: row and cycle, then each column's
+// accumulator and flags; at END_CYCLE the verdict.
+void check_beats(gen::verilog::Block& body, int row_width) {
+  gen::verilog::Block& ff = body.always_ff().if_("!rst");
+  gen::verilog::Block& beat = ff.if_("out_valid");
+  gen::verilog::Block& extra = beat.if_("beat >= BEATS");
+  extra.line("failed_beats = failed_beats + 1;");
+  extra.display("FAIL: unexpected out_valid beat in cycle %0d", {"cycle"});
+  gen::verilog::Block& check = beat.else_();
+  const std::string expected_row = fmt::format("expected[beat][OUT_W-1 -: {}]", row_width);
+  gen::verilog::Block& late =
+      check.if_(fmt::format("cycle != expected_cycle[beat] || out_row !== {}", expected_row));
+  late.line("failed_beats = failed_beats + 1;");
+  late.if_("failed_beats <= 10")
+      .display("FAIL: beat %0d: row %0d in cycle %0d, expected row %0d in cycle %0d",
+               {"beat", "out_row", "cycle", expected_row, "expected_cycle[beat]"});
+  gen::verilog::Block& wrong =
+      check.for_("j", "C").if_(
+          "out_acc[j*AW +: AW] !== expected[beat][j*AW +: AW] || "
+          "out_flags[j*2 +: 2] !== expected[beat][C*AW + j*2 +: 2]");
+  wrong.line("failed_results = failed_results + 1;");
+  wrong.if_("failed_results <= 10")
+      .display("FAIL: beat %0d column %0d: acc %h flags %b, expected acc %h flags %b",
+               {"beat", "j", "out_acc[j*AW +: AW]", "out_flags[j*2 +: 2]",
+                "expected[beat][j*AW +: AW]", "expected[beat][C*AW + j*2 +: 2]"});
+  check.line("beat = beat + 1;");
+  gen::verilog::Block& end = ff.if_("cycle == END_CYCLE");
+  end.line("if (beat < BEATS) failed_beats = failed_beats + (BEATS - beat);");
+  end.if_("failed_results == 0 && failed_beats == 0")
+      .display("PASS: %0d results in %0d beats bit-exact, timing as the manifest says",
+               {"BEATS * C", "BEATS"});
+  end.else_().display("FAIL: %0d of %0d results differ, %0d of %0d beats missing/late/wrong row",
+                      {"failed_results", "BEATS * C", "failed_beats", "BEATS"});
+  end.call("$finish");
+  ff.line("cycle <= cycle + 1;");
+}
+
+std::string testbench_verilog(const std::string& name, const std::string& top,
+                              const std::vector<const PortSpec*>& inputs, int row_width,
+                              const TbText& text) {
+  gen::verilog::Module m(name);
+  m.preamble = text.header;
+  gen::verilog::Block& b = m.body;
+  for (const auto& [param, value] : text.params) b.localparam(param, value);
+  b.blank();
+  b.reg("clk").reg("rst");
+  b.reg_range("stimulus [0:STEPS-1]", "[IN_W-1:0]");
+  b.reg_range("expected [0:BEATS-1]", "[OUT_W-1:0]");
+  for (const char* var : {"expected_cycle [0:BEATS-1]", "cycle", "beat", "failed_results",
+                          "failed_beats", "j"})
+    b.integer(var);
+  b.blank();
+  b.wire_range("drive", "[IN_W-1:0]");
+  b.assign("drive", "(!rst && cycle < STEPS) ? stimulus[cycle] : {IN_W{1'b0}}");
+  std::vector<std::string> fields;
+  gen::verilog::Instance dut(top, "dut");
+  dut.pin("clk", "clk").pin("rst", "rst");
+  for (const PortSpec* port : inputs) {
+    b.wire(port->name, port->width);
+    fields.push_back(port->name);
+    dut.pin(port->name, port->name);
+  }
+  b.assign(gen::verilog::cat(fields), "drive");
+  b.blank();
+  b.wire("out_valid");
+  b.wire("out_row", row_width);
+  b.wire_range("out_acc", "[C*AW-1:0]");
+  b.wire_range("out_flags", "[C*2-1:0]");
+  dut.pin("out_valid", "out_valid").pin("out_row", "out_row").pin("out_acc", "out_acc");
+  dut.pin("out_flags", "out_flags");
+  b.instance(std::move(dut));
+  b.blank();
+  gen::verilog::Block& clock = b.initial();
+  clock.line("clk = 1'b0;").line("forever #5 clk = ~clk;");
+  b.blank();
+  gen::verilog::Block& init = b.initial();
+  for (const auto& line : text.stimulus) init.line(line);
+  for (const auto& line : text.expected) init.line(line);
+  for (const char* line : {"rst = 1'b1;", "cycle = 0;", "beat = 0;", "failed_results = 0;",
+                           "failed_beats = 0;", "repeat (3) @(posedge clk);", "rst <= 1'b0;"})
+    init.line(line);
+  b.blank();
+  check_beats(b, row_width);
+  return m.str();
+}
+
+}  // namespace
+
 GeneratedTestbench generate_testbench(const GeneratedDesign& design,
                                       const TestbenchOptions& options) {
   const nlohmann::json& man = design.manifest;
@@ -155,7 +254,7 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
   for (const auto& port : array.ports)
     if (port.input) inputs.push_back(&port);
   const int64_t stimulus_cycles = array.weight_preload + timing.tiles * timing.steps_per_tile;
-  std::string stimulus;
+  TbText text;
   int in_width = 0;
   drive_gemm(array, a, b, stimulus_cycles, [&](int64_t cycle, const std::vector<uint64_t>& record) {
     BitWord w;
@@ -163,19 +262,11 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
       for (int bit = inputs[p]->width - 1; bit >= 0; --bit)
         w.put((record[static_cast<size_t>(offsets[p] + bit / 64)] >> (bit % 64)) & 1, 1);
     in_width = w.width();
-    stimulus += fmt::format("    stimulus[{}] = {};\n", cycle, w.hex());
+    text.stimulus.push_back(fmt::format("stimulus[{}] = {};", cycle, w.hex()));
   });
-  std::string in_decls, in_fields, in_pins;
-  for (const PortSpec* port : inputs) {
-    in_decls += port->width == 1 ? fmt::format("  wire {};\n", port->name)
-                                 : fmt::format("  wire [{}:0] {};\n", port->width - 1, port->name);
-    in_fields += (in_fields.empty() ? "" : ", ") + port->name;
-    in_pins += fmt::format(" .{0}({0}),", port->name);
-  }
 
   // --- expected beats: {out_row, out_flags, out_acc} and their cycles
   const int row_width = std::max(1, gen::ceil_log2(rows));
-  std::string expected;
   int out_width = 0, beats = 0;
   int64_t last_cycle = 0;
   for (int tile = 0; tile < tiles; ++tile) {
@@ -189,133 +280,31 @@ GeneratedTestbench generate_testbench(const GeneratedDesign& design,
       out_width = w.width();
       int64_t cycle = beat_cycle(array, timing.steps_per_tile, tile, r);
       last_cycle = std::max(last_cycle, cycle);
-      expected += fmt::format("    expected[{}] = {}; expected_cycle[{}] = {};\n", beats, w.hex(),
-                              beats, cycle);
+      text.expected.push_back(fmt::format("expected[{}] = {}; expected_cycle[{}] = {};", beats,
+                                          w.hex(), beats, cycle));
       ++beats;
     }
   }
   tb.expected_cycles = last_cycle + 1;
 
-  tb.text = gen::fill(R"(`timescale 1ns/1ps
-// ${tb}: self-checking testbench for ${top}.
-// Generated by gsqhw gen --testbench; do not edit by hand.
-// design: ${design}
-// GEMM ${m} x ${n} x ${k} (random codes, seed ${seed}) in ${tiles} tiles of ${steps} steps, back to back
-// (${preload} weight preload cycles first);
-// every out_valid beat is checked against golden_gemm: row, accumulators, flags and its cycle
-// (manifest timing: latency ${latency}). Prints PASS or FAIL with counts.
-module ${tb};
-  localparam STEPS = ${total_steps};
-  localparam BEATS = ${beats};
-  localparam IN_W = ${in_w};
-  localparam OUT_W = ${out_w};
-  localparam C = ${cols};
-  localparam AW = ${aw};
-  localparam LAST_CYCLE = ${last_cycle};
-  localparam END_CYCLE = ${end_cycle};
-
-  reg clk;
-  reg rst;
-  reg [IN_W-1:0] stimulus [0:STEPS-1];
-  reg [OUT_W-1:0] expected [0:BEATS-1];
-  integer expected_cycle [0:BEATS-1];
-  integer cycle, beat, failed_results, failed_beats, j;
-
-  wire [IN_W-1:0] drive = (!rst && cycle < STEPS) ? stimulus[cycle] : {IN_W{1'b0}};
-${in_decls}  assign {${in_fields}} = drive;
-
-  wire out_valid;
-  wire [${rw1}:0] out_row;
-  wire [${acc_w1}:0] out_acc;
-  wire [${flags_w1}:0] out_flags;
-  ${top} dut (
-      .clk(clk), .rst(rst),${in_pins}
-      .out_valid(out_valid), .out_row(out_row), .out_acc(out_acc), .out_flags(out_flags));
-  wire [OUT_W-1:0] observed = {out_row, out_flags, out_acc};
-
-  initial begin
-    clk = 1'b0;
-    forever #5 clk = ~clk;
-  end
-
-  initial begin
-${stimulus}${expected}    rst = 1'b1;
-    cycle = 0;
-    beat = 0;
-    failed_results = 0;
-    failed_beats = 0;
-    repeat (3) @(posedge clk);
-    rst <= 1'b0;
-  end
-
-  always @(posedge clk) begin
-    if (!rst) begin
-      if (out_valid) begin
-        if (beat >= BEATS) begin
-          failed_beats = failed_beats + 1;
-          $display("FAIL: unexpected out_valid beat in cycle %0d", cycle);
-        end else begin
-          if (cycle != expected_cycle[beat] || out_row !== expected[beat][OUT_W-1 -: ${rw}]) begin
-            failed_beats = failed_beats + 1;
-            if (failed_beats <= 10)
-              $display("FAIL: beat %0d: row %0d in cycle %0d, expected row %0d in cycle %0d",
-                       beat, out_row, cycle, expected[beat][OUT_W-1 -: ${rw}], expected_cycle[beat]);
-          end
-          for (j = 0; j < C; j = j + 1) begin
-            if (out_acc[j*AW +: AW] !== expected[beat][j*AW +: AW] ||
-                out_flags[j*2 +: 2] !== expected[beat][C*AW + j*2 +: 2]) begin
-              failed_results = failed_results + 1;
-              if (failed_results <= 10)
-                $display("FAIL: beat %0d column %0d: acc %h flags %b, expected acc %h flags %b",
-                         beat, j, out_acc[j*AW +: AW], out_flags[j*2 +: 2],
-                         expected[beat][j*AW +: AW], expected[beat][C*AW + j*2 +: 2]);
-            end
-          end
-          beat = beat + 1;
-        end
-      end
-      if (cycle == END_CYCLE) begin
-        if (beat < BEATS) failed_beats = failed_beats + (BEATS - beat);
-        if (failed_results == 0 && failed_beats == 0)
-          $display("PASS: %0d results in %0d beats bit-exact, timing as the manifest says", BEATS * C, BEATS);
-        else
-          $display("FAIL: %0d of %0d results differ, %0d of %0d beats missing/late/wrong row",
-                   failed_results, BEATS * C, failed_beats, BEATS);
-        $finish;
-      end
-      cycle <= cycle + 1;
-    end
-  end
-endmodule
-)",
-                      {{"tb", tb.module_name},
-                       {"top", design.top},
-                       {"design", design.design.str()},
-                       {"m", std::to_string(tb.m)},
-                       {"n", std::to_string(tb.n)},
-                       {"k", std::to_string(tb.k)},
-                       {"seed", std::to_string(options.seed)},
-                       {"tiles", std::to_string(tiles)},
-                       {"steps", std::to_string(steps)},
-                       {"latency", std::to_string(latency)},
-                       {"preload", std::to_string(array.weight_preload)},
-                       {"total_steps", std::to_string(stimulus_cycles)},
-                       {"beats", std::to_string(beats)},
-                       {"in_w", std::to_string(in_width)},
-                       {"out_w", std::to_string(out_width)},
-                       {"cols", std::to_string(cols)},
-                       {"aw", std::to_string(aw)},
-                       {"last_cycle", std::to_string(last_cycle)},
-                       {"end_cycle", std::to_string(last_cycle + 8)},
-                       {"in_fields", in_fields},
-                       {"in_decls", in_decls},
-                       {"in_pins", in_pins},
-                       {"rw1", std::to_string(row_width - 1)},
-                       {"rw", std::to_string(row_width)},
-                       {"acc_w1", std::to_string(cols * aw - 1)},
-                       {"flags_w1", std::to_string(cols * 2 - 1)},
-                       {"stimulus", stimulus},
-                       {"expected", expected}});
+  text.header = fmt::format(
+      "`timescale 1ns/1ps\n"
+      "// {}: self-checking testbench for {}.\n"
+      "// Generated by gsqhw gen --testbench; do not edit by hand.\n"
+      "// design: {}\n"
+      "// GEMM {} x {} x {} (random codes, seed {}) in {} tiles of {} steps, back to back\n"
+      "// ({} weight preload cycles first);\n"
+      "// every out_valid beat is checked against golden_gemm: row, accumulators, flags and its "
+      "cycle\n"
+      "// (manifest timing: latency {}). Prints PASS or FAIL with counts.\n",
+      tb.module_name, design.top, design.design.str(), tb.m, tb.n, tb.k, options.seed, tiles,
+      steps, array.weight_preload, latency);
+  text.params = {{"STEPS", std::to_string(stimulus_cycles)}, {"BEATS", std::to_string(beats)},
+                 {"IN_W", std::to_string(in_width)},       {"OUT_W", std::to_string(out_width)},
+                 {"C", std::to_string(cols)},              {"AW", std::to_string(aw)},
+                 {"LAST_CYCLE", std::to_string(last_cycle)},
+                 {"END_CYCLE", std::to_string(last_cycle + 8)}};
+  tb.text = testbench_verilog(tb.module_name, design.top, inputs, row_width, text);
   return tb;
 }
 

@@ -67,12 +67,13 @@ std::string repl(int count, std::string_view expr) { return fmt::format("{{{}{{{
 // --- Block ------------------------------------------------------------------------------
 
 struct Block::Item {
-  enum class Kind { line, decl, param, instance, child } kind = Kind::line;
+  enum class Kind { line, decl, param, instance, child, call } kind = Kind::line;
   std::string text;  // line: the text; param: "name"; child: the opening line
   Decl decl;         // decl
   std::string value, comment;  // param
   bool integer_param = false;
   Instance inst{"", ""};  // instance
+  std::vector<std::string> args;  // call: the arguments
   Block block;       // child: the inner statements
   std::string close; // child: the closing word ("end", "endgenerate")
   bool chained = false;  // child: continues the previous child ("end else begin")
@@ -186,7 +187,7 @@ Block& Block::child(std::string head, std::string label, bool chained, std::stri
     throw std::logic_error("verilog::Block: else without a preceding if block");
   auto item = std::make_unique<Item>();
   item->kind = Item::Kind::child;
-  item->text = head.empty() ? open_word : head + " " + open_word;
+  item->text = head.empty() || open_word.empty() ? head + open_word : head + " " + open_word;
   if (!label.empty()) item->text += " : " + label;
   item->close = std::move(close_word);
   item->chained = chained;
@@ -215,6 +216,28 @@ Block& Block::for_(std::string var, std::string count, std::string label) {
 }
 Block& Block::generate() { return child("", "", false, "generate", "endgenerate"); }
 
+Block& Block::initial() { return open("initial"); }
+
+Block& Block::task(std::string signature) {
+  return child("task " + signature + ";", "", false, "", "endtask").open("");
+}
+
+Block& Block::call(std::string name, const std::vector<std::string>& args) {
+  auto item = std::make_unique<Item>();
+  item->kind = Item::Kind::call;
+  item->text = std::move(name);
+  item->args = args;
+  items_.push_back(std::move(item));
+  return *this;
+}
+
+Block& Block::display(std::string_view format, std::vector<std::string> args) {
+  if (format.find('"') != std::string_view::npos)
+    throw std::logic_error("verilog::Block::display: a '\"' in the format");
+  args.insert(args.begin(), "\"" + std::string(format) + "\"");
+  return call("$display", args);
+}
+
 bool Block::empty() const { return items_.empty(); }
 
 namespace {
@@ -234,7 +257,7 @@ void print_decls(std::string& out, const std::string& indent,
   size_t text_w = 0;
   for (const Decl* d : run) {
     if (d->kind == "integer") {
-      texts.push_back("integer " + d->name + ";");
+      texts.push_back("integer " + d->name + (d->init.empty() ? ";" : " = " + d->init + ";"));
       if (!d->comment.empty()) text_w = std::max(text_w, texts.back().size());
       continue;
     }
@@ -294,6 +317,33 @@ void print_instance(std::string& out, const std::string& indent, const Instance&
   out += row + "\n";
 }
 
+// `name(a, b);` on one line when it fits kLineWidth, else wrapped after commas with the
+// continuation lines aligned under the first argument.
+void print_call(std::string& out, const std::string& indent, const std::string& name,
+                const std::vector<std::string>& args) {
+  if (args.empty()) {
+    out += indent + name + ";\n";
+    return;
+  }
+  const std::string one_line = fmt::format("{}{}({});", indent, name, fmt::join(args, ", "));
+  if (one_line.size() <= kLineWidth) {
+    out += one_line + "\n";
+    return;
+  }
+  const std::string more(indent.size() + name.size() + 1, ' ');
+  std::string row = indent + name + "(";
+  for (size_t k = 0; k < args.size(); ++k) {
+    const std::string piece = args[k] + (k + 1 < args.size() ? "," : ");");
+    if (k > 0 && row.size() + 1 + piece.size() > kLineWidth) {
+      out += row + "\n";
+      row = more + piece;
+    } else {
+      row += (k > 0 ? " " : "") + piece;
+    }
+  }
+  out += row + "\n";
+}
+
 }  // namespace
 
 void Block::print(std::string& out, int level) const {
@@ -322,6 +372,10 @@ void Block::print(std::string& out, int level) const {
       }
       case Item::Kind::instance:
         print_instance(out, indent, item.inst);
+        ++i;
+        break;
+      case Item::Kind::call:
+        print_call(out, indent, item.text, item.args);
         ++i;
         break;
       case Item::Kind::child: {  // "head begin" ... "end", or "end else begin" when chained

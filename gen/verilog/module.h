@@ -57,13 +57,14 @@ Port out(std::string name, std::string width_expr);
 // meaning} for every port, in declaration order.
 nlohmann::json manifest_ports(const std::vector<Port>& ports);
 
-// A declared signal: `wire`, `reg` or `integer`.
+// A declared signal: `wire`, `reg` or `integer`. A memory puts its unpacked dimension into
+// the name ("expected [0:BEATS-1]").
 struct Decl {
   std::string kind = "wire";
   std::string name;
   std::string range;  // "" for one bit (see range())
   bool is_signed = false;
-  std::string init;   // wire only: continuous assignment in the declaration
+  std::string init;   // wire: continuous assignment; reg/integer: initial value (testbenches)
   std::string comment;
 };
 
@@ -134,6 +135,17 @@ class Block {
   Block& for_(std::string var, std::string count, std::string label = "");
   // `generate` ... `endgenerate`.
   Block& generate();
+
+  // Testbenches (behavioural code; not for synthesisable modules).
+  // `initial begin` ... `end`.
+  Block& initial();
+  // `task signature;` `begin` ... `end` `endtask`, e.g. task("offer(input [15:0] m)").
+  Block& task(std::string signature);
+  // `name(arg, ...);` -- a system task or task call; printed on one line, or wrapped after
+  // commas with the arguments aligned when the line would pass the line width.
+  Block& call(std::string name, const std::vector<std::string>& args = {});
+  // `$display("format", arg, ...);` (the format is quoted here, not escaped: no '"' in it).
+  Block& display(std::string_view format, std::vector<std::string> args = {});
 
   bool empty() const;
   void print(std::string& out, int level) const;

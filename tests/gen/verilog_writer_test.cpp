@@ -82,5 +82,41 @@ TEST(VerilogWriter, LongInstancesWrapAndFreeTextIsReindented) {
   EXPECT_THROW(lone.else_(), std::logic_error);
 }
 
+// Testbench statements: initial blocks, a task, system-task calls (long ones wrapped under
+// their first argument), $display with a quoted format, initialised regs and integers.
+TEST(VerilogWriter, TestbenchInitialTaskAndCalls) {
+  Module tb("tb");
+  tb.preamble = "`timescale 1ns/1ps\n";
+  tb.body.decl({"reg", "clk", "", false, "1'b0", ""});
+  tb.body.decl({"integer", "errors", "", false, "0", ""});
+  Block& task = tb.body.task("pulse(input [3:0] n)");
+  task.line("@(negedge clk);");
+  Block& run = tb.body.initial();
+  run.call("$readmemh", {"\"v.hex\"", "vectors"});
+  run.display("errors=%0d", {"errors"});
+  run.display("a rather long message that needs every one of its arguments: %0d %0d %0d %0d",
+              {"first_argument", "second_argument", "third_argument", "fourth"});
+  run.call("$finish");
+  EXPECT_EQ(tb.str(),
+            "`timescale 1ns/1ps\n"
+            "module tb;\n"
+            "  reg clk = 1'b0;\n"
+            "  integer errors = 0;\n"
+            "  task pulse(input [3:0] n);\n"
+            "    begin\n"
+            "      @(negedge clk);\n"
+            "    end\n"
+            "  endtask\n"
+            "  initial begin\n"
+            "    $readmemh(\"v.hex\", vectors);\n"
+            "    $display(\"errors=%0d\", errors);\n"
+            "    $display(\"a rather long message that needs every one of its arguments: %0d %0d %0d %0d\",\n"
+            "             first_argument, second_argument, third_argument, fourth);\n"
+            "    $finish;\n"
+            "  end\n"
+            "endmodule\n");
+  EXPECT_THROW(run.display("say \"hi\""), std::logic_error);
+}
+
 }  // namespace
 }  // namespace gsqhw::gen::verilog
