@@ -147,6 +147,35 @@ std::string minifloat_product_module(const DesignPoint& d, const PeSpec& pe) {
 
 namespace {
 
+// Once per group the finished sum and the group's exponent code go on as the addend stream
+// a_*: straight from the group-sum adder, or (cut 2) from the group-sum register, which holds
+// the complete sum for one cycle while the next group's first product is being added.
+void group_handoff(verilog::Block& body, int uw, int sw, bool cut2) {
+  if (!cut2) {
+    body.comment("once per group: the finished sum and the group's exponent code go on");
+    body.wire("a_valid", 1, "m_valid & group_end");
+    body.wire("a_first", 1, "group_start ? m_first : group_is_first");
+    body.wire("a_last", 1, "m_last");
+    body.wire_signed("a_value", sw, "group_sum_next");
+    body.wire("a_exp_code", uw, "m_exp_code");
+    body.wire("a_nan", 1, "m_group_nan");
+    return;
+  }
+  body.blank();
+  body.comment("[cut 2] the group-sum register is this stage's register: the cycle after a group ends it\n"
+               "still holds the complete sum while the next group's first product is being added");
+  body.reg("g_valid").reg("g_first").reg("g_last").reg("g_exp_code", uw).reg("g_nan");
+  verilog::Block& cut = body.always_ff();
+  cut.line("g_valid <= rst ? 1'b0 : m_valid & group_end;");
+  cut.line("g_first <= rst ? 1'b0 : group_start ? m_first : group_is_first;");
+  cut.line("g_last <= rst ? 1'b0 : m_last;");
+  cut.if_("m_valid & group_end").line("g_exp_code <= m_exp_code;").line("g_nan <= m_group_nan;");
+  body.wire("a_valid", 1, "g_valid").wire("a_first", 1, "g_first").wire("a_last", 1, "g_last");
+  body.wire_signed("a_value", sw, "group_sum");
+  body.wire("a_exp_code", uw, "g_exp_code");
+  body.wire("a_nan", 1, "g_nan");
+}
+
 std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   const auto& f = pe.format;
   bool gse = f.family == OperandFamily::gse;
@@ -173,11 +202,12 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   std::vector<Signal> p_signals = {{"valid", 1, false, true},
                                    {"first", 1, false, true},
                                    {"last", 1, false, true}};
-  body.lines("\n  // --- product: exact, format specific\n");
-  body.lines("  wire p_valid = in_valid;\n  wire p_first = in_first;\n  wire p_last = in_last;\n");
+  body.blank();
+  body.comment("--- product: exact, format specific");
+  body.wire("p_valid", 1, "in_valid").wire("p_first", 1, "in_first").wire("p_last", 1, "in_last");
   if (gse) {
     p_signals.push_back({"group_last", 1, false, true});
-    body.lines("  wire p_group_last = in_group_last;\n");
+    body.wire("p_group_last", 1, "in_group_last");
     product_instance(body, pe, "in_a", "in_b", p_signals);
     p_signals.push_back({"exp_code", uw, false, false});
     p_signals.push_back({"group_nan", 1, false, false});
@@ -212,37 +242,7 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
     ff.if_("m_valid")
         .line("group_sum <= group_sum_next;")
         .line("group_is_first <= group_start ? m_first : group_is_first;");
-    if (cut2) {
-      body.lines(R"(
-  // [cut 2] the group-sum register is this stage's register: the cycle after a group ends it
-  // still holds the complete sum while the next group's first product is being added
-  reg  g_valid, g_first, g_last;
-)");
-      body.lines(fmt::format("  reg  [{}:0] g_exp_code;\n  reg  g_nan;\n", uw - 1));
-      body.lines(R"(  always @(posedge clk) begin
-    g_valid <= rst ? 1'b0 : m_valid & group_end;
-    g_first <= rst ? 1'b0 : group_start ? m_first : group_is_first;
-    g_last <= rst ? 1'b0 : m_last;
-    if (m_valid & group_end) begin
-      g_exp_code <= m_exp_code;
-      g_nan <= m_group_nan;
-    end
-  end
-  wire a_valid = g_valid;
-  wire a_first = g_first;
-  wire a_last = g_last;
-)");
-      body.lines(fmt::format("  wire signed [{}:0] a_value = group_sum;\n", sw - 1));
-      body.lines(fmt::format("  wire [{}:0] a_exp_code = g_exp_code;\n  wire a_nan = g_nan;\n", uw - 1));
-    } else {
-      body.lines("  // once per group: the finished sum and the group's exponent code go on\n");
-      body.lines("  wire a_valid = m_valid & group_end;\n");
-      body.lines("  wire a_first = group_start ? m_first : group_is_first;\n");
-      body.lines("  wire a_last = m_last;\n");
-      body.lines(fmt::format("  wire signed [{}:0] a_value = group_sum_next;\n", sw - 1));
-      body.lines(fmt::format("  wire [{}:0] a_exp_code = m_exp_code;\n", uw - 1));
-      body.lines("  wire a_nan = m_group_nan;\n");
-    }
+    group_handoff(body, uw, sw, cut2);
   } else {
     std::vector<Signal> data(p_signals.begin() + 3, p_signals.end());
     for (auto& s : data) a_signals.push_back(s);
@@ -255,15 +255,17 @@ std::string pe_module(const DesignPoint& d, const PeSpec& pe) {
   std::vector<Signal> q_signals = {{"valid", 1, false, true},
                                    {"first", 1, false, true},
                                    {"last", 1, false, true}};
-  body.lines("\n  // --- prepare the addend for the accumulator\n");
-  body.lines("  wire q_valid = a_valid;\n  wire q_first = a_first;\n  wire q_last = a_last;\n");
+  body.blank();
+  body.comment("--- prepare the addend for the accumulator");
+  body.wire("q_valid", 1, "a_valid").wire("q_first", 1, "a_first").wire("q_last", 1, "a_last");
   prepare_addend_stage(body, pe, "a", q_signals);
   stage_cut(body, "q", "r", q_signals, cut3,
                     cut3 ? "[cut 3] pipeline register between the prepared addend and the accumulator"
                          : "(no register before the accumulator at this pipeline depth)");
 
   // --- accumulate
-  body.lines("\n  // --- accumulate: a tile's first step starts from zero with clear flags\n");
+  body.blank();
+  body.comment("--- accumulate: a tile's first step starts from zero with clear flags");
   accumulate_stage(body, pe, {.restart = "r_first",
                                 .acc_in = "out_acc",
                                 .flags_in = "out_flags",

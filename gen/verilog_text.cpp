@@ -7,35 +7,6 @@
 
 namespace gsqhw::gen {
 
-std::string fill(std::string_view tmpl, Bindings bindings) {
-  std::string out;
-  out.reserve(tmpl.size() + 256);
-  size_t pos = 0;
-  while (pos < tmpl.size()) {
-    size_t open = tmpl.find("${", pos);
-    if (open == std::string_view::npos) {
-      out.append(tmpl.substr(pos));
-      break;
-    }
-    out.append(tmpl.substr(pos, open - pos));
-    size_t close = tmpl.find('}', open);
-    if (close == std::string_view::npos)
-      throw std::logic_error("verilog template: unterminated ${ placeholder");
-    std::string_view name = tmpl.substr(open + 2, close - open - 2);
-    bool found = false;
-    for (const auto& [key, value] : bindings) {
-      if (key == name) {
-        out.append(value);
-        found = true;
-        break;
-      }
-    }
-    if (!found) throw std::logic_error(fmt::format("verilog template: unbound ${{{}}}", name));
-    pos = close + 1;
-  }
-  return out;
-}
-
 std::string vlit(int width, int64_t value, bool is_signed) {
   if (width < 1 || width > 64) throw std::logic_error("vlit: bad width");
   if (is_signed) {

@@ -1,8 +1,5 @@
-// Small helpers for emitting readable Verilog text from templates.
-//
-// Templates use ${name} placeholders (Verilog itself never contains "${"), so Verilog braces
-// need no escaping. Every placeholder must be bound: a missing binding is a generator bug and
-// throws std::logic_error rather than emitting broken Verilog.
+// Verilog literals and expressions for the emitters (the module builder and printer are
+// gen/verilog/module.h): sized literals, widths, sign extension, a priority encoder.
 #pragma once
 
 #include <cstdint>
@@ -12,11 +9,6 @@
 #include <utility>
 
 namespace gsqhw::gen {
-
-using Bindings = std::initializer_list<std::pair<std::string_view, std::string>>;
-
-// Replaces every ${name} in `tmpl` by its binding.
-std::string fill(std::string_view tmpl, Bindings bindings);
 
 // A sized Verilog literal: vlit(5, 3) = "5'd3"; negative values use signed form "-6'sd4"
 // (only when `is_signed`). Throws std::logic_error when the value does not fit.

@@ -83,7 +83,7 @@ std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
   // cut 2 of gen/pipeline.h: in front of the multiplier here (GSE: in gsqhw_group_acc)
   const bool cut_operands = !gse && plan.prepare_cut;
   if (plan.cuts() == 0)
-    body.lines("  wire unused_rst = rst;  // no pipeline register to clear at this depth\n");
+    body.wire("unused_rst", 1, "rst", "no pipeline register to clear at this depth");
   stage_cut(body, "x", "o",
                     {{"valid", 1, false, true},
                      {"restart", 1, false, true},
@@ -95,8 +95,9 @@ std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
 
   // --- product
   std::vector<Signal> p_signals = {{"valid", 1, false, true}, {"restart", 1, false, true}};
-  body.lines("\n  // --- product: exact, format specific\n");
-  body.lines("  wire p_valid = o_valid;\n  wire p_restart = o_restart;\n");
+  body.blank();
+  body.comment("--- product: exact, format specific");
+  body.wire("p_valid", 1, "o_valid").wire("p_restart", 1, "o_restart");
   product_instance(body, pe, "o_a", "o_w", p_signals);
   const bool cut_product = plan.product_cut;
   stage_cut(body, "p", "m", p_signals, cut_product,
@@ -113,8 +114,9 @@ std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
 
   // --- prepare the addend (as the OS PE does)
   std::vector<Signal> q_signals = {{"valid", 1, false, true}, {"restart", 1, false, true}};
-  body.lines("\n  // --- prepare the addend\n");
-  body.lines("  wire q_valid = m_valid;\n  wire q_restart = m_restart;\n");
+  body.blank();
+  body.comment("--- prepare the addend");
+  body.wire("q_valid", 1, "m_valid").wire("q_restart", 1, "m_restart");
   prepare_addend_stage(body, pe, "m", q_signals);
   const bool cut_addend = plan.accumulate_cut;
   stage_cut(body, "q", "r", q_signals, cut_addend,
@@ -122,7 +124,8 @@ std::string pe_ws_module(const DesignPoint& d, const PeSpec& pe) {
                                : "(no register before the adder at this pipeline depth)");
 
   // --- add into the partial sum
-  body.lines("\n  // --- one addition into the partial sum; a chunk's restart begins from zero\n");
+  body.blank();
+  body.comment("--- one addition into the partial sum; a chunk's restart begins from zero");
   accumulate_stage(body, pe, {.restart = "r_restart",
                                 .acc_in = "in_psum",
                                 .flags_in = "in_flags",

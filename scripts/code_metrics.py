@@ -215,8 +215,10 @@ def cmd_functions(tree, args):
 EMITTER_FILES = [
     "gen/verilog/module.h", "gen/verilog/module.cpp", "gen/verilog/expr.h", "gen/verilog/expr.cpp",
     "gen/verilog_text.h", "gen/verilog_text.cpp", "gen/pipeline.h", "gen/pipeline.cpp",
-    "gen/emit.h", "gen/pe_emit.cpp", "gen/stage_emit.cpp", "gen/grid_emit.cpp",
-    "gen/array_emit.cpp", "gen/shared_emit.cpp", "gen/ws_emit.cpp", "gen/core_emit.cpp",
+    "gen/emit.h", "gen/pe_emit.cpp", "gen/accumulator_emit.cpp", "gen/stage_emit.cpp",
+    "gen/grid_emit.cpp",
+    "gen/array_emit.cpp", "gen/shared_emit.cpp", "gen/minifloat_shared_emit.cpp", "gen/ws_emit.cpp",
+    "gen/core_emit.cpp",
     "gen/quantizer_emit.cpp", "gen/dequantizer_emit.cpp", "gen/baseline_emit.cpp",
     "synth/baseline.cpp", "gen/cosim_wrapper_emit.cpp", "sim/core_cosim.cpp", "gen/lota.cpp",
     "gen/ptq161.cpp", "gen/lota_rtlcheck.cpp", "gen/testbench.cpp", "gen/core_testbench.cpp",

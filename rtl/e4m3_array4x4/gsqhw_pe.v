@@ -21,9 +21,9 @@ module gsqhw_pe (
   assign out_row = 1'b0;  // a PE is a 1x1 array: its only row
 
   // --- product: exact, format specific
-  wire p_valid = in_valid;
-  wire p_first = in_first;
-  wire p_last = in_last;
+  wire       p_valid = in_valid;
+  wire       p_first = in_first;
+  wire       p_last = in_last;
   wire       p_sign;
   wire [7:0] p_magnitude;
   wire [4:0] p_exp_code;
@@ -62,9 +62,9 @@ module gsqhw_pe (
   wire       a_nan = m_nan;
 
   // --- prepare the addend for the accumulator
-  wire q_valid = a_valid;
-  wire q_first = a_first;
-  wire q_last = a_last;
+  wire               q_valid = a_valid;
+  wire               q_first = a_first;
+  wire               q_last = a_last;
   wire               q_sign;
   wire        [23:0] q_mant;
   wire signed [11:0] q_top;

@@ -24,10 +24,10 @@ module gsqhw_pe (
   assign out_row = 1'b0;  // a PE is a 1x1 array: its only row
 
   // --- product: exact, format specific
-  wire p_valid = in_valid;
-  wire p_first = in_first;
-  wire p_last = in_last;
-  wire p_group_last = in_group_last;
+  wire               p_valid = in_valid;
+  wire               p_first = in_first;
+  wire               p_last = in_last;
+  wire               p_group_last = in_group_last;
   wire signed [11:0] p_product;
   gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));
   // the group's scale: exponent codes add (biases are folded into the shift offset);
@@ -68,17 +68,17 @@ module gsqhw_pe (
     end
   end
   // once per group: the finished sum and the group's exponent code go on
-  wire a_valid = m_valid & group_end;
-  wire a_first = group_start ? m_first : group_is_first;
-  wire a_last = m_last;
+  wire               a_valid = m_valid & group_end;
+  wire               a_first = group_start ? m_first : group_is_first;
+  wire               a_last = m_last;
   wire signed [16:0] a_value = group_sum_next;
-  wire [5:0] a_exp_code = m_exp_code;
-  wire a_nan = m_group_nan;
+  wire        [5:0]  a_exp_code = m_exp_code;
+  wire               a_nan = m_group_nan;
 
   // --- prepare the addend for the accumulator
-  wire q_valid = a_valid;
-  wire q_first = a_first;
-  wire q_last = a_last;
+  wire               q_valid = a_valid;
+  wire               q_first = a_first;
+  wire               q_last = a_last;
   wire signed [31:0] q_addend;
   wire               q_overflow;
   gsqhw_addend_fixed u_prepare (

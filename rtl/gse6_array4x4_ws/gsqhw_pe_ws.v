@@ -27,7 +27,7 @@ module gsqhw_pe_ws (
   wire       x_restart = in_restart;
   wire [5:0] x_a = in_a;
   wire [5:0] x_w = w_now;
-  wire unused_rst = rst;  // no pipeline register to clear at this depth
+  wire       unused_rst = rst;  // no pipeline register to clear at this depth
 
   // (no register in front of the multiplier at this depth)
   wire       o_valid = x_valid;
@@ -36,8 +36,8 @@ module gsqhw_pe_ws (
   wire [5:0] o_w = x_w;
 
   // --- product: exact, format specific
-  wire p_valid = o_valid;
-  wire p_restart = o_restart;
+  wire               p_valid = o_valid;
+  wire               p_restart = o_restart;
   wire signed [11:0] p_product;
   gsqhw_product u_product (.a(o_a), .b(o_w), .product(p_product));
 

@@ -21,9 +21,9 @@ module gsqhw_pe (
   assign out_row = 1'b0;  // a PE is a 1x1 array: its only row
 
   // --- product: exact, format specific
-  wire p_valid = in_valid;
-  wire p_first = in_first;
-  wire p_last = in_last;
+  wire               p_valid = in_valid;
+  wire               p_first = in_first;
+  wire               p_last = in_last;
   wire signed [15:0] p_product;
   gsqhw_product u_product (.a(in_a), .b(in_b), .product(p_product));
 
@@ -40,9 +40,9 @@ module gsqhw_pe (
   wire signed [15:0] a_product = m_product;
 
   // --- prepare the addend for the accumulator
-  wire q_valid = a_valid;
-  wire q_first = a_first;
-  wire q_last = a_last;
+  wire               q_valid = a_valid;
+  wire               q_first = a_first;
+  wire               q_last = a_last;
   wire signed [31:0] q_addend;
   wire               q_overflow;
   gsqhw_addend_fixed u_prepare (.value(a_product), .addend(q_addend), .overflow(q_overflow));
