@@ -154,12 +154,17 @@ const std::map<std::string, CellInfo>& liberty_cells(const fs::path& liberty) {
   return cache[liberty.string()] = std::move(cells);
 }
 
+// The breakdown part of a module's own logic, by the generator's module names (gen/
+// accumulator_emit.cpp splits the accumulator along these parts). Registers are counted apart.
 std::string part_of_module(const std::string& module) {
   const std::string base = base_module_name(module);
-  if (base.rfind("gsqhw_product", 0) == 0) return "multiplier";
-  if (base.rfind("gsqhw_addend", 0) == 0) return "alignment/normalisation";
-  if (base.rfind("gsqhw_acc_", 0) == 0) return "accumulator adder";
-  return "logic";
+  auto starts = [&](const char* prefix) { return base.rfind(prefix, 0) == 0; };
+  if (starts("gsqhw_product")) return "multiplier";
+  if (starts("gsqhw_exp_")) return "exponent path";
+  if (starts("gsqhw_align_") || starts("gsqhw_addend_")) return "alignment shifter";
+  if (starts("gsqhw_add_") || starts("gsqhw_acc_")) return "accumulator adder";
+  if (starts("gsqhw_norm_") || starts("gsqhw_sat_")) return "normalisation/rounding";
+  return "control";  // a PE's or column unit's own logic: step control, restart and NaN muxes
 }
 
 // Splits a hierarchical `stat -liberty` report into its module blocks.
@@ -173,8 +178,12 @@ std::map<std::string, YosysStat> stat_blocks(const std::string& text) {
     if (!chunks.empty()) chunks.back() += line + "\n";
   }
   for (const auto& block : chunks) {
-    if (block.find("design hierarchy") != std::string::npos || block.find("Chip area") == std::string::npos) continue;
-    YosysStat stat = parse_yosys_stat(block);
+    if (block.find("design hierarchy") != std::string::npos || block.find("Number of cells") == std::string::npos) continue;
+    // A module of submodules only (gsqhw_addend_*) has no area of its own, so stat prints no
+    // "Chip area" line for it; its submodules are still counted through it.
+    YosysStat stat = parse_yosys_stat(block.find("Chip area") == std::string::npos
+                                          ? block + "   Chip area for module 'wrapper': 0\n"
+                                          : block);
     std::string name = stat.module;
     if (!name.empty() && name[0] == '\\') name = name.substr(1);
     blocks[name] = stat;
@@ -485,6 +494,13 @@ Composition compose_design(const DesignRtl& rtl, const LibrarySet& library, cons
     const fs::path dir = cache / kind.key;
     if (fs::exists(dir / "kind.json")) {
       kind_numbers_from_json(nlohmann::json::parse(read_file(dir / "kind.json")), kind);
+      // The parts are re-read from the breakdown run's own report, so a change to how modules
+      // map to parts reaches cached kinds without synthesizing them again.
+      if (options.breakdown && fs::exists(dir / "breakdown" / "breakdown.txt")) {
+        kind.breakdown = AreaBreakdown{};
+        add_module_parts(stat_blocks(read_file(dir / "breakdown" / "breakdown.txt")), "gsqhw_kind", 1.0, cells,
+                         kind.breakdown);
+      }
       c.kinds_cached++;
       c.kinds.push_back(kind);
       continue;

@@ -45,11 +45,18 @@ DesignRtl design_rtl(const std::string& design);
 
 // The breakdown of a kind's area into its parts (one hierarchical Yosys run of the wrapper in
 // which the kind's own module is flattened into the wrapper and its submodules are kept).
+// Parts, by the generator's module names (gen/accumulator_emit.cpp):
+//   "multiplier"              gsqhw_product (minifloats: with the 4-5 bit exponent-code add)
+//   "exponent path"           gsqhw_exp_*: GSE group exponent, shift amounts, fp32 ordering
+//   "alignment shifter"       gsqhw_align_* (and the gsqhw_addend_* wrappers' own wiring)
+//   "accumulator adder"       gsqhw_add_*, gsqhw_acc_*: fp32 significand adder and specials,
+//                             the saturating fixed adder, the GSE group-sum adder
+//   "normalisation/rounding"  gsqhw_norm_*, gsqhw_sat_*: fp32 normalisation and RNE rounding,
+//                             the fixed addend's saturation
+//   "registers"               every flip-flop of every part (pipeline, accumulator, ring)
+//   "control"                 the kind's own combinational logic (step control, restart muxes)
 struct AreaBreakdown {
-  // part -> um^2: "multiplier" (gsqhw_product), "alignment/normalisation" (gsqhw_addend_*),
-  // "accumulator adder" (gsqhw_acc_*, incl. fp32 rounding), "registers" (every flip-flop of
-  // every part), "logic" (the kind's own combinational logic: group sum, control).
-  std::map<std::string, double> parts;
+  std::map<std::string, double> parts;  // part -> um^2
   double total() const;
 };
 

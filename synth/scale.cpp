@@ -264,7 +264,8 @@ std::vector<AnalyticMac> analytic_macs(int b, int g, int rows) {
   };
   const Op gse_shared = gse(1.0 / rows), gse_pe = gse(1.0);
   auto mac = [](std::string design, std::string model, const Op& mul, double acc_pj, double acc_um2) {
-    return AnalyticMac{std::move(design), std::move(model), mul.pj + acc_pj, mul.um2 + acc_um2, mul.um2, acc_um2};
+    return AnalyticMac{std::move(design), std::move(model), mul.pj + acc_pj, mul.um2 + acc_um2,
+                       mul.um2, acc_um2, mul.pj, acc_pj};
   };
   const double gse_shared_acc_um2 = gse_shared.um2 - mul8.um2, gse_pe_acc_um2 = gse_pe.um2 - mul8.um2;
   return {

@@ -64,6 +64,7 @@ struct AnalyticMac {
   std::string design, model;
   double pj = 0, um2 = 0;
   double multiplier_um2 = 0, accumulate_um2 = 0;  // the two parts such a model has (um2 = their sum)
+  double multiplier_pj = 0, accumulate_pj = 0;    // likewise for energy (pj = their sum)
 };
 std::vector<AnalyticMac> analytic_macs(int gse_bits, int group_size, int rows);
 

@@ -21,7 +21,7 @@ struct Row {
   int n = 0, pipe = 1, gse_bits = 0;
   double clock_ns = 0, area_per_mac = 0, pj = 0, fmax = 0, um2_per_gmacs = 0, mw_per_gmacs = 0, area = 0;
   bool met = false;
-  std::map<std::string, double> parts;
+  std::map<std::string, double> parts;  // um^2 per MAC
 };
 
 // Per library: family -> size -> row (the latest row of each wins).
@@ -99,8 +99,32 @@ int largest_common_size(const std::map<std::string, std::map<int, Row>>& familie
   return best;
 }
 
-// The synthesized parts against the table-based model's, as FP8 / GSE-INT ratios at size n: the
-// model knows a multiplier and an accumulate operation per MAC and nothing else.
+// The breakdown's parts in table order (Composition::area_per_mac_by_part); rows written before
+// the accumulator was split into submodules have "alignment/normalisation" and "logic" instead.
+const std::vector<std::string>& part_order() {
+  static const std::vector<std::string> order = {
+      "multiplier", "exponent path", "alignment shifter", "accumulator adder", "normalisation/rounding",
+      "alignment/normalisation", "logic", "registers", "control", "skew/forwarding/drain"};
+  return order;
+}
+
+// The adder path: everything between the product and the accumulator register.
+const std::vector<const char*>& adder_path_parts() {
+  static const std::vector<const char*> parts = {"exponent path", "alignment shifter", "accumulator adder",
+                                                 "normalisation/rounding", "alignment/normalisation", "logic"};
+  return parts;
+}
+
+double sum_parts(const std::map<std::string, double>& parts, const std::vector<const char*>& names) {
+  double v = 0;
+  for (const char* p : names) v += parts.count(p) ? parts.at(p) : 0;
+  return v;
+}
+
+// The synthesized parts against the table-based model's, as FP8 / GSE-INT area ratios at size n,
+// and the model's area and energy ratios: the model knows a multiplier and an accumulate operation per MAC and
+// nothing else, so its accumulate stands against the synthesized adder path (exponent path,
+// alignment shifter, accumulator adder, normalisation/rounding).
 std::string side_by_side_with_model(const std::map<std::string, std::map<int, Row>>& families, int n) {
   const Row *gse = nullptr, *fp32 = nullptr, *fixed = nullptr;
   for (const auto& [name, rows] : families) {
@@ -113,45 +137,83 @@ std::string side_by_side_with_model(const std::map<std::string, std::map<int, Ro
   if (!gse || (!fp32 && !fixed)) return "";
   const auto model = analytic_macs(gse->gse_bits, 32, n);
   const AnalyticMac &m_fp32 = model[0], &m_fixed = model[3], &m_gse = model[4];
-  auto part = [](const Row& r, std::initializer_list<const char*> names) {
-    double v = 0;
-    for (const char* p : names) v += r.parts.count(p) ? r.parts.at(p) : 0;
-    return v;
-  };
   struct Part {
     std::string label;
     std::vector<const char*> names;
-    double model_fp32, model_fixed, model_gse;
+    bool in_model;
+    double AnalyticMac::*um2;
+    double AnalyticMac::*pj;
   };
-  const std::vector<Part> parts = {
-      {"multiplier", {"multiplier"}, m_fp32.multiplier_um2, m_fixed.multiplier_um2, m_gse.multiplier_um2},
-      {"adder path (accumulator adder + alignment/normalisation + PE logic)",
-       {"accumulator adder", "alignment/normalisation", "logic"}, m_fp32.accumulate_um2, m_fixed.accumulate_um2,
-       m_gse.accumulate_um2},
-      {"registers", {"registers"}, 0, 0, 0},
-      {"skew/forwarding/drain", {"skew/forwarding/drain"}, 0, 0, 0},
-  };
+  std::vector<Part> parts = {{"multiplier", {"multiplier"}, true, &AnalyticMac::multiplier_um2, &AnalyticMac::multiplier_pj}};
+  for (const char* p : {"exponent path", "alignment shifter", "accumulator adder", "normalisation/rounding"})
+    parts.push_back({std::string("&nbsp;&nbsp;") + p, {p}, false, nullptr, nullptr});
+  parts.push_back({"**adder path** (the four above)", adder_path_parts(), true, &AnalyticMac::accumulate_um2,
+                   &AnalyticMac::accumulate_pj});
+  parts.push_back({"registers", {"registers"}, false, nullptr, nullptr});
+  parts.push_back({"control", {"control"}, false, nullptr, nullptr});
+  parts.push_back({"skew/forwarding/drain", {"skew/forwarding/drain"}, false, nullptr, nullptr});
   std::string md = fmt::format(
-      "Synthesized against the 45 nm table model, per part at {0}x{0}: FP8 / GSE-INT area ratios (the model "
-      "has a multiplier and an accumulate per MAC and nothing else; \"-\": not in the model).\n\n"
-      "| part | FP8 E4M3 fp32 / GSE synthesized | model | FP8 fixed49.18 / GSE synthesized | model (32-bit integer add) |\n"
-      "|---|---:|---:|---:|---:|\n",
+      "Synthesized against the 45 nm table model, per part at {0}x{0}: FP8 / GSE-INT area ratios per part and the "
+      "model's area and energy ratios for the parts it has (a multiplier and an accumulate per MAC and nothing else: "
+      "its accumulate stands against the synthesized adder path; \"-\": not in the model). The synthesized energy is "
+      "given as a total only (vectorless, composed).\n\n"
+      "| part | FP8 E4M3 fp32 / GSE area | model area | model energy | FP8 fixed49.18 / GSE area | "
+      "model (32-bit integer add) area | model energy |\n"
+      "|---|---:|---:|---:|---:|---:|---:|\n",
       n);
   auto ratio = [](double a, double b) { return b > 0 ? fmt::format("{:.2f}x", a / b) : std::string("-"); };
   for (const auto& p : parts) {
-    double g = 0, f = 0, x = 0;
-    for (const char* name : p.names) {
-      g += part(*gse, {name});
-      if (fp32) f += part(*fp32, {name});
-      if (fixed) x += part(*fixed, {name});
-    }
-    md += fmt::format("| {} | {} | {} | {} | {} |\n", p.label, fp32 ? ratio(f, g) : "-", ratio(p.model_fp32, p.model_gse),
-                      fixed ? ratio(x, g) : "-", ratio(p.model_fixed, p.model_gse));
+    const double ga = sum_parts(gse->parts, p.names);
+    auto cells = [&](const Row* r, const AnalyticMac& m) {
+      std::string area = r ? ratio(sum_parts(r->parts, p.names), ga) : "-";
+      std::string model_area = p.in_model ? ratio(m.*(p.um2), m_gse.*(p.um2)) : "-";
+      std::string model_energy = p.in_model ? ratio(m.*(p.pj), m_gse.*(p.pj)) : "-";
+      return fmt::format("{} | {} | {}", area, model_area, model_energy);
+    };
+    md += fmt::format("| {} | {} | {} |\n", p.label, cells(fp32, m_fp32), cells(fixed, m_fixed));
   }
-  md += fmt::format("| **total** | {} | {} | {} | {} |\n\n", fp32 ? ratio(fp32->area_per_mac, gse->area_per_mac) : "-",
-                    ratio(m_fp32.um2, m_gse.um2), fixed ? ratio(fixed->area_per_mac, gse->area_per_mac) : "-",
-                    ratio(m_fixed.um2, m_gse.um2));
+  auto total = [&](const Row* r, const AnalyticMac& m) {
+    if (!r) return std::string("- | - | -");
+    return fmt::format("{} | {} | {}", ratio(r->area_per_mac, gse->area_per_mac), ratio(m.um2, m_gse.um2),
+                       ratio(m.pj, m_gse.pj));
+  };
+  md += fmt::format("| **total** | {} | {} |\n", total(fp32, m_fp32), total(fixed, m_fixed));
+  md += fmt::format("| energy, synthesized (vectorless, composed) | {} | | | {} | | |\n\n",
+                    fp32 ? ratio(fp32->pj, gse->pj) : "-", fixed ? ratio(fixed->pj, gse->pj) : "-");
   return md;
+}
+
+// One breakdown table at size n: `field` per part per MAC (area um^2 or energy pJ) of every design.
+std::string breakdown_table(const std::map<std::string, std::map<int, Row>>& families, int n,
+                            std::map<std::string, double> Row::*field, double Row::*total_field, const char* format) {
+  std::set<std::string> present;
+  for (const auto& [name, rows] : families)
+    if (rows.count(n))
+      for (const auto& [part, v] : rows.at(n).*field) present.insert(part);
+  if (present.empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& p : part_order())
+    if (present.count(p)) parts.push_back(p);
+  for (const auto& p : present)
+    if (std::find(parts.begin(), parts.end(), p) == parts.end()) parts.push_back(p);
+  std::string md = "| design |";
+  for (const auto& p : parts) md += " " + p + " |";
+  md += " total |\n|---|";
+  for (size_t i = 0; i <= parts.size(); ++i) md += "---:|";
+  md += "\n";
+  for (const auto& [name, rows] : families) {
+    if (!rows.count(n) || (rows.at(n).*field).empty()) continue;
+    const Row& r = rows.at(n);
+    md += "| " + name + " |";
+    double sum = 0;
+    for (const auto& p : parts) {
+      const double v = (r.*field).count(p) ? (r.*field).at(p) : 0;
+      sum += v;
+      md += " " + fmt::format(fmt::runtime(format), v) + fmt::format(" ({:.0f}%) |", 100 * v / (r.*total_field));
+    }
+    md += " " + fmt::format(fmt::runtime(format), sum) + " |\n";
+  }
+  return md + "\n";
 }
 
 }  // namespace
@@ -346,35 +408,18 @@ fs::path write_scale_report(const fs::path& out_dir) {
 
     // Breakdown at the largest size.
     int n_max = largest_common_size(families);
-    std::set<std::string> parts;
-    for (const auto& [name, rows] : families)
-      if (rows.count(n_max))
-        for (const auto& [part, area] : rows.at(n_max).parts) parts.insert(part);
-    if (!parts.empty()) {
+    const std::string area_table = breakdown_table(families, n_max, &Row::parts, &Row::area_per_mac, "{:.0f}");
+    if (!area_table.empty()) {
       md += fmt::format(
           "Where the area goes at {0}x{0}, um^2 per MAC (synthesized parts: Yosys `stat` per module of a hierarchical "
-          "run of each kind, its submodules kept, shares applied to the kind's flat area; registers = every flip-flop; "
-          "column units spread over the array's MACs; \"skew/forwarding/drain\" = the delay-line kinds and the top's "
-          "own logic). The exponent path and the normalisation/rounding of the fp32 adder live inside "
-          "`gsqhw_product`/`gsqhw_addend_*`/`gsqhw_acc_fp32` and are counted there.\n\n| design |",
+          "run of each kind, its submodules kept, shares applied to the kind's flat area; the generator splits the "
+          "accumulator into exponent path (`gsqhw_exp_*`), alignment shifter (`gsqhw_align_*`), adder "
+          "(`gsqhw_add_*`, `gsqhw_acc_*`) and normalisation/rounding (`gsqhw_norm_*`; fixed: saturation "
+          "`gsqhw_sat_*`); registers = every flip-flop; control = the PE's or column unit's own logic; column units "
+          "spread over the array's MACs; \"skew/forwarding/drain\" = the delay-line kinds and the top's own logic; "
+          "the minifloat product's exponent-code add is in \"multiplier\").\n\n",
           n_max);
-      for (const auto& p : parts) md += " " + p + " |";
-      md += " total |\n|---|";
-      for (size_t i = 0; i <= parts.size(); ++i) md += "---:|";
-      md += "\n";
-      for (const auto& [name, rows] : families) {
-        if (!rows.count(n_max)) continue;
-        const Row& r = rows.at(n_max);
-        md += "| " + name + " |";
-        double total = 0;
-        for (const auto& p : parts) {
-          double v = r.parts.count(p) ? r.parts.at(p) : 0;
-          total += v;
-          md += fmt::format(" {:.0f} ({:.0f}%) |", v, 100 * v / r.area_per_mac);
-        }
-        md += fmt::format(" {:.0f} |\n", total);
-      }
-      md += "\n";
+      md += area_table;
       md += side_by_side_with_model(families, n_max);
     }
   }

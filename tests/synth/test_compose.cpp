@@ -111,10 +111,14 @@ TEST(Compose, SharedColumnGseArrayMatchesFlatSynthesis) {
   const double power_error = k.power_mw / c.flat.power_mw - 1;
   EXPECT_LT(std::abs(power_error), 0.25) << "composed " << k.power_mw << " mW, flat " << c.flat.power_mw;
   EXPECT_GT(k.fmax_mhz, 0);
-  // The breakdown of the PE kinds names the multiplier and the registers, and sums to the flat area.
+  // The breakdown names every part the generator separates (GSE fixed32.16: the group exponent
+  // add and shift amount, the alignment shifter, the group-sum and accumulator adders, the
+  // saturation), and sums to the flat area.
   auto parts = k.area_per_mac_by_part();
-  EXPECT_GT(parts["multiplier"], 0);
-  EXPECT_GT(parts["registers"], 0);
+  for (const char* part : {"multiplier", "exponent path", "alignment shifter", "accumulator adder",
+                           "normalisation/rounding", "registers", "control", "skew/forwarding/drain"})
+    EXPECT_GT(parts[part], 0) << part;
+  EXPECT_EQ(parts.count("logic"), 0u);
   double total = 0;
   for (const auto& [part, area] : parts) total += area;
   EXPECT_NEAR(total, k.area_um2 / k.macs_per_cycle, 1e-6 * total);
@@ -134,6 +138,27 @@ TEST(Compose, SharedColumnFp8ArrayMatchesFlatSynthesis) {
   auto parts = k.area_per_mac_by_part();
   EXPECT_GT(parts["multiplier"], 0);
   EXPECT_GT(parts["accumulator adder"], 0);  // the column's fp32 adder, spread over its MACs
+}
+
+TEST(Compose, Fp32AccumulatorBreakdownSeparatesItsParts) {
+  // One FP8 E4M3 PE with the fp32 adder (a 1x1 array: one PE kind and the top's logic). The
+  // generator splits the adder into exponent compare, alignment shifter, significand adder and
+  // normalisation/rounding; each must show up with area, and the fp32 adder path must outweigh
+  // the 4x4-bit significand multiplier, as at 64x64.
+  LibrarySet library = resolve_library({});
+  ComposeOptions options;
+  options.clock_ns = 30;
+  options.work_dir = scratch_dir("compose-fp8-1x1") / "compose";
+  options.kind_cache = synthesis_cache() / "kinds";
+  Composition c = compose_design(design_rtl("fp8:e4m3@array1x1,acc=fp32"), library, options);
+  auto area = c.area_per_mac_by_part();
+  for (const char* part : {"multiplier", "exponent path", "alignment shifter", "accumulator adder",
+                           "normalisation/rounding", "registers"}) {
+    EXPECT_GT(area[part], 0) << part;
+  }
+  const double adder_path = area["exponent path"] + area["alignment shifter"] + area["accumulator adder"] +
+                            area["normalisation/rounding"];
+  EXPECT_GT(adder_path, 3 * area["multiplier"]);
 }
 
 TEST(Compose, IntArrayConstantBitsCrossingModuleOutputsAreAKnownOverestimate) {
@@ -239,6 +264,40 @@ TEST(Scale, RowsAreAppendedOnceAndReusedOnResume) {
   // Sizes outside the generator's range are refused before any work.
   options.sizes = {128};
   EXPECT_THROW(run_scale_sweep(options), UsageError);
+}
+
+TEST(Scale, ReportBreaksTheAreaIntoTheSplitPartsAndSetsThemAgainstTheModel) {
+  // Two hand-written rows (test input, not measurements) at 64x64: the report's breakdown has a
+  // column per part in the stated order, and the model table's adder path is the sum of the
+  // four accumulator parts (here FP8 40 / GSE 10 = 4.00x).
+  fs::path dir = scratch_dir("scale-report-parts");
+  fs::create_directories(dir);
+  auto row = [](const std::string& family, const std::string& role, double total, nlohmann::json parts) {
+    return nlohmann::json{{"kind", "row"}, {"status", "ok"}, {"library", "osu018"}, {"clock_ns", 30.0},
+                          {"family", family}, {"role", role}, {"design", family}, {"n", 64}, {"pipe", 1},
+                          {"gse_bits", 7}, {"area_um2", total * 4096}, {"area_per_mac", total},
+                          {"pj_per_mac_vectorless", total / 100}, {"fmax_mhz", 50.0}, {"timing_met", true},
+                          {"um2_per_gmacs", total}, {"mw_per_gmacs", 1.0}, {"parts", parts}};
+  };
+  std::ofstream out(dir / "scale.jsonl");
+  out << row("GSE-INT7 shared-column", "gse", 30,
+             {{"multiplier", 10}, {"exponent path", 1}, {"alignment shifter", 2}, {"accumulator adder", 6},
+              {"normalisation/rounding", 1}, {"registers", 5}, {"control", 2}, {"skew/forwarding/drain", 3}})
+             .dump()
+      << "\n"
+      << row("FP8 E4M3 fp32", "fp8", 60,
+             {{"multiplier", 4}, {"exponent path", 5}, {"alignment shifter", 10}, {"accumulator adder", 15},
+              {"normalisation/rounding", 10}, {"registers", 6}, {"control", 4}, {"skew/forwarding/drain", 6}})
+             .dump()
+      << "\n";
+  out.close();
+  const std::string text = test::read_file(write_scale_report(dir));
+  const size_t header = text.find("| design | multiplier | exponent path | alignment shifter | accumulator adder | "
+                                  "normalisation/rounding | registers | control | skew/forwarding/drain | total |");
+  EXPECT_NE(header, std::string::npos) << text;
+  EXPECT_NE(text.find("| **adder path** (the four above) | 4.00x |"), std::string::npos) << text;
+  EXPECT_NE(text.find("| multiplier | 0.40x |"), std::string::npos) << text;
+  EXPECT_EQ(text.find("alignment/normalisation"), std::string::npos);
 }
 
 }  // namespace
