@@ -4,11 +4,13 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <optional>
 
 #include "cli/command.h"
 #include "cli/synthesis_options.h"
 #include "base/errors.h"
 #include "synth/compose.h"
+#include "synth/kind_energy.h"
 #include "synth/point.h"
 
 namespace gsqhw::cli {
@@ -23,6 +25,9 @@ struct ComposeArgs {
   std::string cache;
   bool json = false;
   int glue_columns_from = 16;
+  std::string energy = "vectorless";
+  std::vector<std::string> traces;
+  int activity_traces = 2;
 };
 
 Runner setup(CLI::App& app) {
@@ -44,6 +49,13 @@ Runner setup(CLI::App& app) {
                  "from this many columns up, compose the top's own logic from the R x 1 and R x 2 arrays' "
                  "instead of synthesizing it flat; 0: always flat (default 16)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--energy", args->energy,
+                 "vectorless (default), or gate: energy per MAC from gate-level activity of each kind, every "
+                 "instance replaced by its kind's netlist and simulated on --trace (bit-exact against the golden model)")
+      ->check(CLI::IsMember({"vectorless", "gate"}));
+  app.add_option("--trace", args->traces, "--energy gate: trace files or folders (default: the built-in tiny LoRA set, synthetic)");
+  app.add_option("--activity-traces", args->activity_traces, "--energy gate: the first N traces are simulated (default 2)")
+      ->check(CLI::PositiveNumber);
   return [args]() -> int {
     synth::LibrarySet library = synth::resolve_library(library_choice(args->synthesis));
     synth::DesignRtl rtl = synth::design_rtl(args->design);
@@ -73,6 +85,18 @@ Runner setup(CLI::App& app) {
                     {"power", c.power_mw / (f.power_vectorless.total * 1e3) - 1},
                     {"fmax", c.fmax_mhz / f.fmax_mhz - 1}};
     }
+    std::optional<synth::GateEnergy> energy;
+    if (args->energy == "gate") {
+      const std::filesystem::path cache = args->cache.empty() ? synth::default_cache_dir() : std::filesystem::path(args->cache);
+      synth::KindEnergyOptions eo;
+      std::vector<std::filesystem::path> given(args->traces.begin(), args->traces.end());
+      eo.traces = synth::energy_traces(rtl.design, given, cache, eo.trace_source);
+      eo.activity_traces = args->activity_traces;
+      eo.sim_cache = cache;
+      eo.progress = !args->json;
+      energy = synth::measure_gate_energy(rtl, c, library, options, eo);
+      j["gate_energy"] = synth::to_json(*energy);
+    }
     if (args->json) {
       std::cout << j.dump(2) << "\n";
       return 0;
@@ -93,6 +117,18 @@ Runner setup(CLI::App& app) {
                  j["flat"]["area_um2"].get<double>(), j["flat"]["cells"].get<long>(), j["flat"]["power_vectorless_mw"].get<double>(),
                  j["flat"]["fmax_mhz"].get<double>(), 100 * j["error"]["area"].get<double>(),
                  100 * j["error"]["power"].get<double>(), 100 * j["error"]["fmax"].get<double>());
+    if (energy) {
+      const synth::GateEnergy& e = *energy;
+      fmt::print("gate-level energy per kind ({} traces: {}), {} cycles, {} MACs, PE utilisation {:.3f}:\n", args->activity_traces,
+                 e.trace_source, e.cycles, e.macs, e.utilisation);
+      fmt::print("{:>8}  {:>9}  {:>9}  {:>9}  {:>6}  {}\n", "count", "mW each", "idle mW", "seq. mW", "duty", "kind (ties)");
+      for (const auto& k : e.kinds)
+        fmt::print("{:>8}  {:>9.4f}  {:>9.4f}  {:>9.4f}  {:>6}  {} ({})\n", k.count, k.power_mw, k.idle_mw, k.sequential_mw, k.duty,
+                   k.module, k.ties);
+      fmt::print("{:>8}  {:>9.4f}  {:>9.4f}  {:>9.4f}  {:>6}  {}\n", 1, e.glue.power_mw, e.glue.idle_mw, e.glue.sequential_mw,
+                 e.glue.duty, e.glue.module);
+      fmt::print("composed gate-level energy: {:.2f} pJ/MAC (gate-level activity, {})\n", e.pj_per_mac, e.trace_source);
+    }
     return 0;
   };
 }

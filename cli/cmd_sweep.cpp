@@ -60,6 +60,10 @@ struct SweepArgs {
   std::vector<std::string> scale_only;
   int scale_bits = 0;
   bool scale_fixed_pipe = false;
+  std::string scale_energy = "vectorless";
+  std::vector<std::string> energy_traces;
+  int energy_activity_traces = 2;
+  int energy_measure_size = 4;
   bool json = false;
   bool scale_report = false;
 };
@@ -187,6 +191,19 @@ Runner setup(CLI::App& app) {
   app.add_option("--scale-sizes", args->scale_sizes, "array sizes n of the scale sweep (default 2 4 8 16 32 64)");
   app.add_option("--scale-only", args->scale_only, "family labels to run, e.g. 'FP8 E4M3 fp32' (default all)");
   app.add_option("--scale-bits", args->scale_bits, "GSE-INT / INT width of the scale sweep (default b*)");
+  app.add_option("--energy", args->scale_energy,
+                 "--scale: vectorless (default), or gate: also energy per MAC from gate-level activity of each module kind, "
+                 "measured on a small array driven by --energy-trace and composed by instance count and duty (own table)")
+      ->check(CLI::IsMember({"vectorless", "gate"}));
+  app.add_option("--energy-trace", args->energy_traces,
+                 "--energy gate: trace folders or files; each family takes the first whose format fits it (real traces from "
+                 "`gsqhw trace --checkpoint ...`; default the built-in tiny LoRA set, synthetic)");
+  app.add_option("--energy-activity-traces", args->energy_activity_traces,
+                 "--energy gate: the first N traces are simulated (default 2)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--energy-measure-size", args->energy_measure_size,
+                 "--energy gate: the n x n array whose kinds are simulated (default 4: holds every kind of larger arrays)")
+      ->check(CLI::Range(2, 8));
   app.add_flag("--scale-fixed-pipe", args->scale_fixed_pipe, "pipe 1 for every design (no search for a depth meeting the clock)");
   app.add_flag("--json", args->json, "print the summary as JSON (progress stays on stderr)");
   app.add_flag("--scale-report", args->scale_report,
@@ -215,6 +232,10 @@ Runner setup(CLI::App& app) {
       scale.out_dir = args->out == "out/sweep" ? "out/scale" : args->out;
       scale.cache_dir = args->cache;
       scale.progress = !args->quiet;
+      scale.energy = args->scale_energy;
+      scale.energy_traces.assign(args->energy_traces.begin(), args->energy_traces.end());
+      scale.energy_activity_traces = args->energy_activity_traces;
+      scale.energy_measure_size = args->energy_measure_size;
       synth::ScaleSummary s = synth::run_scale_sweep(scale);
       if (args->json) {
         const nlohmann::json j = {{"rows", s.rows},       {"reused", s.reused},   {"composed", s.composed},

@@ -73,11 +73,7 @@ std::string base_module_name(const std::string& type) {
 
 bool is_delay_line(const std::string& base) { return base == "gsqhw_delay" || base == "gsqhw_delay_clear"; }
 
-// One port of a kind: its direction and per bit 'n' (driven by a net), '0'/'1' (tied), or for
-// outputs 'u' (read) / '-' (unread). Bits LSB first, as Yosys JSON lists them.
-struct PortUse {
-  std::string name, direction, bits;
-};
+using PortUse = KindPort;
 
 std::string wrapper_verilog(const std::string& base, const std::map<std::string, int64_t>& parameters,
                             const std::vector<PortUse>& ports) {
@@ -225,6 +221,8 @@ void kind_numbers_from_json(const nlohmann::json& j, ModuleKind& k) {
   k.breakdown.parts = j.at("breakdown").get<std::map<std::string, double>>();
 }
 
+}  // namespace
+
 ProcessResult run_yosys(const fs::path& dir, const std::string& script, double timeout, const std::string& what) {
   fs::path yosys = require_program("yosys", "yosys");
   write_file_atomic(dir / "script.ys", script);
@@ -240,8 +238,6 @@ std::string read_files_script(const std::vector<fs::path>& files) {
   for (const auto& f : files) ys += fmt::format("read_verilog -sv {}\n", fs::absolute(f).string());
   return ys;
 }
-
-}  // namespace
 
 double AreaBreakdown::total() const {
   double sum = 0;
@@ -264,6 +260,7 @@ DesignRtl design_rtl(const std::string& design) {
   rtl.files = generated.files;
   rtl.top = generated.top;
   rtl.macs_per_cycle = generated.manifest.at("timing").at("macs_per_cycle").get<int64_t>();
+  rtl.manifest = generated.manifest;
   return rtl;
 }
 
@@ -319,10 +316,12 @@ std::vector<KindInstance> module_kinds(const nlohmann::json& hierarchy, const st
     auto [it, inserted] = kinds.try_emplace(signature);
     if (inserted) {
       kind.ties = ties_summary(ports);
+      kind.ports = ports;
       it->second.kind = kind;
       it->second.wrapper = wrapper_verilog(kind.module, kind.parameters, ports);
     }
     it->second.kind.count += count;
+    it->second.kind.instances.emplace_back(name, count);
   }
   std::vector<KindInstance> out;
   for (auto& [signature, k] : kinds) out.push_back(std::move(k));

@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/process.h"
 #include "synth/flow.h"
 #include "synth/liberty.h"
 
@@ -40,6 +41,7 @@ struct DesignRtl {
   std::vector<std::pair<std::string, std::string>> files;  // (name, text), the top last
   std::string top;
   int64_t macs_per_cycle = 1;
+  nlohmann::json manifest;  // docs/array-protocol.md (null for baselines)
 };
 DesignRtl design_rtl(const std::string& design);
 
@@ -60,6 +62,13 @@ struct AreaBreakdown {
   double total() const;
 };
 
+// One port of a kind's module as the array wires it: per bit 'n' (an input driven by a net),
+// '0'/'1' (an input tied to a constant), 'u' (an output something reads) or '-' (an output
+// nothing reads). Bits LSB first, as Yosys JSON lists them.
+struct KindPort {
+  std::string name, direction, bits;
+};
+
 struct ModuleKind {
   std::string module;      // the module's name (parameters in `parameters`)
   std::map<std::string, int64_t> parameters;
@@ -71,6 +80,11 @@ struct ModuleKind {
   double power_mw = 0;     // vectorless, at the clock and input activity of the options
   double fmax_mhz = 0;
   AreaBreakdown breakdown;  // empty for delay lines (all registers) and the glue
+  // Where the kind sits (synth/kind_energy.h simulates every instance): the module's ports as
+  // wired, and the top's cell names of its instances with their depth (delay lines: DEPTH
+  // stages of this depth-1 kind; every other module: 1).
+  std::vector<KindPort> ports;
+  std::vector<std::pair<std::string, int64_t>> instances;
 };
 
 struct Composition {
@@ -122,5 +136,12 @@ struct KindInstance {
   std::string wrapper;  // Verilog of the wrapper module `gsqhw_kind`
 };
 std::vector<KindInstance> module_kinds(const nlohmann::json& hierarchy, const std::string& top);
+
+// Runs a Yosys script in `dir` (kept as script.ys beside yosys.log); throws std::runtime_error
+// with the log's tail when Yosys fails or times out.
+ProcessResult run_yosys(const std::filesystem::path& dir, const std::string& script, double timeout,
+                        const std::string& what);
+// `read_verilog -sv` of each file (absolute paths).
+std::string read_files_script(const std::vector<std::filesystem::path>& files);
 
 }  // namespace gsqhw::synth

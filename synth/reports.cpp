@@ -116,10 +116,15 @@ StaPath parse_sta_checks(const std::string& text) {
 StaPower parse_sta_power(const std::string& text) {
   static const std::regex total_re(
       R"(^\s*Total\s+([-+0-9.eE]+)\s+([-+0-9.eE]+)\s+([-+0-9.eE]+)\s+([-+0-9.eE]+)\s+[0-9.]+%\s*$)");
+  static const std::regex sequential_re(
+      R"(^\s*Sequential\s+[-+0-9.eE]+\s+[-+0-9.eE]+\s+[-+0-9.eE]+\s+([-+0-9.eE]+)\s+[0-9.]+%\s*$)");
   std::smatch m;
+  double sequential = 0;
   for (const auto& line : lines_of(text)) {
+    if (std::regex_match(line, m, sequential_re)) sequential = to_double(m[1].str(), "sequential power");
     if (std::regex_match(line, m, total_re)) {
       StaPower power;
+      power.sequential = sequential;
       power.internal = to_double(m[1].str(), "internal power");
       power.switching = to_double(m[2].str(), "switching power");
       power.leakage = to_double(m[3].str(), "leakage power");

@@ -29,8 +29,9 @@ StaPath parse_sta_checks(const std::string& text);
 
 struct StaPower {
   double internal = 0, switching = 0, leakage = 0, total = 0;  // Watts
+  double sequential = 0;  // the "Sequential" group's total (flip-flops and latches), Watts
 };
-// The "Total" row of `report_power` (OpenSTA prints Watts).
+// The "Total" row of `report_power` (OpenSTA prints Watts), and the "Sequential" group's total.
 StaPower parse_sta_power(const std::string& text);
 
 // "Yosys 0.23 (git sha1 7ce5011c24b)" from `yosys -V`; "OpenSTA 2.0.17" from `sta -version`

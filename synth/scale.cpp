@@ -15,6 +15,11 @@
 
 #include "base/errors.h"
 #include "synth/compose.h"
+#include "synth/baseline.h"
+#include "synth/kind_energy.h"
+#include "sim/cosim.h"
+#include "numerics/design.h"
+#include "workloads/trace.h"
 #include "synth/point.h"
 #include "base/process.h"
 #include "synth/sweep.h"
@@ -61,6 +66,21 @@ std::string row_key(const std::string& kind, const std::string& family, int n, c
 std::string key_of(const nlohmann::json& row) {
   return row_key(row.value("kind", ""), row.value("family", ""), row.value("n", 0), row.value("library_hash", ""),
                  row.value("clock_ns", 0.0), row.value("input_activity", 0.0));
+}
+
+// The traces for a family's gate-level energy: the first given folder (or file) whose operand
+// format fits the design, else the built-in synthetic set; `label` says which.
+std::vector<fs::path> family_energy_traces(const std::string& design, const std::vector<fs::path>& given, const fs::path& cache,
+                                           std::string& label) {
+  const std::string want = hardware_format_key(DesignPoint::parse(design).format);
+  for (const auto& g : given) {
+    const std::vector<fs::path> traces = list_traces(g);
+    if (traces.empty()) continue;
+    const Trace header = read_trace_header(traces.front());
+    if (hardware_format_key(header.a.format_spec) == want && hardware_format_key(header.b.format_spec) == want)
+      return energy_traces(design, {g}, cache, label);
+  }
+  return energy_traces(design, {}, cache, label);
 }
 
 }  // namespace
@@ -181,19 +201,91 @@ ScaleSummary run_scale_sweep(const ScaleOptions& options) {
     }
     pipes[f.label] = pipe;
   }
+  // Gate-level energy: each family's kinds measured once on a small array (kind_energy.h).
+  if (options.energy != "vectorless" && options.energy != "gate")
+    throw UsageError(fmt::format("--energy {}: one of vectorless, gate", options.energy));
+  std::map<std::string, GateEnergy> measured;
+  auto gate_energy_of = [&](const ScaleFamily& f, int pipe) -> const GateEnergy& {
+    auto found = measured.find(f.label);
+    if (found != measured.end()) return found->second;
+    const int m = options.energy_measure_size;
+    const std::string design = f.design(m, pipe);
+    if (Baseline::is_baseline(design))
+      throw UsageError(fmt::format("{}: gate-level energy needs a co-simulated design (baselines have no golden model)", f.label));
+    KindEnergyOptions eo;
+    eo.traces = family_energy_traces(design, options.energy_traces, cache, eo.trace_source);
+    eo.activity_traces = options.energy_activity_traces;
+    eo.sim_cache = cache;
+    eo.progress = options.progress;
+    const DesignRtl rtl = design_rtl(design);
+    compose.work_dir = work_dir(design);
+    compose.breakdown = true;
+    const Composition c = compose_design(rtl, library, compose);
+    return measured[f.label] = measure_gate_energy(rtl, c, library, compose, eo);
+  };
+  // One gate-level row per (family, size, trace set): the kinds measured once per family, then
+  // composed at size n by instance count and duty (resumable like the vectorless rows).
+  auto gate_row = [&](const ScaleFamily& f, int n, int pipe, const std::string& design) {
+    std::string label;
+    const std::string probe = f.design(options.energy_measure_size, pipe);
+    if (Baseline::is_baseline(probe)) return;
+    family_energy_traces(probe, options.energy_traces, cache, label);
+    const std::string key = row_key("gate", f.label + "|" + label + fmt::format("|m{}", options.energy_measure_size), n,
+                                    library.hash, options.clock_ns, options.input_activity);
+    if (done.count(key) && done[key].value("status", "") == "ok") return;
+    nlohmann::json row = base_row("gate", f, n);
+    row["family"] = f.label;
+    row["design"] = design;
+    row["pipe"] = pipe;
+    row["trace_source"] = label;
+    row["energy_source"] = "gate-level activity per module kind";
+    try {
+      const GateEnergy& g = gate_energy_of(f, pipe);
+      const DesignRtl rtl = design_rtl(design);
+      compose.work_dir = work_dir(design);
+      compose.breakdown = true;
+      const Composition c = compose_design(rtl, library, compose);
+      const ScaledEnergy e = scale_gate_energy(g, c, steady_utilisation(rtl, g.k, g.group_size));
+      row["status"] = "ok";
+      row["measured_on"] = fmt::format("{}x{}", g.rows, g.columns);
+      row["measured_pj_per_mac"] = g.pj_per_mac;
+      row["measured_utilisation"] = g.utilisation;
+      row["measured_cycles"] = g.cycles;
+      row["trace_k"] = g.k;
+      row["pj_per_mac_gate"] = e.pj_per_mac;
+      row["utilisation"] = e.utilisation;
+      row["gate_parts"] = e.pj_per_mac_by_part;
+      row["kinds_by_key"] = e.kinds_by_key;
+      row["kinds_by_module"] = e.kinds_by_module;
+      row["trace_source"] = g.trace_source;
+    } catch (const ToolMissing&) {
+      throw;
+    } catch (const std::exception& e) {
+      row["status"] = "error";
+      row["error"] = e.what();
+    }
+    if (options.progress)
+      fmt::print(stderr, "[scale gate] {} {}x{} on {}: {}\n", f.label, n, n, library.name,
+                 row["status"] == "ok" ? fmt::format("{:.2f} pJ/MAC gate-level (U {:.3f})", row["pj_per_mac_gate"].get<double>(),
+                                                     row["utilisation"].get<double>())
+                                       : "error: " + row["error"].get<std::string>().substr(0, 300));
+    append_row(summary.jsonl, row);
+    done[key] = row;
+  };
   // Sizes outer, families inner: every family at a size before the next size, so a run cut short
   // still compares all designs at the largest size it reached.
   for (int n : options.sizes) {
     for (const auto& f : families) {
       const int pipe = pipes[f.label];
       ++index;
+      const std::string design = f.design(n, pipe);
+      if (options.energy == "gate") gate_row(f, n, pipe, design);
       const std::string key = row_key("row", f.label, n, library.hash, options.clock_ns, options.input_activity);
       if (done.count(key) && done[key].value("status", "") == "ok") {
         summary.reused++;
         summary.rows++;
         continue;
       }
-      const std::string design = f.design(n, pipe);
       nlohmann::json row = base_row("row", f, n);
       row["design"] = design;
       row["pipe"] = f.pipelined ? pipe : 1;

@@ -45,6 +45,16 @@ struct ScaleOptions {
   std::filesystem::path out_dir = "out/scale";
   std::filesystem::path cache_dir;  // empty: default cache (kinds under CACHE/kinds)
   bool progress = true;
+  // "vectorless" (default), or "gate": also energy per MAC from gate-level activity of each
+  // module kind (synth/kind_energy.h), measured once per family on an `energy_measure_size`
+  // array driven by the first `energy_activity_traces` traces of the first `energy_traces`
+  // folder whose format fits the family (else the built-in tiny LoRA set, labelled synthetic),
+  // and composed by instance count and duty at every size. Stored as rows of their own
+  // (kind "gate"), reported in a table of their own: never mixed with vectorless figures.
+  std::string energy = "vectorless";
+  std::vector<std::filesystem::path> energy_traces;
+  int energy_activity_traces = 2;
+  int energy_measure_size = 4;
 };
 
 struct ScaleSummary {
