@@ -69,6 +69,7 @@ TEST(StaPower, TotalRow) {
   StaPower p = parse_sta_power(read_file(data_dir() / "sta_osu018.log"));
   EXPECT_NEAR(p.total, 5.85050322e-04, 1e-15);
   EXPECT_NEAR(p.internal + p.switching + p.leakage, p.total, 1e-10);  // printed to 9 digits
+  EXPECT_NEAR(p.sequential, 3.03018285e-04, 1e-15);                    // the flip-flops' group
   StaPower a = parse_sta_power(read_file(data_dir() / "sta_asap7.log"));
   EXPECT_NEAR(a.leakage, 4.50717607e-07, 1e-16);
   EXPECT_THROW(parse_sta_power("Group Internal\n"), std::runtime_error);
