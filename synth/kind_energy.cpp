@@ -358,6 +358,10 @@ ScaledEnergy scale_gate_energy(const GateEnergy& m, const Composition& at, doubl
   const double to_pj_per_mac = m.clock_ns / macs_per_cycle;  // mW per array cycle -> pJ per MAC
   double total_mw = 0;
   for (const auto& kind : at.kinds) {
+    // The same kind measured (same key), else the measured kind of the same module with the
+    // same tie-offs and the closest area (kind keys cover every submodule's text, which changes
+    // with the array size; delay lines of one width, a column unit whose ring holds R
+    // accumulators), else the same module with the closest area.
     const KindPower* match = nullptr;
     for (const auto& p : m.kinds)
       if (p.key == kind.key) match = &p;
@@ -365,14 +369,16 @@ ScaledEnergy scale_gate_energy(const GateEnergy& m, const Composition& at, doubl
     if (match) {
       s.kinds_by_key++;
     } else {
-      // The same module measured with other parameters (a column unit's ring of R accumulators):
-      // the measured instance whose tie-offs read the same, else the first of that module.
-      for (const auto& p : m.kinds)
-        if (p.module == kind.module && (!match || p.ties == kind.ties)) match = &p;
+      double best = INFINITY;
+      for (const auto& p : m.kinds) {
+        if (p.module != kind.module || !(p.area_um2 > 0) || !(kind.area_um2 > 0)) continue;
+        const double distance = std::abs(std::log(kind.area_um2 / p.area_um2)) + (p.ties == kind.ties ? 0 : 100);
+        if (distance < best) best = distance, match = &p;
+      }
       if (!match)
         throw UsageError(fmt::format("kind {} ({}) of {} was not measured on {}: measure on a larger array", kind.module,
                                      kind.ties, at.design, m.design));
-      area_scale = match->area_um2 > 0 ? kind.area_um2 / match->area_um2 : 1;
+      area_scale = kind.area_um2 / match->area_um2;
       s.kinds_by_module++;
     }
     const double duty = match->duty == "column" ? row_ratio * u_ratio : u_ratio;
